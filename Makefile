@@ -1,0 +1,64 @@
+# SPDX-License-Identifier: MIT
+# Thin front for CMake (see CMakePresets.json). Targets:
+#   make / make all   configure (preset default) and build into build/
+#   make run          install Debian deps if needed, build, run the world/hello demo
+#   make test         deps (incl. npm ci for interop peers), build, ctest (all labels)
+#   make test-asan    the same with ASan+UBSan, in build-asan/
+#   make install      cmake --install build --prefix $(PREFIX)   (PREFIX=/usr/local)
+#   make format / format-check / clean
+.DEFAULT_GOAL := all
+MAKEFLAGS += --no-print-directory
+
+PREFIX ?= /usr/local
+CMAKE  ?= cmake
+CTEST  ?= ctest
+JOBS   ?= $(shell nproc 2>/dev/null || echo 2)
+CLANG_FORMAT ?= clang-format
+
+C_FILES = $(shell find include src examples test -name node_modules -prune -o \
+                   -type f \( -name '*.c' -o -name '*.h' \) -print 2>/dev/null)
+
+.PHONY: all build run test test-asan deps deps-node install format format-check clean
+
+all: build
+
+# Configure once per build tree; afterwards `cmake --build` re-runs CMake by itself.
+build/CMakeCache.txt:
+	$(CMAKE) --preset default
+build-asan/CMakeCache.txt:
+	$(CMAKE) --preset asan
+
+build: build/CMakeCache.txt
+	$(CMAKE) --build --preset default -j $(JOBS)
+
+deps:
+	bash scripts/deps.sh --no-node
+deps-node:
+	bash scripts/deps.sh
+
+run: deps
+	$(MAKE) build
+	bash scripts/demo.sh build
+
+test: deps-node
+	$(MAKE) build
+	$(CTEST) --test-dir build --output-on-failure
+
+test-asan: export ASAN_OPTIONS = detect_leaks=1:abort_on_error=1
+test-asan: export UBSAN_OPTIONS = print_stacktrace=1:halt_on_error=1
+test-asan: deps-node
+	$(MAKE) build-asan/CMakeCache.txt
+	$(CMAKE) --build --preset asan -j $(JOBS)
+	$(CTEST) --test-dir build-asan --output-on-failure
+
+install: build
+	$(CMAKE) --install build --prefix "$(PREFIX)"
+
+format:
+	$(CLANG_FORMAT) -i $(C_FILES)
+
+format-check:
+	$(CLANG_FORMAT) --dry-run --Werror $(C_FILES)
+
+clean:
+	rm -rf build build-debug build-asan

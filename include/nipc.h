@@ -1,0 +1,311 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * nipc: node-ipc for C. The whole public API.
+ *
+ * An instance (nipc_t, node-ipc's `new IPC()`) holds a copy of its config, at most one
+ * server (node-ipc's `ipc.server`) and a table of clients by id (node-ipc's `ipc.of`).
+ * Everything runs on one libuv loop, the caller's or one the instance owns, and every call
+ * must be made on that loop's thread.
+ *
+ * Conventions, as in libuv:
+ *  - functions return 0 or a negative error code (libuv's UV_E* or nipc's NIPC_E*);
+ *  - if a call returns an error, no event is ever published because of it; otherwise the
+ *    events it causes are published later from the loop, never inside the call;
+ *  - `json_t *` data in an event is borrowed for the duration of the handler
+ *    (json_incref() it to keep it). Emit functions borrow the caller's reference; the
+ *    `_new` variants steal it, even on error (jansson's rule).
+ *
+ * Since 0.1.0 unless noted.
+ */
+#ifndef NIPC_H
+#define NIPC_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <uv.h>
+
+#include "nipc/errno.h"
+#include "nipc/version.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(NIPC_BUILDING) && defined(__GNUC__)
+#define NIPC_EXTERN __attribute__((visibility("default")))
+#else
+#define NIPC_EXTERN
+#endif
+
+#if defined(__GNUC__)
+#define NIPC_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
+#else
+#define NIPC_PRINTF(fmt, args)
+#endif
+
+typedef struct nipc_s nipc_t;
+typedef struct nipc_server_s nipc_server_t;
+typedef struct nipc_client_s nipc_client_t;
+typedef struct nipc_socket_s nipc_socket_t;
+
+/* ---- errors and version ---------------------------------------------------------------- */
+
+/* A message for any code nipc returns (libuv's or nipc's); never NULL. */
+NIPC_EXTERN const char *nipc_strerror(int err);
+/* The symbolic name of a code, e.g. "ECONNREFUSED" or "NIPC_EMSGSIZE"; never NULL. */
+NIPC_EXTERN const char *nipc_err_name(int err);
+NIPC_EXTERN const char *nipc_version_string(void);
+NIPC_EXTERN unsigned nipc_version(void);
+
+/* ---- config ---------------------------------------------------------------------------- */
+
+/* maxRetries = Infinity, node-ipc's default. */
+#define NIPC_RETRY_FOREVER (-1L)
+
+/* Receives one line of log text (no trailing newline). */
+typedef void (*nipc_logger_cb)(const char *line, void *arg);
+
+/*
+ * node-ipc's ipc.config, key for key (camelCase becomes snake_case), plus nipc's own keys.
+ * Fill it with nipc_config_init() and change what you need; nipc_new() copies it, strings
+ * included, so the caller's copy may be freed or reused at once (K1, K2).
+ */
+typedef struct nipc_config {
+    /* node-ipc keys, with node-ipc's defaults. */
+    const char *appspace;     /* "app." */
+    const char *socket_root;  /* "/tmp/" (concatenated as is: keep the trailing '/') */
+    const char *id;           /* the host name; used for the default server path */
+    const char *network_host; /* "127.0.0.1" (TCP and UDP transports) */
+    int network_port;         /* 8000 */
+    const char *encoding;     /* "utf8"; JSON mode is UTF-8 only (W17) */
+    bool raw_buffer;          /* false; raw mode is not in this release (NIPC_ENOTSUP) */
+    const char *delimiter;    /* "\f"; any non-empty string (W15) */
+    bool sync;                /* false; sync mode is not in this release (NIPC_ENOTSUP) */
+    bool unlink;              /* true: remove a stale socket before listening */
+    bool silent;              /* false: logging is on, as in node-ipc */
+    bool log_in_color;        /* true: ANSI colours when rendering JSON in log lines */
+    int log_depth;            /* 5: JSON nesting shown in log lines */
+    nipc_logger_cb logger;    /* NULL: write lines to stdout */
+    void *logger_arg;
+    unsigned max_connections; /* 100: more concurrent peers are accepted, then closed (S6) */
+    unsigned retry;           /* 500: milliseconds between reconnect attempts */
+    long max_retries;         /* NIPC_RETRY_FOREVER; 0 means no retry (C8) */
+    bool stop_retrying;       /* false: true means never reconnect (C10) */
+    bool readable_all;        /* false: socket file mode |= 0444 (S5) */
+    bool writable_all;        /* false: socket file mode |= 0222 (S5) */
+    struct {                  /* node-ipc's config.interface, for TCP clients (C16) */
+        const char *local_address;
+        int local_port;
+        int family; /* 0, 4 or 6 */
+    } iface;
+    struct { /* node-ipc's config.tls, used by TLS transports; ignored by Unix sockets (T1) */
+        bool enabled;
+        const char *private_key;         /* path (node-ipc's `private`) */
+        const char *public_cert;         /* path (node-ipc's `public`) */
+        const char *dhparam;             /* path */
+        const char *trusted_connections; /* path of a CA bundle */
+        bool request_cert;
+        bool reject_unauthorized; /* true */
+    } tls;
+
+    /* nipc's own keys; the defaults never change what a node-ipc peer sees. */
+    size_t max_message_size;    /* 64 MiB: a longer incoming frame closes its connection */
+    size_t max_queued_bytes;    /* 0 = unbounded; above it, emit returns NIPC_EQUEUEFULL */
+    bool allow_reserved_events; /* false: a frame named like a lifecycle event is refused */
+    bool legacy_data;           /* true: null and "" data are sent as {} like node-ipc (W4) */
+} nipc_config_t;
+
+/* Fills `cfg` with node-ipc's defaults (K1). The id is this machine's host name. */
+NIPC_EXTERN void nipc_config_init(nipc_config_t *cfg);
+
+/* ---- events ---------------------------------------------------------------------------- */
+
+/*
+ * Everything a handler is told. Which fields are set depends on the event:
+ *
+ *   event                 emitter  data                              socket  status
+ *   start                 server   NULL                              -       0
+ *   connect               server   NULL                              peer    0
+ *   connect               client   NULL                              -       0
+ *   <custom type>         both     the frame's data (NULL if absent) peer*   0
+ *   error                 both     {message, err, response} (bad     peer*   < 0
+ *                                  frame) or {code, message}
+ *   socket.disconnected   server   the learned id string, or false   peer    0
+ *   close                 server   false, or true after an error     peer    0
+ *   disconnect / destroy  client   NULL                              -       0
+ *   drain                 both     NULL                              peer*   0
+ *
+ *   (* peer on the server side, NULL on the client side)
+ *
+ * `type` is the event name. Pointers are valid only during the handler.
+ */
+typedef struct nipc_event {
+    const char *type;
+    json_t *data;
+    nipc_socket_t *socket;
+    nipc_server_t *server; /* the server that published it, or NULL */
+    nipc_client_t *client; /* the client that published it, or NULL */
+    int status;            /* error events: the code; 0 otherwise */
+} nipc_event_t;
+
+typedef void (*nipc_event_cb)(const nipc_event_t *ev, void *arg);
+
+/* The wildcard type: its handlers see every event, before the typed handlers (S17). */
+#define NIPC_EVENT_ANY "*"
+
+/* ---- instance -------------------------------------------------------------------------- */
+
+/*
+ * Creates an instance with a copy of `cfg` (NULL: defaults). With `loop` NULL the instance
+ * creates and owns its loop (run it with nipc_run()); otherwise it uses the caller's.
+ * Returns 0 and sets *out, or UV_EINVAL, UV_ENOMEM, NIPC_ENOTSUP (raw_buffer, sync or a
+ * non-UTF-8 encoding).
+ */
+NIPC_EXTERN int nipc_new(nipc_t **out, uv_loop_t *loop, const nipc_config_t *cfg);
+
+/*
+ * Closes every server, socket and client at once (queued bytes are discarded; use
+ * nipc_disconnect() first to flush) and frees the instance. With an owned loop the close
+ * completes inside this call; with the caller's loop, the memory is released when the
+ * loop next runs the close callbacks. Must not be called from a handler.
+ */
+NIPC_EXTERN void nipc_free(nipc_t *ipc);
+
+/* Runs the owned loop until nothing is left to do, or the caller's loop likewise. */
+NIPC_EXTERN int nipc_run(nipc_t *ipc);
+NIPC_EXTERN uv_loop_t *nipc_loop(nipc_t *ipc);
+/* The instance's copy of the config. Strings in it belong to the instance. */
+NIPC_EXTERN const nipc_config_t *nipc_config(const nipc_t *ipc);
+
+/* Writes a log line through the instance's logger, unless `silent`. */
+NIPC_EXTERN void nipc_log(nipc_t *ipc, const char *fmt, ...) NIPC_PRINTF(2, 3);
+
+/* ---- server ---------------------------------------------------------------------------- */
+
+/*
+ * node-ipc's serve(path): creates the instance's server on a Unix socket at `path`, or at
+ * socket_root + appspace + id when `path` is NULL (S1). Nothing listens until
+ * nipc_server_start(). An instance has at most one server: UV_EALREADY otherwise.
+ * UV_ENAMETOOLONG when the path does not fit a Unix socket address.
+ */
+NIPC_EXTERN int nipc_serve(nipc_t *ipc, const char *path, nipc_server_t **out);
+/* node-ipc's ipc.server: the instance's server, or NULL. */
+NIPC_EXTERN nipc_server_t *nipc_server(nipc_t *ipc);
+
+/*
+ * Starts listening (S3). With `unlink`, a stale socket at the path is removed first; a path
+ * where someone listens gives UV_EADDRINUSE, and a path holding anything but a socket
+ * UV_EEXIST (nothing else is ever deleted). `start` is published once listening.
+ */
+NIPC_EXTERN int nipc_server_start(nipc_server_t *server);
+
+/*
+ * Stops listening and removes the socket file; connected sockets keep working (S15). No
+ * event. Returns UV_EINVAL when the server is not listening.
+ */
+NIPC_EXTERN int nipc_server_stop(nipc_server_t *server);
+
+/* One frame to one socket (S13). NIPC_EQUEUEFULL above max_queued_bytes. */
+NIPC_EXTERN int nipc_server_emit(nipc_server_t *server, nipc_socket_t *socket, const char *type,
+                                 json_t *data);
+NIPC_EXTERN int nipc_server_emit_new(nipc_server_t *server, nipc_socket_t *socket, const char *type,
+                                     json_t *data);
+/* `fmt` and the arguments build the data with json_pack(). */
+NIPC_EXTERN int nipc_server_emitf(nipc_server_t *server, nipc_socket_t *socket, const char *type,
+                                  const char *fmt, ...);
+
+/*
+ * The same frame, encoded once, to every connected socket in connection order (S14).
+ * Returns 0, or the first error met (the other sockets still get the frame).
+ */
+NIPC_EXTERN int nipc_server_broadcast(nipc_server_t *server, const char *type, json_t *data);
+NIPC_EXTERN int nipc_server_broadcast_new(nipc_server_t *server, const char *type, json_t *data);
+NIPC_EXTERN int nipc_server_broadcastf(nipc_server_t *server, const char *type, const char *fmt,
+                                       ...);
+
+/* node-ipc's server.sockets: how many are connected, and the i-th in connection order. */
+NIPC_EXTERN size_t nipc_server_socket_count(const nipc_server_t *server);
+NIPC_EXTERN nipc_socket_t *nipc_server_socket_at(const nipc_server_t *server, size_t i);
+/* The path the server listens on (or will). */
+NIPC_EXTERN const char *nipc_server_path(const nipc_server_t *server);
+
+NIPC_EXTERN int nipc_server_on(nipc_server_t *server, const char *type, nipc_event_cb cb,
+                               void *arg);
+NIPC_EXTERN int nipc_server_once(nipc_server_t *server, const char *type, nipc_event_cb cb,
+                                 void *arg);
+/* Removes the handler registered with this cb and arg; cb NULL removes every handler of the
+ * type (node-ipc's off(type, '*')). Returns UV_ENOENT when nothing matched. */
+NIPC_EXTERN int nipc_server_off(nipc_server_t *server, const char *type, nipc_event_cb cb,
+                                void *arg);
+
+/* ---- a server's socket ----------------------------------------------------------------- */
+
+/* The id learned from the last frame whose data had a non-empty `id` (S9), or NULL. */
+NIPC_EXTERN const char *nipc_socket_id(const nipc_socket_t *socket);
+NIPC_EXTERN nipc_server_t *nipc_socket_server(const nipc_socket_t *socket);
+NIPC_EXTERN void nipc_socket_set_data(nipc_socket_t *socket, void *data);
+NIPC_EXTERN void *nipc_socket_data(const nipc_socket_t *socket);
+/*
+ * Closes the connection: with `flush`, after what was emitted to it is written; otherwise
+ * at once. socket.disconnected follows. The socket stays valid until that event returns.
+ */
+NIPC_EXTERN int nipc_socket_close(nipc_socket_t *socket, bool flush);
+
+/* ---- client ---------------------------------------------------------------------------- */
+
+/*
+ * node-ipc's connectTo(id, path): creates the client of[id] and starts connecting to `path`,
+ * or to socket_root + appspace + id when `path` is NULL (C1). Register handlers on *out
+ * right away: `connect` comes later from the loop. Emits made before then are delivered
+ * once connected (C13). If of[id] exists and is connecting or connected, returns
+ * UV_EALREADY with *out set to it; if it was destroyed, it starts again, handlers kept.
+ */
+NIPC_EXTERN int nipc_connect_to(nipc_t *ipc, const char *id, const char *path, nipc_client_t **out);
+/* node-ipc's ipc.of[id], or NULL. */
+NIPC_EXTERN nipc_client_t *nipc_of(nipc_t *ipc, const char *id);
+
+/*
+ * node-ipc's disconnect(id) (C12), made lossless (C14): stops retrying, drops the wildcard
+ * handlers, writes what was already emitted, then closes. of[id] is removed at once; the
+ * typed `disconnect` and `destroy` handlers run once, later, and the client is freed after
+ * `destroy`. UV_ENOENT for an unknown id.
+ */
+NIPC_EXTERN int nipc_disconnect(nipc_t *ipc, const char *id);
+/* Like nipc_disconnect() but discards what is queued. */
+NIPC_EXTERN int nipc_client_destroy(nipc_client_t *client);
+
+/*
+ * One frame to the server. While connecting (first attempt or a retry), the frame is queued
+ * and written once connected. Between attempts returns NIPC_ENOTCONN and after `destroy`
+ * NIPC_EDESTROYED: never a silent loss.
+ */
+NIPC_EXTERN int nipc_client_emit(nipc_client_t *client, const char *type, json_t *data);
+NIPC_EXTERN int nipc_client_emit_new(nipc_client_t *client, const char *type, json_t *data);
+NIPC_EXTERN int nipc_client_emitf(nipc_client_t *client, const char *type, const char *fmt, ...);
+
+NIPC_EXTERN const char *nipc_client_id(const nipc_client_t *client);
+NIPC_EXTERN const char *nipc_client_path(const nipc_client_t *client);
+NIPC_EXTERN bool nipc_client_connected(const nipc_client_t *client);
+/* node-ipc's retriesRemaining; NIPC_RETRY_FOREVER when unbounded. */
+NIPC_EXTERN long nipc_client_retries_remaining(const nipc_client_t *client);
+
+NIPC_EXTERN int nipc_client_on(nipc_client_t *client, const char *type, nipc_event_cb cb,
+                               void *arg);
+NIPC_EXTERN int nipc_client_once(nipc_client_t *client, const char *type, nipc_event_cb cb,
+                                 void *arg);
+NIPC_EXTERN int nipc_client_off(nipc_client_t *client, const char *type, nipc_event_cb cb,
+                                void *arg);
+
+/* ---- testing hook ---------------------------------------------------------------------- */
+
+/* Makes the n-th allocation from now fail (0 turns it off). For out-of-memory tests. */
+NIPC_EXTERN void nipc_test_fail_alloc_after(unsigned long n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* NIPC_H */

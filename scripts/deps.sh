@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Usage: scripts/deps.sh [--no-node]
+# Makes sure the Debian packages nipc needs are installed (installing them when run as root),
+# then, unless --no-node, runs `npm ci` for the interop tests' Node peers when needed.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+want_node=1
+for arg in "$@"; do
+    case $arg in
+    --no-node) want_node=0 ;;
+    *) echo "usage: $0 [--no-node]" >&2; exit 2 ;;
+    esac
+done
+
+pkgs=(libuv1-dev libjansson-dev libssl-dev libcriterion-dev cmake pkg-config gcc make)
+
+installed() { # <package>
+    [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" = installed ]
+}
+
+missing=()
+for p in "${pkgs[@]}"; do
+    installed "$p" || missing+=("$p")
+done
+if [ "$want_node" = 1 ]; then
+    # Node may come from elsewhere (e.g. NodeSource, whose nodejs bundles npm and conflicts
+    # with Debian's npm package), so the commands count, not the package names.
+    command -v node >/dev/null || missing+=(nodejs)
+    command -v npm >/dev/null || missing+=(npm)
+fi
+
+if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" != 0 ]; then
+        echo "deps: missing Debian packages: ${missing[*]}" >&2
+        echo "deps: run:  sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
+        echo "deps:  or:  sudo $0 $*" >&2
+        exit 1
+    fi
+    echo "deps: installing ${missing[*]}"
+    apt-get update
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+
+[ "$want_node" = 1 ] || exit 0
+
+# npm ci when node_modules is missing or older than package-lock.json.
+node_dir=$root/test/interop/node
+if [ ! -f "$node_dir/package-lock.json" ]; then
+    echo "deps: no $node_dir/package-lock.json; skipping npm ci" >&2
+    exit 0
+fi
+if [ ! -d "$node_dir/node_modules" ] || [ "$node_dir/package-lock.json" -nt "$node_dir/node_modules" ]; then
+    echo "deps: npm ci in test/interop/node"
+    (cd "$node_dir" && npm ci --no-audit --no-fund)
+    touch "$node_dir/node_modules"
+fi

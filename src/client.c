@@ -1,0 +1,440 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * node-ipc's client, ipc.of[id] (C1-C14). One object per id lives across reconnects and
+ * `destroy` (C11); its connection and retry timer are re-armed in place.
+ *
+ * States:
+ *   CONNECTING  an attempt is under way; emits are queued and written once connected (C13)
+ *   CONNECTED   emits go out at the end of the loop turn
+ *   WAITING     between attempts: emits are refused with NIPC_ENOTCONN
+ *   DESTROYED   retrying has ended: emits are refused with NIPC_EDESTROYED
+ *
+ * Retry (C7-C10), exactly node-ipc's: on every close, if stop_retrying, an explicit
+ * disconnect, or no retries remain: `disconnect` then `destroy`. Otherwise arm the timer
+ * (`retry` ms) and publish `disconnect`; when it fires, spend one retry and connect again.
+ * retries_remaining is reset to max_retries after each `connect` is published (C8).
+ *
+ * Bytes queued while connecting survive failed attempts; bytes queued on a connection that
+ * is lost are discarded with it (a partially written frame cannot be resumed elsewhere).
+ *
+ * Memory: the client is freed once it has left of[] and both its handles (the connection
+ * and the timer) have closed.
+ */
+#include "transport/transport.h"
+
+#include <string.h>
+
+enum client_state { CONNECTING, CONNECTED, WAITING, DESTROYED };
+
+struct nipc_client_s {
+    nipc_conn_t conn; /* first: the conn hooks cast back to the client */
+    nipc_t *ipc;
+    nipc_client_t *next; /* in the instance's of[] list, while in_table */
+    char *id;
+    char *path;
+    nipc_events_t events;
+    uv_connect_t creq;
+    uv_timer_t timer;
+    enum client_state state;
+    long retries_remaining;
+    bool in_table;
+    bool explicit_disconnect;
+    bool finalizing; /* its handles are closing; freed when both are closed */
+    bool timer_closed;
+};
+
+static void publish(nipc_client_t *cl, const char *type, json_t *data, int status)
+{
+    if (cl->ipc->freeing)
+        return;
+    nipc_event_t ev = {type, data, NULL, NULL, cl, status};
+    nipc__events_publish(&cl->events, &ev);
+}
+
+static void publish_error(nipc_client_t *cl, int err, json_t *payload)
+{
+    json_t *made = payload ? NULL : nipc__error_payload(err);
+    publish(cl, "error", payload ? payload : made, err);
+    json_decref(made);
+}
+
+/* ---- of[] -------------------------------------------------------------------------------- */
+
+static void table_remove(nipc_client_t *cl)
+{
+    if (!cl->in_table)
+        return;
+    for (nipc_client_t **link = &cl->ipc->clients; *link != NULL; link = &(*link)->next) {
+        if (*link == cl) {
+            *link = cl->next;
+            break;
+        }
+    }
+    cl->in_table = false;
+    cl->next = NULL;
+}
+
+nipc_client_t *nipc_of(nipc_t *ipc, const char *id)
+{
+    if (ipc == NULL || id == NULL)
+        return NULL;
+    for (nipc_client_t *cl = ipc->clients; cl != NULL; cl = cl->next)
+        if (strcmp(cl->id, id) == 0)
+            return cl;
+    return NULL;
+}
+
+/* ---- freeing ----------------------------------------------------------------------------- */
+
+static void maybe_free(nipc_client_t *cl)
+{
+    if (!cl->finalizing || !cl->timer_closed || cl->conn.open)
+        return;
+    nipc_t *ipc = cl->ipc;
+    nipc__defer_cancel(ipc, cl);
+    nipc__conn_release(&cl->conn);
+    nipc__events_free(&cl->events);
+    nipc__free(cl->id);
+    nipc__free(cl->path);
+    nipc__free(cl);
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    nipc_client_t *cl = h->data;
+    nipc_t *ipc = cl->ipc;
+    cl->timer_closed = true;
+    maybe_free(cl);
+    nipc__handle_closed(ipc);
+}
+
+/* Out of of[] already: close what is open and free the client when it is all closed. */
+static void finalize(nipc_client_t *cl)
+{
+    if (cl->finalizing)
+        return;
+    cl->finalizing = true;
+    nipc__defer_cancel(cl->ipc, cl);
+    uv_timer_stop(&cl->timer);
+    nipc__close_handle(cl->ipc, (uv_handle_t *)&cl->timer, on_timer_closed);
+    nipc__conn_abort(&cl->conn);
+}
+
+void nipc__client_teardown(nipc_client_t *cl)
+{
+    table_remove(cl);
+    finalize(cl);
+}
+
+/* ---- connecting and retrying ------------------------------------------------------------- */
+
+static void connect_now(nipc_client_t *cl);
+
+static void destroyed(nipc_client_t *cl)
+{
+    cl->state = DESTROYED;
+    if (nipc__buf_size(&cl->conn.out) > 0) {
+        nipc_log(cl->ipc, "%s: %zu queued bytes discarded", cl->id, nipc__buf_size(&cl->conn.out));
+        nipc__buf_reset(&cl->conn.out);
+    }
+    publish(cl, "destroy", NULL, 0);
+    if (cl->explicit_disconnect)
+        finalize(cl);
+}
+
+static void on_retry_timer(uv_timer_t *t)
+{
+    nipc_client_t *cl = t->data;
+    if (cl->explicit_disconnect)
+        return;
+    if (cl->retries_remaining != NIPC_RETRY_FOREVER)
+        cl->retries_remaining--;
+    nipc_log(cl->ipc, "retrying %s: %ld retries remaining", cl->id, cl->retries_remaining);
+    connect_now(cl);
+}
+
+/* What node-ipc does on every socket close (C7-C10, C12). */
+static void after_close(nipc_client_t *cl)
+{
+    const nipc_config_t *cfg = &cl->ipc->cfg;
+    if (cl->explicit_disconnect || cfg->stop_retrying ||
+        (cl->retries_remaining != NIPC_RETRY_FOREVER && cl->retries_remaining < 1)) {
+        nipc_log(cl->ipc, "%s: connection closed, not retrying", cl->id);
+        publish(cl, "disconnect", NULL, 0);
+        destroyed(cl);
+        return;
+    }
+    uv_timer_start(&cl->timer, on_retry_timer, cfg->retry, 0);
+    publish(cl, "disconnect", NULL, 0);
+}
+
+static void on_client_close(nipc_conn_t *c, int status)
+{
+    nipc_client_t *cl = (nipc_client_t *)c;
+    (void)status;
+    if (cl->finalizing) {
+        maybe_free(cl);
+        return;
+    }
+    /* A lost connection takes its unwritten frames with it; a failed attempt does not. */
+    if (cl->state == CONNECTED)
+        nipc__buf_reset(&cl->conn.out);
+    cl->state = WAITING;
+    after_close(cl);
+}
+
+static void on_connect(uv_connect_t *req, int status)
+{
+    nipc_client_t *cl = req->data;
+    if (cl->finalizing || cl->conn.closing)
+        return;
+    if (status == 0)
+        status = nipc__conn_start(&cl->conn);
+    if (status < 0) {
+        nipc_log(cl->ipc, "%s: connection failed: %s", cl->id, nipc_strerror(status));
+        publish_error(cl, status, NULL);
+        nipc__conn_close(&cl->conn, false, status);
+        return;
+    }
+    cl->state = CONNECTED;
+    if (cl->explicit_disconnect) {
+        /* Disconnected while connecting with emits queued: deliver them, then close. */
+        nipc__conn_close(&cl->conn, true, 0);
+        return;
+    }
+    nipc_log(cl->ipc, "connected to %s at %s", cl->id, cl->path);
+    publish(cl, "connect", NULL, 0);
+    cl->retries_remaining = cl->ipc->cfg.max_retries;
+}
+
+static void connect_now(nipc_client_t *cl)
+{
+    cl->state = CONNECTING;
+    int err = nipc__conn_open(&cl->conn, NIPC_TRANSPORT_PIPE);
+    if (err == 0) {
+        cl->creq.data = cl;
+        err = nipc__pipe_connect(&cl->creq, &cl->conn.u.pipe, cl->path, on_connect);
+        if (err) {
+            /* The attempt failed before it began: report it as node-ipc would, from the
+             * loop, as an error followed by a close. */
+            publish_error(cl, err, NULL);
+            nipc__conn_close(&cl->conn, false, err);
+        }
+        return;
+    }
+    publish_error(cl, err, NULL);
+    cl->state = WAITING;
+    after_close(cl);
+}
+
+static void on_client_message(nipc_conn_t *c, const char *type, json_t *data)
+{
+    nipc_client_t *cl = (nipc_client_t *)c;
+    if (nipc__log_on(cl->ipc)) {
+        nipc_log(cl->ipc, "## received events ## %s", type);
+        nipc__log_json(cl->ipc, "  data:", data);
+    }
+    publish(cl, type, data, 0);
+}
+
+static void on_client_error(nipc_conn_t *c, int err, json_t *payload)
+{
+    publish_error((nipc_client_t *)c, err, payload);
+}
+
+static void on_client_drain(nipc_conn_t *c)
+{
+    publish((nipc_client_t *)c, "drain", NULL, 0);
+}
+
+static const nipc_conn_hooks_t client_hooks = {
+    on_client_message,
+    on_client_error,
+    on_client_drain,
+    on_client_close,
+};
+
+int nipc_connect_to(nipc_t *ipc, const char *id, const char *path, nipc_client_t **out)
+{
+    int err = 0;
+    if (out != NULL)
+        *out = NULL;
+    if (ipc == NULL || id == NULL || id[0] == '\0')
+        return UV_EINVAL;
+
+    nipc_client_t *cl = nipc_of(ipc, id);
+    if (cl != NULL) {
+        if (out != NULL)
+            *out = cl;
+        if (cl->state != DESTROYED) {
+            nipc_log(ipc, "Already Connected to %s", id);
+            return UV_EALREADY;
+        }
+        cl->retries_remaining = ipc->cfg.max_retries;
+        nipc_log(ipc, "requested connection to  %s %s", id, cl->path);
+        connect_now(cl);
+        return 0;
+    }
+
+    char *p = path ? nipc__strdup(path) : nipc__config_path(&ipc->cfg, id, nipc__max_path(), &err);
+    if (p == NULL)
+        return err ? err : UV_ENOMEM;
+    if (strlen(p) > nipc__max_path()) {
+        nipc__free(p);
+        return UV_ENAMETOOLONG;
+    }
+    cl = nipc__calloc(1, sizeof *cl);
+    char *idc = nipc__strdup(id);
+    if (cl == NULL || idc == NULL) {
+        nipc__free(cl);
+        nipc__free(idc);
+        nipc__free(p);
+        return UV_ENOMEM;
+    }
+    cl->ipc = ipc;
+    cl->id = idc;
+    cl->path = p;
+    cl->retries_remaining = ipc->cfg.max_retries;
+    nipc__events_init(&cl->events);
+    nipc__conn_init(&cl->conn, ipc, &client_hooks);
+    uv_timer_init(ipc->loop, &cl->timer);
+    cl->timer.data = cl;
+
+    /* Appended, so of[] keeps creation order. */
+    nipc_client_t **link = &ipc->clients;
+    while (*link != NULL)
+        link = &(*link)->next;
+    *link = cl;
+    cl->in_table = true;
+
+    nipc_log(ipc, "requested connection to  %s %s", id, p);
+    connect_now(cl);
+    if (out != NULL)
+        *out = cl;
+    return 0;
+}
+
+/* Disconnected between attempts: `disconnect` was published at the close already. */
+static void publish_final(void *arg)
+{
+    destroyed(arg);
+}
+
+static int close_client(nipc_client_t *cl, bool flush)
+{
+    if (cl->explicit_disconnect)
+        return UV_EALREADY;
+    cl->explicit_disconnect = true;
+    table_remove(cl);
+    /* C12: the wildcard handlers go; typed disconnect / destroy handlers still run. */
+    nipc__events_off(&cl->events, NIPC_EVENT_ANY, NULL, NULL);
+    switch (cl->state) {
+    case CONNECTED:
+        nipc__conn_close(&cl->conn, flush, 0);
+        break;
+    case CONNECTING:
+        /* With emits queued and flush asked for, on_connect delivers them first. */
+        if (!flush || nipc__buf_size(&cl->conn.out) == 0)
+            nipc__conn_close(&cl->conn, false, 0);
+        break;
+    case WAITING:
+        uv_timer_stop(&cl->timer);
+        if (nipc__defer(cl->ipc, publish_final, cl) != 0)
+            finalize(cl);
+        break;
+    case DESTROYED:
+        finalize(cl);
+        break;
+    }
+    return 0;
+}
+
+int nipc_disconnect(nipc_t *ipc, const char *id)
+{
+    nipc_client_t *cl = nipc_of(ipc, id);
+    if (cl == NULL)
+        return UV_ENOENT;
+    nipc_log(ipc, "disconnecting from %s", id);
+    return close_client(cl, true);
+}
+
+int nipc_client_destroy(nipc_client_t *cl)
+{
+    if (cl == NULL)
+        return UV_EINVAL;
+    nipc__buf_reset(&cl->conn.out);
+    return close_client(cl, false);
+}
+
+/* ---- emitting ---------------------------------------------------------------------------- */
+
+int nipc_client_emit(nipc_client_t *cl, const char *type, json_t *data)
+{
+    if (cl == NULL)
+        return UV_EINVAL;
+    if (cl->explicit_disconnect || cl->state == DESTROYED)
+        return NIPC_EDESTROYED;
+    if (cl->state == WAITING || cl->conn.closing)
+        return NIPC_ENOTCONN;
+    if (nipc__log_on(cl->ipc)) {
+        nipc_log(cl->ipc, "dispatching event to %s : %s", cl->id, type ? type : "(null)");
+        nipc__log_json(cl->ipc, "  data:", data);
+    }
+    return nipc__conn_send(&cl->conn, type, data);
+}
+
+int nipc_client_emit_new(nipc_client_t *cl, const char *type, json_t *data)
+{
+    int err = nipc_client_emit(cl, type, data);
+    json_decref(data);
+    return err;
+}
+
+int nipc_client_emitf(nipc_client_t *cl, const char *type, const char *fmt, ...)
+{
+    json_error_t e;
+    va_list ap;
+    va_start(ap, fmt);
+    json_t *data = json_vpack_ex(&e, 0, fmt, ap);
+    va_end(ap);
+    if (data == NULL)
+        return UV_EINVAL;
+    return nipc_client_emit_new(cl, type, data);
+}
+
+/* ---- accessors and handlers -------------------------------------------------------------- */
+
+const char *nipc_client_id(const nipc_client_t *cl)
+{
+    return cl->id;
+}
+
+const char *nipc_client_path(const nipc_client_t *cl)
+{
+    return cl->path;
+}
+
+bool nipc_client_connected(const nipc_client_t *cl)
+{
+    return cl->state == CONNECTED && !cl->conn.closing;
+}
+
+long nipc_client_retries_remaining(const nipc_client_t *cl)
+{
+    return cl->retries_remaining;
+}
+
+int nipc_client_on(nipc_client_t *cl, const char *type, nipc_event_cb cb, void *arg)
+{
+    return nipc__events_on(&cl->events, type, cb, arg, false);
+}
+
+int nipc_client_once(nipc_client_t *cl, const char *type, nipc_event_cb cb, void *arg)
+{
+    return nipc__events_on(&cl->events, type, cb, arg, true);
+}
+
+int nipc_client_off(nipc_client_t *cl, const char *type, nipc_event_cb cb, void *arg)
+{
+    return nipc__events_off(&cl->events, type, cb, arg);
+}

@@ -1,0 +1,294 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * One connected peer, whatever the stream transport: bytes in -> frames -> events, and
+ * frames out through a queue written once per loop turn.
+ *
+ * Receive: libuv reads straight into the tail of `in`; the frame scanner resumes where it
+ * stopped; every complete frame of a read is decoded in place and published in that read
+ * (W8, no hold-back as in legacy W10); the partial frame stays. A pending frame longer than
+ * max_message_size closes this connection only.
+ *
+ * Send: frames are encoded straight into `out`. At most one write is in flight: when it
+ * completes, or when the loop turn ends (the instance's check handle), `out` becomes the
+ * next write. So a connection costs one write per loop turn however many emits it gets.
+ *
+ * Invariant: once `closing` is set, no hook but on_close runs again.
+ */
+#include "internal.h"
+
+#include <string.h>
+
+#define READ_CHUNK ((size_t)64 * 1024)
+/* Past this many queued bytes a write starts at once instead of at the end of the turn. */
+#define FLUSH_THRESHOLD ((size_t)256 * 1024)
+
+void nipc__conn_init(nipc_conn_t *c, nipc_t *ipc, const nipc_conn_hooks_t *hooks)
+{
+    memset(c, 0, sizeof *c);
+    c->ipc = ipc;
+    c->hooks = hooks;
+    nipc__buf_init(&c->in);
+    nipc__buf_init(&c->out);
+    nipc__buf_init(&c->inflight);
+}
+
+int nipc__conn_open(nipc_conn_t *c, nipc_transport_t t)
+{
+    int err = UV_EINVAL;
+    switch (t) {
+    case NIPC_TRANSPORT_PIPE:
+        err = uv_pipe_init(c->ipc->loop, &c->u.pipe, 0);
+        break;
+    }
+    if (err)
+        return err;
+    c->u.handle.data = c;
+    c->open = true;
+    c->established = false;
+    c->closing = false;
+    c->close_after_flush = false;
+    c->close_status = 0;
+    /* Each connection starts with an empty receive buffer (W16). */
+    nipc__buf_reset(&c->in);
+    nipc__frame_init(&c->frame, c->ipc->cfg.delimiter, c->ipc->dlen);
+    return 0;
+}
+
+void nipc__conn_release(nipc_conn_t *c)
+{
+    nipc__unschedule_flush(c->ipc, c);
+    nipc__buf_free(&c->in);
+    nipc__buf_free(&c->out);
+    nipc__buf_free(&c->inflight);
+}
+
+static void on_closed(uv_handle_t *h)
+{
+    nipc_conn_t *c = h->data;
+    nipc_t *ipc = c->ipc;
+    c->open = false;
+    c->established = false;
+    c->writing = false;
+    nipc__buf_reset(&c->inflight);
+    c->hooks->on_close(c, c->close_status);
+    nipc__handle_closed(ipc);
+}
+
+static void close_now(nipc_conn_t *c)
+{
+    if (uv_is_closing(&c->u.handle))
+        return;
+    nipc__unschedule_flush(c->ipc, c);
+    nipc__close_handle(c->ipc, &c->u.handle, on_closed);
+}
+
+/* ---- sending --------------------------------------------------------------------------- */
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    nipc_conn_t *c = req->data;
+    (void)status;
+    close_now(c);
+}
+
+/* All queued bytes are out (or the peer is gone): finish a flush-then-close. */
+static void finish_close(nipc_conn_t *c)
+{
+    c->sreq.data = c;
+    if (uv_shutdown(&c->sreq, &c->u.stream, on_shutdown) != 0)
+        close_now(c);
+}
+
+static void on_written(uv_write_t *req, int status)
+{
+    nipc_conn_t *c = req->data;
+    c->writing = false;
+    nipc__buf_reset(&c->inflight);
+    if (status < 0) {
+        /* UV_ECANCELED: the handle is closing and already knows why. */
+        if (status != UV_ECANCELED && !c->closing) {
+            c->hooks->on_error(c, status, NULL);
+            nipc__conn_close(c, false, status);
+        }
+        return;
+    }
+    if (uv_is_closing(&c->u.handle))
+        return;
+    if (nipc__buf_size(&c->out) > 0) {
+        nipc__schedule_flush(c->ipc, c);
+    } else if (c->close_after_flush) {
+        finish_close(c);
+    } else if (c->refused && !c->closing) {
+        c->refused = false;
+        c->hooks->on_drain(c);
+    }
+}
+
+void nipc__conn_flush(nipc_conn_t *c)
+{
+    if (c->writing || !c->established || uv_is_closing(&c->u.handle))
+        return;
+    if (nipc__buf_size(&c->out) == 0) {
+        if (c->close_after_flush)
+            finish_close(c);
+        return;
+    }
+    nipc__buf_swap(&c->out, &c->inflight);
+    nipc__buf_reset(&c->out);
+    uv_buf_t b =
+        uv_buf_init(c->inflight.data + c->inflight.off, (unsigned)nipc__buf_size(&c->inflight));
+    c->wreq.data = c;
+    int err = uv_write(&c->wreq, &c->u.stream, &b, 1, on_written);
+    if (err) {
+        nipc__buf_reset(&c->inflight);
+        if (!c->closing)
+            c->hooks->on_error(c, err, NULL);
+        nipc__conn_close(c, false, err);
+        return;
+    }
+    c->writing = true;
+}
+
+/* Bytes were appended at `mark`: enforce the queue bound, then schedule the write. */
+static int queued(nipc_conn_t *c, size_t mark)
+{
+    size_t max = c->ipc->cfg.max_queued_bytes;
+    if (max != 0 && nipc__conn_queued(c) > max) {
+        c->out.len = mark;
+        c->refused = true;
+        return NIPC_EQUEUEFULL;
+    }
+    if (c->established) {
+        if (nipc__buf_size(&c->out) >= FLUSH_THRESHOLD)
+            nipc__conn_flush(c);
+        else
+            nipc__schedule_flush(c->ipc, c);
+    }
+    return 0;
+}
+
+int nipc__conn_send(nipc_conn_t *c, const char *type, const json_t *data)
+{
+    if (c->closing)
+        return UV_EPIPE;
+    size_t mark = c->out.len;
+    int err = nipc__msg_encode(&c->out, type, data, c->ipc->cfg.legacy_data, c->ipc->cfg.delimiter,
+                               c->ipc->dlen);
+    return err ? err : queued(c, mark);
+}
+
+int nipc__conn_send_bytes(nipc_conn_t *c, const char *p, size_t n)
+{
+    if (c->closing)
+        return UV_EPIPE;
+    size_t mark = c->out.len;
+    int err = nipc__buf_append(&c->out, p, n);
+    return err ? err : queued(c, mark);
+}
+
+void nipc__conn_close(nipc_conn_t *c, bool flush_first, int status)
+{
+    if (!c->open || c->closing)
+        return;
+    c->closing = true;
+    c->close_status = status;
+    if (c->established)
+        uv_read_stop(&c->u.stream);
+    if (flush_first && c->established && nipc__conn_queued(c) > 0) {
+        c->close_after_flush = true;
+        nipc__conn_flush(c);
+        return;
+    }
+    close_now(c);
+}
+
+void nipc__conn_abort(nipc_conn_t *c)
+{
+    if (!c->open)
+        return;
+    if (c->established && !c->closing)
+        uv_read_stop(&c->u.stream);
+    c->closing = true;
+    close_now(c);
+}
+
+/* ---- receiving ------------------------------------------------------------------------- */
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    nipc_conn_t *c = h->data;
+    (void)suggested;
+    if (nipc__buf_reserve(&c->in, READ_CHUNK) != 0) {
+        *buf = uv_buf_init(NULL, 0); /* libuv reports UV_ENOBUFS */
+        return;
+    }
+    size_t room = c->in.cap - c->in.len;
+    *buf = uv_buf_init(c->in.data + c->in.len, (unsigned)(room > UINT32_MAX ? UINT32_MAX : room));
+}
+
+static void fail(nipc_conn_t *c, int err)
+{
+    c->hooks->on_error(c, err, NULL);
+    nipc__conn_close(c, false, err);
+}
+
+static void dispatch(nipc_conn_t *c, const char *p, size_t n)
+{
+    nipc_msg_t m;
+    nipc__msg_decode(&m, p, n, c->ipc->cfg.allow_reserved_events);
+    if (m.err)
+        c->hooks->on_error(c, m.err, m.decoded);
+    else
+        c->hooks->on_message(c, m.type, m.data);
+    nipc__msg_clear(&m);
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    nipc_conn_t *c = s->data;
+    (void)buf;
+    if (nread < 0) {
+        if (nread == UV_EOF)
+            nipc__conn_close(c, false, 0);
+        else
+            fail(c, (int)nread);
+        return;
+    }
+    c->in.len += (size_t)nread;
+
+    const size_t max = c->ipc->cfg.max_message_size;
+    const size_t dlen = c->ipc->dlen;
+    size_t flen;
+    while (!c->closing &&
+           nipc__frame_next(&c->frame, c->in.data + c->in.off, nipc__buf_size(&c->in), &flen)) {
+        if (flen > max) {
+            fail(c, NIPC_EMSGSIZE);
+            return;
+        }
+        const char *p = c->in.data + c->in.off;
+        c->in.off += flen + dlen;
+        dispatch(c, p, flen);
+    }
+    if (c->closing)
+        return;
+    /* The partial frame may still end in a delimiter's first dlen - 1 bytes. */
+    if (nipc__buf_size(&c->in) > max + dlen - 1) {
+        fail(c, NIPC_EMSGSIZE);
+        return;
+    }
+    if (nipc__buf_size(&c->in) == 0)
+        nipc__buf_reset(&c->in);
+    else if (c->in.off > c->in.cap / 2)
+        nipc__buf_compact(&c->in);
+}
+
+int nipc__conn_start(nipc_conn_t *c)
+{
+    int err = uv_read_start(&c->u.stream, on_alloc, on_read);
+    if (err)
+        return err;
+    c->established = true;
+    if (nipc__buf_size(&c->out) > 0)
+        nipc__schedule_flush(c->ipc, c);
+    return 0;
+}

@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The library's one allocator. Tests make the n-th allocation fail through
+ * nipc_test_fail_alloc_after() to walk the out-of-memory paths. The countdown is a plain
+ * global: like the rest of nipc, it belongs to the loop's thread.
+ */
+#include "core.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static unsigned long fail_countdown;
+
+void nipc_test_fail_alloc_after(unsigned long n)
+{
+    fail_countdown = n;
+}
+
+static bool should_fail(void)
+{
+    if (fail_countdown == 0)
+        return false;
+    return --fail_countdown == 0;
+}
+
+void *nipc__malloc(size_t n)
+{
+    if (should_fail())
+        return NULL;
+    return malloc(n ? n : 1);
+}
+
+void *nipc__calloc(size_t count, size_t size)
+{
+    if (size != 0 && count > SIZE_MAX / size)
+        return NULL;
+    if (should_fail())
+        return NULL;
+    return calloc(count ? count : 1, size ? size : 1);
+}
+
+void *nipc__realloc(void *p, size_t n)
+{
+    if (should_fail())
+        return NULL;
+    return realloc(p, n ? n : 1);
+}
+
+void nipc__free(void *p)
+{
+    free(p);
+}
+
+char *nipc__strndup(const char *s, size_t n)
+{
+    if (s == NULL)
+        return NULL;
+    char *d = nipc__malloc(n + 1);
+    if (d == NULL)
+        return NULL;
+    memcpy(d, s, n);
+    d[n] = '\0';
+    return d;
+}
+
+char *nipc__strdup(const char *s)
+{
+    return s == NULL ? NULL : nipc__strndup(s, strlen(s));
+}

@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: MIT */
+/* node-ipc's defaults (K1), per-instance copies (K2) and the default socket path (S1, C1). */
+#include "core.h"
+
+#include <string.h>
+#include <unistd.h>
+
+#define MIB ((size_t)1024 * 1024)
+
+static char hostname[256];
+
+void nipc_config_init(nipc_config_t *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    /* node-ipc's id default is os.hostname(), read once per config. */
+    if (gethostname(hostname, sizeof hostname - 1) != 0 || hostname[0] == '\0')
+        strcpy(hostname, "localhost");
+    cfg->appspace = "app.";
+    cfg->socket_root = "/tmp/";
+    cfg->id = hostname;
+    cfg->network_host = "127.0.0.1";
+    cfg->network_port = 8000;
+    cfg->encoding = "utf8";
+    cfg->delimiter = "\f";
+    cfg->unlink = true;
+    cfg->log_in_color = true;
+    cfg->log_depth = 5;
+    cfg->max_connections = 100;
+    cfg->retry = 500;
+    cfg->max_retries = NIPC_RETRY_FOREVER;
+    cfg->tls.reject_unauthorized = true;
+    cfg->max_message_size = 64 * MIB;
+    cfg->legacy_data = true;
+}
+
+/* Every string field, so copy and free cannot drift apart. */
+#define CONFIG_STRINGS(X)                                                                          \
+    X(appspace)                                                                                    \
+    X(socket_root)                                                                                 \
+    X(id)                                                                                          \
+    X(network_host)                                                                                \
+    X(encoding)                                                                                    \
+    X(delimiter)                                                                                   \
+    X(iface.local_address)                                                                         \
+    X(tls.private_key)                                                                             \
+    X(tls.public_cert)                                                                             \
+    X(tls.dhparam)                                                                                 \
+    X(tls.trusted_connections)
+
+void nipc__config_free(nipc_config_t *cfg)
+{
+#define FREE_STRING(f) nipc__free((char *)cfg->f);
+    CONFIG_STRINGS(FREE_STRING)
+#undef FREE_STRING
+    memset(cfg, 0, sizeof *cfg);
+}
+
+int nipc__config_copy(nipc_config_t *dst, const nipc_config_t *src)
+{
+    *dst = *src;
+#define NULL_STRING(f) dst->f = NULL;
+    CONFIG_STRINGS(NULL_STRING)
+#undef NULL_STRING
+#define COPY_STRING(f)                                                                             \
+    if (src->f != NULL && (dst->f = nipc__strdup(src->f)) == NULL)                                 \
+        goto nomem;
+    CONFIG_STRINGS(COPY_STRING)
+#undef COPY_STRING
+    return 0;
+nomem:
+    nipc__config_free(dst);
+    return UV_ENOMEM;
+}
+
+int nipc__config_check(const nipc_config_t *cfg, const char **why)
+{
+    if (cfg->delimiter == NULL || cfg->delimiter[0] == '\0') {
+        *why = "delimiter must be a non-empty string";
+        return UV_EINVAL;
+    }
+    if (cfg->appspace == NULL || cfg->socket_root == NULL || cfg->id == NULL) {
+        *why = "appspace, socket_root and id must be set";
+        return UV_EINVAL;
+    }
+    if (cfg->max_message_size == 0) {
+        *why = "max_message_size must be positive";
+        return UV_EINVAL;
+    }
+    if (cfg->max_retries < NIPC_RETRY_FOREVER) {
+        *why = "max_retries must be NIPC_RETRY_FOREVER or >= 0";
+        return UV_EINVAL;
+    }
+    if (cfg->encoding != NULL && strcmp(cfg->encoding, "utf8") != 0 &&
+        strcmp(cfg->encoding, "utf-8") != 0) {
+        *why = "JSON mode is UTF-8 only: encoding must be \"utf8\"";
+        return NIPC_ENOTSUP;
+    }
+    if (cfg->raw_buffer) {
+        *why = "raw_buffer mode is not supported by this release";
+        return NIPC_ENOTSUP;
+    }
+    if (cfg->sync) {
+        *why = "sync mode is not supported by this release";
+        return NIPC_ENOTSUP;
+    }
+    return 0;
+}
+
+char *nipc__config_path(const nipc_config_t *cfg, const char *id, size_t max, int *err)
+{
+    size_t a = strlen(cfg->socket_root), b = strlen(cfg->appspace), c = strlen(id);
+    if (a + b + c > max) {
+        *err = UV_ENAMETOOLONG;
+        return NULL;
+    }
+    char *p = nipc__malloc(a + b + c + 1);
+    if (p == NULL) {
+        *err = UV_ENOMEM;
+        return NULL;
+    }
+    memcpy(p, cfg->socket_root, a);
+    memcpy(p + a, cfg->appspace, b);
+    memcpy(p + a + b, id, c + 1);
+    *err = 0;
+    return p;
+}

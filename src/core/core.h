@@ -1,0 +1,169 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The pure core: byte buffers, the frame splitter, the message codec, config copies, the
+ * handler table, errors and log rendering. Nothing here performs I/O or calls uv_*, so all
+ * of it is unit-tested and fuzzed without a socket.
+ */
+#ifndef NIPC_CORE_H
+#define NIPC_CORE_H
+
+#include "nipc.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* ---- alloc.c: every allocation of the library goes through here ------------------------ */
+
+void *nipc__malloc(size_t n);
+void *nipc__calloc(size_t count, size_t size); /* overflow-checked */
+void *nipc__realloc(void *p, size_t n);
+void nipc__free(void *p);
+char *nipc__strdup(const char *s); /* NULL stays NULL */
+char *nipc__strndup(const char *s, size_t n);
+
+/* ---- buf.c: a growable byte buffer with a consumed prefix ------------------------------ */
+
+/*
+ * Bytes live in data[off, len); data[0, off) is already consumed and is dropped by
+ * nipc__buf_compact(). cap is the allocated size.
+ */
+typedef struct nipc_buf {
+    char *data;
+    size_t off;
+    size_t len;
+    size_t cap;
+} nipc_buf_t;
+
+void nipc__buf_init(nipc_buf_t *b);
+void nipc__buf_free(nipc_buf_t *b);
+void nipc__buf_reset(nipc_buf_t *b); /* empties, keeps the memory */
+/* Makes room for `extra` more bytes after len. 0 or UV_ENOMEM. */
+int nipc__buf_reserve(nipc_buf_t *b, size_t extra);
+int nipc__buf_append(nipc_buf_t *b, const void *p, size_t n);
+/* Moves the unconsumed bytes to the front. */
+void nipc__buf_compact(nipc_buf_t *b);
+static inline size_t nipc__buf_size(const nipc_buf_t *b)
+{
+    return b->len - b->off;
+}
+static inline void nipc__buf_swap(nipc_buf_t *a, nipc_buf_t *b)
+{
+    nipc_buf_t t = *a;
+    *a = *b;
+    *b = t;
+}
+
+/* ---- frame.c: the delimiter scanner ---------------------------------------------------- */
+
+/*
+ * Splits a byte stream on a delimiter of any length (W8, W9, W15). The scanner remembers
+ * how far it has looked, so bytes are examined once however the stream is split (no
+ * rescan), and a delimiter split across two reads is still found.
+ */
+typedef struct nipc_frame {
+    const char *delim;
+    size_t dlen;
+    size_t scanned; /* bytes after the current frame start already known to hold no delimiter */
+} nipc_frame_t;
+
+void nipc__frame_init(nipc_frame_t *f, const char *delim, size_t dlen);
+
+/*
+ * Looks for the end of the frame that starts at p[0] in the n available bytes. Returns true
+ * and sets *frame_len (delimiter excluded) when a delimiter is found; the caller then
+ * consumes frame_len + dlen bytes. Returns false when more bytes are needed; the next call
+ * must pass the same start with at least as many bytes.
+ */
+bool nipc__frame_next(nipc_frame_t *f, const char *p, size_t n, size_t *frame_len);
+
+/* Bytes of the pending frame examined so far (the size check uses it). */
+static inline size_t nipc__frame_pending(const nipc_frame_t *f)
+{
+    return f->scanned;
+}
+
+/* ---- message.c: the JSON envelope ------------------------------------------------------ */
+
+/*
+ * Appends the frame {"type":<type>,"data":<data>}<delim> to `out`, byte-identical to
+ * node-ipc's JSON.stringify (W1-W6b). data NULL is sent as {} (W3); with `legacy`, null,
+ * "" and objects with a truthy _maxListeners are also sent as {} (W4). On error `out` is
+ * left as it was. Returns 0, UV_EINVAL (type NULL, not valid UTF-8, or a name that crashes
+ * legacy receivers, W13) or UV_ENOMEM.
+ */
+int nipc__msg_encode(nipc_buf_t *out, const char *type, const json_t *data, bool legacy,
+                     const char *delim, size_t dlen);
+
+/* Appends one JSON value in JavaScript's JSON.stringify form. */
+int nipc__json_write(nipc_buf_t *out, const json_t *v);
+/* Formats a double as JavaScript's Number.prototype.toString does; returns the length. */
+size_t nipc__js_number(char *dst, size_t cap, double d);
+
+/*
+ * The result of decoding one frame. On success type points into `decoded` (which owns it)
+ * and data is borrowed from it (NULL when the frame has no data key). On failure err is the
+ * code and `decoded` is node-ipc's error payload {message, err, response}.
+ */
+typedef struct nipc_msg {
+    const char *type;
+    json_t *data;
+    json_t *decoded;
+    int err;
+} nipc_msg_t;
+
+/*
+ * Decodes one frame (without its delimiter). Never fails hard: any input gives either a
+ * message or an error payload (W11, W13). Release with nipc__msg_clear().
+ */
+void nipc__msg_decode(nipc_msg_t *m, const char *p, size_t n, bool allow_reserved);
+void nipc__msg_clear(nipc_msg_t *m);
+
+/* True for names the library publishes itself (connect, error, ...; W14). */
+bool nipc__event_reserved(const char *type);
+
+/* ---- config.c -------------------------------------------------------------------------- */
+
+/* Deep copy of every string of `src` into `dst`. 0 or UV_ENOMEM (dst then holds nothing). */
+int nipc__config_copy(nipc_config_t *dst, const nipc_config_t *src);
+void nipc__config_free(nipc_config_t *cfg);
+/* 0, or UV_EINVAL / NIPC_ENOTSUP with a reason in *why. */
+int nipc__config_check(const nipc_config_t *cfg, const char **why);
+/*
+ * socket_root + appspace + id, the default path (S1, C1). Returns a new string, or NULL
+ * with *err set to UV_ENAMETOOLONG (past `max` bytes) or UV_ENOMEM.
+ */
+char *nipc__config_path(const nipc_config_t *cfg, const char *id, size_t max, int *err);
+
+/* ---- event.c: handler tables ----------------------------------------------------------- */
+
+typedef struct nipc_handler nipc_handler_t;
+
+/*
+ * Handlers by event type, in registration order. Handlers may add or remove handlers (even
+ * themselves) while an event is being published: removal only marks the entry, and the
+ * table is compacted when the outermost publish returns.
+ */
+typedef struct nipc_events {
+    nipc_handler_t *head;
+    nipc_handler_t *tail;
+    unsigned depth; /* publishes in progress */
+    bool has_dead;  /* marked entries wait for compaction */
+} nipc_events_t;
+
+void nipc__events_init(nipc_events_t *t);
+void nipc__events_free(nipc_events_t *t);
+int nipc__events_on(nipc_events_t *t, const char *type, nipc_event_cb cb, void *arg, bool once);
+int nipc__events_off(nipc_events_t *t, const char *type, nipc_event_cb cb, void *arg);
+/* Runs wildcard handlers, then handlers of ev->type (S17). */
+void nipc__events_publish(nipc_events_t *t, const nipc_event_t *ev);
+bool nipc__events_has(const nipc_events_t *t, const char *type);
+
+/* ---- log.c ----------------------------------------------------------------------------- */
+
+/*
+ * Renders a JSON value for a log line the way util.inspect would show it: `depth` levels of
+ * nesting, deeper ones as [Object] / [Array], with ANSI colours when `color`.
+ */
+int nipc__log_render(nipc_buf_t *out, const json_t *v, int depth, bool color);
+
+#endif /* NIPC_CORE_H */

@@ -1,0 +1,406 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The JSON envelope. The encoder writes straight into an output buffer what JavaScript's
+ * JSON.stringify({type, data}) would write (W1-W6b), because peers compare bytes, not
+ * values: jansson's own dump differs on numbers (100.0, 0.10000000000000001). The decoder
+ * turns any input into either a message or node-ipc's error payload; it never fails hard.
+ */
+#include "core.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* jansson's parser stops at this nesting too; the encoder refuses deeper user data. */
+#define MAX_DEPTH 2048
+
+static const char hex[] = "0123456789abcdef";
+
+/* Length of the valid UTF-8 sequence at p (1-4), or 0 if it is not one. */
+static size_t utf8_seq(const unsigned char *p, size_t n)
+{
+    unsigned c = p[0];
+    size_t len;
+    unsigned min;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf) {
+        len = 2;
+        min = 0x80;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        len = 3;
+        min = 0x800;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        len = 4;
+        min = 0x10000;
+    } else {
+        return 0;
+    }
+    if (n < len)
+        return 0;
+    unsigned cp = c & (0x3f >> (len - 1));
+    for (size_t i = 1; i < len; i++) {
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (p[i] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return len;
+}
+
+static bool utf8_valid(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0; i < n;) {
+        size_t k = utf8_seq(p + i, n - i);
+        if (k == 0)
+            return false;
+        i += k;
+    }
+    return true;
+}
+
+/* A JSON string as JSON.stringify writes it: only ", \ and controls below 0x20 escaped. */
+static int write_string(nipc_buf_t *out, const char *s, size_t n)
+{
+    /* Worst case every byte becomes \u00XX. */
+    if (n > (SIZE_MAX - 2) / 6)
+        return UV_ENOMEM;
+    int err = nipc__buf_reserve(out, n * 6 + 2);
+    if (err)
+        return err;
+    char *w = out->data + out->len;
+    *w++ = '"';
+    size_t run = 0; /* start of the current run of bytes copied as they are */
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        memcpy(w, s + run, i - run);
+        w += i - run;
+        run = i + 1;
+        *w++ = '\\';
+        switch (c) {
+        case '"':
+        case '\\':
+            *w++ = (char)c;
+            break;
+        case '\b':
+            *w++ = 'b';
+            break;
+        case '\f':
+            *w++ = 'f';
+            break;
+        case '\n':
+            *w++ = 'n';
+            break;
+        case '\r':
+            *w++ = 'r';
+            break;
+        case '\t':
+            *w++ = 't';
+            break;
+        default:
+            *w++ = 'u';
+            *w++ = '0';
+            *w++ = '0';
+            *w++ = hex[c >> 4];
+            *w++ = hex[c & 15];
+            break;
+        }
+    }
+    memcpy(w, s + run, n - run);
+    w += n - run;
+    *w++ = '"';
+    out->len = (size_t)(w - out->data);
+    return 0;
+}
+
+size_t nipc__js_number(char *dst, size_t cap, double d)
+{
+    char tmp[64];
+    size_t k = 0;
+
+    if (!isfinite(d))
+        return (size_t)snprintf(dst, cap, "null");
+    if (d == 0)
+        return (size_t)snprintf(dst, cap, "0"); /* -0 too (W6) */
+
+    /* Shortest digits that read back as d: what JavaScript picks. The round-trip test is
+     * made on "DDDDe<exp>", which has no decimal point and so no locale dependence. */
+    char digits[24];
+    int exp10 = 0;
+    bool neg = d < 0;
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(tmp, sizeof tmp, "%.*e", prec - 1, fabs(d));
+        k = 0;
+        const char *q = tmp;
+        for (; *q != 'e'; q++)
+            if (*q >= '0' && *q <= '9')
+                digits[k++] = *q;
+        exp10 = atoi(q + 1);
+        char probe[48];
+        snprintf(probe, sizeof probe, "%.*se%d", (int)k, digits, exp10 - (int)(k - 1));
+        if (strtod(probe, NULL) == fabs(d))
+            break;
+    }
+    while (k > 1 && digits[k - 1] == '0')
+        k--;
+
+    /* Number::toString: n is the position of the decimal point relative to the digits. */
+    int n = exp10 + 1;
+    char *w = tmp;
+    if (neg)
+        *w++ = '-';
+    if ((int)k <= n && n <= 21) {
+        memcpy(w, digits, k);
+        w += k;
+        for (int i = (int)k; i < n; i++)
+            *w++ = '0';
+    } else if (0 < n && n <= 21) {
+        memcpy(w, digits, (size_t)n);
+        w += n;
+        *w++ = '.';
+        memcpy(w, digits + n, k - (size_t)n);
+        w += k - (size_t)n;
+    } else if (-6 < n && n <= 0) {
+        *w++ = '0';
+        *w++ = '.';
+        for (int i = 0; i < -n; i++)
+            *w++ = '0';
+        memcpy(w, digits, k);
+        w += k;
+    } else {
+        *w++ = digits[0];
+        if (k > 1) {
+            *w++ = '.';
+            memcpy(w, digits + 1, k - 1);
+            w += k - 1;
+        }
+        w += sprintf(w, "e%c%d", n - 1 < 0 ? '-' : '+', abs(n - 1));
+    }
+    *w = '\0';
+    return (size_t)snprintf(dst, cap, "%s", tmp);
+}
+
+static int write_value(nipc_buf_t *out, const json_t *v, int depth)
+{
+    char num[64];
+    size_t n;
+    int err;
+
+    if (depth > MAX_DEPTH)
+        return UV_EINVAL;
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: {
+        const char *key;
+        json_t *val;
+        bool first = true;
+        if ((err = nipc__buf_append(out, "{", 1)))
+            return err;
+        json_object_foreach((json_t *)v, key, val)
+        {
+            if (!first && (err = nipc__buf_append(out, ",", 1)))
+                return err;
+            first = false;
+            if ((err = write_string(out, key, strlen(key))) ||
+                (err = nipc__buf_append(out, ":", 1)) || (err = write_value(out, val, depth + 1)))
+                return err;
+        }
+        return nipc__buf_append(out, "}", 1);
+    }
+    case JSON_ARRAY: {
+        size_t i;
+        json_t *val;
+        if ((err = nipc__buf_append(out, "[", 1)))
+            return err;
+        json_array_foreach(v, i, val)
+        {
+            if (i > 0 && (err = nipc__buf_append(out, ",", 1)))
+                return err;
+            if ((err = write_value(out, val, depth + 1)))
+                return err;
+        }
+        return nipc__buf_append(out, "]", 1);
+    }
+    case JSON_STRING:
+        return write_string(out, json_string_value(v), json_string_length(v));
+    case JSON_INTEGER:
+        n = (size_t)snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        return nipc__buf_append(out, num, n);
+    case JSON_REAL:
+        n = nipc__js_number(num, sizeof num, json_real_value(v));
+        return nipc__buf_append(out, num, n);
+    case JSON_TRUE:
+        return nipc__buf_append(out, "true", 4);
+    case JSON_FALSE:
+        return nipc__buf_append(out, "false", 5);
+    case JSON_NULL:
+        return nipc__buf_append(out, "null", 4);
+    }
+    return UV_EINVAL;
+}
+
+int nipc__json_write(nipc_buf_t *out, const json_t *v)
+{
+    size_t mark = out->len;
+    int err = write_value(out, v, 0);
+    if (err)
+        out->len = mark;
+    return err;
+}
+
+/* JavaScript truthiness of a JSON value. */
+static bool js_truthy(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_FALSE:
+    case JSON_NULL:
+        return false;
+    case JSON_STRING:
+        return json_string_length(v) > 0;
+    case JSON_INTEGER:
+        return json_integer_value(v) != 0;
+    case JSON_REAL:
+        return json_real_value(v) != 0;
+    default:
+        return true;
+    }
+}
+
+/*
+ * Names of Object.prototype members: a legacy v10 receiver looks event types up in a plain
+ * object and crashes on these (W13), so they are never sent.
+ */
+static bool crashes_legacy(const char *type)
+{
+    static const char *const names[] = {
+        "constructor",          "__proto__",        "__defineGetter__", "__defineSetter__",
+        "__lookupGetter__",     "__lookupSetter__", "hasOwnProperty",   "isPrototypeOf",
+        "propertyIsEnumerable", "toLocaleString",   "toString",         "valueOf",
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(type, names[i]) == 0)
+            return true;
+    return false;
+}
+
+int nipc__msg_encode(nipc_buf_t *out, const char *type, const json_t *data, bool legacy,
+                     const char *delim, size_t dlen)
+{
+    if (type == NULL || crashes_legacy(type) || !utf8_valid(type, strlen(type)))
+        return UV_EINVAL;
+    if (data != NULL && legacy) {
+        /* W4: node-ipc sends falsy data (null, "") and emitter-like objects as {}. */
+        if (json_is_null(data) || (json_is_string(data) && json_string_length(data) == 0))
+            data = NULL;
+        else if (json_is_object(data)) {
+            json_t *ml = json_object_get(data, "_maxListeners");
+            if (ml != NULL && js_truthy(ml))
+                data = NULL;
+        }
+    }
+
+    size_t mark = out->len;
+    int err;
+    if ((err = nipc__buf_append(out, "{\"type\":", 8)) ||
+        (err = write_string(out, type, strlen(type))) ||
+        (err = nipc__buf_append(out, ",\"data\":", 8)) ||
+        (err = data ? write_value(out, data, 0) : nipc__buf_append(out, "{}", 2)) ||
+        (err = nipc__buf_append(out, "}", 1)) || (err = nipc__buf_append(out, delim, dlen))) {
+        out->len = mark;
+        return err;
+    }
+    return 0;
+}
+
+bool nipc__event_reserved(const char *type)
+{
+    static const char *const names[] = {
+        "*",          "close", "connect", "data",  "destroy",
+        "disconnect", "drain", "error",   "start", "socket.disconnected",
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(type, names[i]) == 0)
+            return true;
+    return false;
+}
+
+/* The frame as a JSON string, invalid UTF-8 replaced by U+FFFD as Node's decoder does. */
+static json_t *frame_text(const char *p, size_t n)
+{
+    if (utf8_valid(p, n))
+        return json_stringn(p, n);
+    nipc_buf_t b;
+    nipc__buf_init(&b);
+    const unsigned char *u = (const unsigned char *)p;
+    for (size_t i = 0; i < n;) {
+        size_t k = utf8_seq(u + i, n - i);
+        if (nipc__buf_append(&b, k ? p + i : "\xef\xbf\xbd", k ? k : 3)) {
+            nipc__buf_free(&b);
+            return NULL;
+        }
+        i += k ? k : 1;
+    }
+    json_t *s = json_stringn(b.data ? b.data : "", b.len);
+    nipc__buf_free(&b);
+    return s;
+}
+
+/* node-ipc's payload for a frame it cannot dispatch: {message, err, response}. */
+static void fail(nipc_msg_t *m, int code, const char *message, const char *why, json_t *response)
+{
+    m->err = code;
+    m->type = NULL;
+    m->data = NULL;
+    /* jansson's error text quotes the input, so it may hold invalid UTF-8 too. */
+    m->decoded =
+        json_pack("{s:s, s:o*, s:o*}", "message", message, "err", frame_text(why, strlen(why)),
+                  "response", response ? response : json_null());
+}
+
+void nipc__msg_decode(nipc_msg_t *m, const char *p, size_t n, bool allow_reserved)
+{
+    json_error_t e;
+    const size_t flags = JSON_DECODE_ANY | JSON_ALLOW_NUL;
+    json_t *root = json_loadb(p, n, flags, &e);
+    /* JavaScript reads any integer, however long, as a double; do the same rather than
+     * refuse a frame a Node peer considers valid. */
+    if (root == NULL && json_error_code(&e) == json_error_numeric_overflow)
+        root = json_loadb(p, n, flags | JSON_DECODE_INT_AS_REAL, &e);
+
+    memset(m, 0, sizeof *m);
+    if (root == NULL) {
+        fail(m, NIPC_EPROTO, "Invalid JSON response format", e.text, frame_text(p, n));
+        return;
+    }
+    if (json_is_null(root)) {
+        /* js-message loses the text of a `null` frame; so does node-ipc's payload. */
+        json_decref(root);
+        fail(m, NIPC_EPROTO, "Invalid JSON response format", "message is null", NULL);
+        return;
+    }
+    json_t *type = json_is_object(root) ? json_object_get(root, "type") : NULL;
+    if (!json_is_string(type) || strlen(json_string_value(type)) != json_string_length(type)) {
+        json_decref(root);
+        fail(m, NIPC_EBADTYPE, "Invalid message type", "type is not a string", frame_text(p, n));
+        return;
+    }
+    if (!allow_reserved && nipc__event_reserved(json_string_value(type))) {
+        json_decref(root);
+        fail(m, NIPC_ERESERVED, "Reserved event name", "type is a lifecycle event name",
+             frame_text(p, n));
+        return;
+    }
+    m->decoded = root;
+    m->type = json_string_value(type);
+    m->data = json_object_get(root, "data");
+}
+
+void nipc__msg_clear(nipc_msg_t *m)
+{
+    json_decref(m->decoded);
+    memset(m, 0, sizeof *m);
+}

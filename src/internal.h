@@ -1,0 +1,127 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Internal types shared by the instance, its server, sockets and clients.
+ *
+ * Ownership: an instance owns its server and its clients; a server owns its sockets. Every
+ * libuv handle is closed asynchronously, so an object is freed only from the close callback
+ * of its last handle. The instance counts close callbacks still to come (pending_closes), so
+ * nipc_free() knows when nothing refers to it any more.
+ */
+#ifndef NIPC_INTERNAL_H
+#define NIPC_INTERNAL_H
+
+#include "core/core.h"
+
+typedef struct nipc_conn nipc_conn_t;
+typedef struct nipc_deferred nipc_deferred_t;
+
+/* ---- conn.c: one connected peer over any stream transport ------------------------------ */
+
+typedef enum { NIPC_TRANSPORT_PIPE } nipc_transport_t;
+
+typedef struct nipc_conn_hooks {
+    /* A decoded frame (S8, C5). */
+    void (*on_message)(nipc_conn_t *c, const char *type, json_t *data);
+    /* An error on this connection: a bad frame (payload set, connection kept) or a
+     * transport or size error (payload NULL, the connection is closing). */
+    void (*on_error)(nipc_conn_t *c, int err, json_t *payload);
+    /* Everything queued was written after an emit had been refused with EQUEUEFULL. */
+    void (*on_drain)(nipc_conn_t *c);
+    /* The handle is closed; status is the error that closed it, or 0. The hook may free
+     * the memory holding the conn, or open it again. */
+    void (*on_close)(nipc_conn_t *c, int status);
+} nipc_conn_hooks_t;
+
+struct nipc_conn {
+    union {
+        uv_handle_t handle;
+        uv_stream_t stream;
+        uv_pipe_t pipe;
+    } u;
+    nipc_t *ipc;
+    const nipc_conn_hooks_t *hooks;
+    nipc_buf_t in;       /* received bytes; the partial frame at its end */
+    nipc_buf_t out;      /* frames emitted since the last write was started */
+    nipc_buf_t inflight; /* the bytes of the write in progress */
+    nipc_frame_t frame;
+    uv_write_t wreq;
+    uv_shutdown_t sreq;
+    nipc_conn_t *dirty_next; /* in the instance's list of conns to flush */
+    int close_status;
+    bool open;        /* the handle is initialised and its close has not completed */
+    bool established; /* connected: reading, and writes go out */
+    bool writing;     /* wreq is in flight */
+    bool dirty;       /* on the flush list */
+    bool closing;     /* uv_close or a flush-then-close is under way: no more events */
+    bool close_after_flush;
+    bool refused; /* an emit was refused with EQUEUEFULL: publish drain when empty */
+};
+
+void nipc__conn_init(nipc_conn_t *c, nipc_t *ipc, const nipc_conn_hooks_t *hooks);
+/* Initialises the handle for a transport. */
+int nipc__conn_open(nipc_conn_t *c, nipc_transport_t t);
+/* The peer is connected: start reading and writing what is queued. */
+int nipc__conn_start(nipc_conn_t *c);
+/* Encodes and queues one frame (W1). */
+int nipc__conn_send(nipc_conn_t *c, const char *type, const json_t *data);
+/* Queues bytes that are already a frame (broadcast encodes once). */
+int nipc__conn_send_bytes(nipc_conn_t *c, const char *p, size_t n);
+/* Starts the next write if none is in flight (the instance calls it at the end of a turn). */
+void nipc__conn_flush(nipc_conn_t *c);
+/* Closes: with `flush`, after the queued bytes are written. Idempotent. */
+void nipc__conn_close(nipc_conn_t *c, bool flush, int status);
+/* Closes at once, even while a flush-then-close is under way (teardown). */
+void nipc__conn_abort(nipc_conn_t *c);
+/* Frees the buffers; the handle must be closed. */
+void nipc__conn_release(nipc_conn_t *c);
+static inline size_t nipc__conn_queued(const nipc_conn_t *c)
+{
+    return nipc__buf_size(&c->out) + nipc__buf_size(&c->inflight);
+}
+
+/* ---- ipc.c: the instance ----------------------------------------------------------------- */
+
+typedef void (*nipc_deferred_cb)(void *arg);
+
+struct nipc_s {
+    uv_loop_t *loop;
+    uv_loop_t own_loop;
+    bool owns_loop;
+    bool freeing;
+    nipc_config_t cfg;
+    size_t dlen;
+    nipc_server_t *server;
+    nipc_client_t *clients; /* of[], in creation order */
+    uv_check_t check;       /* flushes dirty conns and runs deferred work after each poll */
+    uv_idle_t idle;         /* active while work is queued, so the poll does not block */
+    nipc_conn_t *dirty;
+    nipc_deferred_t *deferred;
+    nipc_deferred_t *deferred_tail;
+    unsigned pending_closes;
+};
+
+/* Runs fn(arg) from the loop, after the current callback returns. */
+int nipc__defer(nipc_t *ipc, nipc_deferred_cb fn, void *arg);
+/* Forgets deferred calls whose arg is `arg` (the object is going away). */
+void nipc__defer_cancel(nipc_t *ipc, void *arg);
+/* Puts a conn on the flush list. */
+void nipc__schedule_flush(nipc_t *ipc, nipc_conn_t *c);
+void nipc__unschedule_flush(nipc_t *ipc, nipc_conn_t *c);
+/* uv_close through the instance's count of close callbacks to come. */
+void nipc__close_handle(nipc_t *ipc, uv_handle_t *h, uv_close_cb cb);
+void nipc__handle_closed(nipc_t *ipc);
+/* Logs "<prefix> <json>" rendered per the log settings. */
+void nipc__log_json(nipc_t *ipc, const char *prefix, const json_t *v);
+bool nipc__log_on(const nipc_t *ipc);
+/* {code, message} for a transport error event. */
+json_t *nipc__error_payload(int err);
+/* The longest Unix socket path this platform accepts. */
+size_t nipc__max_path(void);
+
+/* ---- server.c / client.c --------------------------------------------------------------- */
+
+/* Closes everything at once; the memory is freed by the close callbacks. */
+void nipc__server_teardown(nipc_server_t *server);
+void nipc__client_teardown(nipc_client_t *client);
+
+#endif /* NIPC_INTERNAL_H */

@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Stream transports. Each one knows how to listen and how to connect; once connected every
+ * transport is a uv_stream_t driven by conn.c. TCP joins here with the same two functions.
+ */
+#ifndef NIPC_TRANSPORT_H
+#define NIPC_TRANSPORT_H
+
+#include "../internal.h"
+
+/* Removes `path` only if it is a socket nobody listens on (see pipe.c). */
+int nipc__pipe_clear_stale(const char *path);
+/* Binds, applies readable_all / writable_all (S5) and listens. */
+int nipc__pipe_listen(uv_pipe_t *h, const char *path, const nipc_config_t *cfg,
+                      uv_connection_cb on_connection);
+/* Starts connecting; errors from the attempt reach cb. */
+int nipc__pipe_connect(uv_connect_t *req, uv_pipe_t *h, const char *path, uv_connect_cb cb);
+
+#endif /* NIPC_TRANSPORT_H */

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Usage: test/install/run.sh <builddir>
+# Installs <builddir> into a temporary prefix, then builds and runs consumer.c against it
+# twice: with pkg-config, and with find_package(nipc). CC and NIPC_CONSUMER_CFLAGS (set by
+# ctest from the build's compiler and CMAKE_C_FLAGS, e.g. sanitizer flags) are honoured.
+set -euo pipefail
+
+builddir=$(cd "${1:?usage: run.sh <builddir>}" && pwd)
+here=$(cd "$(dirname "$0")" && pwd)
+cc=${CC:-cc}
+read -r -a cflags <<<"${NIPC_CONSUMER_CFLAGS:-}"
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/nipc-install.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+prefix=$tmp/prefix
+
+echo "== cmake --install $builddir --prefix $prefix"
+cmake --install "$builddir" --prefix "$prefix" >"$tmp/install.log" || {
+    cat "$tmp/install.log"
+    exit 1
+}
+
+# lib/ or lib/<multiarch>/, whatever CMAKE_INSTALL_LIBDIR was: find it from nipc.pc.
+pc=$(find "$prefix" -name nipc.pc -print -quit)
+[ -n "$pc" ] || { echo "FAIL: no nipc.pc installed under $prefix" >&2; exit 1; }
+libdir=$(dirname "$(dirname "$pc")")
+
+check_output() { # <name> <command...>
+    local name=$1 out
+    shift
+    out=$(LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$@") || {
+        echo "FAIL: $name exited with status $?" >&2
+        exit 1
+    }
+    printf '%s\n' "$out" | sed "s/^/[$name] /"
+    if [ -z "$out" ]; then
+        echo "FAIL: $name printed nothing" >&2
+        exit 1
+    fi
+}
+
+echo "== pkg-config"
+export PKG_CONFIG_PATH="$libdir/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
+pc_flags=$(pkg-config --cflags --libs nipc)
+echo "pkg-config --cflags --libs nipc: $pc_flags"
+# shellcheck disable=SC2086 # pkg-config output is meant to be word-split
+"$cc" "${cflags[@]}" -std=c11 -Wall -Wextra -Werror "$here/consumer.c" $pc_flags \
+    -o "$tmp/consumer_pc"
+check_output pkg-config "$tmp/consumer_pc"
+
+echo "== find_package(nipc)"
+cmake -S "$here" -B "$tmp/cmake-build" -DCMAKE_PREFIX_PATH="$prefix" \
+    -DCMAKE_C_COMPILER="$cc" -DCMAKE_C_FLAGS="${NIPC_CONSUMER_CFLAGS:-}" \
+    >"$tmp/cmake.log" 2>&1 || {
+    cat "$tmp/cmake.log"
+    exit 1
+}
+cmake --build "$tmp/cmake-build" >>"$tmp/cmake.log" 2>&1 || {
+    cat "$tmp/cmake.log"
+    exit 1
+}
+check_output find_package-shared "$tmp/cmake-build/consumer_shared"
+check_output find_package-static "$tmp/cmake-build/consumer_static"
+
+echo "OK: installed nipc works with pkg-config and find_package"

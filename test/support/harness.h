@@ -1,0 +1,334 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Helpers shared by the integration and interop tests: a temporary directory per test, a
+ * loop runner with a deadline, an event recorder, and raw sockets for speaking bytes to a
+ * nipc peer. Everything is static so each test file stays one translation unit.
+ */
+#ifndef NIPC_TEST_HARNESS_H
+#define NIPC_TEST_HARNESS_H
+
+#include <nipc.h>
+
+#include <criterion/criterion.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define TH_UNUSED __attribute__((unused))
+
+/* ---- temporary directory --------------------------------------------------------------- */
+
+/* A fresh directory under /tmp (short, so socket paths fit in sun_path). */
+static TH_UNUSED void th_tmpdir(char out[64])
+{
+    snprintf(out, 64, "/tmp/nipc-t-XXXXXX");
+    cr_assert_not_null(mkdtemp(out), "mkdtemp: %s", strerror(errno));
+}
+
+static TH_UNUSED void th_rmdir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return;
+    struct dirent *e;
+    char p[512];
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+        unlink(p);
+    }
+    closedir(d);
+    rmdir(dir);
+}
+
+/* dir + "/" + name, in a rotating static buffer. */
+static TH_UNUSED const char *th_path(const char *dir, const char *name)
+{
+    static char bufs[4][256];
+    static int i;
+    char *b = bufs[i++ % 4];
+    snprintf(b, 256, "%s/%s", dir, name);
+    return b;
+}
+
+/* Defaults, but silent: tests read events, not logs. */
+static TH_UNUSED void th_config(nipc_config_t *cfg)
+{
+    nipc_config_init(cfg);
+    cfg->silent = true;
+}
+
+/* ---- loop ------------------------------------------------------------------------------ */
+
+static TH_UNUSED void th_on_deadline(uv_timer_t *t)
+{
+    *(bool *)t->data = true;
+}
+
+/*
+ * Runs the loop until *done is true or `ms` pass. Returns *done. A deadline is a bound for a
+ * test that would otherwise hang, never a measurement.
+ */
+static TH_UNUSED bool th_run_until(uv_loop_t *loop, const bool *done, unsigned ms)
+{
+    bool expired = false;
+    uv_timer_t t;
+    uv_timer_init(loop, &t);
+    t.data = &expired;
+    uv_timer_start(&t, th_on_deadline, ms, 0);
+    while (!*done && !expired)
+        uv_run(loop, UV_RUN_ONCE);
+    uv_close((uv_handle_t *)&t, NULL);
+    uv_run(loop, UV_RUN_NOWAIT);
+    return *done;
+}
+
+/* Runs the loop for `ms` milliseconds, whatever happens. */
+static TH_UNUSED void th_run_for(uv_loop_t *loop, unsigned ms)
+{
+    bool never = false;
+    th_run_until(loop, &never, ms);
+}
+
+static TH_UNUSED void th_count_open(uv_handle_t *h, void *arg)
+{
+    if (!uv_is_closing(h))
+        ++*(int *)arg;
+}
+
+static TH_UNUSED void th_close_any(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+/*
+ * Finishes the closes still pending and checks the loop closes with nothing left open. A
+ * handle left open (a leak, or a test that failed half-way) is closed so the test ends,
+ * and reported.
+ */
+static TH_UNUSED void th_loop_close(uv_loop_t *loop)
+{
+    for (int i = 0; i < 3; i++)
+        uv_run(loop, UV_RUN_NOWAIT);
+    int open = 0;
+    uv_walk(loop, th_count_open, &open);
+    if (open > 0) {
+        uv_walk(loop, th_close_any, NULL);
+        uv_run(loop, UV_RUN_DEFAULT);
+    }
+    cr_assert_eq(open, 0, "%d handles were left open", open);
+    cr_assert_eq(uv_loop_close(loop), 0, "the loop still has open handles");
+}
+
+/* ---- event recorder -------------------------------------------------------------------- */
+
+#define TH_MAX_EVENTS 4096
+
+typedef struct th_rec {
+    int n;
+    char type[TH_MAX_EVENTS][48];
+    char data[TH_MAX_EVENTS][160]; /* the data, compact JSON, cut to fit */
+    int status[TH_MAX_EVENTS];
+    nipc_socket_t *socket[TH_MAX_EVENTS];
+    uint64_t at[TH_MAX_EVENTS]; /* uv_hrtime() in ms */
+} th_rec_t;
+
+static TH_UNUSED void th_record(const nipc_event_t *ev, void *arg)
+{
+    th_rec_t *r = arg;
+    if (r->n >= TH_MAX_EVENTS)
+        return;
+    snprintf(r->type[r->n], sizeof r->type[0], "%s", ev->type);
+    r->data[r->n][0] = '\0';
+    if (ev->data != NULL) {
+        char *s = json_dumps(ev->data, JSON_COMPACT | JSON_ENCODE_ANY);
+        if (s != NULL) {
+            snprintf(r->data[r->n], sizeof r->data[0], "%s", s);
+            free(s);
+        }
+    }
+    r->status[r->n] = ev->status;
+    r->socket[r->n] = ev->socket;
+    r->at[r->n] = uv_hrtime() / 1000000;
+    r->n++;
+}
+
+static TH_UNUSED int th_count(const th_rec_t *r, const char *type)
+{
+    int c = 0;
+    for (int i = 0; i < r->n; i++)
+        c += strcmp(r->type[i], type) == 0;
+    return c;
+}
+
+/* Index of the k-th (0-based) event of `type`, or -1. */
+static TH_UNUSED int th_find(const th_rec_t *r, const char *type, int k)
+{
+    for (int i = 0; i < r->n; i++)
+        if (strcmp(r->type[i], type) == 0 && k-- == 0)
+            return i;
+    return -1;
+}
+
+/* The recorded types joined with spaces, for readable assertions. */
+static TH_UNUSED const char *th_types(const th_rec_t *r)
+{
+    static char s[8192];
+    s[0] = '\0';
+    for (int i = 0; i < r->n && strlen(s) < sizeof s - 64; i++) {
+        if (i > 0)
+            strcat(s, " ");
+        strcat(s, r->type[i]);
+    }
+    return s;
+}
+
+/* Sets a flag when an event fires. */
+static TH_UNUSED void th_flag(const nipc_event_t *ev, void *arg)
+{
+    (void)ev;
+    *(bool *)arg = true;
+}
+
+/* Counts events. */
+static TH_UNUSED void th_tally(const nipc_event_t *ev, void *arg)
+{
+    (void)ev;
+    ++*(int *)arg;
+}
+
+/* ---- raw sockets: a peer that speaks bytes --------------------------------------------- */
+
+static TH_UNUSED int th_raw_connect(const char *path)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    cr_assert(fd >= 0);
+    cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0, "connect %s: %s", path,
+                 strerror(errno));
+    fcntl(fd, F_SETFL, O_NONBLOCK);
+    return fd;
+}
+
+static TH_UNUSED int th_raw_listen(const char *path)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    cr_assert(fd >= 0);
+    cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0, "bind: %s", strerror(errno));
+    cr_assert_eq(listen(fd, 8), 0);
+    fcntl(fd, F_SETFL, O_NONBLOCK);
+    return fd;
+}
+
+/* Accepts one connection on a raw listener, running the loop meanwhile. */
+static TH_UNUSED int th_raw_accept(uv_loop_t *loop, int lfd, unsigned ms)
+{
+    uint64_t end = uv_hrtime() / 1000000 + ms;
+    while (uv_hrtime() / 1000000 < end) {
+        int fd = accept(lfd, NULL, NULL);
+        if (fd >= 0) {
+            fcntl(fd, F_SETFL, O_NONBLOCK);
+            return fd;
+        }
+        uv_run(loop, UV_RUN_NOWAIT);
+        usleep(1000);
+    }
+    return -1;
+}
+
+static TH_UNUSED void th_raw_write(int fd, const void *p, size_t n)
+{
+    const char *c = p;
+    while (n > 0) {
+        ssize_t w = write(fd, c, n);
+        if (w < 0 && (errno == EAGAIN || errno == EINTR)) {
+            struct pollfd pfd = {fd, POLLOUT, 0};
+            poll(&pfd, 1, 100);
+            continue;
+        }
+        cr_assert(w > 0, "write: %s", strerror(errno));
+        c += w;
+        n -= (size_t)w;
+    }
+}
+
+/*
+ * Reads from a raw socket while running the loop, until `want` bytes arrived, the peer
+ * closed, or `ms` passed. Returns the number of bytes read.
+ */
+static TH_UNUSED size_t th_raw_read(uv_loop_t *loop, int fd, char *buf, size_t want, unsigned ms)
+{
+    size_t got = 0;
+    uint64_t end = uv_hrtime() / 1000000 + ms;
+    while (got < want && uv_hrtime() / 1000000 < end) {
+        uv_run(loop, UV_RUN_NOWAIT);
+        ssize_t r = read(fd, buf + got, want - got);
+        if (r == 0)
+            break;
+        if (r > 0) {
+            got += (size_t)r;
+            continue;
+        }
+        struct pollfd pfd = {fd, POLLIN, 0};
+        poll(&pfd, 1, 1);
+    }
+    return got;
+}
+
+/* True when the peer closed the raw socket within `ms` (reading and dropping data). */
+static TH_UNUSED bool th_raw_closed(uv_loop_t *loop, int fd, unsigned ms)
+{
+    char b[4096];
+    uint64_t end = uv_hrtime() / 1000000 + ms;
+    while (uv_hrtime() / 1000000 < end) {
+        uv_run(loop, UV_RUN_NOWAIT);
+        ssize_t r = read(fd, b, sizeof b);
+        if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR))
+            return true;
+        if (r < 0) {
+            struct pollfd pfd = {fd, POLLIN, 0};
+            poll(&pfd, 1, 1);
+        }
+    }
+    return false;
+}
+
+/* ---- a server and a client in one loop ------------------------------------------------- */
+
+/* A started server on dir/name with a recorder on every event, and its instance. */
+typedef struct th_server {
+    nipc_t *ipc;
+    nipc_server_t *server;
+    th_rec_t rec;
+    bool started;
+} th_server_t;
+
+static TH_UNUSED void th_server_start(th_server_t *s, uv_loop_t *loop, const nipc_config_t *cfg,
+                                      const char *path)
+{
+    memset(s, 0, sizeof *s);
+    cr_assert_eq(nipc_new(&s->ipc, loop, cfg), 0);
+    cr_assert_eq(nipc_serve(s->ipc, path, &s->server), 0);
+    nipc_server_on(s->server, NIPC_EVENT_ANY, th_record, &s->rec);
+    nipc_server_on(s->server, "start", th_flag, &s->started);
+    int err = nipc_server_start(s->server);
+    cr_assert_eq(err, 0, "start: %s", nipc_strerror(err));
+    cr_assert(th_run_until(loop, &s->started, 2000), "no start event");
+}
+
+#endif /* NIPC_TEST_HARNESS_H */
