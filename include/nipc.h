@@ -164,6 +164,9 @@ typedef void (*nipc_event_cb)(const nipc_event_t *ev, void *arg);
  * creates and owns its loop (run it with nipc_run()); otherwise it uses the caller's.
  * Returns 0 and sets *out, or UV_EINVAL, UV_ENOMEM, NIPC_ENOTSUP (raw_buffer, sync or a
  * non-UTF-8 encoding).
+ *
+ * If SIGPIPE still has its default disposition, it is set to ignored, as Node does:
+ * otherwise a peer that closes while we write would kill the process.
  */
 NIPC_EXTERN int nipc_new(nipc_t **out, uv_loop_t *loop, const nipc_config_t *cfg);
 

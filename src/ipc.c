@@ -11,6 +11,7 @@
  */
 #include "internal.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/un.h>
@@ -148,6 +149,22 @@ static void on_own_handle_closed(uv_handle_t *h)
     nipc__handle_closed(h->data);
 }
 
+/*
+ * A write to a peer that has gone raises SIGPIPE, whose default action kills the process:
+ * a peer could crash us by closing at the right moment. Like Node, ignore it, but only when
+ * the application has not chosen a disposition of its own.
+ */
+static void ignore_sigpipe(void)
+{
+    struct sigaction sa;
+    if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL) {
+        sa.sa_handler = SIG_IGN;
+        sigemptyset(&sa.sa_mask);
+        sa.sa_flags = 0;
+        sigaction(SIGPIPE, &sa, NULL);
+    }
+}
+
 int nipc_new(nipc_t **out, uv_loop_t *loop, const nipc_config_t *cfg)
 {
     nipc_config_t defaults;
@@ -184,6 +201,7 @@ int nipc_new(nipc_t **out, uv_loop_t *loop, const nipc_config_t *cfg)
         ipc->owns_loop = true;
     }
     ipc->loop = loop;
+    ignore_sigpipe();
     uv_check_init(loop, &ipc->check);
     uv_idle_init(loop, &ipc->idle);
     ipc->check.data = ipc->idle.data = ipc;

@@ -25,6 +25,7 @@ struct nipc_server_s {
     size_t count;
     size_t cap;
     nipc_buf_t scratch; /* broadcast encodes its frame here once */
+    bool start_pending; /* listening, `start` not yet published */
 };
 
 static void publish(nipc_server_t *s, const char *type, json_t *data, nipc_socket_t *sock,
@@ -167,10 +168,17 @@ static void refuse(nipc_server_t *s, uv_stream_t *listener)
     nipc__close_handle(s->ipc, (uv_handle_t *)p, on_excess_closed);
 }
 
+static void publish_start(void *arg);
+
 static void on_connection(uv_stream_t *listener, int status)
 {
     nipc_server_t *s = listener->data;
     int err = status;
+    /* `start` always comes first (S3), even when a peer connects in the same loop turn. */
+    if (s->start_pending) {
+        nipc__defer_cancel(s->ipc, s);
+        publish_start(s);
+    }
     if (err == 0 && s->count >= s->ipc->cfg.max_connections) {
         refuse(s, listener);
         return;
@@ -210,6 +218,7 @@ static void on_connection(uv_stream_t *listener, int status)
 static void publish_start(void *arg)
 {
     nipc_server_t *s = arg;
+    s->start_pending = false;
     publish(s, "start", NULL, NULL, 0);
 }
 
@@ -269,6 +278,7 @@ int nipc_server_start(nipc_server_t *s)
         close_listener(s);
         return err;
     }
+    s->start_pending = true;
     return 0;
 }
 
@@ -277,6 +287,7 @@ int nipc_server_stop(nipc_server_t *s)
     if (s->listener == NULL)
         return UV_EINVAL;
     nipc__defer_cancel(s->ipc, s);
+    s->start_pending = false;
     close_listener(s);
     nipc_log(s->ipc, "server closed");
     return 0;

@@ -19,7 +19,8 @@
     X(EQUEUEFULL, 5, "output queue above max_queued_bytes")                                        \
     X(ENOTCONN, 6, "client is not connected")                                                      \
     X(EDESTROYED, 7, "client was destroyed")                                                       \
-    X(ENOTSUP, 8, "feature not supported by this build of nipc")
+    X(ENOTSUP, 8, "feature not supported by this build of nipc")                                   \
+    X(EDELIM, 9, "frame text would contain the delimiter")
 
 enum nipc_errno {
 #define NIPC__ERR_ENUM(name, off, msg) NIPC_##name = NIPC__ERR_BASE - (off),

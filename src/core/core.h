@@ -89,7 +89,8 @@ static inline size_t nipc__frame_pending(const nipc_frame_t *f)
  * node-ipc's JSON.stringify (W1-W6b). data NULL is sent as {} (W3); with `legacy`, null,
  * "" and objects with a truthy _maxListeners are also sent as {} (W4). On error `out` is
  * left as it was. Returns 0, UV_EINVAL (type NULL, not valid UTF-8, or a name that crashes
- * legacy receivers, W13) or UV_ENOMEM.
+ * legacy receivers, W13), NIPC_EDELIM (the frame's text contains the delimiter, which would
+ * split it at the receiver) or UV_ENOMEM.
  */
 int nipc__msg_encode(nipc_buf_t *out, const char *type, const json_t *data, bool legacy,
                      const char *delim, size_t dlen);

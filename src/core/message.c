@@ -287,6 +287,16 @@ static bool crashes_legacy(const char *type)
     return false;
 }
 
+/*
+ * Compact JSON escapes every byte below 0x20, so a delimiter that starts with one (the
+ * default form feed, "\r\n") can never occur inside a frame. Any other delimiter could,
+ * and a frame holding it would be cut in two at the receiver: such a frame is refused.
+ */
+static bool delim_can_appear(const char *delim)
+{
+    return (unsigned char)delim[0] >= 0x20;
+}
+
 int nipc__msg_encode(nipc_buf_t *out, const char *type, const json_t *data, bool legacy,
                      const char *delim, size_t dlen)
 {
@@ -309,7 +319,15 @@ int nipc__msg_encode(nipc_buf_t *out, const char *type, const json_t *data, bool
         (err = write_string(out, type, strlen(type))) ||
         (err = nipc__buf_append(out, ",\"data\":", 8)) ||
         (err = data ? write_value(out, data, 0) : nipc__buf_append(out, "{}", 2)) ||
-        (err = nipc__buf_append(out, "}", 1)) || (err = nipc__buf_append(out, delim, dlen))) {
+        (err = nipc__buf_append(out, "}", 1))) {
+        out->len = mark;
+        return err;
+    }
+    if (delim_can_appear(delim) && memmem(out->data + mark, out->len - mark, delim, dlen)) {
+        out->len = mark;
+        return NIPC_EDELIM;
+    }
+    if ((err = nipc__buf_append(out, delim, dlen))) {
         out->len = mark;
         return err;
     }

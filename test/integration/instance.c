@@ -1,0 +1,322 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The instance: independent instances in one process, each with its own delimiter (K2),
+ * logging through a callback with silent, depth and colour (K3), an owned loop that ends
+ * when there is nothing left to do, refused configurations, and out-of-memory at every
+ * allocation of a whole exchange.
+ */
+#include "../support/harness.h"
+
+static char dir[64];
+
+static void setup(void)
+{
+    th_tmpdir(dir);
+}
+
+static void teardown(void)
+{
+    th_rmdir(dir);
+}
+
+TestSuite(instance, .init = setup, .fini = teardown, .timeout = 30);
+
+/* ---- K2 ---------------------------------------------------------------------------------- */
+
+typedef struct pair {
+    nipc_t *server_ipc, *client_ipc;
+    nipc_server_t *server;
+    nipc_client_t *client;
+    th_rec_t srec, crec;
+} pair_t;
+
+static void reply(const nipc_event_t *ev, void *arg)
+{
+    (void)arg;
+    nipc_server_emit(ev->server, ev->socket, "pong", ev->data);
+}
+
+static void pair_open(pair_t *p, uv_loop_t *loop, const char *delim, const char *name)
+{
+    nipc_config_t cfg;
+    th_config(&cfg);
+    cfg.delimiter = delim;
+    cfg.stop_retrying = true;
+    memset(p, 0, sizeof *p);
+    cr_assert_eq(nipc_new(&p->server_ipc, loop, &cfg), 0);
+    cr_assert_eq(nipc_new(&p->client_ipc, loop, &cfg), 0);
+    cr_assert_eq(nipc_serve(p->server_ipc, th_path(dir, name), &p->server), 0);
+    nipc_server_on(p->server, NIPC_EVENT_ANY, th_record, &p->srec);
+    nipc_server_on(p->server, "ping", reply, NULL);
+    cr_assert_eq(nipc_server_start(p->server), 0);
+    th_run_for(loop, 10);
+    cr_assert_eq(nipc_connect_to(p->client_ipc, "s", th_path(dir, name), &p->client), 0);
+    nipc_client_on(p->client, NIPC_EVENT_ANY, th_record, &p->crec);
+}
+
+Test(instance, k2_instances_are_independent_with_their_own_delimiters)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    pair_t ff, bar, crlf;
+    pair_open(&ff, &loop, "\f", "ff.sock");
+    pair_open(&bar, &loop, "|", "bar.sock");
+    pair_open(&crlf, &loop, "\r\n", "crlf.sock");
+    pair_t *all[] = {&ff, &bar, &crlf};
+    for (int k = 0; k < 3; k++)
+        for (int i = 0; i < 5; i++)
+            nipc_client_emitf(all[k]->client, "ping", "{s:i, s:s}", "i", i, "s", "a\r\nb");
+    /* A frame holding the delimiter would be cut in two: it is refused, never sent. */
+    cr_assert_eq(nipc_client_emitf(bar.client, "ping", "{s:s}", "s", "a|b"), NIPC_EDELIM);
+    cr_assert_eq(nipc_client_emitf(ff.client, "ping|", "{s:s}", "s", "a|b"), 0);
+    uint64_t end = uv_hrtime() / 1000000 + 3000;
+    while ((th_count(&ff.crec, "pong") < 5 || th_count(&bar.crec, "pong") < 5 ||
+            th_count(&crlf.crec, "pong") < 5) &&
+           uv_hrtime() / 1000000 < end)
+        th_run_for(&loop, 5);
+    for (int k = 0; k < 3; k++) {
+        cr_assert_eq(th_count(&all[k]->crec, "pong"), 5, "pair %d: %s", k, th_types(&all[k]->crec));
+        cr_assert_eq(th_count(&all[k]->srec, "error"), 0);
+        cr_assert_str_eq(all[k]->crec.data[th_find(&all[k]->crec, "pong", 4)],
+                         "{\"i\":4,\"s\":\"a\\r\\nb\"}");
+        cr_assert_str_eq(nipc_config(all[k]->server_ipc)->delimiter, k == 0   ? "\f"
+                                                                     : k == 1 ? "|"
+                                                                              : "\r\n");
+        nipc_free(all[k]->client_ipc);
+        nipc_free(all[k]->server_ipc);
+    }
+    th_loop_close(&loop);
+}
+
+Test(instance, k2_the_config_is_copied_strings_included)
+{
+    char id[16] = "mine", root[80];
+    snprintf(root, sizeof root, "%s/", dir);
+    nipc_config_t cfg;
+    th_config(&cfg);
+    cfg.id = id;
+    cfg.socket_root = root;
+    nipc_t *ipc;
+    cr_assert_eq(nipc_new(&ipc, NULL, &cfg), 0);
+    strcpy(id, "changed");
+    memset(root, 0, sizeof root);
+    cfg.retry = 1;
+    cr_assert_str_eq(nipc_config(ipc)->id, "mine");
+    cr_assert_neq(nipc_config(ipc)->id, id);
+    cr_assert_eq(nipc_config(ipc)->retry, 500);
+    nipc_server_t *s;
+    cr_assert_eq(nipc_serve(ipc, NULL, &s), 0);
+    cr_assert_str_eq(nipc_server_path(s), th_path(dir, "app.mine"));
+    nipc_free(ipc);
+}
+
+/* ---- K3 ---------------------------------------------------------------------------------- */
+
+typedef struct lines {
+    int n;
+    char text[256][256];
+} lines_t;
+
+static void collect(const char *line, void *arg)
+{
+    lines_t *l = arg;
+    if (l->n < 256)
+        snprintf(l->text[l->n++], 256, "%s", line);
+}
+
+static bool any_line(const lines_t *l, const char *needle)
+{
+    for (int i = 0; i < l->n; i++)
+        if (strstr(l->text[i], needle) != NULL)
+            return true;
+    return false;
+}
+
+static void logged_exchange(lines_t *l, bool silent, bool color, int depth)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    nipc_config_t cfg;
+    nipc_config_init(&cfg);
+    cfg.silent = silent;
+    cfg.log_in_color = color;
+    cfg.log_depth = depth;
+    cfg.logger = collect;
+    cfg.logger_arg = l;
+    cfg.stop_retrying = true;
+    th_server_t srv;
+    th_server_start(&srv, &loop, &cfg, th_path(dir, "log.sock"));
+    nipc_t *cipc;
+    nipc_client_t *c;
+    cr_assert_eq(nipc_new(&cipc, &loop, &cfg), 0);
+    cr_assert_eq(nipc_connect_to(cipc, "s", th_path(dir, "log.sock"), &c), 0);
+    nipc_client_emitf(c, "deep", "{s:{s:{s:s}}, s:s}", "a", "b", "c", "d", "name", "x");
+    uint64_t end = uv_hrtime() / 1000000 + 2000;
+    while (th_count(&srv.rec, "deep") < 1 && uv_hrtime() / 1000000 < end)
+        th_run_for(&loop, 5);
+    cr_assert_eq(th_count(&srv.rec, "deep"), 1);
+    nipc_free(cipc);
+    nipc_free(srv.ipc);
+    th_loop_close(&loop);
+}
+
+Test(instance, k3_logging_goes_through_the_logger_unless_silent)
+{
+    static lines_t plain, color, shallow, silent;
+    logged_exchange(&plain, false, false, 5);
+    cr_assert_gt(plain.n, 3);
+    cr_assert(any_line(&plain, "starting server on"));
+    cr_assert(any_line(&plain, "{ a: { b: { c: 'd' } }, name: 'x' }"), "util.inspect form");
+    for (int i = 0; i < plain.n; i++)
+        cr_assert_null(strchr(plain.text[i], '\n'), "one line per call, no newline");
+
+    logged_exchange(&color, false, true, 5);
+    cr_assert(any_line(&color, "\x1b[32m'd'\x1b[39m"), "strings in green");
+
+    logged_exchange(&shallow, false, false, 1);
+    cr_assert(any_line(&shallow, "{ a: { b: [Object] }, name: 'x' }"));
+
+    logged_exchange(&silent, true, false, 5);
+    cr_assert_eq(silent.n, 0);
+}
+
+static void log_line(const char *line, void *arg)
+{
+    collect(line, arg);
+}
+
+Test(instance, k3_nipc_log_formats_and_respects_silent)
+{
+    static lines_t l;
+    nipc_config_t cfg;
+    nipc_config_init(&cfg);
+    cfg.logger = log_line;
+    cfg.logger_arg = &l;
+    nipc_t *ipc;
+    cr_assert_eq(nipc_new(&ipc, NULL, &cfg), 0);
+    nipc_log(ipc, "n=%d s=%s", 7, "x");
+    char big[2000];
+    memset(big, 'y', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    nipc_log(ipc, "%s", big);
+    cr_assert_eq(l.n, 2);
+    cr_assert_str_eq(l.text[0], "n=7 s=x");
+    cr_assert_eq(strlen(l.text[1]), 255, "long lines are passed whole (cut by the test)");
+    nipc_free(ipc);
+
+    cfg.silent = true;
+    cr_assert_eq(nipc_new(&ipc, NULL, &cfg), 0);
+    nipc_log(ipc, "quiet");
+    cr_assert_eq(l.n, 2);
+    nipc_free(ipc);
+}
+
+/* ---- owned loop ---------------------------------------------------------------------------- */
+
+static void bye(const nipc_event_t *ev, void *arg)
+{
+    nipc_t *ipc = arg;
+    (void)ev;
+    nipc_server_stop(nipc_server(ipc));
+    nipc_disconnect(ipc, "self");
+}
+
+Test(instance, owned_loop_runs_until_nothing_is_left)
+{
+    nipc_config_t cfg;
+    th_config(&cfg);
+    nipc_t *ipc;
+    cr_assert_eq(nipc_new(&ipc, NULL, &cfg), 0);
+    cr_assert_not_null(nipc_loop(ipc));
+    nipc_server_t *s;
+    nipc_client_t *c;
+    th_rec_t srec = {0};
+    cr_assert_eq(nipc_serve(ipc, th_path(dir, "self.sock"), &s), 0);
+    nipc_server_on(s, NIPC_EVENT_ANY, th_record, &srec);
+    nipc_server_on(s, "hi", bye, ipc);
+    cr_assert_eq(nipc_server_start(s), 0);
+    cr_assert_eq(nipc_connect_to(ipc, "self", th_path(dir, "self.sock"), &c), 0);
+    cr_assert_eq(nipc_client_emit_new(c, "hi", json_string("me")), 0);
+    /* Returns once the server stopped and both ends of the connection closed. */
+    nipc_run(ipc);
+    cr_assert_str_eq(th_types(&srec), "start connect hi socket.disconnected close");
+    nipc_free(ipc);
+}
+
+Test(instance, refused_configurations)
+{
+    nipc_config_t cfg;
+    nipc_t *ipc = (nipc_t *)1;
+    th_config(&cfg);
+    cfg.raw_buffer = true;
+    cr_assert_eq(nipc_new(&ipc, NULL, &cfg), NIPC_ENOTSUP);
+    cr_assert_null(ipc);
+    th_config(&cfg);
+    cfg.sync = true;
+    cr_assert_eq(nipc_new(&ipc, NULL, &cfg), NIPC_ENOTSUP);
+    th_config(&cfg);
+    cfg.encoding = "latin1";
+    cr_assert_eq(nipc_new(&ipc, NULL, &cfg), NIPC_ENOTSUP);
+    th_config(&cfg);
+    cfg.delimiter = "";
+    cr_assert_eq(nipc_new(&ipc, NULL, &cfg), UV_EINVAL);
+    th_config(&cfg);
+    cfg.max_message_size = 0;
+    cr_assert_eq(nipc_new(&ipc, NULL, &cfg), UV_EINVAL);
+    cr_assert_eq(nipc_new(NULL, NULL, NULL), UV_EINVAL);
+    /* NULL config means node-ipc's defaults. */
+    cr_assert_eq(nipc_new(&ipc, NULL, NULL), 0);
+    cr_assert_str_eq(nipc_config(ipc)->appspace, "app.");
+    nipc_free(ipc);
+}
+
+/* ---- out of memory ------------------------------------------------------------------------- */
+
+/*
+ * A whole exchange (instance, server, client, emits both ways, disconnect) with the n-th
+ * allocation failing, for every n until one run needs no failure. Each step either works or
+ * returns UV_ENOMEM; nothing crashes and (under ASan) nothing leaks.
+ */
+Test(instance, every_allocation_failure_is_survived, .timeout = 120)
+{
+    bool finished = false;
+    for (unsigned long n = 1; n < 400 && !finished; n++) {
+        uv_loop_t loop;
+        uv_loop_init(&loop);
+        nipc_config_t cfg;
+        th_config(&cfg);
+        cfg.max_retries = 0;
+        nipc_t *ipc = NULL;
+        nipc_server_t *s = NULL;
+        nipc_client_t *c = NULL;
+        th_rec_t *rec = calloc(1, sizeof *rec);
+        nipc_test_fail_alloc_after(n);
+        int err = nipc_new(&ipc, &loop, &cfg);
+        if (err == 0)
+            err = nipc_serve(ipc, th_path(dir, "oom.sock"), &s);
+        if (err == 0) {
+            nipc_server_on(s, "ping", reply, NULL);
+            err = nipc_server_start(s);
+        }
+        if (err == 0)
+            err = nipc_connect_to(ipc, "s", th_path(dir, "oom.sock"), &c);
+        if (err == 0) {
+            nipc_client_on(c, NIPC_EVENT_ANY, th_record, rec);
+            err = nipc_client_emitf(c, "ping", "{s:i}", "i", 1);
+        }
+        if (err == 0) {
+            uint64_t end = uv_hrtime() / 1000000 + 500;
+            while (th_count(rec, "pong") < 1 && th_count(rec, "destroy") < 1 &&
+                   uv_hrtime() / 1000000 < end)
+                uv_run(&loop, UV_RUN_NOWAIT);
+            finished = th_count(rec, "pong") == 1;
+        }
+        cr_assert(err == 0 || err == UV_ENOMEM, "n=%lu: %s", n, nipc_strerror(err));
+        nipc_test_fail_alloc_after(0);
+        nipc_free(ipc);
+        th_loop_close(&loop);
+        free(rec);
+        unlink(th_path(dir, "oom.sock"));
+    }
+    cr_assert(finished, "the exchange never completed");
+}
