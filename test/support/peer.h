@@ -1,0 +1,376 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A node-ipc peer for the interop tests: test/interop/node/peer.js run by Node as a child
+ * process on the test's own loop.
+ *
+ *   th_peer_t *p = th_peer_spawn(&loop, "10", "client-echo", path, "--id", "x", NULL);
+ *   json_t *line = th_peer_wait(p, "done", 0, 10000);
+ *
+ * The peer's stdout is read through a pipe and split into lines; each line is parsed with
+ * jansson and kept, in order, in p->lines (a line that is not a JSON object is kept as
+ * {"ev":"<unparsed>","line":...}). Its stderr is the test's stderr. Its exit status is
+ * recorded by the exit callback.
+ *
+ * Every peer is heap-allocated and registered in a per-process list, so th_peer_close_all()
+ * in a test's teardown ends every peer (SIGTERM, then SIGKILL), closes its handles and frees
+ * it, even when the test failed half-way. Criterion runs each test in its own process, so
+ * the list never mixes tests. Everything is static, like harness.h.
+ */
+#ifndef NIPC_TEST_PEER_H
+#define NIPC_TEST_PEER_H
+
+#include "harness.h"
+
+#include <signal.h>
+#include <stdarg.h>
+
+#ifndef NIPC_NODE_EXECUTABLE
+#define NIPC_NODE_EXECUTABLE "node"
+#endif
+
+#define TH_PEER_MAX 16
+#define TH_PEER_MAX_ARGS 40
+
+typedef struct th_peer {
+    uv_loop_t *loop;
+    uv_process_t proc;
+    uv_pipe_t out; /* the peer's stdout */
+    char name[64]; /* "v10 client-echo", for messages */
+    char *partial; /* bytes of a line not yet ended by '\n' */
+    size_t plen, pcap;
+    json_t *lines; /* array of the parsed lines, in order */
+    bool spawned;  /* uv_spawn succeeded */
+    bool eof;      /* stdout is closed: no more lines will come */
+    bool exited;
+    int64_t exit_status;
+    int term_signal;
+    bool out_init;    /* the pipe handle is initialised (and must be closed) */
+    bool proc_init;   /* uv_spawn ran, so the process handle must be closed */
+    int open_handles; /* handles initialised and not yet closed */
+} th_peer_t;
+
+static th_peer_t *th_peers[TH_PEER_MAX] __attribute__((unused));
+static int th_npeers __attribute__((unused));
+
+/* ---- running the loop until a condition holds ------------------------------------------ */
+
+typedef bool (*th_pred_fn)(void *arg);
+
+/*
+ * Runs the loop until pred(arg) holds or `ms` pass; returns pred(arg). Like th_run_until but
+ * for conditions that are not a single flag.
+ */
+static TH_UNUSED bool th_run_pred(uv_loop_t *loop, th_pred_fn pred, void *arg, unsigned ms)
+{
+    bool expired = false;
+    uv_timer_t t;
+    uv_timer_init(loop, &t);
+    t.data = &expired;
+    uv_timer_start(&t, th_on_deadline, ms, 0);
+    while (!pred(arg) && !expired)
+        uv_run(loop, UV_RUN_ONCE);
+    uv_close((uv_handle_t *)&t, NULL);
+    uv_run(loop, UV_RUN_NOWAIT);
+    return pred(arg);
+}
+
+typedef struct th_rec_want {
+    const th_rec_t *rec;
+    const char *type;
+    int n;
+} th_rec_want_t;
+
+static TH_UNUSED bool th_rec_has(void *arg)
+{
+    const th_rec_want_t *w = arg;
+    return th_count(w->rec, w->type) >= w->n;
+}
+
+/* Runs the loop until `rec` holds `n` events of `type`, or `ms` pass. */
+static TH_UNUSED bool th_rec_wait(uv_loop_t *loop, const th_rec_t *rec, const char *type, int n,
+                                  unsigned ms)
+{
+    th_rec_want_t w = {rec, type, n};
+    return th_run_pred(loop, th_rec_has, &w, ms);
+}
+
+/* ---- lines ----------------------------------------------------------------------------- */
+
+static TH_UNUSED const char *th_line_ev(const json_t *line)
+{
+    const char *ev = json_string_value(json_object_get(line, "ev"));
+    return ev ? ev : "";
+}
+
+/* The k-th (0-based) line whose ev is `ev`, borrowed; NULL if there is none (yet). */
+static TH_UNUSED json_t *th_peer_line(const th_peer_t *p, const char *ev, int k)
+{
+    for (size_t i = 0; i < json_array_size(p->lines); i++) {
+        json_t *line = json_array_get(p->lines, i);
+        if (strcmp(th_line_ev(line), ev) == 0 && k-- == 0)
+            return line;
+    }
+    return NULL;
+}
+
+static TH_UNUSED int th_peer_count(const th_peer_t *p, const char *ev)
+{
+    int n = 0;
+    for (size_t i = 0; i < json_array_size(p->lines); i++)
+        n += strcmp(th_line_ev(json_array_get(p->lines, i)), ev) == 0;
+    return n;
+}
+
+/* Everything the peer printed, one compact line each, for failure messages (in one of four
+ * rotating static buffers, so a message may show several peers). */
+static TH_UNUSED const char *th_peer_dump(const th_peer_t *p)
+{
+    static char bufs[4][8192];
+    static int next;
+    char *s = bufs[next++ % 4];
+    const size_t cap = sizeof bufs[0];
+    size_t len = (size_t)snprintf(s, cap, "[%s, %zu lines%s%s]", p->name, json_array_size(p->lines),
+                                  p->exited ? ", exited" : "", p->eof ? ", eof" : "");
+    for (size_t i = 0; i < json_array_size(p->lines); i++) {
+        const json_t *line = json_array_get(p->lines, i);
+        if (len >= cap - 64) {
+            snprintf(s + len, cap - len, " ...");
+            break;
+        }
+        char *t = json_dumps(line, JSON_COMPACT | JSON_ENCODE_ANY);
+        len += (size_t)snprintf(s + len, cap - len, "\n  %s", t ? t : "?");
+        free(t);
+        if (len >= cap)
+            len = cap - 1;
+    }
+    return s;
+}
+
+static void th_peer_add_line(th_peer_t *p, const char *text, size_t n)
+{
+    json_error_t err;
+    json_t *v = json_loadb(text, n, 0, &err);
+    if (!json_is_object(v)) {
+        json_decref(v);
+        v = json_pack("{s:s, s:s%}", "ev", "<unparsed>", "line", text, n);
+        if (v == NULL) /* not even UTF-8 */
+            v = json_pack("{s:s}", "ev", "<unparsed>");
+        fprintf(stderr, "%s: not a JSON object line: %.*s\n", p->name, (int)n, text);
+    }
+    json_array_append_new(p->lines, v);
+}
+
+/* ---- the process ----------------------------------------------------------------------- */
+
+static void th_peer_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    th_peer_t *p = h->data;
+    if (p->pcap - p->plen < suggested) {
+        size_t cap = p->plen + suggested;
+        char *b = realloc(p->partial, cap);
+        if (b == NULL) {
+            *buf = uv_buf_init(NULL, 0);
+            return;
+        }
+        p->partial = b;
+        p->pcap = cap;
+    }
+    *buf = uv_buf_init(p->partial + p->plen, (unsigned)(p->pcap - p->plen));
+}
+
+static void th_peer_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    th_peer_t *p = s->data;
+    (void)buf;
+    if (nread < 0) {
+        if (p->plen > 0) { /* a last line without its newline */
+            th_peer_add_line(p, p->partial, p->plen);
+            p->plen = 0;
+        }
+        p->eof = true;
+        uv_read_stop(s);
+        return;
+    }
+    p->plen += (size_t)nread;
+    size_t start = 0;
+    for (size_t i = 0; i < p->plen; i++) {
+        if (p->partial[i] != '\n')
+            continue;
+        if (i > start)
+            th_peer_add_line(p, p->partial + start, i - start);
+        start = i + 1;
+    }
+    memmove(p->partial, p->partial + start, p->plen - start);
+    p->plen -= start;
+}
+
+static void th_peer_exit(uv_process_t *proc, int64_t status, int sig)
+{
+    th_peer_t *p = proc->data;
+    p->exited = true;
+    p->exit_status = status;
+    p->term_signal = sig;
+}
+
+/*
+ * Spawns `node peer.js --ver VER --role ROLE --path PATH ...` on `loop`; the extra arguments
+ * are strings ended by NULL. Fails the test if Node cannot be started. The peer belongs to
+ * the list that th_peer_close_all() ends.
+ */
+static TH_UNUSED __attribute__((sentinel)) th_peer_t *
+th_peer_spawn(uv_loop_t *loop, const char *ver, const char *role, const char *path, ...)
+{
+    cr_assert_lt(th_npeers, TH_PEER_MAX, "too many peers");
+    th_peer_t *p = calloc(1, sizeof *p);
+    cr_assert_not_null(p);
+    p->loop = loop;
+    p->lines = json_array();
+    snprintf(p->name, sizeof p->name, "v%s %s", ver, role);
+    th_peers[th_npeers++] = p;
+
+    char script[512];
+    snprintf(script, sizeof script, "%s/test/interop/node/peer.js", NIPC_SOURCE_DIR);
+    const char *args[TH_PEER_MAX_ARGS];
+    int n = 0;
+    args[n++] = NIPC_NODE_EXECUTABLE;
+    args[n++] = script;
+    args[n++] = "--ver";
+    args[n++] = ver;
+    args[n++] = "--role";
+    args[n++] = role;
+    if (path != NULL) {
+        args[n++] = "--path";
+        args[n++] = path;
+    }
+    va_list ap;
+    va_start(ap, path);
+    const char *a;
+    while ((a = va_arg(ap, const char *)) != NULL) {
+        cr_assert_lt(n, TH_PEER_MAX_ARGS - 1, "too many peer arguments");
+        args[n++] = a;
+    }
+    va_end(ap);
+    args[n] = NULL;
+
+    cr_assert_eq(uv_pipe_init(loop, &p->out, 0), 0);
+    p->out.data = p;
+    p->out_init = true;
+    p->proc.data = p;
+
+    uv_stdio_container_t stdio[3];
+    stdio[0].flags = UV_IGNORE;
+    stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+    stdio[1].data.stream = (uv_stream_t *)&p->out;
+    stdio[2].flags = UV_INHERIT_FD;
+    stdio[2].data.fd = STDERR_FILENO;
+    uv_process_options_t opt;
+    memset(&opt, 0, sizeof opt);
+    opt.file = NIPC_NODE_EXECUTABLE;
+    opt.args = (char **)args;
+    opt.stdio = stdio;
+    opt.stdio_count = 3;
+    opt.exit_cb = th_peer_exit;
+    int err = uv_spawn(loop, &p->proc, &opt);
+    /* Even a failed uv_spawn leaves a handle that must be closed: th_peer_close_all does. */
+    p->proc_init = true;
+    cr_assert_eq(err, 0, "spawning %s %s: %s", NIPC_NODE_EXECUTABLE, script, uv_strerror(err));
+    p->spawned = true;
+    cr_assert_eq(uv_read_start((uv_stream_t *)&p->out, th_peer_alloc, th_peer_read), 0);
+    return p;
+}
+
+typedef struct th_peer_want {
+    th_peer_t *p;
+    const char *ev;
+    int k;
+} th_peer_want_t;
+
+static TH_UNUSED bool th_peer_has(void *arg)
+{
+    const th_peer_want_t *w = arg;
+    return w->p->eof || th_peer_line(w->p, w->ev, w->k) != NULL;
+}
+
+/*
+ * Runs the loop until the peer has printed its k-th line with ev == `ev` and returns it
+ * (borrowed, valid until the peer is closed); NULL after `ms`, or as soon as the peer's
+ * stdout has closed without it.
+ */
+static TH_UNUSED json_t *th_peer_wait(th_peer_t *p, const char *ev, int k, unsigned ms)
+{
+    th_peer_want_t w = {p, ev, k};
+    th_run_pred(p->loop, th_peer_has, &w, ms);
+    return th_peer_line(p, ev, k);
+}
+
+static TH_UNUSED bool th_peer_gone(void *arg)
+{
+    const th_peer_t *p = arg;
+    return !p->spawned || (p->exited && p->eof);
+}
+
+/*
+ * Runs the loop until the peer has exited and its stdout is read to the end; returns the
+ * exit status, or -1 if it is still running after `ms` (or died by a signal).
+ */
+static TH_UNUSED int th_peer_wait_exit(th_peer_t *p, unsigned ms)
+{
+    th_run_pred(p->loop, th_peer_gone, p, ms);
+    if (!p->exited || p->term_signal != 0)
+        return -1;
+    return (int)p->exit_status;
+}
+
+/* Sends a signal to a running peer. */
+static TH_UNUSED void th_peer_kill(th_peer_t *p, int sig)
+{
+    if (p->spawned && !p->exited)
+        uv_process_kill(&p->proc, sig);
+}
+
+static void th_peer_handle_closed(uv_handle_t *h)
+{
+    th_peer_t *p = h->data;
+    p->open_handles--;
+}
+
+static TH_UNUSED bool th_peer_closed(void *arg)
+{
+    const th_peer_t *p = arg;
+    return p->open_handles == 0;
+}
+
+/*
+ * Ends every peer this process spawned: SIGTERM, and SIGKILL if it is still there after 3 s;
+ * closes its handles and frees it. For teardown.
+ */
+static TH_UNUSED void th_peer_close_all(void)
+{
+    for (int i = 0; i < th_npeers; i++) {
+        th_peer_t *p = th_peers[i];
+        if (p->spawned && !p->exited) {
+            th_peer_kill(p, SIGTERM);
+            if (th_peer_wait_exit(p, 3000) < 0 && !p->exited) {
+                fprintf(stderr, "%s: still running after SIGTERM, killing it\n", p->name);
+                th_peer_kill(p, SIGKILL);
+                th_run_pred(p->loop, th_peer_gone, p, 5000);
+            }
+        }
+        if (p->out_init) {
+            p->open_handles++;
+            uv_close((uv_handle_t *)&p->out, th_peer_handle_closed);
+        }
+        if (p->proc_init) {
+            p->open_handles++;
+            uv_close((uv_handle_t *)&p->proc, th_peer_handle_closed);
+        }
+        th_run_pred(p->loop, th_peer_closed, p, 2000);
+        json_decref(p->lines);
+        free(p->partial);
+        free(p);
+        th_peers[i] = NULL;
+    }
+    th_npeers = 0;
+}
+
+#endif /* NIPC_TEST_PEER_H */
