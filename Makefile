@@ -46,7 +46,6 @@ test: deps-node
 
 test-asan: export ASAN_OPTIONS = detect_leaks=1:abort_on_error=1
 test-asan: export UBSAN_OPTIONS = print_stacktrace=1:halt_on_error=1
-test-asan: export LSAN_OPTIONS = suppressions=$(CURDIR)/test/lsan.supp
 test-asan: deps-node
 	$(MAKE) build-asan/CMakeCache.txt
 	$(CMAKE) --build --preset asan -j $(JOBS)

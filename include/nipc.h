@@ -114,7 +114,8 @@ typedef struct nipc_config {
 
     /* nipc's own keys; the defaults never change what a node-ipc peer sees. */
     size_t max_message_size;    /* 64 MiB: a longer incoming frame closes its connection */
-    size_t max_queued_bytes;    /* 0 = unbounded; above it, emit returns NIPC_EQUEUEFULL */
+    size_t max_queued_bytes;    /* 0 = unbounded; above it, emit returns NIPC_EQUEUEFULL
+                                   (an empty queue always takes one frame) */
     bool allow_reserved_events; /* false: a frame named like a lifecycle event is refused */
     bool legacy_data;           /* true: null and "" data are sent as {} like node-ipc (W4) */
 } nipc_config_t;

@@ -149,11 +149,16 @@ void nipc__conn_flush(nipc_conn_t *c)
     c->writing = true;
 }
 
-/* Bytes were appended at `mark`: enforce the queue bound, then schedule the write. */
+/*
+ * Bytes were appended at `mark`: enforce the queue bound, then schedule the write. An empty
+ * queue takes any one frame, so a frame larger than the bound can still be sent, and a
+ * refusal always has a write in progress whose end brings `drain`.
+ */
 static int queued(nipc_conn_t *c, size_t mark)
 {
     size_t max = c->ipc->cfg.max_queued_bytes;
-    if (max != 0 && nipc__conn_queued(c) > max) {
+    size_t before = nipc__conn_queued(c) - (c->out.len - mark);
+    if (max != 0 && before > 0 && nipc__conn_queued(c) > max) {
         c->out.len = mark;
         c->refused = true;
         return NIPC_EQUEUEFULL;
@@ -218,6 +223,9 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     nipc_conn_t *c = h->data;
     (void)suggested;
+    /* Reclaim the consumed prefix before growing for the next read. */
+    if (c->in.off > 0 && c->in.cap - c->in.len < READ_CHUNK)
+        nipc__buf_compact(&c->in);
     if (nipc__buf_reserve(&c->in, READ_CHUNK) != 0) {
         *buf = uv_buf_init(NULL, 0); /* libuv reports UV_ENOBUFS */
         return;

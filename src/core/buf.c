@@ -25,12 +25,6 @@ int nipc__buf_reserve(nipc_buf_t *b, size_t extra)
 {
     if (extra <= b->cap - b->len)
         return 0;
-    /* Reclaim the consumed prefix before growing. */
-    if (b->off > 0) {
-        nipc__buf_compact(b);
-        if (extra <= b->cap - b->len)
-            return 0;
-    }
     if (extra > SIZE_MAX - b->len)
         return UV_ENOMEM;
     size_t need = b->len + extra;

@@ -37,7 +37,10 @@ typedef struct nipc_buf {
 void nipc__buf_init(nipc_buf_t *b);
 void nipc__buf_free(nipc_buf_t *b);
 void nipc__buf_reset(nipc_buf_t *b); /* empties, keeps the memory */
-/* Makes room for `extra` more bytes after len. 0 or UV_ENOMEM. */
+/*
+ * Makes room for `extra` more bytes after len. Offsets stay valid: bytes never move within
+ * the buffer (only nipc__buf_compact() moves them). 0 or UV_ENOMEM.
+ */
 int nipc__buf_reserve(nipc_buf_t *b, size_t extra);
 int nipc__buf_append(nipc_buf_t *b, const void *p, size_t n);
 /* Moves the unconsumed bytes to the front. */

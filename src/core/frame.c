@@ -21,6 +21,9 @@ bool nipc__frame_next(nipc_frame_t *f, const char *p, size_t n, size_t *frame_le
     const size_t d = f->dlen;
     size_t from = f->scanned;
 
+    if (d == 0) /* config checks refuse it; never read past the buffer anyway */
+        return false;
+
     if (d == 1) {
         const char *hit = from < n ? memchr(p + from, f->delim[0], n - from) : NULL;
         if (hit == NULL) {

@@ -35,26 +35,64 @@ static int colored(nipc_buf_t *out, bool color, const char *on, const char *text
     return err;
 }
 
-static bool identifier(const char *k)
+/* util.inspect prints a key bare only when it matches /^[a-zA-Z_][a-zA-Z_0-9]*$/. */
+static bool identifier(const char *k, size_t n)
 {
-    if (!(isalpha((unsigned char)*k) || *k == '_' || *k == '$'))
+    if (n == 0 || !(isalpha((unsigned char)k[0]) || k[0] == '_'))
         return false;
-    for (k++; *k; k++)
-        if (!(isalnum((unsigned char)*k) || *k == '_' || *k == '$'))
+    for (size_t i = 1; i < n; i++)
+        if (!(isalnum((unsigned char)k[i]) || k[i] == '_'))
             return false;
     return true;
 }
 
+/*
+ * A string as util.inspect quotes it: single quotes, or double quotes when the text holds a
+ * single quote and no double quote, or backticks when it holds both and no backtick.
+ * Backslash, the chosen quote and control characters are escaped, so a line stays one line.
+ */
 static int quoted(nipc_buf_t *out, const char *s, size_t n)
 {
-    int err = nipc__buf_append(out, "'", 1);
+    bool sq = memchr(s, '\'', n) != NULL, dq = memchr(s, '"', n) != NULL;
+    char q = !sq ? '\'' : !dq ? '"' : memchr(s, '`', n) == NULL ? '`' : '\'';
+    char esc[8];
+    int err = nipc__buf_append(out, &q, 1);
     for (size_t i = 0; !err && i < n; i++) {
-        if (s[i] == '\'' || s[i] == '\\')
-            err = nipc__buf_append(out, "\\", 1);
-        if (!err)
-            err = nipc__buf_append(out, s + i, 1);
+        unsigned char c = (unsigned char)s[i];
+        const char *e = NULL;
+        switch (c) {
+        case '\b':
+            e = "\\b";
+            break;
+        case '\t':
+            e = "\\t";
+            break;
+        case '\n':
+            e = "\\n";
+            break;
+        case '\f':
+            e = "\\f";
+            break;
+        case '\r':
+            e = "\\r";
+            break;
+        case '\\':
+            e = "\\\\";
+            break;
+        default:
+            if (c < 0x20 || c == 0x7f) {
+                snprintf(esc, sizeof esc, "\\x%02X", c);
+                e = esc;
+            } else if (c == (unsigned char)q) {
+                esc[0] = '\\';
+                esc[1] = (char)c;
+                esc[2] = '\0';
+                e = esc;
+            }
+        }
+        err = e ? put(out, e) : nipc__buf_append(out, s + i, 1);
     }
-    return err ? err : nipc__buf_append(out, "'", 1);
+    return err ? err : nipc__buf_append(out, &q, 1);
 }
 
 static int render(nipc_buf_t *out, const json_t *v, int depth, bool color)
@@ -73,23 +111,24 @@ static int render(nipc_buf_t *out, const json_t *v, int depth, bool color)
         if ((err = put(out, obj ? "{ " : "[ ")))
             return err;
         if (obj) {
-            const char *key;
-            json_t *val;
             bool first = true;
-            json_object_foreach((json_t *)v, key, val)
-            {
+            for (void *it = json_object_iter((json_t *)v); it != NULL;
+                 it = json_object_iter_next((json_t *)v, it)) {
+                const char *key = json_object_iter_key(it);
+                size_t klen = json_object_iter_key_len(it);
+                json_t *val = json_object_iter_value(it);
                 if (!first && (err = put(out, ", ")))
                     return err;
                 first = false;
-                err = identifier(key) ? put(out, key) : quoted(out, key, strlen(key));
+                err = identifier(key, klen) ? nipc__buf_append(out, key, klen)
+                                            : quoted(out, key, klen);
                 if (err || (err = put(out, ": ")) || (err = render(out, val, depth - 1, color)))
                     return err;
             }
         } else {
             size_t i;
             json_t *val;
-            json_array_foreach(v, i, val)
-            {
+            json_array_foreach (v, i, val) {
                 if ((i > 0 && (err = put(out, ", "))) || (err = render(out, val, depth - 1, color)))
                     return err;
             }

@@ -17,44 +17,53 @@
 
 static const char hex[] = "0123456789abcdef";
 
-/* Length of the valid UTF-8 sequence at p (1-4), or 0 if it is not one. */
-static size_t utf8_seq(const unsigned char *p, size_t n)
+/*
+ * Length of the valid UTF-8 sequence at p (1-4), or 0 if there is none; then *bad is the
+ * length of the maximal subpart to replace with one U+FFFD, the rule of the WHATWG decoder
+ * that Node uses (a truncated sequence counts once, a stray byte once).
+ */
+static size_t utf8_seq(const unsigned char *p, size_t n, size_t *bad)
 {
     unsigned c = p[0];
     size_t len;
-    unsigned min;
+    unsigned lo = 0x80, hi = 0xbf; /* bounds of the second byte */
     if (c < 0x80)
         return 1;
-    if (c >= 0xc2 && c <= 0xdf) {
+    if (c >= 0xc2 && c <= 0xdf)
         len = 2;
-        min = 0x80;
-    } else if (c >= 0xe0 && c <= 0xef) {
+    else if (c >= 0xe0 && c <= 0xef)
         len = 3;
-        min = 0x800;
-    } else if (c >= 0xf0 && c <= 0xf4) {
+    else if (c >= 0xf0 && c <= 0xf4)
         len = 4;
-        min = 0x10000;
-    } else {
+    else {
+        *bad = 1;
         return 0;
     }
-    if (n < len)
-        return 0;
-    unsigned cp = c & (0x3f >> (len - 1));
+    if (c == 0xe0)
+        lo = 0xa0; /* no overlong forms */
+    else if (c == 0xed)
+        hi = 0x9f; /* no surrogates */
+    else if (c == 0xf0)
+        lo = 0x90;
+    else if (c == 0xf4)
+        hi = 0x8f; /* nothing past U+10FFFF */
     for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xc0) != 0x80)
+        if (i >= n || p[i] < lo || p[i] > hi) {
+            *bad = i;
             return 0;
-        cp = (cp << 6) | (p[i] & 0x3f);
+        }
+        lo = 0x80;
+        hi = 0xbf;
     }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
     return len;
 }
 
 static bool utf8_valid(const char *s, size_t n)
 {
     const unsigned char *p = (const unsigned char *)s;
+    size_t bad;
     for (size_t i = 0; i < n;) {
-        size_t k = utf8_seq(p + i, n - i);
+        size_t k = utf8_seq(p + i, n - i, &bad);
         if (k == 0)
             return false;
         i += k;
@@ -118,36 +127,60 @@ static int write_string(nipc_buf_t *out, const char *s, size_t n)
     return 0;
 }
 
+/*
+ * The fewest significant digits that read back as x (x > 0, finite), as JavaScript picks
+ * them: for each precision, the nearest decimal first, then its neighbours one unit in the
+ * last digit away, which matter at powers of two, where the interval of values rounding to
+ * x is wider above x than below. The round trip is tested on "DDDDe<exp>", which has no
+ * decimal point and so no locale dependence. Returns the digit count; *exp10 is the
+ * exponent of the first digit.
+ */
+static size_t shortest(double x, char digits[24], int *exp10)
+{
+    char tmp[64];
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(tmp, sizeof tmp, "%.*e", prec - 1, x);
+        unsigned long long m = 0;
+        int k = 0;
+        const char *q = tmp;
+        for (; *q != 'e'; q++)
+            if (*q >= '0' && *q <= '9') {
+                m = m * 10 + (unsigned)(*q - '0');
+                k++;
+            }
+        int scale = atoi(q + 1) - (k - 1); /* x ~ m * 10^scale */
+        const unsigned long long cands[3] = {m, m - 1, m + 1};
+        for (int i = 0; i < 3; i++) {
+            if (cands[i] == 0)
+                continue;
+            char probe[48];
+            snprintf(probe, sizeof probe, "%llue%d", cands[i], scale);
+            if (strtod(probe, NULL) != x && prec < 17)
+                continue;
+            int n = snprintf(digits, 24, "%llu", cands[i]);
+            *exp10 = scale + n - 1;
+            while (n > 1 && digits[n - 1] == '0')
+                n--;
+            return (size_t)n;
+        }
+    }
+    return 0; /* not reached: 17 digits always read back */
+}
+
 size_t nipc__js_number(char *dst, size_t cap, double d)
 {
     char tmp[64];
-    size_t k = 0;
+    size_t k;
 
     if (!isfinite(d))
         return (size_t)snprintf(dst, cap, "null");
     if (d == 0)
         return (size_t)snprintf(dst, cap, "0"); /* -0 too (W6) */
 
-    /* Shortest digits that read back as d: what JavaScript picks. The round-trip test is
-     * made on "DDDDe<exp>", which has no decimal point and so no locale dependence. */
     char digits[24];
     int exp10 = 0;
     bool neg = d < 0;
-    for (int prec = 1; prec <= 17; prec++) {
-        snprintf(tmp, sizeof tmp, "%.*e", prec - 1, fabs(d));
-        k = 0;
-        const char *q = tmp;
-        for (; *q != 'e'; q++)
-            if (*q >= '0' && *q <= '9')
-                digits[k++] = *q;
-        exp10 = atoi(q + 1);
-        char probe[48];
-        snprintf(probe, sizeof probe, "%.*se%d", (int)k, digits, exp10 - (int)(k - 1));
-        if (strtod(probe, NULL) == fabs(d))
-            break;
-    }
-    while (k > 1 && digits[k - 1] == '0')
-        k--;
+    k = shortest(fabs(d), digits, &exp10);
 
     /* Number::toString: n is the position of the decimal point relative to the digits. */
     int n = exp10 + 1;
@@ -195,17 +228,17 @@ static int write_value(nipc_buf_t *out, const json_t *v, int depth)
         return UV_EINVAL;
     switch (json_typeof(v)) {
     case JSON_OBJECT: {
-        const char *key;
-        json_t *val;
         bool first = true;
         if ((err = nipc__buf_append(out, "{", 1)))
             return err;
-        json_object_foreach((json_t *)v, key, val)
-        {
+        /* The iterator gives each key's length: keys may hold NUL (jansson >= 2.13). */
+        for (void *it = json_object_iter((json_t *)v); it != NULL;
+             it = json_object_iter_next((json_t *)v, it)) {
+            json_t *val = json_object_iter_value(it);
             if (!first && (err = nipc__buf_append(out, ",", 1)))
                 return err;
             first = false;
-            if ((err = write_string(out, key, strlen(key))) ||
+            if ((err = write_string(out, json_object_iter_key(it), json_object_iter_key_len(it))) ||
                 (err = nipc__buf_append(out, ":", 1)) || (err = write_value(out, val, depth + 1)))
                 return err;
         }
@@ -216,8 +249,7 @@ static int write_value(nipc_buf_t *out, const json_t *v, int depth)
         json_t *val;
         if ((err = nipc__buf_append(out, "[", 1)))
             return err;
-        json_array_foreach(v, i, val)
-        {
+        json_array_foreach (v, i, val) {
             if (i > 0 && (err = nipc__buf_append(out, ",", 1)))
                 return err;
             if ((err = write_value(out, val, depth + 1)))
@@ -290,7 +322,8 @@ static bool crashes_legacy(const char *type)
 /*
  * Compact JSON escapes every byte below 0x20, so a delimiter that starts with one (the
  * default form feed, "\r\n") can never occur inside a frame. Any other delimiter could,
- * and a frame holding it would be cut in two at the receiver: such a frame is refused.
+ * also across the frame's end ("}}" after `...:1}`), and such a frame would be cut at the
+ * wrong place by the receiver: it is refused.
  */
 static bool delim_can_appear(const char *delim)
 {
@@ -323,13 +356,16 @@ int nipc__msg_encode(nipc_buf_t *out, const char *type, const json_t *data, bool
         out->len = mark;
         return err;
     }
-    if (delim_can_appear(delim) && memmem(out->data + mark, out->len - mark, delim, dlen)) {
-        out->len = mark;
-        return NIPC_EDELIM;
-    }
+    size_t frame_len = out->len - mark;
     if ((err = nipc__buf_append(out, delim, dlen))) {
         out->len = mark;
         return err;
+    }
+    /* The receiver cuts at the first delimiter in frame + delimiter: it must be ours. */
+    if (delim_can_appear(delim) &&
+        memmem(out->data + mark, frame_len + dlen, delim, dlen) != out->data + mark + frame_len) {
+        out->len = mark;
+        return NIPC_EDELIM;
     }
     return 0;
 }
@@ -355,12 +391,13 @@ static json_t *frame_text(const char *p, size_t n)
     nipc__buf_init(&b);
     const unsigned char *u = (const unsigned char *)p;
     for (size_t i = 0; i < n;) {
-        size_t k = utf8_seq(u + i, n - i);
+        size_t bad = 0;
+        size_t k = utf8_seq(u + i, n - i, &bad);
         if (nipc__buf_append(&b, k ? p + i : "\xef\xbf\xbd", k ? k : 3)) {
             nipc__buf_free(&b);
             return NULL;
         }
-        i += k ? k : 1;
+        i += k ? k : bad;
     }
     json_t *s = json_stringn(b.data ? b.data : "", b.len);
     nipc__buf_free(&b);
@@ -379,15 +416,84 @@ static void fail(nipc_msg_t *m, int code, const char *message, const char *why, 
                   "response", response ? response : json_null());
 }
 
+static int hex4(const char *p)
+{
+    int v = 0;
+    for (int i = 0; i < 4; i++) {
+        int c = p[i];
+        int d = c >= '0' && c <= '9'   ? c - '0'
+                : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                       : -1;
+        if (d < 0)
+            return -1;
+        v = v * 16 + d;
+    }
+    return v;
+}
+
+/*
+ * JSON.stringify writes a lone UTF-16 surrogate as an escape ("\ud83d"), which JSON.parse
+ * accepts but a UTF-8 string cannot hold. Returns a copy of the frame with each lone
+ * surrogate escape replaced by "\ufffd" (the same length), or NULL when there is none.
+ */
+static char *replace_lone_surrogates(const char *p, size_t n)
+{
+    char *copy = NULL;
+    for (size_t i = 0; i + 1 < n; i++) {
+        if (p[i] != '\\')
+            continue;
+        if (p[i + 1] != 'u' || i + 6 > n) {
+            i++; /* any other escape: skip its second character */
+            continue;
+        }
+        int cp = hex4(p + i + 2);
+        size_t len = 6;
+        bool lone = false;
+        if (cp >= 0xd800 && cp <= 0xdbff) {
+            bool pair = i + 12 <= n && p[i + 6] == '\\' && p[i + 7] == 'u';
+            int lo = pair ? hex4(p + i + 8) : -1;
+            if (lo >= 0xdc00 && lo <= 0xdfff)
+                len = 12;
+            else
+                lone = true;
+        } else if (cp >= 0xdc00 && cp <= 0xdfff) {
+            lone = true;
+        }
+        if (lone) {
+            if (copy == NULL && (copy = nipc__strndup(p, n)) == NULL)
+                return NULL;
+            memcpy(copy + i, "\\ufffd", 6);
+        }
+        i += len - 1;
+    }
+    return copy;
+}
+
+static json_t *load(const char *p, size_t n, json_error_t *e)
+{
+    const size_t flags = JSON_DECODE_ANY | JSON_ALLOW_NUL;
+    json_t *root = json_loadb(p, n, flags, e);
+    /* JavaScript reads any integer, however long, as a double; do the same rather than
+     * refuse a frame a Node peer considers valid. */
+    if (root == NULL && json_error_code(e) == json_error_numeric_overflow)
+        root = json_loadb(p, n, flags | JSON_DECODE_INT_AS_REAL, e);
+    return root;
+}
+
 void nipc__msg_decode(nipc_msg_t *m, const char *p, size_t n, bool allow_reserved)
 {
     json_error_t e;
-    const size_t flags = JSON_DECODE_ANY | JSON_ALLOW_NUL;
-    json_t *root = json_loadb(p, n, flags, &e);
-    /* JavaScript reads any integer, however long, as a double; do the same rather than
-     * refuse a frame a Node peer considers valid. */
-    if (root == NULL && json_error_code(&e) == json_error_numeric_overflow)
-        root = json_loadb(p, n, flags | JSON_DECODE_INT_AS_REAL, &e);
+    json_t *root = load(p, n, &e);
+    if (root == NULL) {
+        /* Slow path, taken only by frames that failed: retry without lone surrogates. */
+        char *fixed = replace_lone_surrogates(p, n);
+        if (fixed != NULL) {
+            json_error_t e2;
+            root = load(fixed, n, &e2);
+            nipc__free(fixed);
+        }
+    }
 
     memset(m, 0, sizeof *m);
     if (root == NULL) {

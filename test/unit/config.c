@@ -1,0 +1,322 @@
+/* SPDX-License-Identifier: MIT */
+/* node-ipc's config defaults, deep copies, checks and the default socket path (K1, K2, S1, C1). */
+#include "core/core.h"
+
+#include <criterion/criterion.h>
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+Test(config, k1_node_ipc_defaults, .timeout = 10)
+{
+    nipc_config_t c;
+    memset(&c, 0x5a, sizeof c); /* init must set every field, not rely on zeroed memory */
+    nipc_config_init(&c);
+
+    char host[256] = "";
+    cr_assert_eq(gethostname(host, sizeof host - 1), 0);
+    cr_assert_str_eq(c.appspace, "app.");
+    cr_assert_str_eq(c.socket_root, "/tmp/");
+    cr_assert_str_eq(c.id, host[0] ? host : "localhost", "id is os.hostname()");
+    cr_assert_str_eq(c.network_host, "127.0.0.1");
+    cr_assert_eq(c.network_port, 8000);
+    cr_assert_str_eq(c.encoding, "utf8");
+    cr_assert_eq(c.raw_buffer, false);
+    cr_assert_str_eq(c.delimiter, "\f");
+    cr_assert_eq(c.sync, false);
+    cr_assert_eq(c.unlink, true);
+    cr_assert_eq(c.silent, false);
+    cr_assert_eq(c.log_in_color, true);
+    cr_assert_eq(c.log_depth, 5);
+    cr_assert_null(c.logger, "logger NULL means stdout, like console.log");
+    cr_assert_null(c.logger_arg);
+    cr_assert_eq(c.max_connections, 100);
+    cr_assert_eq(c.retry, 500);
+    cr_assert_eq(c.max_retries, NIPC_RETRY_FOREVER);
+    cr_assert_eq(c.stop_retrying, false);
+    cr_assert_eq(c.readable_all, false);
+    cr_assert_eq(c.writable_all, false);
+    cr_assert_null(c.iface.local_address);
+    cr_assert_eq(c.iface.local_port, 0);
+    cr_assert_eq(c.iface.family, 0);
+    cr_assert_eq(c.tls.enabled, false);
+    cr_assert_null(c.tls.private_key);
+    cr_assert_null(c.tls.public_cert);
+    cr_assert_null(c.tls.dhparam);
+    cr_assert_null(c.tls.trusted_connections);
+    cr_assert_eq(c.tls.request_cert, false);
+    cr_assert_eq(c.tls.reject_unauthorized, true, "T4: verification is on by default");
+}
+
+Test(config, nipc_own_defaults, .timeout = 10)
+{
+    nipc_config_t c;
+    nipc_config_init(&c);
+    cr_assert_eq(c.max_message_size, (size_t)64 * 1024 * 1024);
+    cr_assert_eq(c.max_queued_bytes, 0);
+    cr_assert_eq(c.allow_reserved_events, false);
+    cr_assert_eq(c.legacy_data, true);
+}
+
+Test(config, defaults_pass_the_check, .timeout = 10)
+{
+    nipc_config_t c;
+    nipc_config_init(&c);
+    const char *why = NULL;
+    cr_assert_eq(nipc__config_check(&c, &why), 0, "%s", why ? why : "");
+}
+
+/* ---- copies --------------------------------------------------------------------------- */
+
+/* Every string field set to a heap string the test owns. */
+static void fill_strings(nipc_config_t *c)
+{
+    nipc_config_init(c);
+    c->appspace = strdup("space.");
+    c->socket_root = strdup("/run/x/");
+    c->id = strdup("world");
+    c->network_host = strdup("::1");
+    c->encoding = strdup("utf8");
+    c->delimiter = strdup("\r\n");
+    c->iface.local_address = strdup("127.0.0.2");
+    c->tls.private_key = strdup("/k.pem");
+    c->tls.public_cert = strdup("/c.pem");
+    c->tls.dhparam = strdup("/dh.pem");
+    c->tls.trusted_connections = strdup("/ca.pem");
+    c->network_port = 1234;
+    c->retry = 7;
+    c->max_message_size = 99;
+    c->tls.enabled = true;
+}
+
+#define STRING_FIELDS(X)                                                                           \
+    X(appspace)                                                                                    \
+    X(socket_root)                                                                                 \
+    X(id)                                                                                          \
+    X(network_host)                                                                                \
+    X(encoding)                                                                                    \
+    X(delimiter)                                                                                   \
+    X(iface.local_address)                                                                         \
+    X(tls.private_key)                                                                             \
+    X(tls.public_cert)                                                                             \
+    X(tls.dhparam)                                                                                 \
+    X(tls.trusted_connections)
+
+static void free_strings(nipc_config_t *c)
+{
+#define FREE_FIELD(f) free((char *)c->f);
+    STRING_FIELDS(FREE_FIELD)
+#undef FREE_FIELD
+}
+
+Test(config, k2_copy_is_deep, .timeout = 10)
+{
+    nipc_config_t src, dst;
+    fill_strings(&src);
+    cr_assert_eq(nipc__config_copy(&dst, &src), 0);
+
+#define CHECK_FIELD(f)                                                                             \
+    cr_assert_neq(dst.f, src.f, #f " shares the caller's pointer");                                \
+    cr_assert_str_eq(dst.f, src.f, #f);
+    STRING_FIELDS(CHECK_FIELD)
+#undef CHECK_FIELD
+    cr_assert_eq(dst.network_port, 1234);
+    cr_assert_eq(dst.retry, 7);
+    cr_assert_eq(dst.max_message_size, 99);
+    cr_assert_eq(dst.tls.enabled, true);
+
+    /* Scribble over the caller's strings, then free them: the copy is unaffected. */
+#define SCRIBBLE(f) memset((char *)src.f, '#', strlen(src.f));
+    STRING_FIELDS(SCRIBBLE)
+#undef SCRIBBLE
+    free_strings(&src);
+    cr_assert_str_eq(dst.appspace, "space.");
+    cr_assert_str_eq(dst.socket_root, "/run/x/");
+    cr_assert_str_eq(dst.id, "world");
+    cr_assert_str_eq(dst.network_host, "::1");
+    cr_assert_str_eq(dst.encoding, "utf8");
+    cr_assert_str_eq(dst.delimiter, "\r\n");
+    cr_assert_str_eq(dst.iface.local_address, "127.0.0.2");
+    cr_assert_str_eq(dst.tls.private_key, "/k.pem");
+    cr_assert_str_eq(dst.tls.public_cert, "/c.pem");
+    cr_assert_str_eq(dst.tls.dhparam, "/dh.pem");
+    cr_assert_str_eq(dst.tls.trusted_connections, "/ca.pem");
+    nipc__config_free(&dst);
+}
+
+Test(config, k2_copy_of_defaults_keeps_null_strings, .timeout = 10)
+{
+    nipc_config_t src, dst;
+    nipc_config_init(&src);
+    cr_assert_eq(nipc__config_copy(&dst, &src), 0);
+    cr_assert_neq(dst.id, src.id);
+    cr_assert_str_eq(dst.id, src.id);
+    cr_assert_null(dst.tls.private_key);
+    cr_assert_null(dst.iface.local_address);
+    cr_assert_eq(dst.log_depth, 5);
+    nipc__config_free(&dst);
+}
+
+Test(config, k2_copy_out_of_memory_at_every_allocation, .timeout = 10)
+{
+    nipc_config_t src;
+    fill_strings(&src);
+    unsigned long n;
+    for (n = 1;; n++) {
+        nipc_config_t dst;
+        memset(&dst, 0x5a, sizeof dst);
+        nipc_test_fail_alloc_after(n);
+        int err = nipc__config_copy(&dst, &src);
+        nipc_test_fail_alloc_after(0);
+        if (err == 0) {
+            cr_assert_str_eq(dst.tls.trusted_connections, "/ca.pem");
+            nipc__config_free(&dst);
+            break;
+        }
+        cr_assert_eq(err, UV_ENOMEM, "allocation %lu: %s", n, nipc_err_name(err));
+        /* "dst then holds nothing": no string to free, no pointer into src. */
+#define CHECK_EMPTY(f) cr_assert_null(dst.f, "allocation %lu: " #f " left set", n);
+        STRING_FIELDS(CHECK_EMPTY)
+#undef CHECK_EMPTY
+        nipc__config_free(&dst); /* harmless on an emptied config */
+        cr_assert_lt(n, 100);
+    }
+    cr_assert_gt(n, 1, "the copy allocates, so the first allocation's failure must show");
+    free_strings(&src);
+}
+
+Test(config, free_twice_is_harmless, .timeout = 10)
+{
+    nipc_config_t src, dst;
+    nipc_config_init(&src);
+    cr_assert_eq(nipc__config_copy(&dst, &src), 0);
+    nipc__config_free(&dst);
+    nipc__config_free(&dst);
+    cr_assert_null(dst.id);
+}
+
+/* ---- checks --------------------------------------------------------------------------- */
+
+static int check(const nipc_config_t *c)
+{
+    const char *why = NULL;
+    int err = nipc__config_check(c, &why);
+    if (err != 0) {
+        cr_assert_not_null(why, "a refusal says why");
+        cr_assert_gt(strlen(why), 0);
+    }
+    return err;
+}
+
+Test(config, w15_empty_delimiter_refused, .timeout = 10)
+{
+    nipc_config_t c;
+    nipc_config_init(&c);
+    c.delimiter = "";
+    cr_assert_eq(check(&c), UV_EINVAL);
+    c.delimiter = NULL;
+    cr_assert_eq(check(&c), UV_EINVAL);
+    c.delimiter = "\r\n";
+    cr_assert_eq(check(&c), 0);
+    c.delimiter = "XYZ";
+    cr_assert_eq(check(&c), 0);
+}
+
+Test(config, unsupported_modes_are_enotsup, .timeout = 10)
+{
+    nipc_config_t c;
+    nipc_config_init(&c);
+    c.raw_buffer = true;
+    cr_assert_eq(check(&c), NIPC_ENOTSUP);
+
+    nipc_config_init(&c);
+    c.sync = true;
+    cr_assert_eq(check(&c), NIPC_ENOTSUP);
+
+    static const char *const bad[] = {"latin1", "binary", "ascii", "hex", "base64", "utf16le"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        nipc_config_init(&c);
+        c.encoding = bad[i];
+        cr_assert_eq(check(&c), NIPC_ENOTSUP, "W17: encoding %s", bad[i]);
+    }
+    nipc_config_init(&c);
+    c.encoding = "utf-8";
+    cr_assert_eq(check(&c), 0);
+}
+
+Test(config, other_invalid_values_are_einval, .timeout = 10)
+{
+    nipc_config_t c;
+    nipc_config_init(&c);
+    c.appspace = NULL;
+    cr_assert_eq(check(&c), UV_EINVAL);
+    nipc_config_init(&c);
+    c.socket_root = NULL;
+    cr_assert_eq(check(&c), UV_EINVAL);
+    nipc_config_init(&c);
+    c.id = NULL;
+    cr_assert_eq(check(&c), UV_EINVAL);
+    nipc_config_init(&c);
+    c.max_message_size = 0;
+    cr_assert_eq(check(&c), UV_EINVAL);
+    nipc_config_init(&c);
+    c.max_retries = -2;
+    cr_assert_eq(check(&c), UV_EINVAL);
+    c.max_retries = 0;
+    cr_assert_eq(check(&c), 0, "C8: 0 means no retry");
+}
+
+/* ---- the default path ----------------------------------------------------------------- */
+
+Test(config, s1_c1_default_path, .timeout = 10)
+{
+    nipc_config_t c;
+    nipc_config_init(&c);
+    int err = -1;
+    char *p = nipc__config_path(&c, "world", 107, &err);
+    cr_assert_not_null(p);
+    cr_assert_eq(err, 0);
+    cr_assert_str_eq(p, "/tmp/app.world");
+    nipc__free(p);
+
+    c.socket_root = "/run/me/";
+    c.appspace = "";
+    p = nipc__config_path(&c, "x", 107, &err);
+    cr_assert_str_eq(p, "/run/me/x");
+    nipc__free(p);
+}
+
+Test(config, s1_path_length_limit, .timeout = 10)
+{
+    nipc_config_t c;
+    nipc_config_init(&c);
+    int err = 0;
+    /* "/tmp/app.world" is 14 bytes. */
+    char *p = nipc__config_path(&c, "world", 14, &err);
+    cr_assert_not_null(p, "exactly max bytes fits");
+    nipc__free(p);
+    err = 0;
+    p = nipc__config_path(&c, "world", 13, &err);
+    cr_assert_null(p);
+    cr_assert_eq(err, UV_ENAMETOOLONG);
+
+    char id[200];
+    memset(id, 'a', sizeof id - 1);
+    id[sizeof id - 1] = '\0';
+    err = 0;
+    cr_assert_null(nipc__config_path(&c, id, 107, &err));
+    cr_assert_eq(err, UV_ENAMETOOLONG);
+}
+
+Test(config, s1_path_out_of_memory, .timeout = 10)
+{
+    nipc_config_t c;
+    nipc_config_init(&c);
+    int err = 0;
+    nipc_test_fail_alloc_after(1);
+    char *p = nipc__config_path(&c, "world", 107, &err);
+    nipc_test_fail_alloc_after(0);
+    cr_assert_null(p);
+    cr_assert_eq(err, UV_ENOMEM);
+}

@@ -1,0 +1,487 @@
+/* SPDX-License-Identifier: MIT */
+/* nipc__msg_decode: any frame gives a message or node-ipc's error payload (W11-W14). */
+#include "core/core.h"
+
+#include <criterion/criterion.h>
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void decode(nipc_msg_t *m, const char *p, size_t n, bool allow_reserved)
+{
+    memset(m, 0xa5, sizeof *m); /* decode must not rely on the caller clearing it */
+    nipc__msg_decode(m, p, n, allow_reserved);
+}
+
+/* Decodes a C string and expects a message of `type` with data equal to `data_json`. */
+static void expect_message(const char *frame, const char *type, const char *data_json)
+{
+    nipc_msg_t m;
+    decode(&m, frame, strlen(frame), false);
+    cr_assert_eq(m.err, 0, "%s: %s", frame, nipc_err_name(m.err));
+    cr_assert_not_null(m.decoded);
+    cr_assert_str_eq(m.type, type);
+    if (data_json == NULL) {
+        cr_assert_null(m.data, "%s: data should be absent", frame);
+    } else {
+        json_t *want = json_loads(data_json, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+        cr_assert_not_null(want, "bad test JSON %s", data_json);
+        cr_assert_not_null(m.data, "%s: data missing", frame);
+        cr_assert(json_equal(m.data, want), "%s: data differs", frame);
+        json_decref(want);
+    }
+    nipc__msg_clear(&m);
+    cr_assert_null(m.decoded);
+    cr_assert_null(m.type);
+}
+
+static bool valid_utf8(const char *s, size_t n)
+{
+    json_t *j = json_stringn(s, n); /* jansson refuses invalid UTF-8 */
+    json_decref(j);
+    return j != NULL;
+}
+
+/*
+ * Checks the error payload {message, err, response} and nothing else. `response` NULL means
+ * the payload's response is JSON null; otherwise it must equal those bytes.
+ */
+static void expect_error_n(const char *p, size_t n, int code, const char *message,
+                           const char *response, size_t rn)
+{
+    nipc_msg_t m;
+    decode(&m, p, n, false);
+    cr_assert_eq(m.err, code, "%.*s: got %s, want %s", (int)n, p, nipc_err_name(m.err),
+                 nipc_err_name(code));
+    cr_assert_null(m.type);
+    cr_assert_null(m.data);
+    cr_assert(json_is_object(m.decoded), "%.*s: no error payload", (int)n, p);
+    cr_assert_eq(json_object_size(m.decoded), 3);
+    json_t *msg = json_object_get(m.decoded, "message");
+    cr_assert(json_is_string(msg));
+    if (message != NULL)
+        cr_assert_str_eq(json_string_value(msg), message);
+    json_t *err = json_object_get(m.decoded, "err");
+    cr_assert(json_is_string(err), "err must describe the failure");
+    cr_assert_gt(json_string_length(err), 0);
+    json_t *resp = json_object_get(m.decoded, "response");
+    cr_assert_not_null(resp, "response key missing");
+    if (response == NULL) {
+        cr_assert(json_is_null(resp), "response should be null");
+    } else {
+        cr_assert(json_is_string(resp), "response should be the frame text");
+        cr_assert_eq(json_string_length(resp), rn, "response has %zu bytes, want %zu",
+                     json_string_length(resp), rn);
+        cr_assert_eq(memcmp(json_string_value(resp), response, rn), 0, "response %s",
+                     json_string_value(resp));
+    }
+    nipc__msg_clear(&m);
+}
+
+static void expect_error(const char *frame, int code, const char *message)
+{
+    expect_error_n(frame, strlen(frame), code, message, frame, strlen(frame));
+}
+
+/* ---- W12: valid frames ---------------------------------------------------------------- */
+
+Test(decode, w12_valid_frame_gives_type_and_data, .timeout = 10)
+{
+    expect_message("{\"type\":\"message\",\"data\":{\"id\":\"hello\",\"message\":\"hi\"}}",
+                   "message", "{\"id\":\"hello\",\"message\":\"hi\"}");
+    expect_message("{\"type\":\"t\",\"data\":\"hi\"}", "t", "\"hi\"");
+    expect_message("{\"type\":\"t\",\"data\":[1,\"two\",{\"three\":3}]}", "t",
+                   "[1,\"two\",{\"three\":3}]");
+    expect_message("{\"type\":\"t\",\"data\":false}", "t", "false");
+    expect_message("{\"type\":\"t\",\"data\":0}", "t", "0");
+    expect_message("{\"type\":\"h\xc3\xa9llo \xe2\x82\xac\xf0\x9f\x98\x80\",\"data\":1}",
+                   "h\xc3\xa9llo \xe2\x82\xac\xf0\x9f\x98\x80", "1");
+    expect_message("{\"type\":\"\\u0068\\u00e9\",\"data\":1}", "h\xc3\xa9", "1");
+    expect_message("{\"type\":\"\",\"data\":1}", "", "1");
+}
+
+Test(decode, w12_null_data_is_json_null_not_absent, .timeout = 10)
+{
+    nipc_msg_t m;
+    const char *f = "{\"type\":\"t\",\"data\":null}";
+    decode(&m, f, strlen(f), false);
+    cr_assert_eq(m.err, 0);
+    cr_assert(json_is_null(m.data));
+    nipc__msg_clear(&m);
+}
+
+Test(decode, w12_frame_without_data_gives_null_data, .timeout = 10)
+{
+    expect_message("{\"type\":\"t\"}", "t", NULL);
+    expect_message("{\"type\":\"t\",\"Data\":1}", "t", NULL);
+}
+
+Test(decode, w12_extra_keys_ignored, .timeout = 10)
+{
+    expect_message("{\"type\":\"t\",\"data\":1,\"extra\":{\"a\":[1]},\"id\":\"x\"}", "t", "1");
+    expect_message("{\"x\":null,\"type\":\"t\"}", "t", NULL);
+}
+
+Test(decode, w12_key_order_and_whitespace_irrelevant, .timeout = 10)
+{
+    expect_message("{\"data\":1,\"type\":\"t\"}", "t", "1");
+    expect_message(" {\"type\" : \"t\"} ", "t", NULL);
+    expect_message("\t\r\n{ \"data\" :\n[ 1 , 2 ] ,\r\n\"type\":\"t\" }\n", "t", "[1,2]");
+}
+
+Test(decode, w12_duplicate_key_last_wins_like_json_parse, .timeout = 10)
+{
+    expect_message("{\"type\":\"a\",\"type\":\"b\",\"data\":1,\"data\":2}", "b", "2");
+}
+
+Test(decode, w12_nul_inside_data_string_kept, .timeout = 10)
+{
+    nipc_msg_t m;
+    const char *f = "{\"type\":\"t\",\"data\":\"a\\u0000b\"}";
+    decode(&m, f, strlen(f), false);
+    cr_assert_eq(m.err, 0);
+    cr_assert_eq(json_string_length(m.data), 3);
+    cr_assert_eq(memcmp(json_string_value(m.data), "a\0b", 3), 0);
+    nipc__msg_clear(&m);
+}
+
+Test(decode, frame_is_not_read_past_its_length, .timeout = 10)
+{
+    /* The frame is the first n bytes of a larger buffer, as in a receive buffer. */
+    const char *buf = "{\"type\":\"a\"}\f{\"type\":\"b\"}\f";
+    nipc_msg_t m;
+    decode(&m, buf, 12, false);
+    cr_assert_eq(m.err, 0);
+    cr_assert_str_eq(m.type, "a");
+    nipc__msg_clear(&m);
+    /* Exactly sized heap copy: ASan flags any read past the end. */
+    char *exact = malloc(12);
+    memcpy(exact, buf, 12);
+    decode(&m, exact, 12, false);
+    cr_assert_eq(m.err, 0);
+    nipc__msg_clear(&m);
+    free(exact);
+}
+
+/* ---- W11: invalid JSON ---------------------------------------------------------------- */
+
+Test(decode, w11_invalid_json_gives_error_payload, .timeout = 10)
+{
+    static const char *const bad[] = {
+        "{",
+        "not json",
+        "{\"type\":\"t\",}",
+        "{'type':'t'}",
+        "{\"type\":\"t\"} x",
+        "{\"type\":\"t\"}{\"type\":\"u\"}",
+        "{\"type\":\"t\",\"data\":NaN}",
+        "{\"type\":\"t\",\"data\":01}",
+        "{\"type\":\"t\",\"data\":\"\x01\"}", /* raw control character in a string */
+        "\"unterminated",
+        "}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        expect_error(bad[i], NIPC_EPROTO, "Invalid JSON response format");
+}
+
+Test(decode, w11_empty_frame_is_invalid_json, .timeout = 10)
+{
+    expect_error_n("", 0, NIPC_EPROTO, "Invalid JSON response format", "", 0);
+    expect_error_n("   ", 3, NIPC_EPROTO, "Invalid JSON response format", "   ", 3);
+}
+
+Test(decode, w11_json_null_gives_null_response, .timeout = 10)
+{
+    expect_error_n("null", 4, NIPC_EPROTO, "Invalid JSON response format", NULL, 0);
+    expect_error_n(" null\n", 6, NIPC_EPROTO, "Invalid JSON response format", NULL, 0);
+}
+
+Test(decode, w11_invalid_utf8_gives_error_with_valid_utf8_response, .timeout = 10)
+{
+    static const char *const bad[] = {
+        "{\"type\":\"t\",\"data\":\"a\xffz\"}",       "{\"type\":\"t\xc3\",\"data\":1}",
+        "{\"type\":\"t\",\"data\":\"\xed\xa0\x80\"}", "{\"type\":\"t\",\"data\":\"\xc0\xaf\"}",
+        "{\"type\":\"t\",\"data\":\"\xe2\x82\"}",     "{\"type\":\"t\",\"data\":1}\x80",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        nipc_msg_t m;
+        decode(&m, bad[i], strlen(bad[i]), false);
+        cr_assert_lt(m.err, 0, "frame %zu accepted", i);
+        cr_assert_null(m.type);
+        json_t *resp = json_object_get(m.decoded, "response");
+        cr_assert(json_is_string(resp), "frame %zu: response is not a string", i);
+        const char *r = json_string_value(resp);
+        size_t rn = json_string_length(resp);
+        cr_assert(valid_utf8(r, rn));
+        cr_assert_not_null(memmem(r, rn, "\xef\xbf\xbd", 3), "frame %zu: no U+FFFD in %s", i, r);
+        cr_assert(valid_utf8(json_string_value(json_object_get(m.decoded, "err")),
+                             json_string_length(json_object_get(m.decoded, "err"))));
+        nipc__msg_clear(&m);
+    }
+}
+
+Test(decode, w11_invalid_utf8_one_replacement_per_bad_byte, .timeout = 10)
+{
+    const char f[] = "{\"type\":\"t\",\"data\":\"a\xffz\"}";
+    const char r[] = "{\"type\":\"t\",\"data\":\"a\xef\xbf\xbdz\"}";
+    expect_error_n(f, sizeof f - 1, NIPC_EPROTO, "Invalid JSON response format", r, sizeof r - 1);
+}
+
+/*
+ * The response is the frame as Node's UTF-8 decoder turns it into text, which replaces each
+ * maximal ill-formed subsequence by one U+FFFD (WHATWG). Pairs generated with Node 20:
+ * Buffer.from(Buffer.from(bytes).toString()); the ASCII byte after a bad sequence is kept.
+ */
+Test(decode, w11_invalid_utf8_replaced_like_node, .timeout = 10)
+{
+    static const struct {
+        const char *in;
+        const char *node;
+    } cases[] = {
+        {"\xff", "\xef\xbf\xbd"},
+        {"\x80", "\xef\xbf\xbd"},
+        {"\xed\xa0\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"},
+        {"\xc0\xaf", "\xef\xbf\xbd\xef\xbf\xbd"},
+        {"\xf4\x90\x80\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"},
+        {"\xe2\x82", "\xef\xbf\xbd"},     /* truncated: one replacement */
+        {"\xe2\x82Z", "\xef\xbf\xbdZ"},   /* truncated before ASCII */
+        {"\xf0\x9f\x98", "\xef\xbf\xbd"}, /* truncated emoji */
+        {"\xf0\x9f\x98Z", "\xef\xbf\xbdZ"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char f[64], r[64];
+        int fn = snprintf(f, sizeof f, "{\"data\":\"%s\"}", cases[i].in);
+        int rn = snprintf(r, sizeof r, "{\"data\":\"%s\"}", cases[i].node);
+        nipc_msg_t m;
+        decode(&m, f, (size_t)fn, false);
+        cr_assert_lt(m.err, 0);
+        json_t *resp = json_object_get(m.decoded, "response");
+        cr_assert(json_is_string(resp));
+        cr_expect(json_string_length(resp) == (size_t)rn &&
+                      memcmp(json_string_value(resp), r, (size_t)rn) == 0,
+                  "case %zu: response %s, Node's text %s", i, json_string_value(resp), r);
+        nipc__msg_clear(&m);
+    }
+}
+
+Test(decode, w11_deep_nesting_is_an_error_not_a_crash, .timeout = 10)
+{
+    enum { N = 100000 };
+    char *p = malloc(N * 5);
+    cr_assert_not_null(p);
+    memset(p, '[', N);
+    nipc_msg_t m;
+    decode(&m, p, N, false);
+    cr_assert_lt(m.err, 0);
+    cr_assert_not_null(m.decoded);
+    nipc__msg_clear(&m);
+
+    /* Balanced, so only the depth is wrong. */
+    memset(p + N, ']', N);
+    decode(&m, p, 2 * N, false);
+    cr_assert_lt(m.err, 0);
+    cr_assert_not_null(m.decoded);
+    nipc__msg_clear(&m);
+
+    size_t n = 0;
+    for (int i = 0; i < N / 2; i++) {
+        memcpy(p + n, "{\"a\":", 5);
+        n += 5;
+    }
+    decode(&m, p, n, false);
+    cr_assert_lt(m.err, 0);
+    cr_assert_not_null(m.decoded);
+    nipc__msg_clear(&m);
+    free(p);
+}
+
+/* ---- W13: valid JSON that is not a message -------------------------------------------- */
+
+Test(decode, w13_non_string_type_is_ebadtype, .timeout = 10)
+{
+    static const char *const bad[] = {
+        "{}",
+        "{\"data\":1}",
+        "{\"type\":7,\"data\":1}",
+        "{\"type\":7.5}",
+        "{\"type\":{\"a\":1}}",
+        "{\"type\":[\"t\"]}",
+        "{\"type\":null}",
+        "{\"type\":true}",
+        "{\"Type\":\"t\"}",
+        "7",
+        "\"t\"",
+        "[\"type\",\"t\"]",
+        "[{\"type\":\"t\"}]",
+        "true",
+        "false",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        expect_error(bad[i], NIPC_EBADTYPE, NULL);
+}
+
+Test(decode, w13_type_with_nul_is_ebadtype, .timeout = 10)
+{
+    expect_error("{\"type\":\"a\\u0000b\",\"data\":1}", NIPC_EBADTYPE, NULL);
+    expect_error("{\"type\":\"\\u0000\"}", NIPC_EBADTYPE, NULL);
+}
+
+Test(decode, w13_prototype_names_decode_without_crash, .timeout = 10)
+{
+    /* A C receiver has no prototype chain: these are ordinary names here. */
+    expect_message("{\"type\":\"constructor\",\"data\":1}", "constructor", "1");
+    expect_message("{\"type\":\"__proto__\",\"data\":1}", "__proto__", "1");
+}
+
+Test(decode, w11_huge_integers_read_as_doubles, .timeout = 10)
+{
+    nipc_msg_t m;
+    const char *f = "{\"type\":\"t\",\"data\":[123456789012345678901234567890,"
+                    "-123456789012345678901234567890,1]}";
+    decode(&m, f, strlen(f), false);
+    cr_assert_eq(m.err, 0, "%s", nipc_err_name(m.err));
+    json_t *big = json_array_get(m.data, 0);
+    cr_assert(json_is_real(big), "JavaScript reads it as a double");
+    cr_assert_eq(json_real_value(big), 123456789012345678901234567890.0);
+    cr_assert_eq(json_number_value(json_array_get(m.data, 1)), -123456789012345678901234567890.0);
+    cr_assert_eq(json_number_value(json_array_get(m.data, 2)), 1.0);
+    nipc__msg_clear(&m);
+
+    const char *g = "{\"type\":\"t\",\"data\":9223372036854775808}";
+    decode(&m, g, strlen(g), false);
+    cr_assert_eq(m.err, 0);
+    cr_assert_eq(json_number_value(m.data), 9223372036854775808.0);
+    nipc__msg_clear(&m);
+}
+
+/* ---- W14: reserved names -------------------------------------------------------------- */
+
+static const char *const reserved[] = {
+    "connect", "disconnect",          "destroy", "error", "data", "close",
+    "start",   "socket.disconnected", "drain",   "*",
+};
+
+Test(decode, w14_reserved_names_refused_by_default, .timeout = 10)
+{
+    for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++) {
+        char f[96];
+        snprintf(f, sizeof f, "{\"type\":\"%s\",\"data\":{\"a\":1}}", reserved[i]);
+        expect_error(f, NIPC_ERESERVED, NULL);
+        cr_assert(nipc__event_reserved(reserved[i]), "%s", reserved[i]);
+    }
+}
+
+Test(decode, w14_reserved_names_allowed_when_asked, .timeout = 10)
+{
+    for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++) {
+        char f[96];
+        snprintf(f, sizeof f, "{\"type\":\"%s\",\"data\":{\"a\":1}}", reserved[i]);
+        nipc_msg_t m;
+        decode(&m, f, strlen(f), true);
+        cr_assert_eq(m.err, 0, "%s: %s", reserved[i], nipc_err_name(m.err));
+        cr_assert_str_eq(m.type, reserved[i]);
+        cr_assert_eq(json_integer_value(json_object_get(m.data, "a")), 1);
+        nipc__msg_clear(&m);
+    }
+}
+
+Test(decode, w14_similar_names_not_reserved, .timeout = 10)
+{
+    static const char *const names[] = {"Connect", "connect ", "errors",
+                                        "**",      "socket",   "socket.connected",
+                                        "",        "message",  "disconnected"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char f[96];
+        snprintf(f, sizeof f, "{\"type\":\"%s\"}", names[i]);
+        expect_message(f, names[i], NULL);
+        cr_assert_not(nipc__event_reserved(names[i]), "%s", names[i]);
+    }
+}
+
+Test(decode, w14_allow_reserved_does_not_accept_bad_frames, .timeout = 10)
+{
+    nipc_msg_t m;
+    decode(&m, "{", 1, true);
+    cr_assert_eq(m.err, NIPC_EPROTO);
+    nipc__msg_clear(&m);
+    decode(&m, "{\"type\":1}", 10, true);
+    cr_assert_eq(m.err, NIPC_EBADTYPE);
+    nipc__msg_clear(&m);
+}
+
+/* ---- never fails hard ----------------------------------------------------------------- */
+
+static void check_outcome(const char *p, size_t n, bool allow_reserved)
+{
+    nipc_msg_t m;
+    decode(&m, p, n, allow_reserved);
+    if (m.err == 0) {
+        cr_assert_not_null(m.type);
+        cr_assert_not_null(m.decoded);
+        cr_assert(json_is_object(m.decoded));
+        cr_assert_eq(json_string_value(json_object_get(m.decoded, "type")), m.type,
+                     "type must point into decoded");
+        cr_assert_eq(json_object_get(m.decoded, "data"), m.data);
+    } else {
+        cr_assert(m.err == NIPC_EPROTO || m.err == NIPC_EBADTYPE || m.err == NIPC_ERESERVED,
+                  "unexpected code %d", m.err);
+        cr_assert_null(m.type);
+        cr_assert_null(m.data);
+        cr_assert_not_null(m.decoded);
+        json_t *resp = json_object_get(m.decoded, "response");
+        cr_assert(json_is_string(resp) || json_is_null(resp));
+        if (json_is_string(resp))
+            cr_assert(valid_utf8(json_string_value(resp), json_string_length(resp)));
+    }
+    nipc__msg_clear(&m);
+    nipc__msg_clear(&m); /* clearing twice is harmless */
+}
+
+Test(decode, random_bytes_never_crash, .timeout = 10)
+{
+    uint32_t x = 20240601u;
+    char buf[96];
+    for (int round = 0; round < 4000; round++) {
+        x = x * 1664525u + 1013904223u;
+        size_t n = (x >> 8) % sizeof buf;
+        for (size_t i = 0; i < n; i++) {
+            x = x * 1664525u + 1013904223u;
+            buf[i] = (char)(x >> 24);
+        }
+        check_outcome(buf, n, round & 1);
+    }
+}
+
+Test(decode, random_json_like_bytes_never_crash, .timeout = 10)
+{
+    static const char alphabet[] =
+        "{}[]\":,tyepdaTU0123456789.-+eE \\u\x00\xc3\xa9\xff\xe2\x82\xac";
+    static const char *const seeds[] = {"{\"type\":\"t\",\"data\":{\"a\":[1,2.5,\"x\"]}}",
+                                        "{\"type\":\"connect\"}", "{\"data\":null,\"type\":\"\"}"};
+    uint32_t x = 7u;
+    char buf[128];
+    for (int round = 0; round < 4000; round++) {
+        x = x * 1664525u + 1013904223u;
+        size_t n;
+        if (round % 2 == 0) {
+            /* Random text over JSON's own characters. */
+            n = (x >> 8) % 64;
+            for (size_t i = 0; i < n; i++) {
+                x = x * 1664525u + 1013904223u;
+                buf[i] = alphabet[(x >> 16) % (sizeof alphabet - 1)];
+            }
+        } else {
+            /* A valid frame with a few bytes changed. */
+            const char *s = seeds[(x >> 16) % 3];
+            n = strlen(s);
+            memcpy(buf, s, n);
+            for (int k = 0; k < 3; k++) {
+                x = x * 1664525u + 1013904223u;
+                buf[(x >> 8) % n] = alphabet[(x >> 20) % (sizeof alphabet - 1)];
+            }
+        }
+        check_outcome(buf, n, round % 3 == 0);
+    }
+}
