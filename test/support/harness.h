@@ -70,9 +70,15 @@ static TH_UNUSED void th_config(nipc_config_t *cfg)
 
 /* ---- loop ------------------------------------------------------------------------------ */
 
+/*
+ * uv_stop() matters: libuv (1.44) runs due timers at the top of a UV_RUN_ONCE iteration and
+ * then polls with no timeout when no timer is left, so a deadline that fires there would
+ * leave the loop blocked until some unrelated I/O, for ever if none comes.
+ */
 static TH_UNUSED void th_on_deadline(uv_timer_t *t)
 {
     *(bool *)t->data = true;
+    uv_stop(t->loop);
 }
 
 /*
@@ -306,6 +312,30 @@ static TH_UNUSED bool th_raw_closed(uv_loop_t *loop, int fd, unsigned ms)
         }
     }
     return false;
+}
+
+/*
+ * Writes all `n` bytes to a raw socket, running the loop whenever the socket is full, so a
+ * nipc peer on the same loop keeps reading (th_raw_write would wait for ever on a frame
+ * larger than the socket buffer). Fails the test if the bytes are not out within `ms`.
+ */
+static TH_UNUSED void th_raw_send(uv_loop_t *loop, int fd, const void *p, size_t n, unsigned ms)
+{
+    const char *c = p;
+    uint64_t end = uv_hrtime() / 1000000 + ms;
+    while (n > 0) {
+        ssize_t w = write(fd, c, n);
+        if (w > 0) {
+            c += w;
+            n -= (size_t)w;
+            continue;
+        }
+        cr_assert(w < 0 && (errno == EAGAIN || errno == EINTR), "write: %s", strerror(errno));
+        cr_assert(uv_hrtime() / 1000000 < end, "%zu bytes still unsent after %u ms", n, ms);
+        uv_run(loop, UV_RUN_NOWAIT);
+        struct pollfd pfd = {fd, POLLOUT, 0};
+        poll(&pfd, 1, 1);
+    }
 }
 
 /* ---- a server and a client in one loop ------------------------------------------------- */

@@ -1,0 +1,349 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Writes are coalesced: the emits one callback makes leave in one write() per connection,
+ * not one write() each. The count is Linux's per-thread `syscw` (/proc/thread-self/io), the
+ * number of write-family system calls the calling thread made; the peers are raw sockets
+ * that only read, so every write in the measured window is nipc's. Checked for a client's
+ * emits, a server's emits and a broadcast to three sockets. And an emit made from a timer is
+ * written at once, without waiting for unrelated I/O: the loop must not block in its poll
+ * while bytes are queued.
+ */
+#include "../support/harness.h"
+
+static uv_loop_t loop;
+static char dir[64];
+
+static void setup(void)
+{
+    cr_assert_eq(uv_loop_init(&loop), 0);
+    th_tmpdir(dir);
+}
+
+static void teardown(void)
+{
+    th_loop_close(&loop);
+    th_rmdir(dir);
+}
+
+TestSuite(coalesce, .init = setup, .fini = teardown, .timeout = 30);
+
+#define BURST 1000
+
+/* Write-family system calls made so far by this thread, or -1. Reads only. */
+static long long syscw(void)
+{
+    char b[1024];
+    int fd = open("/proc/thread-self/io", O_RDONLY);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, b, sizeof b - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    b[n] = '\0';
+    const char *p = strstr(b, "syscw:");
+    return p != NULL ? atoll(p + 6) : -1;
+}
+
+static void need_syscw(void)
+{
+    if (syscw() < 0)
+        cr_skip_test("no /proc/thread-self/io on this system");
+}
+
+/* The bytes of BURST frames {"type":"n","data":i}\f, i = 0..BURST-1. */
+static char *burst_bytes(size_t *len)
+{
+    size_t cap = (size_t)BURST * 32, n = 0;
+    char *b = malloc(cap);
+    cr_assert_not_null(b);
+    for (int i = 0; i < BURST; i++)
+        n += (size_t)snprintf(b + n, cap - n, "{\"type\":\"n\",\"data\":%d}\f", i);
+    cr_assert_lt(n, cap);
+    *len = n;
+    return b;
+}
+
+/* One timer callback makes every emit; nothing in it may write but nipc. */
+typedef struct burst {
+    nipc_client_t *client; /* client emits, or */
+    nipc_server_t *server; /* server emits to `socket`, or broadcasts when it is NULL */
+    nipc_socket_t *socket;
+    long long before; /* syscw when the callback began */
+    int failed;       /* emits that did not return 0 */
+    int first_err;
+    bool fired;
+} burst_t;
+
+static void on_burst(uv_timer_t *t)
+{
+    burst_t *b = t->data;
+    b->before = syscw();
+    for (int i = 0; i < BURST; i++) {
+        json_t *d = json_integer(i);
+        int rc;
+        if (b->client != NULL)
+            rc = nipc_client_emit(b->client, "n", d);
+        else if (b->socket != NULL)
+            rc = nipc_server_emit(b->server, b->socket, "n", d);
+        else
+            rc = nipc_server_broadcast(b->server, "n", d);
+        json_decref(d);
+        if (rc != 0 && b->failed++ == 0)
+            b->first_err = rc;
+    }
+    b->fired = true;
+}
+
+/*
+ * Fires the burst, then reads every raw socket until it has the BURST frames, and returns
+ * the number of write calls made meanwhile. Nothing here asserts until the count is taken.
+ */
+static long long run_burst(burst_t *b, const int *fds, int nfds, char **got, size_t len)
+{
+    uv_timer_t t;
+    uv_timer_init(&loop, &t);
+    t.data = b;
+    uv_timer_start(&t, on_burst, 1, 0);
+    th_run_until(&loop, &b->fired, 2000);
+    size_t n[8] = {0};
+    for (int i = 0; i < nfds; i++)
+        n[i] = th_raw_read(&loop, fds[i], got[i], len, 5000);
+    long long after = syscw();
+    uv_close((uv_handle_t *)&t, NULL);
+    uv_run(&loop, UV_RUN_NOWAIT); /* `t` lives on this stack */
+
+    cr_assert(b->fired, "the burst timer did not fire");
+    cr_assert_eq(b->failed, 0, "%d emits failed, the first with %s", b->failed,
+                 nipc_err_name(b->first_err));
+    for (int i = 0; i < nfds; i++)
+        cr_assert_eq(n[i], len, "socket %d: read %zu of %zu bytes", i, n[i], len);
+    cr_assert(b->before >= 0 && after >= 0);
+    return after - b->before;
+}
+
+/* Every frame, once, in order: the bytes equal what BURST emits encode to. */
+static void assert_frames(const char *got, const char *want, size_t len, int sock)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (got[i] == want[i])
+            continue;
+        size_t from = i > 20 ? i - 20 : 0;
+        int n = (int)(len - from < 40 ? len - from : 40);
+        cr_assert_fail("socket %d: byte %zu differs: ...%.*s, want ...%.*s", sock, i, n, got + from,
+                       n, want + from);
+    }
+}
+
+Test(coalesce, a_thousand_client_emits_in_one_callback_take_one_write)
+{
+    need_syscw();
+    const char *path = th_path(dir, "c.sock");
+    int lfd = th_raw_listen(path);
+    nipc_config_t cfg;
+    th_config(&cfg);
+    cfg.stop_retrying = true;
+    nipc_t *ipc;
+    nipc_client_t *c;
+    bool connected = false;
+    cr_assert_eq(nipc_new(&ipc, &loop, &cfg), 0);
+    cr_assert_eq(nipc_connect_to(ipc, "raw", path, &c), 0);
+    nipc_client_on(c, "connect", th_flag, &connected);
+    cr_assert(th_run_until(&loop, &connected, 2000));
+    int fd = th_raw_accept(&loop, lfd, 2000);
+    cr_assert(fd >= 0);
+
+    size_t len;
+    char *want = burst_bytes(&len);
+    char *got = malloc(len);
+    cr_assert_not_null(got);
+    burst_t b = {.client = c};
+    long long writes = run_burst(&b, &fd, 1, &got, len);
+    assert_frames(got, want, len, 0);
+    cr_assert(writes >= 1 && writes <= 2, "%d emits took %lld write calls", BURST, writes);
+
+    free(want);
+    free(got);
+    nipc_free(ipc);
+    close(fd);
+    close(lfd);
+}
+
+Test(coalesce, a_thousand_server_emits_in_one_callback_take_one_write)
+{
+    need_syscw();
+    nipc_config_t cfg;
+    th_config(&cfg);
+    static th_server_t srv;
+    th_server_start(&srv, &loop, &cfg, th_path(dir, "s.sock"));
+    int fd = th_raw_connect(nipc_server_path(srv.server));
+    uint64_t end = uv_hrtime() / 1000000 + 2000;
+    while (nipc_server_socket_count(srv.server) < 1 && uv_hrtime() / 1000000 < end)
+        th_run_for(&loop, 1);
+    cr_assert_eq(nipc_server_socket_count(srv.server), 1);
+
+    size_t len;
+    char *want = burst_bytes(&len);
+    char *got = malloc(len);
+    cr_assert_not_null(got);
+    burst_t b = {.server = srv.server, .socket = nipc_server_socket_at(srv.server, 0)};
+    long long writes = run_burst(&b, &fd, 1, &got, len);
+    assert_frames(got, want, len, 0);
+    cr_assert(writes >= 1 && writes <= 2, "%d emits took %lld write calls", BURST, writes);
+
+    free(want);
+    free(got);
+    nipc_free(srv.ipc);
+    close(fd);
+}
+
+Test(coalesce, a_thousand_broadcasts_take_one_write_per_socket)
+{
+    need_syscw();
+    nipc_config_t cfg;
+    th_config(&cfg);
+    static th_server_t srv;
+    th_server_start(&srv, &loop, &cfg, th_path(dir, "b.sock"));
+    int fds[3];
+    for (int i = 0; i < 3; i++)
+        fds[i] = th_raw_connect(nipc_server_path(srv.server));
+    uint64_t end = uv_hrtime() / 1000000 + 2000;
+    while (nipc_server_socket_count(srv.server) < 3 && uv_hrtime() / 1000000 < end)
+        th_run_for(&loop, 1);
+    cr_assert_eq(nipc_server_socket_count(srv.server), 3);
+
+    size_t len;
+    char *want = burst_bytes(&len);
+    char *got[3];
+    for (int i = 0; i < 3; i++) {
+        got[i] = malloc(len);
+        cr_assert_not_null(got[i]);
+    }
+    burst_t b = {.server = srv.server};
+    long long writes = run_burst(&b, fds, 3, got, len);
+    for (int i = 0; i < 3; i++)
+        assert_frames(got[i], want, len, i);
+    cr_assert(writes >= 3 && writes <= 6, "%d broadcasts to 3 sockets took %lld write calls", BURST,
+              writes);
+
+    free(want);
+    for (int i = 0; i < 3; i++) {
+        free(got[i]);
+        close(fds[i]);
+    }
+    nipc_free(srv.ipc);
+}
+
+/* ---- an emit from a timer does not wait for other I/O -------------------------------------- */
+
+typedef struct late {
+    nipc_client_t *client; /* the emitter: a client, or */
+    nipc_server_t *server; /* a server emitting to `socket` */
+    nipc_socket_t *socket;
+    int fd; /* the raw peer */
+    int rc;
+    uint64_t fired; /* uv_hrtime() when the timer ran */
+    uint64_t arrived;
+    char buf[64];
+    size_t got;
+    bool done;
+} late_t;
+
+static void on_emit_timer(uv_timer_t *t)
+{
+    late_t *l = t->data;
+    l->fired = uv_hrtime();
+    l->rc = l->client ? nipc_client_emit(l->client, "tick", NULL)
+                      : nipc_server_emit(l->server, l->socket, "tick", NULL);
+}
+
+static void on_raw_readable(uv_poll_t *p, int status, int events)
+{
+    late_t *l = p->data;
+    (void)events;
+    if (status < 0)
+        return;
+    ssize_t r = read(l->fd, l->buf + l->got, sizeof l->buf - 1 - l->got);
+    if (r <= 0)
+        return;
+    if (l->got == 0)
+        l->arrived = uv_hrtime();
+    l->got += (size_t)r;
+    l->buf[l->got] = '\0';
+    l->done = strchr(l->buf, '\f') != NULL;
+}
+
+/*
+ * Arms a 20 ms timer that emits once, and watches the raw socket from the loop itself
+ * (uv_poll), so the loop runs as an application's would: blocking in its poll when it has
+ * nothing to do. The only other timer is the 5 s deadline, so a frame left queued until the
+ * poll wakes up would arrive about 5 s late.
+ */
+static void assert_written_at_once(late_t *l)
+{
+    uv_poll_t watch;
+    cr_assert_eq(uv_poll_init(&loop, &watch, l->fd), 0);
+    watch.data = l;
+    uv_poll_start(&watch, UV_READABLE, on_raw_readable);
+    uv_timer_t t;
+    uv_timer_init(&loop, &t);
+    t.data = l;
+    uv_timer_start(&t, on_emit_timer, 20, 0);
+
+    th_run_until(&loop, &l->done, 5000);
+    uv_close((uv_handle_t *)&watch, NULL);
+    uv_close((uv_handle_t *)&t, NULL);
+    uv_run(&loop, UV_RUN_NOWAIT);
+
+    cr_assert_neq(l->fired, 0, "the timer did not fire");
+    cr_assert_eq(l->rc, 0, "emit: %s", nipc_err_name(l->rc));
+    cr_assert(l->done, "the frame never arrived");
+    cr_assert_str_eq(l->buf, "{\"type\":\"tick\",\"data\":{}}\f");
+    uint64_t ms = (l->arrived - l->fired) / 1000000;
+    cr_assert_lt(ms, 1000, "the frame arrived %llu ms after the emit", (unsigned long long)ms);
+}
+
+Test(coalesce, a_client_emit_from_a_timer_is_written_without_other_io)
+{
+    const char *path = th_path(dir, "t.sock");
+    int lfd = th_raw_listen(path);
+    nipc_config_t cfg;
+    th_config(&cfg);
+    cfg.stop_retrying = true;
+    nipc_t *ipc;
+    nipc_client_t *c;
+    bool connected = false;
+    cr_assert_eq(nipc_new(&ipc, &loop, &cfg), 0);
+    cr_assert_eq(nipc_connect_to(ipc, "raw", path, &c), 0);
+    nipc_client_on(c, "connect", th_flag, &connected);
+    cr_assert(th_run_until(&loop, &connected, 2000));
+    int fd = th_raw_accept(&loop, lfd, 2000);
+    cr_assert(fd >= 0);
+    /* Let the connect settle: no work is left queued in the loop. */
+    th_run_for(&loop, 20);
+
+    late_t l = {.client = c, .fd = fd};
+    assert_written_at_once(&l);
+    nipc_free(ipc);
+    close(fd);
+    close(lfd);
+}
+
+Test(coalesce, a_server_emit_from_a_timer_is_written_without_other_io)
+{
+    nipc_config_t cfg;
+    th_config(&cfg);
+    static th_server_t srv;
+    th_server_start(&srv, &loop, &cfg, th_path(dir, "ts.sock"));
+    int fd = th_raw_connect(nipc_server_path(srv.server));
+    uint64_t end = uv_hrtime() / 1000000 + 2000;
+    while (nipc_server_socket_count(srv.server) < 1 && uv_hrtime() / 1000000 < end)
+        th_run_for(&loop, 1);
+    cr_assert_eq(nipc_server_socket_count(srv.server), 1);
+    th_run_for(&loop, 20);
+
+    late_t l = {.server = srv.server, .socket = nipc_server_socket_at(srv.server, 0), .fd = fd};
+    assert_written_at_once(&l);
+    nipc_free(srv.ipc);
+    close(fd);
+}

@@ -1,0 +1,622 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * nipc's two limits, over real sockets. max_message_size: a frame longer than it, finished
+ * or not, closes its own connection with NIPC_EMSGSIZE and no other; a frame of exactly
+ * the limit is delivered; the 64 MiB default carries a 10 MiB frame. max_queued_bytes: an
+ * emit that would take the output queue past it is refused with NIPC_EQUEUEFULL and not
+ * queued; `drain` follows once the queue is written, and then emits succeed again; every
+ * accepted frame arrives once, in order, and no refused one ever does.
+ */
+#include "../support/harness.h"
+
+static uv_loop_t loop;
+static char dir[64];
+static th_server_t srv;
+
+static void setup(void)
+{
+    cr_assert_eq(uv_loop_init(&loop), 0);
+    th_tmpdir(dir);
+}
+
+static void teardown(void)
+{
+    th_loop_close(&loop);
+    th_rmdir(dir);
+}
+
+TestSuite(limits, .init = setup, .fini = teardown, .timeout = 60);
+
+/* ---- helpers ---------------------------------------------------------------------------- */
+
+static uint64_t now_ms(void)
+{
+    return uv_hrtime() / 1000000;
+}
+
+static bool wait_type(const th_rec_t *r, const char *type, int n, unsigned ms)
+{
+    uint64_t end = now_ms() + ms;
+    while (th_count(r, type) < n && now_ms() < end)
+        th_run_for(&loop, 1);
+    return th_count(r, type) >= n;
+}
+
+static void send_bytes(int fd, const char *p, size_t n)
+{
+    th_raw_send(&loop, fd, p, n, 20000);
+}
+
+static void send_str(int fd, const char *s)
+{
+    send_bytes(fd, s, strlen(s));
+}
+
+/* Connects a raw client to srv and waits for its connect; *sock is the server's peer. */
+static int raw_client(nipc_socket_t **sock)
+{
+    int before = th_count(&srv.rec, "connect");
+    int fd = th_raw_connect(nipc_server_path(srv.server));
+    cr_assert(wait_type(&srv.rec, "connect", before + 1, 2000), "the server saw no connect");
+    if (sock != NULL)
+        *sock = srv.rec.socket[th_find(&srv.rec, "connect", before)];
+    return fd;
+}
+
+static void start_server(const nipc_config_t *cfg, const char *name)
+{
+    th_server_start(&srv, &loop, cfg, th_path(dir, name));
+}
+
+/* The text of {"type":"t","data":"xxx..."}, exactly `len` bytes (delimiter not included). */
+static char *frame_of(size_t len)
+{
+    static const char head[] = "{\"type\":\"t\",\"data\":\"";
+    cr_assert_geq(len, sizeof head + 1);
+    char *f = malloc(len + 1);
+    cr_assert_not_null(f);
+    memcpy(f, head, sizeof head - 1);
+    memset(f + sizeof head - 1, 'x', len - (sizeof head - 1) - 2);
+    memcpy(f + len - 2, "\"}", 3);
+    cr_assert_eq(strlen(f), len);
+    return f;
+}
+
+/* Event i of srv.rec is `type` on `sock`. */
+static void assert_event(int i, const char *type, nipc_socket_t *sock)
+{
+    cr_assert(i >= 0 && i < srv.rec.n, "no event %d (events: %s)", i, th_types(&srv.rec));
+    cr_assert_str_eq(srv.rec.type[i], type, "event %d (events: %s)", i, th_types(&srv.rec));
+    cr_assert_eq(srv.rec.socket[i], sock, "event %d is %s on another socket", i, type);
+}
+
+/* B, an innocent bystander, sends one frame and gets one back. */
+static void bystander_round_trip(int fd, nipc_socket_t *sock, int n)
+{
+    int before = th_count(&srv.rec, "b");
+    char frame[64];
+    snprintf(frame, sizeof frame, "{\"type\":\"b\",\"data\":%d}\f", n);
+    send_str(fd, frame);
+    cr_assert(wait_type(&srv.rec, "b", before + 1, 2000), "the bystander's frame was lost");
+    int i = th_find(&srv.rec, "b", before);
+    assert_event(i, "b", sock);
+    char want[16];
+    snprintf(want, sizeof want, "%d", n);
+    cr_assert_str_eq(srv.rec.data[i], want);
+
+    cr_assert_eq(nipc_server_emit_new(srv.server, sock, "back", json_integer(n)), 0);
+    char got[64] = {0};
+    snprintf(frame, sizeof frame, "{\"type\":\"back\",\"data\":%d}\f", n);
+    cr_assert_eq(th_raw_read(&loop, fd, got, strlen(frame), 2000), strlen(frame));
+    cr_assert_str_eq(got, frame);
+}
+
+/* ---- max_message_size ---------------------------------------------------------------------- */
+
+Test(limits, a_frame_past_max_message_size_closes_only_its_connection)
+{
+    nipc_config_t cfg;
+    th_config(&cfg);
+    cfg.max_message_size = 1024;
+    start_server(&cfg, "max.sock");
+    nipc_socket_t *sa, *sb;
+    int a = raw_client(&sa);
+    int b = raw_client(&sb);
+    bystander_round_trip(b, sb, 1);
+
+    /* Exactly the limit: delivered. */
+    char *ok = frame_of(1024);
+    send_bytes(a, ok, 1024);
+    send_str(a, "\f");
+    cr_assert(wait_type(&srv.rec, "t", 1, 2000), "a frame of exactly the limit was refused");
+    assert_event(th_find(&srv.rec, "t", 0), "t", sa);
+    cr_assert_eq(th_count(&srv.rec, "error"), 0);
+
+    /* One byte more: the connection is closed, with an error first. */
+    char *big = frame_of(1025);
+    int from = srv.rec.n;
+    send_bytes(a, big, 1025);
+    send_str(a, "\f");
+    cr_assert(th_raw_closed(&loop, a, 2000), "the connection with the oversized frame stays open");
+    cr_assert(wait_type(&srv.rec, "socket.disconnected", 1, 2000));
+    int e = th_find(&srv.rec, "error", 0);
+    int d = th_find(&srv.rec, "socket.disconnected", 0);
+    cr_assert(e >= from && e < d, "error must come before socket.disconnected: %s",
+              th_types(&srv.rec));
+    assert_event(e, "error", sa);
+    cr_assert_eq(srv.rec.status[e], NIPC_EMSGSIZE, "status %s", nipc_err_name(srv.rec.status[e]));
+    assert_event(d, "socket.disconnected", sa);
+    cr_assert_eq(th_count(&srv.rec, "t"), 1, "the oversized frame was delivered");
+
+    /* The bystander never noticed. */
+    bystander_round_trip(b, sb, 2);
+    cr_assert_eq(nipc_server_socket_count(srv.server), 1);
+    cr_assert_eq(nipc_server_socket_at(srv.server, 0), sb);
+    cr_assert_eq(th_count(&srv.rec, "error"), 1);
+
+    free(ok);
+    free(big);
+    nipc_free(srv.ipc);
+    close(a);
+    close(b);
+}
+
+Test(limits, a_frame_that_never_ends_is_cut_once_past_the_limit)
+{
+    nipc_config_t cfg;
+    th_config(&cfg);
+    cfg.max_message_size = 1024;
+    start_server(&cfg, "endless.sock");
+    nipc_socket_t *sa, *sb;
+    int a = raw_client(&sa);
+    int b = raw_client(&sb);
+    bystander_round_trip(b, sb, 1);
+
+    /* 1024 bytes with no delimiter may still become a frame of exactly the limit. */
+    char *f = frame_of(2000);
+    send_bytes(a, f, 1024);
+    cr_assert_not(th_raw_closed(&loop, a, 100), "closed at exactly the limit");
+    cr_assert_eq(th_count(&srv.rec, "error"), 0);
+
+    /* Past it, the frame can only be too long. */
+    send_bytes(a, f + 1024, 2000 - 1024);
+    cr_assert(th_raw_closed(&loop, a, 2000), "a frame with no end keeps its connection");
+    cr_assert(wait_type(&srv.rec, "socket.disconnected", 1, 2000));
+    int e = th_find(&srv.rec, "error", 0);
+    assert_event(e, "error", sa);
+    cr_assert_eq(srv.rec.status[e], NIPC_EMSGSIZE, "status %s", nipc_err_name(srv.rec.status[e]));
+    cr_assert_lt(e, th_find(&srv.rec, "socket.disconnected", 0));
+    assert_event(th_find(&srv.rec, "socket.disconnected", 0), "socket.disconnected", sa);
+
+    bystander_round_trip(b, sb, 2);
+    cr_assert_eq(nipc_server_socket_count(srv.server), 1);
+    free(f);
+    nipc_free(srv.ipc);
+    close(a);
+    close(b);
+}
+
+Test(limits, a_pending_frame_of_exactly_the_limit_waits_for_its_delimiter)
+{
+    /* With a 3-byte delimiter, 1024 bytes of frame and 2 of delimiter may be pending. */
+    const char *delims[] = {"\f", "XYZ"};
+    for (int k = 0; k < 2; k++) {
+        nipc_config_t cfg;
+        th_config(&cfg);
+        cfg.max_message_size = 1024;
+        cfg.delimiter = delims[k];
+        start_server(&cfg, k == 0 ? "exact1.sock" : "exact3.sock");
+        int a = raw_client(NULL);
+        size_t dlen = strlen(delims[k]);
+        char *f = frame_of(1024);
+        send_bytes(a, f, 600);
+        th_run_for(&loop, 5);
+        send_bytes(a, f + 600, 1024 - 600);
+        send_bytes(a, delims[k], dlen - 1);
+        cr_assert_not(th_raw_closed(&loop, a, 100), "delimiter %d: closed before the frame ended",
+                      k);
+        send_bytes(a, delims[k] + dlen - 1, 1);
+        cr_assert(wait_type(&srv.rec, "t", 1, 2000), "delimiter %d: not delivered (events: %s)", k,
+                  th_types(&srv.rec));
+        cr_assert_eq(th_count(&srv.rec, "error"), 0);
+        cr_assert_eq(nipc_server_socket_count(srv.server), 1);
+        free(f);
+        nipc_free(srv.ipc);
+        close(a);
+        th_run_for(&loop, 5);
+    }
+}
+
+/* ---- the default limit carries 10 MiB ------------------------------------------------------ */
+
+#define BIG ((size_t)10 << 20)
+
+static char big_char(size_t i)
+{
+    return (char)('a' + (i * 7 + i / 26) % 26);
+}
+
+typedef struct big_seen {
+    int n;
+    size_t len;
+    bool intact;
+} big_seen_t;
+
+static void on_big(const nipc_event_t *ev, void *arg)
+{
+    big_seen_t *b = arg;
+    b->n++;
+    b->intact = false;
+    if (!json_is_string(ev->data))
+        return;
+    const char *s = json_string_value(ev->data);
+    b->len = json_string_length(ev->data);
+    if (b->len != BIG)
+        return;
+    for (size_t i = 0; i < BIG; i++)
+        if (s[i] != big_char(i))
+            return;
+    b->intact = true;
+}
+
+static char *big_string(void)
+{
+    char *s = malloc(BIG + 1);
+    cr_assert_not_null(s);
+    for (size_t i = 0; i < BIG; i++)
+        s[i] = big_char(i);
+    s[BIG] = '\0';
+    return s;
+}
+
+Test(limits, the_default_limit_delivers_a_10_mib_frame_to_a_server)
+{
+    nipc_config_t cfg;
+    th_config(&cfg);
+    cr_assert_eq(cfg.max_message_size, (size_t)64 << 20, "the default is 64 MiB");
+    start_server(&cfg, "big.sock");
+    big_seen_t seen = {0};
+    nipc_server_on(srv.server, "big", on_big, &seen);
+    int a = raw_client(NULL);
+
+    char *s = big_string();
+    send_str(a, "{\"type\":\"big\",\"data\":\"");
+    send_bytes(a, s, BIG);
+    send_str(a, "\"}\f");
+    uint64_t end = now_ms() + 20000;
+    while (seen.n == 0 && now_ms() < end)
+        th_run_for(&loop, 5);
+    cr_assert_eq(seen.n, 1, "the 10 MiB frame did not arrive (events: %s)", th_types(&srv.rec));
+    cr_assert_eq(seen.len, BIG);
+    cr_assert(seen.intact, "the 10 MiB frame arrived damaged");
+    cr_assert_eq(th_count(&srv.rec, "error"), 0);
+    free(s);
+    nipc_free(srv.ipc);
+    close(a);
+}
+
+typedef struct big_send {
+    const char *s;
+    int rc;
+    bool sent;
+} big_send_t;
+
+static void send_big_on_connect(const nipc_event_t *ev, void *arg)
+{
+    big_send_t *b = arg;
+    b->rc = nipc_server_emit_new(ev->server, ev->socket, "big", json_stringn(b->s, BIG));
+    b->sent = true;
+}
+
+Test(limits, the_default_limit_delivers_a_10_mib_frame_to_a_client)
+{
+    nipc_config_t cfg;
+    th_config(&cfg);
+    cfg.stop_retrying = true;
+    start_server(&cfg, "bigc.sock");
+    char *s = big_string();
+    big_send_t send = {.s = s};
+    nipc_server_on(srv.server, "connect", send_big_on_connect, &send);
+
+    nipc_t *ipc;
+    nipc_client_t *c;
+    big_seen_t seen = {0};
+    cr_assert_eq(nipc_new(&ipc, &loop, &cfg), 0);
+    cr_assert_eq(nipc_connect_to(ipc, "srv", nipc_server_path(srv.server), &c), 0);
+    nipc_client_on(c, "big", on_big, &seen);
+    uint64_t end = now_ms() + 20000;
+    while (seen.n == 0 && now_ms() < end)
+        th_run_for(&loop, 5);
+    cr_assert(send.sent, "the server saw no connect");
+    cr_assert_eq(send.rc, 0, "emit of 10 MiB: %s", nipc_err_name(send.rc));
+    cr_assert_eq(seen.n, 1, "the 10 MiB frame did not arrive");
+    cr_assert_eq(seen.len, BIG);
+    cr_assert(seen.intact, "the 10 MiB frame arrived damaged");
+    free(s);
+    nipc_free(ipc);
+    nipc_free(srv.ipc);
+}
+
+/* ---- max_queued_bytes ----------------------------------------------------------------------- */
+
+/* Sequence numbers of refused frames start here, so one arriving can never pass unnoticed. */
+#define REFUSED 900000
+
+/* {"type":"q","data":"<6-digit seq>xxx..."}\f, exactly `size` bytes with the delimiter. */
+static json_t *seq_data(int seq, size_t size)
+{
+    size_t n = size - 23; /* {"type":"q","data":""}\f */
+    char *s = malloc(n + 1);
+    cr_assert_not_null(s);
+    memset(s, 'x', n);
+    char num[8];
+    snprintf(num, sizeof num, "%06d", seq);
+    memcpy(s, num, 6);
+    s[n] = '\0';
+    json_t *d = json_stringn(s, n);
+    free(s);
+    return d;
+}
+
+static int client_emit_seq(nipc_client_t *c, int seq, size_t size)
+{
+    return nipc_client_emit_new(c, "q", seq_data(seq, size));
+}
+
+/* The raw reader: bytes in, the sequence numbers of the frames seen, in order. */
+typedef struct reader {
+    char *buf;
+    size_t len, cap;
+    int *seqs;
+    int n, cap_seqs;
+    int bad; /* frames that were not {"type":"q","data":"<seq>..."} */
+} reader_t;
+
+static void reader_parse(reader_t *r)
+{
+    char *start = r->buf;
+    char *end = r->buf + r->len;
+    char *d;
+    while ((d = memchr(start, '\f', (size_t)(end - start))) != NULL) {
+        json_t *m = json_loadb(start, (size_t)(d - start), 0, NULL);
+        const char *type = json_string_value(json_object_get(m, "type"));
+        const char *data = json_string_value(json_object_get(m, "data"));
+        if (type == NULL || strcmp(type, "q") != 0 || data == NULL || strlen(data) < 6) {
+            r->bad++;
+        } else {
+            if (r->n == r->cap_seqs) {
+                r->cap_seqs = r->cap_seqs ? r->cap_seqs * 2 : 1024;
+                r->seqs = realloc(r->seqs, (size_t)r->cap_seqs * sizeof *r->seqs);
+                cr_assert_not_null(r->seqs);
+            }
+            r->seqs[r->n++] = atoi(data);
+        }
+        json_decref(m);
+        start = d + 1;
+    }
+    r->len = (size_t)(end - start);
+    memmove(r->buf, start, r->len);
+}
+
+/* Reads what is there, without waiting. */
+static void reader_pump(reader_t *r, int fd)
+{
+    for (;;) {
+        if (r->cap - r->len < 65536) {
+            r->cap = r->cap ? r->cap * 2 : 1 << 20;
+            r->buf = realloc(r->buf, r->cap);
+            cr_assert_not_null(r->buf);
+        }
+        ssize_t k = read(fd, r->buf + r->len, r->cap - r->len);
+        if (k <= 0)
+            break;
+        r->len += (size_t)k;
+    }
+    reader_parse(r);
+}
+
+/* Runs the loop and reads until `n` frames were seen and *flag is set, or `ms` pass. */
+static bool read_until(reader_t *r, int fd, int n, const int *flag, unsigned ms)
+{
+    uint64_t end = now_ms() + ms;
+    while ((r->n < n || *flag == 0) && now_ms() < end) {
+        uv_run(&loop, UV_RUN_NOWAIT);
+        reader_pump(r, fd);
+        struct pollfd pfd = {fd, POLLIN, 0};
+        poll(&pfd, 1, 1);
+    }
+    return r->n >= n && *flag != 0;
+}
+
+static void reader_free(reader_t *r)
+{
+    free(r->buf);
+    free(r->seqs);
+}
+
+/* Frames 0..n-1, each once, in order, and nothing else. */
+static void assert_seqs(const reader_t *r, int n)
+{
+    cr_assert_eq(r->bad, 0, "%d frames were not ours", r->bad);
+    for (int i = 0; i < r->n && i < n; i++)
+        cr_assert_eq(r->seqs[i], i, "frame %d is seq %d%s", i, r->seqs[i],
+                     r->seqs[i] >= REFUSED ? ", a refused frame" : "");
+    cr_assert_eq(r->n, n, "%d frames arrived, %d were accepted", r->n, n);
+}
+
+typedef struct raw_server {
+    int lfd, fd;
+    nipc_t *ipc;
+    nipc_client_t *c;
+    bool connected;
+    int drains;
+} raw_server_t;
+
+static void client_to_raw(raw_server_t *p, size_t max_queued, const char *name)
+{
+    nipc_config_t cfg;
+    th_config(&cfg);
+    cfg.stop_retrying = true;
+    cfg.max_queued_bytes = max_queued;
+    const char *path = th_path(dir, name);
+    memset(p, 0, sizeof *p);
+    p->lfd = th_raw_listen(path);
+    cr_assert_eq(nipc_new(&p->ipc, &loop, &cfg), 0);
+    cr_assert_eq(nipc_connect_to(p->ipc, "raw", path, &p->c), 0);
+    nipc_client_on(p->c, "connect", th_flag, &p->connected);
+    nipc_client_on(p->c, "drain", th_tally, &p->drains);
+    cr_assert(th_run_until(&loop, &p->connected, 2000));
+    p->fd = th_raw_accept(&loop, p->lfd, 2000);
+    cr_assert(p->fd >= 0);
+}
+
+static void raw_server_close(raw_server_t *p)
+{
+    nipc_free(p->ipc);
+    close(p->fd);
+    close(p->lfd);
+}
+
+Test(limits, a_peer_that_does_not_read_fills_the_queue_then_drain_reopens_it)
+{
+    raw_server_t p;
+    client_to_raw(&p, 4096, "q.sock");
+    const size_t F = 1000;
+
+    /* The raw side reads nothing: the kernel's buffer fills, then nipc's queue. The loop
+     * runs after each emit, so every accepted frame is handed to the kernel if it can be. */
+    int accepted = 0, rc = 0;
+    while (accepted < 1000000) {
+        rc = client_emit_seq(p.c, accepted, F);
+        if (rc != 0)
+            break;
+        accepted++;
+        uv_run(&loop, UV_RUN_NOWAIT);
+    }
+    cr_assert_eq(rc, NIPC_EQUEUEFULL, "after %d frames: %s", accepted, nipc_err_name(rc));
+    cr_assert_gt(accepted, 4);
+
+    /* Full means full: nothing is written while the peer reads nothing. */
+    cr_assert_eq(client_emit_seq(p.c, REFUSED, F), NIPC_EQUEUEFULL);
+    th_run_for(&loop, 50);
+    cr_assert_eq(p.drains, 0, "drain before anything was read");
+    cr_assert_eq(client_emit_seq(p.c, REFUSED + 1, F), NIPC_EQUEUEFULL);
+    cr_assert(nipc_client_connected(p.c));
+
+    /* The peer reads everything: drain, once. */
+    reader_t r = {0};
+    cr_assert(read_until(&r, p.fd, accepted, &p.drains, 10000), "%d of %d frames, %d drains", r.n,
+              accepted, p.drains);
+    cr_assert_eq(p.drains, 1);
+
+    /* And emits succeed again. */
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(client_emit_seq(p.c, accepted + i, F), 0, "emit after drain");
+    int one = 1;
+    cr_assert(read_until(&r, p.fd, accepted + 3, &one, 2000));
+    th_run_for(&loop, 20);
+    reader_pump(&r, p.fd);
+    assert_seqs(&r, accepted + 3);
+    cr_assert_eq(p.drains, 1, "drain without a refusal");
+
+    reader_free(&r);
+    raw_server_close(&p);
+}
+
+/* Emits from one callback, with nothing in flight: the bound is exact. */
+typedef struct exact {
+    nipc_client_t *c;
+    nipc_server_t *s;
+    nipc_socket_t *sock;
+    int rc[6];
+    int broadcast_rc;
+    bool fired;
+} exact_t;
+
+static int exact_emit(exact_t *x, int seq)
+{
+    json_t *d = seq_data(seq, 1024);
+    return x->c ? nipc_client_emit_new(x->c, "q", d) : nipc_server_emit_new(x->s, x->sock, "q", d);
+}
+
+static void on_exact(uv_timer_t *t)
+{
+    exact_t *x = t->data;
+    /* 4 x 1024 bytes = 4096: exactly the bound, accepted; the 5th would pass it. */
+    for (int i = 0; i < 4; i++)
+        x->rc[i] = exact_emit(x, i);
+    x->rc[4] = exact_emit(x, REFUSED);
+    x->rc[5] = exact_emit(x, REFUSED + 1);
+    if (x->s != NULL)
+        x->broadcast_rc = nipc_server_broadcast_new(x->s, "q", seq_data(REFUSED + 2, 1024));
+    x->fired = true;
+}
+
+static void fire_exact(exact_t *x)
+{
+    uv_timer_t t;
+    uv_timer_init(&loop, &t);
+    t.data = x;
+    uv_timer_start(&t, on_exact, 1, 0);
+    th_run_until(&loop, &x->fired, 2000);
+    uv_close((uv_handle_t *)&t, NULL);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    cr_assert(x->fired);
+    for (int i = 0; i < 4; i++)
+        cr_assert_eq(x->rc[i], 0, "frame %d: %s", i, nipc_err_name(x->rc[i]));
+    cr_assert_eq(x->rc[4], NIPC_EQUEUEFULL, "4097..5120 bytes: %s", nipc_err_name(x->rc[4]));
+    cr_assert_eq(x->rc[5], NIPC_EQUEUEFULL, "%s", nipc_err_name(x->rc[5]));
+}
+
+Test(limits, a_client_queue_bound_is_exact_and_drain_follows_a_refusal)
+{
+    raw_server_t p;
+    client_to_raw(&p, 4096, "qx.sock");
+    exact_t x = {.c = p.c};
+    fire_exact(&x);
+
+    reader_t r = {0};
+    cr_assert(read_until(&r, p.fd, 4, &p.drains, 2000), "%d frames, %d drains", r.n, p.drains);
+    cr_assert_eq(client_emit_seq(p.c, 4, 1024), 0);
+    int one = 1;
+    cr_assert(read_until(&r, p.fd, 5, &one, 2000));
+    th_run_for(&loop, 20);
+    reader_pump(&r, p.fd);
+    assert_seqs(&r, 5);
+    cr_assert_eq(p.drains, 1);
+    reader_free(&r);
+    raw_server_close(&p);
+}
+
+Test(limits, a_server_queue_bound_is_exact_and_drain_names_the_socket)
+{
+    nipc_config_t cfg;
+    th_config(&cfg);
+    cfg.max_queued_bytes = 4096;
+    start_server(&cfg, "qs.sock");
+    nipc_socket_t *sock;
+    int fd = raw_client(&sock);
+    exact_t x = {.s = srv.server, .sock = sock};
+    fire_exact(&x);
+    cr_assert_eq(x.broadcast_rc, NIPC_EQUEUEFULL, "broadcast to a full socket: %s",
+                 nipc_err_name(x.broadcast_rc));
+
+    reader_t r = {0};
+    int drains = 0;
+    uint64_t end = now_ms() + 2000;
+    while ((drains = th_count(&srv.rec, "drain")) == 0 && now_ms() < end)
+        th_run_for(&loop, 1);
+    cr_assert_eq(drains, 1, "no drain (events: %s)", th_types(&srv.rec));
+    int d = th_find(&srv.rec, "drain", 0);
+    cr_assert_eq(srv.rec.socket[d], sock, "drain names another socket");
+    cr_assert(read_until(&r, fd, 4, &drains, 2000));
+    cr_assert_eq(exact_emit(&x, 4), 0);
+    cr_assert(read_until(&r, fd, 5, &drains, 2000));
+    th_run_for(&loop, 20);
+    reader_pump(&r, fd);
+    assert_seqs(&r, 5);
+    cr_assert_eq(th_count(&srv.rec, "drain"), 1);
+    reader_free(&r);
+    nipc_free(srv.ipc);
+    close(fd);
+}
