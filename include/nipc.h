@@ -259,6 +259,62 @@ NIPC_EXTERN void *nipc_socket_data(const nipc_socket_t *socket);
  */
 NIPC_EXTERN int nipc_socket_close(nipc_socket_t *socket, bool flush);
 
+/* ---- network servers (TCP, UDP) ---------------------------------------------------------- */
+
+/* The transport of nipc_serve_net(): node-ipc's serveNet UDPType, or TCP when omitted. */
+typedef enum nipc_net {
+    NIPC_TCP = 0,
+    NIPC_UDP4 = 4,
+    NIPC_UDP6 = 6,
+} nipc_net_t;
+
+/* As a port argument: the config's network_port (node-ipc's falsy port). Since 0.2.0. */
+#define NIPC_PORT_DEFAULT (-1)
+
+/* The most a UDP frame may hold: a larger emit is refused with NIPC_EMSGSIZE. */
+#define NIPC_UDP_MAX_FRAME 65507
+
+/*
+ * node-ipc's serveNet(host, port, UDPType) (S2, U1): creates the instance's server on a
+ * network transport. host NULL is the config's network_host; a host name is resolved when
+ * the server starts. port NIPC_PORT_DEFAULT is the config's network_port; port 0 lets the
+ * system choose (node-ipc would take 0 as "default"), see nipc_server_port(). NIPC_UDP4 with
+ * host "::1" binds 127.0.0.1, as node-ipc does. Nothing listens until nipc_server_start();
+ * nothing is ever unlinked for a network server. UV_EALREADY when the instance has a
+ * server, UV_EINVAL for a port outside 0-65535. Since 0.2.0.
+ */
+NIPC_EXTERN int nipc_serve_net(nipc_t *ipc, const char *host, int port, nipc_net_t net,
+                               nipc_server_t **out);
+
+/* The port a network server listens on (the system's choice when 0 was asked) once `start`
+ * was published, or 0. Since 0.2.0. */
+NIPC_EXTERN int nipc_server_port(const nipc_server_t *server);
+/* The host it was asked to listen on, or NULL for a Unix socket server. Since 0.2.0. */
+NIPC_EXTERN const char *nipc_server_host(const nipc_server_t *server);
+
+/*
+ * UDP: one datagram holding one frame to address:port (U4), node-ipc's
+ * server.emit({address, port}, type, data). NIPC_EMSGSIZE when the frame would not fit one
+ * datagram (NIPC_UDP_MAX_FRAME), never a truncation; UV_EINVAL for a stream server or an
+ * address that is not an IP literal. Since 0.2.0.
+ */
+NIPC_EXTERN int nipc_server_emit_to(nipc_server_t *server, const char *address, int port,
+                                    const char *type, json_t *data);
+NIPC_EXTERN int nipc_server_emit_to_new(nipc_server_t *server, const char *address, int port,
+                                        const char *type, json_t *data);
+
+/*
+ * A peer's address: for a TCP socket the remote end, for a UDP sender the datagram's source
+ * (U3), for a Unix socket NULL / 0. The family is "IPv4" or "IPv6" as node-ipc reports it.
+ * A UDP sender's socket is valid only during the handler; reply with nipc_server_emit() on
+ * it there, or keep its address and port for nipc_server_emit_to(). Since 0.2.0.
+ */
+NIPC_EXTERN const char *nipc_socket_address(const nipc_socket_t *socket);
+NIPC_EXTERN int nipc_socket_port(const nipc_socket_t *socket);
+NIPC_EXTERN const char *nipc_socket_family(const nipc_socket_t *socket);
+/* The size of the datagram that carried the frame (UDP), or 0. Since 0.2.0. */
+NIPC_EXTERN size_t nipc_socket_size(const nipc_socket_t *socket);
+
 /* ---- client ---------------------------------------------------------------------------- */
 
 /*
@@ -269,6 +325,16 @@ NIPC_EXTERN int nipc_socket_close(nipc_socket_t *socket, bool flush);
  * UV_EALREADY with *out set to it; if it was destroyed, it starts again, handlers kept.
  */
 NIPC_EXTERN int nipc_connect_to(nipc_t *ipc, const char *id, const char *path, nipc_client_t **out);
+/*
+ * node-ipc's connectToNet(id, host, port) (C2): a TCP client, with every behaviour of
+ * nipc_connect_to(). host NULL is the config's network_host (names are resolved on each
+ * attempt), port NIPC_PORT_DEFAULT its network_port. The config's `iface` binds the local
+ * end (C16): local_address, local_port and family (4 or 6), each only when set.
+ * Since 0.2.0.
+ */
+NIPC_EXTERN int nipc_connect_to_net(nipc_t *ipc, const char *id, const char *host, int port,
+                                    nipc_client_t **out);
+
 /* node-ipc's ipc.of[id], or NULL. */
 NIPC_EXTERN nipc_client_t *nipc_of(nipc_t *ipc, const char *id);
 

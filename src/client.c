@@ -31,7 +31,11 @@ struct nipc_client_s {
     nipc_t *ipc;
     nipc_client_t *next; /* in the instance's of[] list, while in_table */
     char *id;
-    char *path;
+    char *path; /* the socket path, or the host of a network client */
+    bool net;   /* TCP to path:port, else a Unix socket at path */
+    int port;
+    nipc_resolver_t *resolver; /* the host name being resolved for this attempt */
+    int attempt_err;           /* an attempt that failed before it began, reported later */
     nipc_events_t events;
     uv_connect_t creq;
     uv_timer_t timer;
@@ -115,6 +119,8 @@ static void finalize(nipc_client_t *cl)
         return;
     cl->finalizing = true;
     nipc__defer_cancel(cl->ipc, cl);
+    nipc__resolve_cancel(cl->resolver);
+    cl->resolver = NULL;
     uv_timer_stop(&cl->timer);
     nipc__close_handle(cl->ipc, (uv_handle_t *)&cl->timer, on_timer_closed);
     nipc__conn_abort(&cl->conn);
@@ -207,24 +213,67 @@ static void on_connect(uv_connect_t *req, int status)
     cl->retries_remaining = cl->ipc->cfg.max_retries;
 }
 
+/* An attempt failed before it began: report it from the loop, as a failed connect would
+ * be, with an error followed by the close that leads to the retry decision. */
+static void attempt_failed(void *arg)
+{
+    nipc_client_t *cl = arg;
+    int err = cl->attempt_err;
+    nipc_log(cl->ipc, "%s: connection failed: %s", cl->id, nipc_strerror(err));
+    publish_error(cl, err, NULL);
+    nipc__conn_close(&cl->conn, false, err);
+}
+
+static void fail_attempt(nipc_client_t *cl, int err)
+{
+    cl->attempt_err = err;
+    if (nipc__defer(cl->ipc, attempt_failed, cl) != 0)
+        nipc__conn_close(&cl->conn, false, err);
+}
+
+static void tcp_connect(nipc_client_t *cl, const struct sockaddr *sa)
+{
+    int err = nipc__tcp_bind_local(&cl->conn.u.tcp, &cl->ipc->cfg, sa->sa_family);
+    if (err == 0)
+        err = uv_tcp_connect(&cl->creq, &cl->conn.u.tcp, sa, on_connect);
+    if (err)
+        fail_attempt(cl, err);
+}
+
+static void on_host_resolved(void *owner, int status, const struct sockaddr *sa)
+{
+    nipc_client_t *cl = owner;
+    cl->resolver = NULL;
+    if (status)
+        fail_attempt(cl, status);
+    else
+        tcp_connect(cl, sa);
+}
+
 static void connect_now(nipc_client_t *cl)
 {
     cl->state = CONNECTING;
-    int err = nipc__conn_open(&cl->conn, NIPC_TRANSPORT_PIPE);
-    if (err == 0) {
-        cl->creq.data = cl;
-        err = nipc__pipe_connect(&cl->creq, &cl->conn.u.pipe, cl->path, on_connect);
-        if (err) {
-            /* The attempt failed before it began: report it as node-ipc would, from the
-             * loop, as an error followed by a close. */
-            publish_error(cl, err, NULL);
-            nipc__conn_close(&cl->conn, false, err);
-        }
+    cl->creq.data = cl;
+    int err = nipc__conn_open(&cl->conn, cl->net ? NIPC_TRANSPORT_TCP : NIPC_TRANSPORT_PIPE);
+    if (err) {
+        publish_error(cl, err, NULL);
+        cl->state = WAITING;
+        after_close(cl);
         return;
     }
-    publish_error(cl, err, NULL);
-    cl->state = WAITING;
-    after_close(cl);
+    if (!cl->net) {
+        err = nipc__pipe_connect(&cl->creq, &cl->conn.u.pipe, cl->path, on_connect);
+    } else {
+        struct sockaddr_storage sa;
+        if (nipc__ip_parse(cl->path, cl->port, &sa) == 0) {
+            tcp_connect(cl, (struct sockaddr *)&sa);
+            return;
+        }
+        err = nipc__resolve(cl->ipc, cl->path, cl->port, cl->ipc->cfg.iface.family, cl,
+                            on_host_resolved, &cl->resolver);
+    }
+    if (err)
+        fail_attempt(cl, err);
 }
 
 static void on_client_message(nipc_conn_t *c, const char *type, json_t *data)
@@ -254,16 +303,16 @@ static const nipc_conn_hooks_t client_hooks = {
     on_client_close,
 };
 
-int nipc_connect_to(nipc_t *ipc, const char *id, const char *path, nipc_client_t **out)
+/*
+ * C1, C2, C3: of[id] if it exists (restarted when destroyed), else a new client for
+ * `where` (a path, or a host with `port`). Takes ownership of `where`.
+ */
+static int open_client(nipc_t *ipc, const char *id, char *where, bool net, int port,
+                       nipc_client_t **out)
 {
-    int err = 0;
-    if (out != NULL)
-        *out = NULL;
-    if (ipc == NULL || id == NULL || id[0] == '\0')
-        return UV_EINVAL;
-
     nipc_client_t *cl = nipc_of(ipc, id);
     if (cl != NULL) {
+        nipc__free(where);
         if (out != NULL)
             *out = cl;
         if (cl->state != DESTROYED) {
@@ -275,25 +324,21 @@ int nipc_connect_to(nipc_t *ipc, const char *id, const char *path, nipc_client_t
         connect_now(cl);
         return 0;
     }
-
-    char *p = path ? nipc__strdup(path) : nipc__config_path(&ipc->cfg, id, nipc__max_path(), &err);
-    if (p == NULL)
-        return err ? err : UV_ENOMEM;
-    if (strlen(p) > nipc__max_path()) {
-        nipc__free(p);
-        return UV_ENAMETOOLONG;
-    }
+    if (where == NULL)
+        return UV_ENOMEM;
     cl = nipc__calloc(1, sizeof *cl);
     char *idc = nipc__strdup(id);
     if (cl == NULL || idc == NULL) {
         nipc__free(cl);
         nipc__free(idc);
-        nipc__free(p);
+        nipc__free(where);
         return UV_ENOMEM;
     }
     cl->ipc = ipc;
     cl->id = idc;
-    cl->path = p;
+    cl->path = where;
+    cl->net = net;
+    cl->port = port;
     cl->retries_remaining = ipc->cfg.max_retries;
     nipc__events_init(&cl->events);
     nipc__conn_init(&cl->conn, ipc, &client_hooks);
@@ -307,11 +352,50 @@ int nipc_connect_to(nipc_t *ipc, const char *id, const char *path, nipc_client_t
     *link = cl;
     cl->in_table = true;
 
-    nipc_log(ipc, "requested connection to  %s %s", id, p);
+    if (net)
+        nipc_log(ipc, "requested connection to  %s %s:%d", id, where, port);
+    else
+        nipc_log(ipc, "requested connection to  %s %s", id, where);
     connect_now(cl);
     if (out != NULL)
         *out = cl;
     return 0;
+}
+
+int nipc_connect_to(nipc_t *ipc, const char *id, const char *path, nipc_client_t **out)
+{
+    int err = 0;
+    if (out != NULL)
+        *out = NULL;
+    if (ipc == NULL || id == NULL || id[0] == '\0')
+        return UV_EINVAL;
+    char *p = NULL;
+    if (nipc_of(ipc, id) == NULL) {
+        p = path ? nipc__strdup(path) : nipc__config_path(&ipc->cfg, id, nipc__max_path(), &err);
+        if (err)
+            return err;
+        if (p != NULL && strlen(p) > nipc__max_path()) {
+            nipc__free(p);
+            return UV_ENAMETOOLONG;
+        }
+    }
+    return open_client(ipc, id, p, false, 0, out);
+}
+
+int nipc_connect_to_net(nipc_t *ipc, const char *id, const char *host, int port,
+                        nipc_client_t **out)
+{
+    if (out != NULL)
+        *out = NULL;
+    if (ipc == NULL || id == NULL || id[0] == '\0' || port < NIPC_PORT_DEFAULT || port == 0 ||
+        port > 65535)
+        return UV_EINVAL;
+    if (host == NULL || host[0] == '\0')
+        host = ipc->cfg.network_host;
+    if (port == NIPC_PORT_DEFAULT)
+        port = ipc->cfg.network_port;
+    char *h = nipc_of(ipc, id) == NULL ? nipc__strdup(host) : NULL;
+    return open_client(ipc, id, h, true, port, out);
 }
 
 /* Disconnected between attempts: `disconnect` was published at the close already. */

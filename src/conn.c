@@ -39,6 +39,9 @@ int nipc__conn_open(nipc_conn_t *c, nipc_transport_t t)
     case NIPC_TRANSPORT_PIPE:
         err = uv_pipe_init(c->ipc->loop, &c->u.pipe, 0);
         break;
+    case NIPC_TRANSPORT_TCP:
+        err = uv_tcp_init(c->ipc->loop, &c->u.tcp);
+        break;
     }
     if (err)
         return err;
@@ -292,6 +295,9 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 
 int nipc__conn_start(nipc_conn_t *c)
 {
+    /* Writes are already coalesced per loop turn: Nagle would only add latency. */
+    if (c->u.handle.type == UV_TCP)
+        uv_tcp_nodelay(&c->u.tcp, 1);
     int err = uv_read_start(&c->u.stream, on_alloc, on_read);
     if (err)
         return err;

@@ -12,12 +12,14 @@
 
 #include "core/core.h"
 
+#include <sys/socket.h>
+
 typedef struct nipc_conn nipc_conn_t;
 typedef struct nipc_deferred nipc_deferred_t;
 
 /* ---- conn.c: one connected peer over any stream transport ------------------------------ */
 
-typedef enum { NIPC_TRANSPORT_PIPE } nipc_transport_t;
+typedef enum { NIPC_TRANSPORT_PIPE, NIPC_TRANSPORT_TCP } nipc_transport_t;
 
 typedef struct nipc_conn_hooks {
     /* A decoded frame (S8, C5). */
@@ -37,6 +39,7 @@ struct nipc_conn {
         uv_handle_t handle;
         uv_stream_t stream;
         uv_pipe_t pipe;
+        uv_tcp_t tcp;
     } u;
     nipc_t *ipc;
     const nipc_conn_hooks_t *hooks;
@@ -117,6 +120,82 @@ bool nipc__log_on(const nipc_t *ipc);
 json_t *nipc__error_payload(int err);
 /* The longest Unix socket path this platform accepts. */
 size_t nipc__max_path(void);
+
+/* ---- server.c, udp.c ---------------------------------------------------------------------- */
+
+/*
+ * A server's peer. Stream transports: a connection, owned by the server's array until its
+ * close. UDP: a datagram's sender, on the stack of the receive callback (only address, port,
+ * family, size and the learned id are set), or the bound socket itself for `connect` (U7).
+ */
+struct nipc_socket_s {
+    nipc_conn_t conn; /* first: the conn hooks cast back to the socket */
+    nipc_server_t *server;
+    json_t *id; /* learned from data.id (S9), or NULL */
+    void *data;
+    bool udp;
+    const char *family; /* "IPv4", "IPv6", or NULL for a Unix socket */
+    char address[64];
+    int port;
+    size_t size;                /* UDP: the datagram's size */
+    struct sockaddr_storage sa; /* UDP: where replies go */
+};
+
+struct nipc_server_s {
+    nipc_t *ipc;
+    nipc_net_t net;
+    bool is_net; /* TCP or UDP, else a Unix socket at `path` */
+    char *path;  /* Unix socket path, or the host for network servers */
+    int port;    /* asked for: 0 lets the system choose */
+    int bound_port;
+    nipc_events_t events;
+    union {
+        uv_handle_t handle;
+        uv_stream_t stream;
+        uv_pipe_t pipe;
+        uv_tcp_t tcp;
+        uv_udp_t udp;
+    } * listener;                   /* NULL when not listening */
+    struct nipc_resolver *resolver; /* a host name being resolved by start */
+    nipc_socket_t **sockets;        /* stream peers in connection order (server.sockets) */
+    size_t count;
+    size_t cap;
+    nipc_socket_t self;             /* UDP: the bound socket, for `connect` */
+    struct sockaddr_storage *peers; /* UDP: senders heard from, for broadcast */
+    size_t npeers;
+    char *dgram;        /* UDP: the receive buffer */
+    nipc_buf_t scratch; /* broadcast and UDP emits encode here once */
+    bool start_pending; /* listening, `start` not yet published */
+};
+
+void nipc__server_publish(nipc_server_t *s, const char *type, json_t *data, nipc_socket_t *sock,
+                          int status);
+/* A frame arrived from `sock`: learn data.id (S9), log, publish. */
+void nipc__server_deliver(nipc_server_t *s, nipc_socket_t *sock, const char *type, json_t *data);
+
+/* udp.c (U1-U7) */
+int nipc__udp_start(nipc_server_t *s, const struct sockaddr *sa);
+int nipc__udp_send(nipc_server_t *s, const struct sockaddr *to, const char *p, size_t n);
+int nipc__udp_broadcast(nipc_server_t *s, const char *p, size_t n);
+
+/* ---- transport/tcp.c: addresses and name resolution ---------------------------------------- */
+
+/* Fills `sa` from an IP literal and a port: 0, or UV_EINVAL when host is not a literal. */
+int nipc__ip_parse(const char *host, int port, struct sockaddr_storage *sa);
+/* Text address, port and node-ipc's family name of a socket address. */
+void nipc__ip_describe(const struct sockaddr *sa, char *addr, size_t len, int *port,
+                       const char **family);
+
+typedef void (*nipc_resolved_cb)(void *owner, int status, const struct sockaddr *sa);
+typedef struct nipc_resolver nipc_resolver_t;
+/*
+ * Resolves host:port (family 0, 4 or 6) on libuv's thread pool and calls cb(owner, ...)
+ * from the loop. The instance counts it like a closing handle, so nipc_free() waits for it.
+ */
+int nipc__resolve(nipc_t *ipc, const char *host, int port, int family, void *owner,
+                  nipc_resolved_cb cb, nipc_resolver_t **out);
+/* The owner is going away: the callback will not run. */
+void nipc__resolve_cancel(nipc_resolver_t *r);
 
 /* ---- server.c / client.c --------------------------------------------------------------- */
 

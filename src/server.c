@@ -1,41 +1,54 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * node-ipc's server (S1-S15) over any stream transport. State: the listener (NULL when not
- * listening), the connected sockets in connection order (node-ipc's server.sockets) and the
- * handler table. A socket is removed from the array when its connection has closed, just
- * before socket.disconnected is published, and freed when that event has returned.
+ * node-ipc's server (S1-S15) over every transport: Unix sockets and TCP share the stream
+ * path here; UDP's datagram path is in udp.c. State: the listener (NULL when not
+ * listening), the connected stream sockets in connection order (node-ipc's server.sockets)
+ * and the handler table. A stream socket leaves the array when its connection has closed,
+ * just before socket.disconnected is published, and is freed when that event has returned.
  */
 #include "transport/transport.h"
 
 #include <string.h>
 
-struct nipc_socket_s {
-    nipc_conn_t conn; /* first: the conn hooks cast back to the socket */
-    nipc_server_t *server;
-    json_t *id; /* learned from data.id (S9), or NULL */
-    void *data;
-};
-
-struct nipc_server_s {
-    nipc_t *ipc;
-    char *path;
-    nipc_events_t events;
-    uv_pipe_t *listener;
-    nipc_socket_t **sockets;
-    size_t count;
-    size_t cap;
-    nipc_buf_t scratch; /* broadcast encodes its frame here once */
-    bool start_pending; /* listening, `start` not yet published */
-};
-
-static void publish(nipc_server_t *s, const char *type, json_t *data, nipc_socket_t *sock,
-                    int status)
+void nipc__server_publish(nipc_server_t *s, const char *type, json_t *data, nipc_socket_t *sock,
+                          int status)
 {
     nipc_event_t ev = {type, data, sock, s, NULL, status};
     nipc__events_publish(&s->events, &ev);
 }
 
-/* ---- sockets --------------------------------------------------------------------------- */
+#define publish nipc__server_publish
+
+static void publish_error(nipc_server_t *s, int err, nipc_socket_t *sock)
+{
+    json_t *payload = nipc__error_payload(err);
+    publish(s, "error", payload, sock, err);
+    json_decref(payload);
+}
+
+/* A JavaScript-truthy data.id (S9): not false, null, 0 or "". */
+static bool names_socket(const json_t *id)
+{
+    return id != NULL && !json_is_false(id) && !json_is_null(id) &&
+           !(json_is_string(id) && json_string_length(id) == 0) &&
+           !(json_is_number(id) && json_number_value(id) == 0);
+}
+
+void nipc__server_deliver(nipc_server_t *s, nipc_socket_t *sock, const char *type, json_t *data)
+{
+    json_t *id = json_is_object(data) ? json_object_get(data, "id") : NULL;
+    if (names_socket(id)) {
+        json_decref(sock->id);
+        sock->id = json_incref(id);
+    }
+    if (nipc__log_on(s->ipc)) {
+        nipc_log(s->ipc, "received event of : %s", type);
+        nipc__log_json(s->ipc, "  data:", data);
+    }
+    publish(s, type, data, sock, 0);
+}
+
+/* ---- stream sockets ---------------------------------------------------------------------- */
 
 static int add_socket(nipc_server_t *s, nipc_socket_t *sock)
 {
@@ -72,29 +85,17 @@ static void free_socket(nipc_socket_t *sock)
 static void on_socket_message(nipc_conn_t *c, const char *type, json_t *data)
 {
     nipc_socket_t *sock = (nipc_socket_t *)c;
-    nipc_server_t *s = sock->server;
-    /* S9: a truthy data.id names the socket; the latest one wins. */
-    json_t *id = json_is_object(data) ? json_object_get(data, "id") : NULL;
-    if (id != NULL && !json_is_false(id) && !json_is_null(id) &&
-        !(json_is_string(id) && json_string_length(id) == 0) &&
-        !(json_is_number(id) && json_number_value(id) == 0)) {
-        json_decref(sock->id);
-        sock->id = json_incref(id);
-    }
-    if (nipc__log_on(s->ipc)) {
-        nipc_log(s->ipc, "received event of : %s", type);
-        nipc__log_json(s->ipc, "  data:", data);
-    }
-    publish(s, type, data, sock, 0);
+    nipc__server_deliver(sock->server, sock, type, data);
 }
 
 static void on_socket_error(nipc_conn_t *c, int err, json_t *payload)
 {
     nipc_socket_t *sock = (nipc_socket_t *)c;
-    json_t *made = payload ? NULL : nipc__error_payload(err);
     nipc_log(sock->server->ipc, "socket error: %s", nipc_strerror(err));
-    publish(sock->server, "error", payload ? payload : made, sock, err);
-    json_decref(made);
+    if (payload != NULL)
+        publish(sock->server, "error", payload, sock, err);
+    else
+        publish_error(sock->server, err, sock);
 }
 
 static void on_socket_drain(nipc_conn_t *c)
@@ -107,7 +108,7 @@ static void on_socket_close(nipc_conn_t *c, int status)
 {
     nipc_socket_t *sock = (nipc_socket_t *)c;
     nipc_server_t *s = sock->server;
-    if (s == NULL) { /* the instance is being freed: no more events */
+    if (s == NULL) { /* the instance is being freed, or the socket was never announced */
         free_socket(sock);
         return;
     }
@@ -127,9 +128,9 @@ static const nipc_conn_hooks_t socket_hooks = {
     on_socket_close,
 };
 
-/* ---- listening ------------------------------------------------------------------------- */
+/* ---- listening --------------------------------------------------------------------------- */
 
-static void on_listener_closed(uv_handle_t *h)
+static void on_handle_freed(uv_handle_t *h)
 {
     nipc_t *ipc = h->data;
     nipc__free(h);
@@ -138,37 +139,60 @@ static void on_listener_closed(uv_handle_t *h)
 
 static void close_listener(nipc_server_t *s)
 {
+    nipc__resolve_cancel(s->resolver);
+    s->resolver = NULL;
     if (s->listener == NULL)
         return;
-    s->listener->data = s->ipc;
-    /* libuv removes the socket file here (S15). */
-    nipc__close_handle(s->ipc, (uv_handle_t *)s->listener, on_listener_closed);
+    s->listener->handle.data = s->ipc;
+    /* libuv removes a Unix socket's file here (S15). */
+    nipc__close_handle(s->ipc, &s->listener->handle, on_handle_freed);
     s->listener = NULL;
 }
 
-static void on_excess_closed(uv_handle_t *h)
+static bool is_udp(const nipc_server_t *s)
 {
-    nipc_t *ipc = h->data;
-    nipc__free(h);
-    nipc__handle_closed(ipc);
+    return s->is_net && s->net != NIPC_TCP;
+}
+
+static nipc_transport_t stream_transport(const nipc_server_t *s)
+{
+    return s->is_net ? NIPC_TRANSPORT_TCP : NIPC_TRANSPORT_PIPE;
 }
 
 /* S6: accept the connection, then close it at once, without a connect event. */
 static void refuse(nipc_server_t *s, uv_stream_t *listener)
 {
-    uv_pipe_t *p = nipc__malloc(sizeof *p);
-    if (p == NULL || uv_pipe_init(s->ipc->loop, p, 0) != 0) {
-        nipc__free(p);
+    uv_handle_t *h = nipc__malloc(sizeof(((nipc_conn_t *)0)->u));
+    int err = h == NULL   ? UV_ENOMEM
+              : s->is_net ? uv_tcp_init(s->ipc->loop, (uv_tcp_t *)h)
+                          : uv_pipe_init(s->ipc->loop, (uv_pipe_t *)h, 0);
+    if (err) {
+        nipc__free(h);
         return;
     }
-    p->data = s->ipc;
-    uv_accept(listener, (uv_stream_t *)p);
+    h->data = s->ipc;
+    uv_accept(listener, (uv_stream_t *)h);
     nipc_log(s->ipc, "max connections reached (%u): connection closed",
              s->ipc->cfg.max_connections);
-    nipc__close_handle(s->ipc, (uv_handle_t *)p, on_excess_closed);
+    nipc__close_handle(s->ipc, h, on_handle_freed);
 }
 
-static void publish_start(void *arg);
+static void publish_start(void *arg)
+{
+    nipc_server_t *s = arg;
+    s->start_pending = false;
+    publish(s, "start", NULL, NULL, 0);
+}
+
+/* Fills in a TCP socket's remote address (node-ipc's socket.remoteAddress and family). */
+static void describe_peer(nipc_socket_t *sock)
+{
+    struct sockaddr_storage sa;
+    int len = sizeof sa;
+    if (uv_tcp_getpeername(&sock->conn.u.tcp, (struct sockaddr *)&sa, &len) == 0)
+        nipc__ip_describe((struct sockaddr *)&sa, sock->address, sizeof sock->address, &sock->port,
+                          &sock->family);
+}
 
 static void on_connection(uv_stream_t *listener, int status)
 {
@@ -187,39 +211,101 @@ static void on_connection(uv_stream_t *listener, int status)
     if (err == 0 && (sock = nipc__calloc(1, sizeof *sock)) == NULL)
         err = UV_ENOMEM;
     if (err == 0) {
-        sock->server = s;
         nipc__conn_init(&sock->conn, s->ipc, &socket_hooks);
-        if ((err = nipc__conn_open(&sock->conn, NIPC_TRANSPORT_PIPE)) != 0) {
+        if ((err = nipc__conn_open(&sock->conn, stream_transport(s))) != 0) {
             free_socket(sock);
             sock = NULL;
         }
     }
+    /* Until it is in the array, the socket has no server: its close publishes nothing. */
     if (err == 0 && ((err = uv_accept(listener, &sock->conn.u.stream)) != 0 ||
                      (err = add_socket(s, sock)) != 0)) {
-        sock->server = NULL; /* closed before it was ever announced */
         nipc__conn_close(&sock->conn, false, err);
         sock = NULL;
     }
-    if (err == 0 && (err = nipc__conn_start(&sock->conn)) != 0) {
-        remove_socket(s, sock);
-        sock->server = NULL;
-        nipc__conn_close(&sock->conn, false, err);
+    if (err == 0) {
+        sock->server = s;
+        if (s->is_net)
+            describe_peer(sock);
+        if ((err = nipc__conn_start(&sock->conn)) != 0) {
+            remove_socket(s, sock);
+            sock->server = NULL;
+            nipc__conn_close(&sock->conn, false, err);
+        }
     }
     if (err != 0) {
-        json_t *payload = nipc__error_payload(err);
-        publish(s, "error", payload, NULL, err);
-        json_decref(payload);
+        publish_error(s, err, NULL);
         return;
     }
     nipc_log(s->ipc, "## socket connection to server detected ##");
     publish(s, "connect", NULL, sock, 0);
 }
 
-static void publish_start(void *arg)
+/* Creates the listener for `sa` (network servers) or the path, and starts it. */
+static int listen_on(nipc_server_t *s, const struct sockaddr *sa)
 {
-    nipc_server_t *s = arg;
-    s->start_pending = false;
-    publish(s, "start", NULL, NULL, 0);
+    s->listener = nipc__calloc(1, sizeof *s->listener);
+    if (s->listener == NULL)
+        return UV_ENOMEM;
+    int err;
+    if (!s->is_net)
+        err = uv_pipe_init(s->ipc->loop, &s->listener->pipe, 0);
+    else if (!is_udp(s))
+        err = uv_tcp_init(s->ipc->loop, &s->listener->tcp);
+    else
+        err = uv_udp_init(s->ipc->loop, &s->listener->udp);
+    if (err) {
+        nipc__free(s->listener);
+        s->listener = NULL;
+        return err;
+    }
+    s->listener->handle.data = s;
+    if (!s->is_net)
+        err = nipc__pipe_listen(&s->listener->pipe, s->path, &s->ipc->cfg, on_connection);
+    else if (!is_udp(s))
+        err = nipc__tcp_listen(&s->listener->tcp, sa, on_connection, &s->bound_port);
+    else
+        err = nipc__udp_start(s, sa); /* publishes its own start and connect (U7) */
+    if (err == 0 && !is_udp(s))
+        err = nipc__defer(s->ipc, publish_start, s);
+    if (err) {
+        close_listener(s);
+        return err;
+    }
+    s->start_pending = !is_udp(s);
+    return 0;
+}
+
+static void on_host_resolved(void *owner, int status, const struct sockaddr *sa)
+{
+    nipc_server_t *s = owner;
+    s->resolver = NULL;
+    if (status == 0)
+        status = listen_on(s, sa);
+    if (status != 0) {
+        nipc_log(s->ipc, "server failed to start on %s:%d: %s", s->path, s->port,
+                 nipc_strerror(status));
+        publish_error(s, status, NULL);
+    }
+}
+
+static int create(nipc_t *ipc, char *path, nipc_server_t **out)
+{
+    if (path == NULL)
+        return UV_ENOMEM;
+    nipc_server_t *s = nipc__calloc(1, sizeof *s);
+    if (s == NULL) {
+        nipc__free(path);
+        return UV_ENOMEM;
+    }
+    s->ipc = ipc;
+    s->path = path;
+    nipc__events_init(&s->events);
+    nipc__buf_init(&s->scratch);
+    ipc->server = s;
+    if (out != NULL)
+        *out = s;
+    return 0;
 }
 
 int nipc_serve(nipc_t *ipc, const char *path, nipc_server_t **out)
@@ -231,24 +317,33 @@ int nipc_serve(nipc_t *ipc, const char *path, nipc_server_t **out)
         return UV_EALREADY;
     char *p = path ? nipc__strdup(path)
                    : nipc__config_path(&ipc->cfg, ipc->cfg.id, nipc__max_path(), &err);
-    if (p == NULL)
-        return err ? err : UV_ENOMEM;
-    if (strlen(p) > nipc__max_path()) {
+    if (err)
+        return err;
+    if (p != NULL && strlen(p) > nipc__max_path()) {
         nipc__free(p);
         return UV_ENAMETOOLONG;
     }
-    nipc_server_t *s = nipc__calloc(1, sizeof *s);
-    if (s == NULL) {
-        nipc__free(p);
-        return UV_ENOMEM;
-    }
-    s->ipc = ipc;
-    s->path = p;
-    nipc__events_init(&s->events);
-    nipc__buf_init(&s->scratch);
-    ipc->server = s;
-    if (out != NULL)
-        *out = s;
+    return create(ipc, p, out);
+}
+
+int nipc_serve_net(nipc_t *ipc, const char *host, int port, nipc_net_t net, nipc_server_t **out)
+{
+    if (ipc == NULL || port < NIPC_PORT_DEFAULT || port > 65535 ||
+        (net != NIPC_TCP && net != NIPC_UDP4 && net != NIPC_UDP6))
+        return UV_EINVAL;
+    if (ipc->server != NULL)
+        return UV_EALREADY;
+    if (host == NULL || host[0] == '\0')
+        host = ipc->cfg.network_host;
+    /* U1: udp4 asked to bind "::1" binds 127.0.0.1, as node-ipc does. */
+    if (net == NIPC_UDP4 && strcmp(host, "::1") == 0)
+        host = "127.0.0.1";
+    int err = create(ipc, nipc__strdup(host), out);
+    if (err)
+        return err;
+    ipc->server->is_net = true;
+    ipc->server->net = net;
+    ipc->server->port = port == NIPC_PORT_DEFAULT ? ipc->cfg.network_port : port;
     return 0;
 }
 
@@ -259,36 +354,37 @@ nipc_server_t *nipc_server(nipc_t *ipc)
 
 int nipc_server_start(nipc_server_t *s)
 {
-    if (s->listener != NULL)
+    if (s->listener != NULL || s->resolver != NULL)
         return UV_EALREADY;
-    uv_pipe_t *l = nipc__malloc(sizeof *l);
-    if (l == NULL)
-        return UV_ENOMEM;
-    int err = uv_pipe_init(s->ipc->loop, l, 0);
-    if (err) {
-        nipc__free(l);
+    if (!s->is_net) {
+        nipc_log(s->ipc, "starting server on  %s", s->path);
+        int err = listen_on(s, NULL);
+        if (err)
+            nipc_log(s->ipc, "server failed to start on %s: %s", s->path, nipc_strerror(err));
         return err;
     }
-    s->listener = l;
-    l->data = s;
-    nipc_log(s->ipc, "starting server on  %s", s->path);
-    if ((err = nipc__pipe_listen(l, s->path, &s->ipc->cfg, on_connection)) != 0 ||
-        (err = nipc__defer(s->ipc, publish_start, s)) != 0) {
-        nipc_log(s->ipc, "server failed to start on %s: %s", s->path, nipc_strerror(err));
-        close_listener(s);
-        return err;
-    }
-    s->start_pending = true;
-    return 0;
+    nipc_log(s->ipc, "starting server as %s on %s:%d",
+             s->net == NIPC_TCP    ? "TCP"
+             : s->net == NIPC_UDP4 ? "udp4"
+                                   : "udp6",
+             s->path, s->port);
+    /* An IP literal is bound now, so its errors are returned; a name is resolved first,
+     * and its errors become `error` events. */
+    struct sockaddr_storage sa;
+    if (nipc__ip_parse(s->path, s->port, &sa) == 0)
+        return listen_on(s, (struct sockaddr *)&sa);
+    int family = s->net == NIPC_UDP4 ? 4 : s->net == NIPC_UDP6 ? 6 : 0;
+    return nipc__resolve(s->ipc, s->path, s->port, family, s, on_host_resolved, &s->resolver);
 }
 
 int nipc_server_stop(nipc_server_t *s)
 {
-    if (s->listener == NULL)
+    if (s->listener == NULL && s->resolver == NULL)
         return UV_EINVAL;
     nipc__defer_cancel(s->ipc, s);
     s->start_pending = false;
     close_listener(s);
+    s->bound_port = 0;
     nipc_log(s->ipc, "server closed");
     return 0;
 }
@@ -302,14 +398,17 @@ void nipc__server_teardown(nipc_server_t *s)
         nipc__conn_abort(&sock->conn);
     }
     s->ipc->server = NULL;
+    json_decref(s->self.id);
     nipc__events_free(&s->events);
     nipc__buf_free(&s->scratch);
+    nipc__free(s->peers);
+    nipc__free(s->dgram);
     nipc__free(s->sockets);
     nipc__free(s->path);
     nipc__free(s);
 }
 
-/* ---- sending --------------------------------------------------------------------------- */
+/* ---- sending ----------------------------------------------------------------------------- */
 
 static bool owns(const nipc_server_t *s, const nipc_socket_t *sock)
 {
@@ -324,12 +423,24 @@ static void log_emit(nipc_server_t *s, const char *what, const char *type, const
     nipc__log_json(s->ipc, "  data:", data);
 }
 
+/* Encodes one frame into the scratch buffer (broadcast and UDP send it from there). */
+static int encode(nipc_server_t *s, const char *type, const json_t *data)
+{
+    nipc__buf_reset(&s->scratch);
+    return nipc__msg_encode(&s->scratch, type, data, s->ipc->cfg.legacy_data, s->ipc->cfg.delimiter,
+                            s->ipc->dlen);
+}
+
 int nipc_server_emit(nipc_server_t *s, nipc_socket_t *sock, const char *type, json_t *data)
 {
     if (s == NULL || !owns(s, sock))
         return UV_EINVAL;
     log_emit(s, "dispatching event to socket", type, data);
-    return nipc__conn_send(&sock->conn, type, data);
+    if (!sock->udp)
+        return nipc__conn_send(&sock->conn, type, data);
+    int err = encode(s, type, data);
+    return err ? err
+               : nipc__udp_send(s, (struct sockaddr *)&sock->sa, s->scratch.data, s->scratch.len);
 }
 
 int nipc_server_emit_new(nipc_server_t *s, nipc_socket_t *sock, const char *type, json_t *data)
@@ -351,16 +462,36 @@ int nipc_server_emitf(nipc_server_t *s, nipc_socket_t *sock, const char *type, c
     return nipc_server_emit_new(s, sock, type, data);
 }
 
+int nipc_server_emit_to(nipc_server_t *s, const char *address, int port, const char *type,
+                        json_t *data)
+{
+    struct sockaddr_storage sa;
+    if (s == NULL || !is_udp(s) || address == NULL || port <= 0 || port > 65535 ||
+        nipc__ip_parse(address, port, &sa) != 0)
+        return UV_EINVAL;
+    log_emit(s, "dispatching event to address", type, data);
+    int err = encode(s, type, data);
+    return err ? err : nipc__udp_send(s, (struct sockaddr *)&sa, s->scratch.data, s->scratch.len);
+}
+
+int nipc_server_emit_to_new(nipc_server_t *s, const char *address, int port, const char *type,
+                            json_t *data)
+{
+    int err = nipc_server_emit_to(s, address, port, type, data);
+    json_decref(data);
+    return err;
+}
+
 int nipc_server_broadcast(nipc_server_t *s, const char *type, json_t *data)
 {
     if (s == NULL)
         return UV_EINVAL;
-    nipc__buf_reset(&s->scratch);
-    int err = nipc__msg_encode(&s->scratch, type, data, s->ipc->cfg.legacy_data,
-                               s->ipc->cfg.delimiter, s->ipc->dlen);
+    int err = encode(s, type, data);
     if (err)
         return err;
     log_emit(s, "broadcasting event to all known sockets", type, data);
+    if (is_udp(s))
+        return nipc__udp_broadcast(s, s->scratch.data, s->scratch.len);
     int first = 0;
     for (size_t i = 0; i < s->count; i++) {
         nipc_conn_t *c = &s->sockets[i]->conn;
@@ -392,7 +523,7 @@ int nipc_server_broadcastf(nipc_server_t *s, const char *type, const char *fmt, 
     return nipc_server_broadcast_new(s, type, data);
 }
 
-/* ---- accessors and handlers -------------------------------------------------------------- */
+/* ---- accessors and handlers ---------------------------------------------------------------- */
 
 size_t nipc_server_socket_count(const nipc_server_t *s)
 {
@@ -406,7 +537,17 @@ nipc_socket_t *nipc_server_socket_at(const nipc_server_t *s, size_t i)
 
 const char *nipc_server_path(const nipc_server_t *s)
 {
-    return s->path;
+    return s->is_net ? NULL : s->path;
+}
+
+const char *nipc_server_host(const nipc_server_t *s)
+{
+    return s->is_net ? s->path : NULL;
+}
+
+int nipc_server_port(const nipc_server_t *s)
+{
+    return s->bound_port;
 }
 
 int nipc_server_on(nipc_server_t *s, const char *type, nipc_event_cb cb, void *arg)
@@ -444,9 +585,29 @@ void *nipc_socket_data(const nipc_socket_t *sock)
     return sock->data;
 }
 
+const char *nipc_socket_address(const nipc_socket_t *sock)
+{
+    return sock->family != NULL ? sock->address : NULL;
+}
+
+int nipc_socket_port(const nipc_socket_t *sock)
+{
+    return sock->port;
+}
+
+const char *nipc_socket_family(const nipc_socket_t *sock)
+{
+    return sock->family;
+}
+
+size_t nipc_socket_size(const nipc_socket_t *sock)
+{
+    return sock->size;
+}
+
 int nipc_socket_close(nipc_socket_t *sock, bool flush)
 {
-    if (sock == NULL || sock->conn.closing)
+    if (sock == NULL || sock->udp || sock->conn.closing)
         return UV_EINVAL;
     nipc__conn_close(&sock->conn, flush, 0);
     return 0;

@@ -16,4 +16,10 @@ int nipc__pipe_listen(uv_pipe_t *h, const char *path, const nipc_config_t *cfg,
 /* Starts connecting; errors from the attempt reach cb. */
 int nipc__pipe_connect(uv_connect_t *req, uv_pipe_t *h, const char *path, uv_connect_cb cb);
 
+/* Binds and listens; *bound_port receives the port the system gave (S2). */
+int nipc__tcp_listen(uv_tcp_t *h, const struct sockaddr *sa, uv_connection_cb on_connection,
+                     int *bound_port);
+/* Binds a client's local end from config.iface (C16), when anything there is set. */
+int nipc__tcp_bind_local(uv_tcp_t *h, const nipc_config_t *cfg, int target_family);
+
 #endif /* NIPC_TRANSPORT_H */

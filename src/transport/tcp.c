@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * TCP (S2, C2, C16) and the address helpers every network transport shares: IP literals,
+ * node-ipc's view of an address ({address, family, port}), and asynchronous name
+ * resolution. A resolver outlives its owner safely: the owner cancels it, and the request
+ * frees itself when libuv's thread pool is done with it.
+ */
+#include "transport.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+
+int nipc__ip_parse(const char *host, int port, struct sockaddr_storage *sa)
+{
+    memset(sa, 0, sizeof *sa);
+    if (uv_ip4_addr(host, port, (struct sockaddr_in *)sa) == 0)
+        return 0;
+    /* uv_ip6_addr accepts "fe80::1%eth0"; brackets are not part of a literal. */
+    if (strchr(host, ':') != NULL && uv_ip6_addr(host, port, (struct sockaddr_in6 *)sa) == 0)
+        return 0;
+    return UV_EINVAL;
+}
+
+void nipc__ip_describe(const struct sockaddr *sa, char *addr, size_t len, int *port,
+                       const char **family)
+{
+    if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        uv_ip6_name(in6, addr, len);
+        *port = ntohs(in6->sin6_port);
+        *family = "IPv6";
+    } else {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        uv_ip4_name(in, addr, len);
+        *port = ntohs(in->sin_port);
+        *family = "IPv4";
+    }
+}
+
+struct nipc_resolver {
+    uv_getaddrinfo_t req;
+    nipc_t *ipc;
+    void *owner; /* NULL once cancelled */
+    nipc_resolved_cb cb;
+    int port;
+};
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    nipc_resolver_t *r = req->data;
+    nipc_t *ipc = r->ipc;
+    if (r->owner != NULL) {
+        struct sockaddr_storage sa;
+        const struct sockaddr *found = NULL;
+        if (status == 0 && res != NULL && res->ai_addrlen <= sizeof sa) {
+            memcpy(&sa, res->ai_addr, res->ai_addrlen);
+            found = (const struct sockaddr *)&sa;
+        } else if (status == 0) {
+            status = UV_EAI_NONAME;
+        }
+        r->cb(r->owner, status, found);
+    }
+    uv_freeaddrinfo(res);
+    nipc__free(r);
+    nipc__handle_closed(ipc);
+}
+
+int nipc__resolve(nipc_t *ipc, const char *host, int port, int family, void *owner,
+                  nipc_resolved_cb cb, nipc_resolver_t **out)
+{
+    nipc_resolver_t *r = nipc__calloc(1, sizeof *r);
+    if (r == NULL)
+        return UV_ENOMEM;
+    r->ipc = ipc;
+    r->owner = owner;
+    r->cb = cb;
+    r->req.data = r;
+    char service[8];
+    snprintf(service, sizeof service, "%d", port);
+    struct addrinfo hints;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = family == 4 ? AF_INET : family == 6 ? AF_INET6 : AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    int err = uv_getaddrinfo(ipc->loop, &r->req, on_resolved, host, service, &hints);
+    if (err) {
+        nipc__free(r);
+        return err;
+    }
+    ipc->pending_closes++;
+    *out = r;
+    return 0;
+}
+
+void nipc__resolve_cancel(nipc_resolver_t *r)
+{
+    if (r != NULL)
+        r->owner = NULL;
+}
+
+int nipc__tcp_listen(uv_tcp_t *h, const struct sockaddr *sa, uv_connection_cb on_connection,
+                     int *bound_port)
+{
+    /* IPv6 sockets listen on IPv6 only, as node's do when given an IPv6 host. */
+    int err = uv_tcp_bind(h, sa, sa->sa_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0);
+    if (err == 0)
+        err = uv_listen((uv_stream_t *)h, 511, on_connection);
+    if (err)
+        return err;
+    struct sockaddr_storage got;
+    int len = sizeof got;
+    char addr[64];
+    const char *family;
+    if (uv_tcp_getsockname(h, (struct sockaddr *)&got, &len) == 0)
+        nipc__ip_describe((struct sockaddr *)&got, addr, sizeof addr, bound_port, &family);
+    return 0;
+}
+
+int nipc__tcp_bind_local(uv_tcp_t *h, const nipc_config_t *cfg, int target_family)
+{
+    const char *local = cfg->iface.local_address;
+    if ((local == NULL || local[0] == '\0') && cfg->iface.local_port == 0)
+        return 0;
+    if (local == NULL || local[0] == '\0')
+        local = target_family == AF_INET6 ? "::" : "0.0.0.0";
+    struct sockaddr_storage sa;
+    int err = nipc__ip_parse(local, cfg->iface.local_port, &sa);
+    return err ? err : uv_tcp_bind(h, (struct sockaddr *)&sa, 0);
+}

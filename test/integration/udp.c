@@ -1,0 +1,374 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * UDP servers, udp4 and udp6 (U1-U7): binding, `start` with {address, port} and one
+ * `connect` (U7), each datagram parsed on its own and possibly holding several frames (U2),
+ * the sender as the socket with its learned id (U3), one datagram per emit with the bytes of
+ * a stream frame (U4), broadcast to known senders (U5, our choice), a "client" that is a
+ * second UDP server (U6), and frames too large for a datagram refused.
+ */
+#include "../support/harness.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+static uv_loop_t loop;
+
+static void setup(void)
+{
+    cr_assert_eq(uv_loop_init(&loop), 0);
+}
+
+static void teardown(void)
+{
+    th_loop_close(&loop);
+}
+
+TestSuite(udp, .init = setup, .fini = teardown, .timeout = 20);
+
+typedef struct family {
+    const char *name;
+    nipc_net_t net;
+    const char *host;
+    int af;
+} family_t;
+
+static family_t v4 = {"udp4", NIPC_UDP4, "127.0.0.1", AF_INET};
+static family_t v6 = {"udp6", NIPC_UDP6, "::1", AF_INET6};
+
+typedef struct peer {
+    nipc_t *ipc;
+    nipc_server_t *s;
+    th_rec_t rec;
+    bool started;
+} peer_t;
+
+static void peer_up(peer_t *p, const family_t *f)
+{
+    nipc_config_t cfg;
+    th_config(&cfg);
+    memset(p, 0, sizeof *p);
+    cr_assert_eq(nipc_new(&p->ipc, &loop, &cfg), 0);
+    cr_assert_eq(nipc_serve_net(p->ipc, f->host, 0, f->net, &p->s), 0);
+    nipc_server_on(p->s, NIPC_EVENT_ANY, th_record, &p->rec);
+    nipc_server_on(p->s, "start", th_flag, &p->started);
+    cr_assert_eq(nipc_server_start(p->s), 0, "%s", f->name);
+    cr_assert(th_run_until(&loop, &p->started, 2000), "%s: no start", f->name);
+    cr_assert_gt(nipc_server_port(p->s), 0);
+}
+
+static bool wait_count(th_rec_t *r, const char *type, int n, unsigned ms)
+{
+    uint64_t end = uv_hrtime() / 1000000 + ms;
+    while (th_count(r, type) < n && uv_hrtime() / 1000000 < end)
+        th_run_for(&loop, 5);
+    return th_count(r, type) >= n;
+}
+
+/* A plain UDP socket on loopback, port 0, non-blocking. */
+static int raw_udp(const family_t *f, int *port)
+{
+    struct sockaddr_storage sa;
+    memset(&sa, 0, sizeof sa);
+    socklen_t len = f->af == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    sa.ss_family = (sa_family_t)f->af;
+    if (f->af == AF_INET6)
+        inet_pton(AF_INET6, "::1", &((struct sockaddr_in6 *)&sa)->sin6_addr);
+    else
+        inet_pton(AF_INET, "127.0.0.1", &((struct sockaddr_in *)&sa)->sin_addr);
+    int fd = socket(f->af, SOCK_DGRAM, 0);
+    cr_assert(fd >= 0);
+    cr_assert_eq(bind(fd, (struct sockaddr *)&sa, len), 0);
+    getsockname(fd, (struct sockaddr *)&sa, &len);
+    *port = ntohs(f->af == AF_INET6 ? ((struct sockaddr_in6 *)&sa)->sin6_port
+                                    : ((struct sockaddr_in *)&sa)->sin_port);
+    fcntl(fd, F_SETFL, O_NONBLOCK);
+    return fd;
+}
+
+static void raw_sendto(const family_t *f, int fd, int port, const char *p, size_t n)
+{
+    struct sockaddr_storage sa;
+    memset(&sa, 0, sizeof sa);
+    socklen_t len;
+    if (f->af == AF_INET6) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&sa;
+        a->sin6_family = AF_INET6;
+        a->sin6_port = htons((uint16_t)port);
+        inet_pton(AF_INET6, "::1", &a->sin6_addr);
+        len = sizeof *a;
+    } else {
+        struct sockaddr_in *a = (struct sockaddr_in *)&sa;
+        a->sin_family = AF_INET;
+        a->sin_port = htons((uint16_t)port);
+        inet_pton(AF_INET, "127.0.0.1", &a->sin_addr);
+        len = sizeof *a;
+    }
+    cr_assert_eq(sendto(fd, p, n, 0, (struct sockaddr *)&sa, len), (ssize_t)n);
+}
+
+/* Receives one datagram on a raw socket while running the loop; returns its size or -1. */
+static ssize_t raw_recv(int fd, char *buf, size_t cap, unsigned ms)
+{
+    uint64_t end = uv_hrtime() / 1000000 + ms;
+    while (uv_hrtime() / 1000000 < end) {
+        uv_run(&loop, UV_RUN_NOWAIT);
+        ssize_t r = recv(fd, buf, cap, 0);
+        if (r >= 0)
+            return r;
+        struct pollfd pfd = {fd, POLLIN, 0};
+        poll(&pfd, 1, 1);
+    }
+    return -1;
+}
+
+static void u1_u7_start_and_connect(const family_t *f)
+{
+    peer_t p;
+    peer_up(&p, f);
+    th_run_for(&loop, 20);
+    /* start with {address, port}, then connect once with the bound socket (U7). */
+    cr_assert_str_eq(th_types(&p.rec), "start connect", "%s", f->name);
+    char want[80];
+    snprintf(want, sizeof want, "{\"address\":\"%s\",\"port\":%d}", f->host, nipc_server_port(p.s));
+    cr_assert_str_eq(p.rec.data[0], want);
+    nipc_socket_t *self = p.rec.socket[1];
+    cr_assert_not_null(self);
+    cr_assert_str_eq(nipc_socket_address(self), f->host);
+    cr_assert_eq(nipc_socket_port(self), nipc_server_port(p.s));
+    cr_assert_str_eq(nipc_socket_family(self), f->af == AF_INET6 ? "IPv6" : "IPv4");
+    cr_assert_str_eq(nipc_server_host(p.s), f->host);
+    cr_assert_null(nipc_server_path(p.s));
+    nipc_free(p.ipc);
+}
+
+Test(udp, u1_u7_udp4_start_and_connect)
+{
+    u1_u7_start_and_connect(&v4);
+}
+
+Test(udp, u1_u7_udp6_start_and_connect)
+{
+    u1_u7_start_and_connect(&v6);
+}
+
+Test(udp, u1_udp4_asked_for_ipv6_loopback_binds_127_0_0_1)
+{
+    family_t f = v4;
+    f.host = "::1";
+    peer_t p;
+    peer_up(&p, &f);
+    cr_assert_str_eq(nipc_server_host(p.s), "127.0.0.1");
+    nipc_free(p.ipc);
+}
+
+static void reply_to_sender(const nipc_event_t *ev, void *arg)
+{
+    (void)arg;
+    nipc_server_emitf(ev->server, ev->socket, "pong", "{s:O?}", "got", ev->data);
+}
+
+static void u2_u3_u4_frames_sender_and_reply(const family_t *f)
+{
+    peer_t p;
+    peer_up(&p, f);
+    nipc_server_on(p.s, "ping", reply_to_sender, NULL);
+    int rport;
+    int fd = raw_udp(f, &rport);
+
+    /* Two frames in one datagram: both delivered, with the sender as socket (U2, U3). */
+    const char two[] = "{\"type\":\"ping\",\"data\":{\"id\":\"hello\",\"n\":1}}\f"
+                       "{\"type\":\"ping\",\"data\":{\"n\":2}}\f";
+    raw_sendto(f, fd, nipc_server_port(p.s), two, sizeof two - 1);
+    cr_assert(wait_count(&p.rec, "ping", 2, 2000), "%s: %s", f->name, th_types(&p.rec));
+    int i = th_find(&p.rec, "ping", 0);
+    cr_assert_str_eq(p.rec.data[i], "{\"id\":\"hello\",\"n\":1}");
+    cr_assert_str_eq(p.rec.data[th_find(&p.rec, "ping", 1)], "{\"n\":2}");
+
+    /* Each reply is one datagram holding one frame, the bytes a stream would carry (U4). */
+    char buf[2048];
+    for (int k = 1; k <= 2; k++) {
+        ssize_t n = raw_recv(fd, buf, sizeof buf, 2000);
+        cr_assert_gt(n, 0, "%s: reply %d missing", f->name, k);
+        buf[n] = '\0';
+        char want[128];
+        snprintf(want, sizeof want, "{\"type\":\"pong\",\"data\":{\"got\":%s}}\f",
+                 k == 1 ? "{\"id\":\"hello\",\"n\":1}" : "{\"n\":2}");
+        cr_assert_str_eq(buf, want);
+    }
+    close(fd);
+    nipc_free(p.ipc);
+}
+
+Test(udp, u2_u3_u4_udp4)
+{
+    u2_u3_u4_frames_sender_and_reply(&v4);
+}
+
+Test(udp, u2_u3_u4_udp6)
+{
+    u2_u3_u4_frames_sender_and_reply(&v6);
+}
+
+typedef struct seen {
+    char address[64];
+    int port;
+    char family[8];
+    size_t size;
+    char id[32];
+} seen_t;
+
+static void note_sender(const nipc_event_t *ev, void *arg)
+{
+    seen_t *s = arg;
+    snprintf(s->address, sizeof s->address, "%s", nipc_socket_address(ev->socket));
+    s->port = nipc_socket_port(ev->socket);
+    snprintf(s->family, sizeof s->family, "%s", nipc_socket_family(ev->socket));
+    s->size = nipc_socket_size(ev->socket);
+    const char *id = nipc_socket_id(ev->socket);
+    snprintf(s->id, sizeof s->id, "%s", id ? id : "");
+}
+
+Test(udp, u3_the_socket_describes_the_sender)
+{
+    peer_t p;
+    peer_up(&p, &v6);
+    seen_t seen = {0};
+    nipc_server_on(p.s, "hi", note_sender, &seen);
+    int rport;
+    int fd = raw_udp(&v6, &rport);
+    const char frame[] = "{\"type\":\"hi\",\"data\":{\"id\":\"hello\"}}\f";
+    raw_sendto(&v6, fd, nipc_server_port(p.s), frame, sizeof frame - 1);
+    cr_assert(wait_count(&p.rec, "hi", 1, 2000));
+    cr_assert_str_eq(seen.address, "::1");
+    cr_assert_eq(seen.port, rport);
+    cr_assert_str_eq(seen.family, "IPv6");
+    cr_assert_eq(seen.size, sizeof frame - 1);
+    cr_assert_str_eq(seen.id, "hello");
+    close(fd);
+    nipc_free(p.ipc);
+}
+
+Test(udp, u2_each_datagram_stands_alone_and_fragments_are_reported)
+{
+    peer_t p;
+    peer_up(&p, &v4);
+    int rport;
+    int fd = raw_udp(&v4, &rport);
+    int port = nipc_server_port(p.s);
+#define SEND(lit) raw_sendto(&v4, fd, port, lit, sizeof lit - 1)
+    /* A frame cut across two datagrams is not joined: both halves are fragments. */
+    SEND("{\"type\":\"ha");
+    SEND("lf\",\"data\":1}\f");
+    /* A complete frame followed by a fragment: the frame is delivered, the rest reported. */
+    SEND("{\"type\":\"whole\",\"data\":1}\f{\"type\":");
+    /* Garbage and invalid JSON do not stop the server. */
+    SEND("\xff\xfe\f\f");
+    SEND("{\"type\":\"after\",\"data\":2}\f");
+#undef SEND
+    cr_assert(wait_count(&p.rec, "after", 1, 2000), "%s", th_types(&p.rec));
+    cr_assert_eq(th_count(&p.rec, "half"), 0);
+    cr_assert_eq(th_count(&p.rec, "whole"), 1);
+    cr_assert_eq(th_count(&p.rec, "error"), 5, "%s", th_types(&p.rec));
+    for (int k = 0; k < 5; k++)
+        cr_assert_lt(p.rec.status[th_find(&p.rec, "error", k)], 0);
+    close(fd);
+    nipc_free(p.ipc);
+}
+
+static void hello_world(const family_t *f)
+{
+    /* node-ipc's README UDP example: world answers, hello is a second UDP server (U6). */
+    peer_t world, hello;
+    peer_up(&world, f);
+    peer_up(&hello, f);
+    nipc_server_on(world.s, "message", reply_to_sender, NULL);
+    cr_assert_eq(
+        nipc_server_emit_to_new(hello.s, f->host, nipc_server_port(world.s), "message",
+                                json_pack("{s:s, s:s}", "from", "hello", "message", "Hello")),
+        0);
+    cr_assert(wait_count(&hello.rec, "pong", 1, 2000), "%s: %s", f->name, th_types(&hello.rec));
+    cr_assert_str_eq(hello.rec.data[th_find(&hello.rec, "pong", 0)],
+                     "{\"got\":{\"from\":\"hello\",\"message\":\"Hello\"}}");
+    int w = th_find(&world.rec, "message", 0);
+    cr_assert_str_eq(world.rec.data[w], "{\"from\":\"hello\",\"message\":\"Hello\"}");
+    nipc_free(hello.ipc);
+    nipc_free(world.ipc);
+}
+
+Test(udp, u6_udp4_hello_world)
+{
+    hello_world(&v4);
+}
+
+Test(udp, u6_udp6_hello_world)
+{
+    hello_world(&v6);
+}
+
+Test(udp, u5_broadcast_reaches_every_sender_heard_from)
+{
+    peer_t world;
+    peer_up(&world, &v4);
+    peer_t c[3];
+    for (int i = 0; i < 3; i++) {
+        peer_up(&c[i], &v4);
+        nipc_server_emit_to_new(c[i].s, "127.0.0.1", nipc_server_port(world.s), "hello",
+                                json_pack("{s:i}", "i", i));
+    }
+    cr_assert(wait_count(&world.rec, "hello", 3, 2000));
+    cr_assert_eq(nipc_server_broadcastf(world.s, "news", "{s:s}", "to", "all"), 0);
+    for (int i = 0; i < 3; i++) {
+        cr_assert(wait_count(&c[i].rec, "news", 1, 2000), "client %d", i);
+        cr_assert_str_eq(c[i].rec.data[th_find(&c[i].rec, "news", 0)], "{\"to\":\"all\"}");
+    }
+    th_run_for(&loop, 30);
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(th_count(&c[i].rec, "news"), 1, "exactly once");
+        nipc_free(c[i].ipc);
+    }
+    /* A server nobody wrote to broadcasts to nobody, without error. */
+    peer_t lonely;
+    peer_up(&lonely, &v4);
+    cr_assert_eq(nipc_server_broadcastf(lonely.s, "news", "{}"), 0);
+    nipc_free(lonely.ipc);
+    nipc_free(world.ipc);
+}
+
+Test(udp, a_frame_too_large_for_a_datagram_is_refused)
+{
+    peer_t p;
+    peer_up(&p, &v4);
+    size_t n = NIPC_UDP_MAX_FRAME;
+    char *big = malloc(n);
+    memset(big, 'x', n);
+    json_t *s = json_stringn(big, n);
+    cr_assert_eq(nipc_server_emit_to(p.s, "127.0.0.1", 9, "big", s), NIPC_EMSGSIZE);
+    json_decref(s);
+    /* The largest that fits goes out whole. */
+    int rport;
+    int fd = raw_udp(&v4, &rport);
+    size_t room = NIPC_UDP_MAX_FRAME - strlen("{\"type\":\"big\",\"data\":\"\"}\f");
+    s = json_stringn(big, room);
+    cr_assert_eq(nipc_server_emit_to(p.s, "127.0.0.1", rport, "big", s), 0);
+    json_decref(s);
+    char *buf = malloc(70000);
+    cr_assert_eq(raw_recv(fd, buf, 70000, 2000), NIPC_UDP_MAX_FRAME);
+    free(buf);
+    free(big);
+    close(fd);
+    nipc_free(p.ipc);
+}
+
+Test(udp, emit_to_refuses_bad_arguments)
+{
+    peer_t p;
+    peer_up(&p, &v4);
+    cr_assert_eq(nipc_server_emit_to(p.s, "not-an-ip", 9, "x", NULL), UV_EINVAL);
+    cr_assert_eq(nipc_server_emit_to(p.s, "127.0.0.1", 0, "x", NULL), UV_EINVAL);
+    cr_assert_eq(nipc_server_emit_to(p.s, "127.0.0.1", 70000, "x", NULL), UV_EINVAL);
+    cr_assert_eq(nipc_server_emit_to(p.s, NULL, 9, "x", NULL), UV_EINVAL);
+    nipc_server_stop(p.s);
+    cr_assert_eq(nipc_server_emit_to(p.s, "127.0.0.1", 9, "x", NULL), UV_EINVAL,
+                 "a stopped server sends nothing");
+    nipc_free(p.ipc);
+}
