@@ -3,7 +3,17 @@
 //
 // peer.js: one node-ipc peer for nipc's interop tests, driven by its arguments.
 //
-//   node peer.js --ver 10|9 --role ROLE [--path P] [options]
+//   node peer.js --ver 10|9 --role ROLE [--path P | --tcp HOST:PORT] [options]
+//   node peer.js --ver 10|9 --role udp-ROLE (--udp4 | --udp6) HOST:PORT [--to HOST:PORT] [options]
+//
+// Transports. The stream roles (server-*, client-*) take either --path SOCKET (a Unix
+// socket: serve(path) / connectTo(sid, path)) or --tcp HOST:PORT (serveNet(host, port) /
+// connectToNet(sid, host, port)); write an IPv6 host in brackets: --tcp [::1]:0. A server
+// may ask for port 0 (any free port); a client may not. The UDP roles take --udp4 or --udp6
+// HOST:PORT, their own bind address (serveNet(host, port, 'udp4'|'udp6')), port 0 allowed.
+// node-ipc itself cannot ask for port 0 (it reads a falsy port as config.networkPort, 8000),
+// so the peer sets the server's port to the string '0' before start(). It also turns
+// config.unlink off for TCP and UDP (node-ipc would unlink a file named like the host).
 //
 // stdout carries only JSON lines, one event each ({"ev": ...}); node-ipc's own logging is
 // silenced (--verbose sends it to stderr instead). Every run ends by itself:
@@ -16,13 +26,18 @@
 //
 // Roles (lines in the order they normally appear; "data" is the event's data as received):
 //
-//   server-echo         serve on --path with config.id = --id (default "world").
+//   server-echo         serve on --path or --tcp with config.id = --id (default "world").
 //     aliases:          server-flood-sink, server-counts-flood (same handlers).
-//                       {"ev":"listening"}                       once, when listening
+//                       {"ev":"listening"}                       once, when listening (Unix)
+//                       {"ev":"listening","port":N}              the same over TCP; N is the
+//                                                                real port (from
+//                                                                server.address())
 //                       {"ev":"connect"}                         each accepted client
 //                       {"ev":"message","data":D}                each `message`; replies
 //                                                                `message` with D + " world!"
-//                                                                for a string, else {got: D}
+//                                                                for a string, else {got: D};
+//                                                                with --reply T always
+//                                                                {id: <--id>, message: T}
 //                       {"ev":"hello","data":D}                  each `hello`; replies with
 //                                                                --news N `news` events
 //                                                                {i, to: D.id} (emit to that
@@ -40,9 +55,12 @@
 //                       {"ev":"end"}                             on `END`: stop, exit 0
 //                       {"ev":"end","clients":N}                 with --clients N: after N
 //                                                                socket.disconnected, exit 0
-//     options: --max-connections N (config.maxConnections), --news N, --broadcast, --clients N
+//     options: --max-connections N (config.maxConnections), --news N, --broadcast, --clients N,
+//              --reply T. node-ipc's test/TCP/TCPServer.js helper is
+//              --tcp 127.0.0.1:8300 --id tcpServer --reply 'I am TCP server!'.
 //
-//   client-echo         connectTo(--server-id, --path); on connect emit `message`
+//   client-echo         connectTo(--server-id, --path) or connectToNet(--server-id, host,
+//                       port) with --tcp HOST:PORT (every client role); on connect emit `message`
 //                       {id: ID, message: "hi"} then `message` "hello" (ID = --id, default
 //                       "node"); after 2 `message` replies disconnect and exit 0.
 //                       {"ev":"connect"} {"ev":"message","data":D} x2 {"ev":"done"}
@@ -63,7 +81,51 @@
 //                       (default 100), disconnect, exit 0. Replies are ignored.
 //                       {"ev":"connect"} {"ev":"done"}
 //
+//   tcp-test-client     node-ipc's test/TCP/client.js round trip: connectToNet('tcpServer'
+//                       (--server-id), host, port) from --tcp (default 127.0.0.1:8300); on
+//                       connect emit `message` "hello"; wait for one `message` reply.
+//                       {"ev":"connect"} {"ev":"message","data":D}; exit 0 if D deep-equals
+//                       {id: "tcpServer", message: "I am TCP server!"}, else {"ev":"mismatch"}
+//                       and exit 1. With --end it emits `END` first either way.
+//
 //   info                print {"ev":"info","ver":V,"name":...,"version":...} and exit 0.
+//
+// UDP roles. Each is a node-ipc UDP "server" (node-ipc has no UDP client) bound to --udp4 or
+// --udp6 HOST:PORT; sending means server.emit({address, port}, type, data). FROM below is
+// the event's second argument, node-ipc's per-datagram rinfo: {"address":A,"port":P,
+// "family":"IPv4"|"IPv6","size":BYTES,"id":ID}; "id" only when that datagram's data carried a
+// truthy id. UDP roles print {"ev":"error","code":C,"message":M} for a socket error; one
+// before the socket is bound (e.g. EINVAL: udp6 on an IPv4 address) exits 1. node-ipc binds a
+// udp4 server given host ::1 to 127.0.0.1 instead. Sending udp4 to an IPv6 address (or the
+// reverse) makes node-ipc's send callback throw: exit 3.
+//
+//   udp-server          config.id = --id (default "udp4Server" / "udp6Server").
+//                       {"ev":"listening","port":N,"address":A}  once bound (real port)
+//                       {"ev":"message","data":D,"from":FROM}    each `message`; replies to
+//                                                                FROM's address and port
+//                                                                `message` {id: <--id>,
+//                                                                message: --reply T, default
+//                                                                "I am UDP4 server!" or
+//                                                                "I am UDP6 server!"}
+//                       {"ev":"end"}                             on `END`: close, exit 0
+//                       (node-ipc's test/UDP/UDP4Server.js, UDP6Server.js helpers, given
+//                       --udp4 127.0.0.1:8095 or --udp6 [::1]:8099)
+//
+//   udp-client          config.id = --id (default "node"); once bound, emit `message`
+//                       {id: <--id>, message: --text T (default "Hello")} to --to HOST:PORT;
+//                       print every `message`; after --count N (default 1; 0: right after
+//                       sending) of them, exit 0 (with --end, emit `END` to --to first).
+//                       {"ev":"listening","port":N,"address":A}
+//                       {"ev":"message","data":D,"from":FROM} ... {"ev":"done"}
+//
+//   udp-test-client     node-ipc's test/UDP/client.js: bound to --udp4 or --udp6 HOST:PORT
+//                       (default --udp4 127.0.0.1:0), emit `message` {} to --to HOST:PORT
+//                       (default 127.0.0.1:8095, or [::1]:8099 with --udp6); on the first
+//                       `message` emit `END` (data {}) to --to, exit 0 if D deep-equals
+//                       {id: "udp4Server", message: "I am UDP4 server!"} (udp6: "udp6Server",
+//                       "I am UDP6 server!"), else print {"ev":"mismatch"} and exit 1.
+//                       {"ev":"listening","port":N,"address":A} {"ev":"message","data":D,
+//                       "from":FROM} [{"ev":"mismatch"}]
 //
 // All client roles also print {"ev":"error","code":C,"message":M} for socket errors (or
 // {"ev":"error","data":D} for node-ipc's "Invalid JSON" pseudo-event), {"ev":"disconnect"}
@@ -73,27 +135,38 @@
 //
 // Client options:
 //   --id ID          this client's id (config.id, sent as data.id), default "node"
-//   --server-id SID  the name given to connectTo (a local key only), default "world"
+//   --server-id SID  the name given to connectTo / connectToNet (a local key only), default
+//                    "world" ("tcpServer" for tcp-test-client)
 //   --retry MS       config.retry; also turns retrying on (config.stopRetrying = false)
 //   --max-retries N  config.maxRetries; also turns retrying on
 //                    Without either, config.stopRetrying = true, so a missing server fails
 //                    fast: {"ev":"error","code":"ENOENT"|"ECONNREFUSED",...} then exit 1.
-//   --end            emit `END` before disconnecting (stops a Node server-echo)
+//   --end            emit `END` before disconnecting (stops a Node server-echo; for
+//                    udp-client, stops a Node udp-server)
 // Common options:
 //   --timeout MS     hard timeout, default 20000
 //   --timing         add "ms" (milliseconds since the connect) to the sent / count.result lines
 //   --verbose        node-ipc's log goes to stderr
 //   On SIGTERM or SIGINT the peer prints {"ev":"signal","signal":S} and exits: 0 for a
-//   server (after closing it), 1 for a client.
+//   server or udp-server (after closing it), 1 for a client or the UDP client roles.
 'use strict';
 
 const fs = require('node:fs');
-const { parseArgs } = require('node:util');
+const { parseArgs, isDeepStrictEqual } = require('node:util');
 const { load, installed, VERSIONS } = require('./lib');
 
 const SERVER_ROLES = ['server-echo', 'server-flood-sink', 'server-counts-flood'];
-const CLIENT_ROLES = ['client-echo', 'client-flood', 'client-recv', 'client-id-bye'];
-const ROLES = [...SERVER_ROLES, ...CLIENT_ROLES, 'info'];
+const CLIENT_ROLES = ['client-echo', 'client-flood', 'client-recv', 'client-id-bye', 'tcp-test-client'];
+const UDP_ROLES = ['udp-server', 'udp-client', 'udp-test-client'];
+const ROLES = [...SERVER_ROLES, ...CLIENT_ROLES, ...UDP_ROLES, 'info'];
+
+// Endpoints of node-ipc's own test helpers (its test/TCP and test/UDP suites).
+const TCP_TEST_SERVER = '127.0.0.1:8300';
+const UDP_TEST_SERVER = { udp4: '127.0.0.1:8095', udp6: '[::1]:8099' };
+const UDP_TEST_BIND = { udp4: '127.0.0.1:0', udp6: '[::1]:0' };
+// What node-ipc's helper servers answer.
+const tcpTestReply = () => ({ id: 'tcpServer', message: 'I am TCP server!' });
+const udpTestReply = (family) => ({ id: `${family}Server`, message: `I am ${family.toUpperCase()} server!` });
 
 // ---- output and exit -------------------------------------------------------------------
 
@@ -131,8 +204,14 @@ function parseCli(argv) {
                 ver: { type: 'string' },
                 role: { type: 'string' },
                 path: { type: 'string' },
+                tcp: { type: 'string' },
+                udp4: { type: 'string' },
+                udp6: { type: 'string' },
+                to: { type: 'string' },
                 id: { type: 'string' },
-                'server-id': { type: 'string', default: 'world' },
+                'server-id': { type: 'string' },
+                reply: { type: 'string' },
+                text: { type: 'string' },
                 count: { type: 'string' },
                 clients: { type: 'string' },
                 news: { type: 'string', default: '0' },
@@ -166,6 +245,8 @@ function parseCli(argv) {
         path: parsed.path,
         id: parsed.id,
         serverId: parsed['server-id'],
+        reply: parsed.reply,
+        text: parsed.text,
         count: int('count', 0),
         clients: int('clients', 1),
         news: int('news', 0),
@@ -181,8 +262,61 @@ function parseCli(argv) {
     };
     if (!VERSIONS.includes(o.ver)) fail(`--ver must be one of ${VERSIONS.join(', ')}`);
     if (!ROLES.includes(o.role)) fail(`--role must be one of ${ROLES.join(', ')}`);
-    if (o.role !== 'info' && !o.path) fail('--path is required');
+    if (o.role === 'info') return o;
+
+    const given = (names) => names.filter((n) => parsed[n] !== undefined);
+    const isClient = CLIENT_ROLES.includes(o.role);
+    if (UDP_ROLES.includes(o.role)) {
+        // A dgram socket bound with serveNet(host, port, 'udp4'|'udp6').
+        const extra = given(['path', 'tcp']);
+        if (extra.length) fail(`--${extra[0]} does not go with --role ${o.role}`);
+        const fams = given(['udp4', 'udp6']);
+        if (fams.length > 1) fail('give only one of --udp4, --udp6');
+        let family = fams[0];
+        let bind = family && parsed[family];
+        if (!family) {
+            if (o.role !== 'udp-test-client') fail(`--role ${o.role} wants --udp4 or --udp6 HOST:PORT`);
+            family = 'udp4';
+            bind = UDP_TEST_BIND.udp4;
+        }
+        o.udp = { family, ...endpoint(`--${family}`, bind, true) };
+        let to = parsed.to;
+        if (to === undefined && o.role === 'udp-test-client') to = UDP_TEST_SERVER[family];
+        if (o.role !== 'udp-server' && o.reply !== undefined) fail('--reply is for servers');
+        if (o.role !== 'udp-client' && o.text !== undefined) fail('--text is for udp-client');
+        if (o.role === 'udp-server') {
+            if (to !== undefined) fail('--to does not go with --role udp-server');
+        } else {
+            if (to === undefined) fail(`--role ${o.role} wants --to HOST:PORT`);
+            o.to = endpoint('--to', to, false);
+        }
+    } else {
+        // A stream: a Unix socket (--path) or TCP (--tcp HOST:PORT).
+        const extra = given(['udp4', 'udp6', 'to', 'text']);
+        if (extra.length) fail(`--${extra[0]} does not go with --role ${o.role}`);
+        let tcp = parsed.tcp;
+        if (o.role === 'tcp-test-client') {
+            if (o.path !== undefined) fail('--role tcp-test-client works over TCP only (--tcp)');
+            if (tcp === undefined) tcp = TCP_TEST_SERVER;
+        }
+        if (o.path !== undefined && tcp !== undefined) fail('give only one of --path, --tcp');
+        if (o.path === undefined && tcp === undefined) fail('--path or --tcp HOST:PORT is required');
+        if (tcp !== undefined) o.tcp = endpoint('--tcp', tcp, !isClient);
+        if (isClient && o.reply !== undefined) fail('--reply is for servers');
+    }
+    if (o.serverId === undefined) o.serverId = o.role === 'tcp-test-client' ? 'tcpServer' : 'world';
     return o;
+}
+
+// HOST:PORT or [IPV6HOST]:PORT. Port 0 (any free port) only where we bind.
+function endpoint(flag, raw, bind) {
+    const m = /^\[([^\]]+)\]:(\d+)$/.exec(raw) || /^([^:[\]]+):(\d+)$/.exec(raw);
+    if (!m) fail(`${flag} wants HOST:PORT or [IPV6]:PORT, got '${raw}'`);
+    const port = Number(m[2]);
+    if (port > 65535 || (!bind && port === 0)) {
+        fail(`${flag}: port must be ${bind ? '0' : '1'}..65535, got '${m[2]}'`);
+    }
+    return { host: m[1], port };
 }
 
 // ---- helpers ---------------------------------------------------------------------------
@@ -219,6 +353,57 @@ function drained(sockets, capMs = 2000) {
     return Promise.race([Promise.all(waits), cap]);
 }
 
+// Over TCP and UDP, node-ipc takes a falsy port as "use config.networkPort" (8000), and its
+// server tells a Unix socket from a network one by `if (!this.port)`, so port 0 cannot be
+// asked for through serveNet. A string '0' passes both tests and Node's listen() and bind()
+// take it as "any free port": serveNet() with the port as given, then this.
+function anyPort(ipc, ep) {
+    if (ep.port === 0) ipc.server.port = '0';
+}
+
+// node-ipc's server start() first unlinks its "path", which for TCP and UDP is the host
+// string: it would delete a file named e.g. "127.0.0.1" in the current directory.
+function noUnlink(ipc) {
+    ipc.config.unlink = false;
+}
+
+// Counts a dgram socket's sends that have not called back yet, so that a peer can exit
+// after its last datagram left; node-ipc keeps no handle on them. Returns () => Promise
+// resolving once none is pending (or after capMs). node-ipc's own send callback still runs.
+function trackSends(sock, capMs = 2000) {
+    const send = sock.send;
+    let pending = 0;
+    let waiters = [];
+    sock.send = function (...args) {
+        pending++;
+        const settle = () => {
+            if (--pending === 0) {
+                const w = waiters;
+                waiters = [];
+                for (const f of w) f();
+            }
+        };
+        const i = args.findIndex((a) => typeof a === 'function');
+        if (i >= 0) {
+            const cb = args[i];
+            args[i] = function (...res) {
+                settle();
+                return cb.apply(this, res);
+            };
+        } else {
+            args.push(settle);
+        }
+        return send.apply(this, args);
+    };
+    return () => {
+        if (pending === 0) return Promise.resolve();
+        return Promise.race([
+            new Promise((resolve) => waiters.push(resolve)),
+            new Promise((resolve) => setTimeout(resolve, capMs)),
+        ]);
+    };
+}
+
 function withTiming(o, line, t0) {
     if (o.timing && t0 !== undefined) {
         line.ms = Math.round(Number(process.hrtime.bigint() - t0) / 1e5) / 10;
@@ -243,13 +428,15 @@ function runServer(o) {
         try {
             ipc.server.stop();
         } catch (_) { /* not started */ }
-        try {
-            fs.unlinkSync(o.path);
-        } catch (_) { /* already gone */ }
+        if (o.path !== undefined) {
+            try {
+                fs.unlinkSync(o.path);
+            } catch (_) { /* already gone */ }
+        }
         finish(code);
     }
 
-    ipc.serve(o.path, () => {
+    const onStart = () => {
         const server = ipc.server;
         listening = true;
 
@@ -257,7 +444,13 @@ function runServer(o) {
 
         server.on('message', (data, socket) => {
             out({ ev: 'message', data });
-            server.emit(socket, 'message', typeof data === 'string' ? data + ' world!' : { got: data });
+            let reply;
+            if (o.reply !== undefined) {
+                reply = { id: ipc.config.id, message: o.reply };
+            } else {
+                reply = typeof data === 'string' ? data + ' world!' : { got: data };
+            }
+            server.emit(socket, 'message', reply);
         });
 
         server.on('hello', (data, socket) => {
@@ -299,8 +492,20 @@ function runServer(o) {
             if (!exiting) stop({ ev: 'end' }, 0);
         });
 
-        out({ ev: 'listening' });
-    });
+        if (o.tcp) {
+            out({ ev: 'listening', port: server.server.address().port });
+        } else {
+            out({ ev: 'listening' });
+        }
+    };
+
+    if (o.tcp) {
+        noUnlink(ipc);
+        ipc.serveNet(o.tcp.host, o.tcp.port, onStart);
+        anyPort(ipc, o.tcp);
+    } else {
+        ipc.serve(o.path, onStart);
+    }
 
     ipc.server.on('error', (err) => {
         out(errorLine(err));
@@ -326,7 +531,11 @@ function runClient(o) {
     if (o.retry !== undefined) ipc.config.retry = o.retry;
     if (o.maxRetries !== undefined) ipc.config.maxRetries = o.maxRetries;
 
-    ipc.connectTo(o.serverId, o.path);
+    if (o.tcp) {
+        ipc.connectToNet(o.serverId, o.tcp.host, o.tcp.port);
+    } else {
+        ipc.connectTo(o.serverId, o.path);
+    }
     const peer = ipc.of[o.serverId];
 
     let connected = false; // ever connected
@@ -390,6 +599,11 @@ function runClient(o) {
                 leave(0);
             }, o.delay);
         },
+        'tcp-test-client'() {
+            if (started) return;
+            started = true;
+            peer.emit('message', 'hello');
+        },
     }[o.role];
 
     peer.on('connect', () => {
@@ -408,6 +622,19 @@ function runClient(o) {
             if (++replies === 2) {
                 out({ ev: 'done' });
                 leave(0);
+            }
+        });
+    }
+
+    if (o.role === 'tcp-test-client') {
+        peer.on('message', (data) => {
+            if (exiting) return;
+            out({ ev: 'message', data });
+            if (isDeepStrictEqual(data, tcpTestReply())) {
+                leave(0);
+            } else {
+                out({ ev: 'mismatch' });
+                leave(1);
             }
         });
     }
@@ -446,6 +673,95 @@ function runClient(o) {
     }
 }
 
+// ---- UDP roles -------------------------------------------------------------------------
+
+// Every UDP role is a node-ipc UDP "server" (serveNet(host, port, 'udp4'|'udp6')): node-ipc
+// has no UDP client, a peer just emits to another one's {address, port}.
+function runUdp(o) {
+    const { family } = o.udp;
+    const ipc = makeIpc(o, o.id ?? (o.role === 'udp-server' ? `${family}Server` : 'node'));
+    noUnlink(ipc);
+    // The start callback runs right after bind() is called, before the socket is bound (and
+    // also when binding then fails); node-ipc's `connect` event marks the real start.
+    ipc.serveNet(o.udp.host, o.udp.port, family, () => {});
+    anyPort(ipc, o.udp);
+    const server = ipc.server;
+    let listening = false;
+    let sent = () => Promise.resolve();
+
+    const emitTo = (ep, type, data) => server.emit({ address: ep.host, port: ep.port }, type, data);
+
+    async function stop(line, code) {
+        if (exiting) return;
+        exiting = true;
+        if (line) out(line);
+        await sent();
+        try {
+            server.stop();
+        } catch (_) { /* not started */ }
+        finish(code);
+    }
+
+    server.on('error', (err) => {
+        if (exiting) return;
+        out(errorLine(err));
+        if (!listening) finish(1); // e.g. EADDRINUSE, or EINVAL for udp6 on an IPv4 host
+    });
+
+    // node-ipc publishes `connect` once, with the dgram socket, when it is listening.
+    server.on('connect', () => {
+        if (listening) return;
+        listening = true;
+        sent = trackSends(server.server);
+        const a = server.server.address();
+        out({ ev: 'listening', port: a.port, address: a.address });
+        if (o.role === 'udp-client') {
+            emitTo(o.to, 'message', { id: ipc.config.id, message: o.text ?? 'Hello' });
+            if ((o.count ?? 1) === 0) done();
+        } else if (o.role === 'udp-test-client') {
+            emitTo(o.to, 'message', {});
+        }
+    });
+
+    // The second argument is node-ipc's per-datagram rinfo:
+    // {address, family, port, size, ipcBuffer, id (when the data had one)}.
+    const fromOf = (s) => ({ address: s.address, port: s.port, family: s.family, size: s.size, id: s.id });
+
+    let got = 0;
+    function done() {
+        out({ ev: 'done' });
+        if (o.end) emitTo(o.to, 'END');
+        stop(null, 0);
+    }
+
+    server.on('message', (data, socket) => {
+        if (exiting) return;
+        out({ ev: 'message', data, from: fromOf(socket) });
+        if (o.role === 'udp-server') {
+            const text = o.reply ?? udpTestReply(family).message;
+            server.emit({ address: socket.address, port: socket.port }, 'message',
+                { id: ipc.config.id, message: text });
+        } else if (o.role === 'udp-client') {
+            if (++got === (o.count ?? 1)) done();
+        } else {
+            const ok = isDeepStrictEqual(data, udpTestReply(family));
+            if (!ok) out({ ev: 'mismatch' });
+            emitTo(o.to, 'END');
+            stop(null, ok ? 0 : 1);
+        }
+    });
+
+    if (o.role === 'udp-server') {
+        server.on('END', () => stop({ ev: 'end' }, 0));
+    }
+
+    for (const sig of ['SIGTERM', 'SIGINT']) {
+        process.on(sig, () => stop({ ev: 'signal', signal: sig }, o.role === 'udp-server' ? 0 : 1));
+    }
+
+    server.start();
+}
+
 // ---- main ------------------------------------------------------------------------------
 
 function main() {
@@ -463,6 +779,8 @@ function main() {
         finish(0);
     } else if (SERVER_ROLES.includes(o.role)) {
         runServer(o);
+    } else if (UDP_ROLES.includes(o.role)) {
+        runUdp(o);
     } else {
         runClient(o);
     }

@@ -239,3 +239,245 @@ test('hard timeout and signals', async () => {
         assert.deepEqual(r.lines, [{ ev: 'listening' }, { ev: 'signal', signal: 'SIGTERM' }]);
     }
 });
+
+// ---- TCP (--tcp HOST:PORT) and UDP (--udp4 / --udp6 HOST:PORT), port 0 throughout ------
+
+const net = require('node:net');
+
+const TCP_HOSTS = ['127.0.0.1', '::1'];
+const hostPort = (host, port) => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`);
+
+async function tcpServer(ver, host, extra = []) {
+    const s = peer(['--ver', ver, '--role', 'server-echo', '--tcp', hostPort(host, 0), '--timeout', '30000', ...extra]);
+    const { port } = await s.wait(ev('listening'));
+    assert.ok(Number.isInteger(port) && port > 0, `real port in the listening line, got ${port}`);
+    return { s, port, ep: hostPort(host, port) };
+}
+
+// A loopback TCP port that nothing listens on (just released by the kernel).
+async function freePort() {
+    const srv = net.createServer();
+    await new Promise((resolve) => srv.listen(0, '127.0.0.1', resolve));
+    const { port } = srv.address();
+    await new Promise((resolve) => srv.close(resolve));
+    return port;
+}
+
+for (const host of TCP_HOSTS) {
+    for (const sv of VERS) {
+        for (const cv of VERS) {
+            const pair = `v${cv} client -> v${sv} server, TCP ${host}`;
+
+            test(`echo and news, ${pair}`, async () => {
+                const { s, ep } = await tcpServer(sv, host, ['--clients', '2', '--news', '2']);
+                const c = await run(['--ver', cv, '--role', 'client-echo', '--tcp', ep]);
+                assert.equal(c.code, 0, JSON.stringify(c.lines));
+                assert.deepEqual(c.lines, [
+                    { ev: 'connect' },
+                    { ev: 'message', data: { got: { id: 'node', message: 'hi' } } },
+                    { ev: 'message', data: 'hello world!' },
+                    { ev: 'done' },
+                ]);
+                const n = await run(['--ver', cv, '--role', 'client-recv', '--tcp', ep, '--id', 'rx', '--count', '2']);
+                assert.equal(n.code, 0, JSON.stringify(n.lines));
+                assert.deepEqual(n.lines, [
+                    { ev: 'connect' },
+                    { ev: 'news', data: { i: 0, to: 'rx' } },
+                    { ev: 'news', data: { i: 1, to: 'rx' } },
+                    { ev: 'done' },
+                ]);
+                const r = await s.done;
+                assert.equal(r.code, 0);
+                assert.deepEqual(r.lines.slice(1), [
+                    { ev: 'connect' },
+                    { ev: 'message', data: { id: 'node', message: 'hi' } },
+                    { ev: 'message', data: 'hello' },
+                    { ev: 'socket.disconnected', id: 'node' },
+                    { ev: 'connect' },
+                    { ev: 'hello', data: { id: 'rx' } },
+                    { ev: 'socket.disconnected', id: 'rx' },
+                    { ev: 'end', clients: 2 },
+                ]);
+            });
+
+            test(`tcp-test-client against a tcpServer, ${pair}`, async () => {
+                const { s, ep } = await tcpServer(sv, host,
+                    ['--id', 'tcpServer', '--reply', 'I am TCP server!', '--clients', '1']);
+                const c = await run(['--ver', cv, '--role', 'tcp-test-client', '--tcp', ep]);
+                assert.equal(c.code, 0, JSON.stringify(c.lines));
+                assert.deepEqual(c.lines, [
+                    { ev: 'connect' },
+                    { ev: 'message', data: { id: 'tcpServer', message: 'I am TCP server!' } },
+                ]);
+                const r = await s.done;
+                assert.equal(r.code, 0);
+                assert.deepEqual(r.lines.slice(1), [
+                    { ev: 'connect' },
+                    { ev: 'message', data: 'hello' },
+                    { ev: 'socket.disconnected', id: false },
+                    { ev: 'end', clients: 1 },
+                ]);
+            });
+        }
+    }
+}
+
+for (const sv of VERS) {
+    for (const cv of VERS) {
+        test(`flood of ${FLOOD} over TCP, v${cv} client -> v${sv} server`, async (t) => {
+            const { s, ep } = await tcpServer(sv, '127.0.0.1', ['--clients', '1']);
+            const c = await run(['--ver', cv, '--role', 'client-flood', '--tcp', ep, '--timing']);
+            assert.equal(c.code, 0, JSON.stringify(c.lines));
+            assert.deepEqual(evs(c.lines), ['connect', 'sent', 'count.result']);
+            assert.equal(c.lines[2].received, FLOOD);
+            assert.equal(c.lines[2].inOrder, true);
+            t.diagnostic(`flood TCP v${cv}->v${sv}: sent after ${c.lines[1].ms} ms, ` +
+                `count.result after ${c.lines[2].ms} ms (from connect)`);
+            assert.equal((await s.done).code, 0);
+        });
+    }
+}
+
+test('TCP: mismatch, END, refused, retry count, late server, maxConnections', async () => {
+    for (const ver of VERS) {
+        // tcp-test-client against a plain echo server: 'hello world!' is not tcpServer's reply.
+        const { s, ep } = await tcpServer(ver, '127.0.0.1');
+        const m = await run(['--ver', ver, '--role', 'tcp-test-client', '--tcp', ep, '--end']);
+        assert.equal(m.code, 1);
+        assert.deepEqual(m.lines, [{ ev: 'connect' }, { ev: 'message', data: 'hello world!' }, { ev: 'mismatch' }]);
+        const r = await s.done; // stopped by the END
+        assert.equal(r.code, 0);
+        assert.deepEqual(r.lines.at(-1), { ev: 'end' });
+
+        // Nothing listening: fails fast without retry options.
+        const port = await freePort();
+        const miss = await run(['--ver', ver, '--role', 'client-echo', '--tcp', `127.0.0.1:${port}`]);
+        assert.equal(miss.code, 1);
+        assert.deepEqual(evs(miss.lines), ['error', 'disconnect', 'destroy']);
+        assert.equal(miss.lines[0].code, 'ECONNREFUSED');
+
+        // node-ipc's TCP retry test: retry 60, maxRetries 3 => 4 errors, then destroy.
+        const rt = await run(['--ver', ver, '--role', 'client-echo', '--tcp', `127.0.0.1:${port}`,
+            '--retry', '60', '--max-retries', '3']);
+        assert.equal(rt.code, 1);
+        assert.deepEqual(evs(rt.lines), ['error', 'disconnect', 'error', 'disconnect', 'error', 'disconnect',
+            'error', 'disconnect', 'destroy']);
+
+        // --retry against a server that comes later on that port.
+        const late = peer(['--ver', ver, '--role', 'client-echo', '--tcp', `127.0.0.1:${port}`, '--retry', '100', '--end']);
+        await late.wait(ev('error'));
+        const ls = peer(['--ver', ver, '--role', 'server-echo', '--tcp', `127.0.0.1:${port}`]);
+        const rl = await late.done;
+        assert.equal(rl.code, 0, JSON.stringify(rl.lines));
+        assert.deepEqual(evs(rl.lines).filter((e) => e !== 'error' && e !== 'disconnect'),
+            ['connect', 'message', 'message', 'done']);
+        const rls = await ls.done;
+        assert.equal(rls.code, 0);
+        assert.deepEqual(rls.lines[0], { ev: 'listening', port });
+
+        // maxConnections over TCP.
+        const mc = await tcpServer(ver, '::1', ['--max-connections', '1', '--clients', '1', '--news', '1']);
+        const a = peer(['--ver', ver, '--role', 'client-recv', '--tcp', mc.ep, '--id', 'a', '--count', '2']);
+        await a.wait(ev('news'));
+        const b = await run(['--ver', ver, '--role', 'client-recv', '--tcp', mc.ep, '--id', 'b']);
+        assert.equal(b.code, 0);
+        assert.deepEqual(evs(b.lines).filter((e) => e !== 'error'), ['connect', 'disconnect', 'destroy']);
+        a.proc.kill('SIGTERM');
+        await a.done;
+        const rmc = await mc.s.done;
+        assert.equal(rmc.code, 0);
+        assert.deepEqual(evs(rmc.lines), ['listening', 'connect', 'hello', 'socket.disconnected', 'end']);
+    }
+});
+
+// Bytes of one datagram carrying one `message` frame: the JSON text and the \f delimiter.
+const frameSize = (data) => Buffer.byteLength(JSON.stringify({ type: 'message', data })) + 1;
+
+const UDP = [
+    { family: 'udp4', host: '127.0.0.1', v: 'IPv4', reply: 'I am UDP4 server!' },
+    { family: 'udp6', host: '::1', v: 'IPv6', reply: 'I am UDP6 server!' },
+];
+
+async function udpServer(ver, u, extra = []) {
+    const s = peer(['--ver', ver, '--role', 'udp-server', `--${u.family}`, hostPort(u.host, 0), '--timeout', '30000', ...extra]);
+    const l = await s.wait(ev('listening'));
+    assert.ok(Number.isInteger(l.port) && l.port > 0, `real port in the listening line, got ${l.port}`);
+    assert.equal(l.address, u.host);
+    return { s, port: l.port, ep: hostPort(u.host, l.port) };
+}
+
+for (const u of UDP) {
+    for (const sv of VERS) {
+        for (const cv of VERS) {
+            test(`udp-client and udp-test-client, v${cv} -> v${sv} udp-server, ${u.family} ${u.host}`, async () => {
+                const { s, port, ep } = await udpServer(sv, u);
+                const c = await run(['--ver', cv, '--role', 'udp-client', `--${u.family}`, hostPort(u.host, 0),
+                    '--to', ep, '--id', 'c1', '--text', 'hi there']);
+                assert.equal(c.code, 0, JSON.stringify(c.lines));
+                assert.deepEqual(evs(c.lines), ['listening', 'message', 'done']);
+                const cport = c.lines[0].port;
+                const reply = { id: `${u.family}Server`, message: u.reply };
+                assert.deepEqual(c.lines[1], {
+                    ev: 'message',
+                    data: reply,
+                    from: { address: u.host, port, family: u.v, size: frameSize(reply), id: reply.id },
+                });
+
+                const t = await run(['--ver', cv, '--role', 'udp-test-client', `--${u.family}`, hostPort(u.host, 0), '--to', ep]);
+                assert.equal(t.code, 0, JSON.stringify(t.lines));
+                assert.deepEqual(evs(t.lines), ['listening', 'message']);
+                assert.deepEqual(t.lines[1].data, reply);
+                const tport = t.lines[0].port;
+
+                const r = await s.done; // the test client's END
+                assert.equal(r.code, 0);
+                assert.deepEqual(r.lines.slice(1), [
+                    { ev: 'message', data: { id: 'c1', message: 'hi there' },
+                        from: { address: u.host, port: cport, family: u.v, size: frameSize({ id: 'c1', message: 'hi there' }), id: 'c1' } },
+                    { ev: 'message', data: {}, from: { address: u.host, port: tport, family: u.v, size: frameSize({}) } },
+                    { ev: 'end' },
+                ]);
+            });
+        }
+    }
+}
+
+test('UDP: mismatch, --end, udp4 on ::1, udp6 on 127.0.0.1, signal', async () => {
+    for (const ver of VERS) {
+        for (const u of UDP) {
+            // A reply other than node-ipc's helper's: mismatch, exit 1; END still sent.
+            const { s, ep } = await udpServer(ver, u, ['--reply', 'nope', '--id', 'other']);
+            const t = await run(['--ver', ver, '--role', 'udp-test-client', `--${u.family}`, hostPort(u.host, 0), '--to', ep]);
+            assert.equal(t.code, 1);
+            assert.deepEqual(evs(t.lines), ['listening', 'message', 'mismatch']);
+            assert.deepEqual(t.lines[1].data, { id: 'other', message: 'nope' });
+            assert.equal((await s.done).code, 0);
+
+            // udp-client --count 1 --end stops the server.
+            const s2 = await udpServer(ver, u);
+            const c = await run(['--ver', ver, '--role', 'udp-client', `--${u.family}`, hostPort(u.host, 0), '--to', s2.ep, '--end']);
+            assert.equal(c.code, 0);
+            assert.deepEqual(evs(c.lines), ['listening', 'message', 'done']);
+            const r2 = await s2.s.done;
+            assert.equal(r2.code, 0);
+            assert.deepEqual(r2.lines.slice(1).map((l) => [l.ev, l.data]),
+                [['message', { id: 'node', message: 'Hello' }], ['end', undefined]]);
+        }
+
+        // node-ipc binds a udp4 server asked for ::1 to 127.0.0.1 instead.
+        const four = await run(['--ver', ver, '--role', 'udp-server', '--udp4', '[::1]:0', '--timeout', '500']);
+        assert.equal(four.code, 2);
+        assert.equal(four.lines[0].address, '127.0.0.1');
+
+        // udp6 cannot bind an IPv4 address (node-ipc's default host): error, exit 1.
+        const six = await run(['--ver', ver, '--role', 'udp-server', '--udp6', '127.0.0.1:0']);
+        assert.equal(six.code, 1);
+        assert.deepEqual(six.lines, [{ ev: 'error', code: 'EINVAL', message: 'bind EINVAL 127.0.0.1' }]);
+
+        const { s } = await udpServer(ver, UDP[0]);
+        s.proc.kill('SIGTERM');
+        const rs = await s.done;
+        assert.equal(rs.code, 0);
+        assert.deepEqual(evs(rs.lines), ['listening', 'signal']);
+    }
+});
