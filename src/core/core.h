@@ -113,6 +113,7 @@ typedef struct nipc_msg {
     json_t *data;
     json_t *decoded;
     int err;
+    char type_buf[64]; /* the fast path's copy of a short type */
 } nipc_msg_t;
 
 /*

@@ -14,10 +14,21 @@ struct nipc_handler {
     nipc_handler_t *next;
     nipc_event_cb cb;
     void *arg;
+    uint32_t hash; /* of type, so a publish compares strings only on a likely match */
+    bool any;      /* the wildcard */
     bool once;
     bool dead;
     char type[]; /* NUL-terminated */
 };
+
+/* FNV-1a: short names, one pass, no table. */
+static uint32_t hash_of(const char *s)
+{
+    uint32_t h = 2166136261u;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    return h;
+}
 
 void nipc__events_init(nipc_events_t *t)
 {
@@ -46,6 +57,8 @@ int nipc__events_on(nipc_events_t *t, const char *type, nipc_event_cb cb, void *
     h->cb = cb;
     h->arg = arg;
     h->once = once;
+    h->hash = hash_of(type);
+    h->any = strcmp(type, NIPC_EVENT_ANY) == 0;
     memcpy(h->type, type, n + 1);
     if (t->tail != NULL)
         t->tail->next = h;
@@ -98,10 +111,12 @@ int nipc__events_off(nipc_events_t *t, const char *type, nipc_event_cb cb, void 
     return found ? 0 : UV_ENOENT;
 }
 
-static void run(nipc_events_t *t, nipc_handler_t *last, const char *type, const nipc_event_t *ev)
+/* Runs the live handlers up to `last` that are wildcards (any) or named `type` (hash). */
+static void run(nipc_events_t *t, nipc_handler_t *last, bool any, const char *type, uint32_t hash,
+                const nipc_event_t *ev)
 {
     for (nipc_handler_t *h = t->head; h != NULL; h = h->next) {
-        if (!h->dead && strcmp(h->type, type) == 0) {
+        if (!h->dead && (any ? h->any : !h->any && h->hash == hash && strcmp(h->type, type) == 0)) {
             if (h->once)
                 mark_dead(t, h);
             h->cb(ev, h->arg);
@@ -117,9 +132,9 @@ void nipc__events_publish(nipc_events_t *t, const nipc_event_t *ev)
     if (last == NULL)
         return;
     t->depth++;
-    run(t, last, NIPC_EVENT_ANY, ev);
+    run(t, last, true, NULL, 0, ev);
     if (strcmp(ev->type, NIPC_EVENT_ANY) != 0)
-        run(t, last, ev->type, ev);
+        run(t, last, false, ev->type, hash_of(ev->type), ev);
     if (--t->depth == 0 && t->has_dead)
         compact(t);
 }

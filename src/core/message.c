@@ -63,6 +63,10 @@ static bool utf8_valid(const char *s, size_t n)
     const unsigned char *p = (const unsigned char *)s;
     size_t bad;
     for (size_t i = 0; i < n;) {
+        if (p[i] < 0x80) { /* ASCII, the common case, without a call per byte */
+            i++;
+            continue;
+        }
         size_t k = utf8_seq(p + i, n - i, &bad);
         if (k == 0)
             return false;
@@ -372,12 +376,15 @@ int nipc__msg_encode(nipc_buf_t *out, const char *type, const json_t *data, bool
 
 bool nipc__event_reserved(const char *type)
 {
+    /* Called for every frame received: the first byte rules out most names at once. */
     static const char *const names[] = {
         "*",          "close", "connect", "data",  "destroy",
         "disconnect", "drain", "error",   "start", "socket.disconnected",
     };
+    if (strchr("*cdes", type[0]) == NULL || type[0] == '\0')
+        return false;
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (strcmp(type, names[i]) == 0)
+        if (names[i][0] == type[0] && strcmp(type, names[i]) == 0)
             return true;
     return false;
 }
@@ -481,7 +488,7 @@ static json_t *load(const char *p, size_t n, json_error_t *e)
     return root;
 }
 
-void nipc__msg_decode(nipc_msg_t *m, const char *p, size_t n, bool allow_reserved)
+static void general_decode(nipc_msg_t *m, const char *p, size_t n, bool allow_reserved)
 {
     json_error_t e;
     json_t *root = load(p, n, &e);
@@ -521,6 +528,278 @@ void nipc__msg_decode(nipc_msg_t *m, const char *p, size_t n, bool allow_reserve
     m->decoded = root;
     m->type = json_string_value(type);
     m->data = json_object_get(root, "data");
+}
+
+/* ---- the fast path ----------------------------------------------------------------------- */
+
+/*
+ * Frames from node-ipc and nipc all have one shape: {"type":"<name>","data":<value>} with no
+ * whitespace. The fast path decodes exactly that shape straight into jansson values, without
+ * building the envelope, and gives up (returns false) on anything else or anything it does
+ * not handle itself: reals, integers of more than 18 digits, lone surrogates, nesting past
+ * FAST_DEPTH, any invalid input. The general path then decodes the frame from the start, so
+ * giving up changes nothing but the speed, and every error is the general path's.
+ */
+#define FAST_DEPTH 64
+
+typedef struct cursor {
+    const char *p;
+    const char *end;
+} cursor_t;
+
+static json_t *fast_value(cursor_t *c, int depth);
+
+/* A string after its opening quote; *out gets a new jansson string. */
+static bool fast_string(cursor_t *c, const char **s, size_t *len, char **owned)
+{
+    const char *start = c->p;
+    bool plain = true;
+    const unsigned char *q = (const unsigned char *)c->p;
+    const unsigned char *end = (const unsigned char *)c->end;
+    while (q < end && *q != '"') {
+        if (*q == '\\') {
+            plain = false;
+            q += 2;
+            continue;
+        }
+        if (*q < 0x20)
+            return false;
+        q++;
+    }
+    if (q >= end)
+        return false;
+    size_t n = (size_t)((const char *)q - start);
+    c->p = (const char *)q + 1;
+    if (plain) {
+        *owned = NULL;
+        *s = start;
+        *len = n;
+        return utf8_valid(start, n);
+    }
+    /* Unescape into a copy: the result is never longer than the text. */
+    char *d = nipc__malloc(n + 1);
+    if (d == NULL)
+        return false;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        char ch = start[i];
+        if (ch != '\\') {
+            d[k++] = ch;
+            continue;
+        }
+        if (++i >= n)
+            goto bad;
+        switch (start[i]) {
+        case '"':
+        case '\\':
+        case '/':
+            d[k++] = start[i];
+            break;
+        case 'b':
+            d[k++] = '\b';
+            break;
+        case 'f':
+            d[k++] = '\f';
+            break;
+        case 'n':
+            d[k++] = '\n';
+            break;
+        case 'r':
+            d[k++] = '\r';
+            break;
+        case 't':
+            d[k++] = '\t';
+            break;
+        case 'u': {
+            int cp = i + 4 < n ? hex4(start + i + 1) : -1;
+            if (cp < 0 || (cp >= 0xd800 && cp <= 0xdfff))
+                goto bad; /* surrogates, paired or not, are the general path's */
+            i += 4;
+            if (cp < 0x80) {
+                d[k++] = (char)cp;
+            } else if (cp < 0x800) {
+                d[k++] = (char)(0xc0 | (cp >> 6));
+                d[k++] = (char)(0x80 | (cp & 0x3f));
+            } else {
+                d[k++] = (char)(0xe0 | (cp >> 12));
+                d[k++] = (char)(0x80 | ((cp >> 6) & 0x3f));
+                d[k++] = (char)(0x80 | (cp & 0x3f));
+            }
+            break;
+        }
+        default:
+            goto bad;
+        }
+    }
+    if (!utf8_valid(d, k))
+        goto bad;
+    *owned = d;
+    *s = d;
+    *len = k;
+    return true;
+bad:
+    nipc__free(d);
+    return false;
+}
+
+static json_t *fast_number(cursor_t *c)
+{
+    const char *q = c->p;
+    bool neg = q < c->end && *q == '-';
+    if (neg)
+        q++;
+    const char *digits = q;
+    long long v = 0;
+    while (q < c->end && *q >= '0' && *q <= '9')
+        v = v * 10 + (*q++ - '0');
+    size_t nd = (size_t)(q - digits);
+    /* Integers only, and short enough not to overflow; no leading zeros (invalid JSON). */
+    if (nd == 0 || nd > 18 || (nd > 1 && digits[0] == '0'))
+        return NULL;
+    if (q < c->end && (*q == '.' || *q == 'e' || *q == 'E'))
+        return NULL;
+    c->p = q;
+    return json_integer(neg ? -v : v);
+}
+
+static bool fast_literal(cursor_t *c, const char *word, size_t n)
+{
+    if ((size_t)(c->end - c->p) < n || memcmp(c->p, word, n) != 0)
+        return false;
+    c->p += n;
+    return true;
+}
+
+static json_t *fast_value(cursor_t *c, int depth)
+{
+    if (c->p >= c->end || depth > FAST_DEPTH)
+        return NULL;
+    switch (*c->p) {
+    case '{': {
+        json_t *obj = json_object();
+        c->p++;
+        if (obj == NULL || c->p >= c->end)
+            goto bad_obj;
+        if (*c->p == '}') {
+            c->p++;
+            return obj;
+        }
+        for (;;) {
+            const char *k;
+            size_t klen;
+            char *owned;
+            if (c->p >= c->end || *c->p++ != '"' || !fast_string(c, &k, &klen, &owned))
+                goto bad_obj;
+            json_t *v = NULL;
+            if (c->p < c->end && *c->p == ':') {
+                c->p++;
+                v = fast_value(c, depth + 1);
+            }
+            int rc = v ? json_object_setn_new_nocheck(obj, k, klen, v) : -1;
+            nipc__free(owned);
+            if (rc != 0 || c->p >= c->end)
+                goto bad_obj;
+            if (*c->p == '}') {
+                c->p++;
+                return obj;
+            }
+            if (*c->p++ != ',')
+                goto bad_obj;
+        }
+    bad_obj:
+        json_decref(obj);
+        return NULL;
+    }
+    case '[': {
+        json_t *arr = json_array();
+        c->p++;
+        if (arr == NULL || c->p >= c->end)
+            goto bad_arr;
+        if (*c->p == ']') {
+            c->p++;
+            return arr;
+        }
+        for (;;) {
+            json_t *v = fast_value(c, depth + 1);
+            if (v == NULL || json_array_append_new(arr, v) != 0 || c->p >= c->end)
+                goto bad_arr;
+            if (*c->p == ']') {
+                c->p++;
+                return arr;
+            }
+            if (*c->p++ != ',')
+                goto bad_arr;
+        }
+    bad_arr:
+        json_decref(arr);
+        return NULL;
+    }
+    case '"': {
+        const char *s;
+        size_t len;
+        char *owned;
+        c->p++;
+        if (!fast_string(c, &s, &len, &owned))
+            return NULL;
+        json_t *v = json_stringn_nocheck(s, len);
+        nipc__free(owned);
+        return v;
+    }
+    case 't':
+        return fast_literal(c, "true", 4) ? json_true() : NULL;
+    case 'f':
+        return fast_literal(c, "false", 5) ? json_false() : NULL;
+    case 'n':
+        return fast_literal(c, "null", 4) ? json_null() : NULL;
+    default:
+        return fast_number(c);
+    }
+}
+
+static bool fast_decode(nipc_msg_t *m, const char *p, size_t n, bool allow_reserved)
+{
+    static const char head[] = "{\"type\":\"";
+    static const char mid[] = "\",\"data\":";
+    const size_t hl = sizeof head - 1, ml = sizeof mid - 1;
+    if (n < hl + ml + 2 || memcmp(p, head, hl) != 0 || p[n - 1] != '}')
+        return false;
+    /* The type: short, plain (no escape), valid UTF-8. */
+    const char *t = p + hl;
+    const char *q = memchr(t, '"', n - hl);
+    if (q == NULL || (size_t)(q - t) >= sizeof m->type_buf || memchr(t, '\\', (size_t)(q - t)))
+        return false;
+    size_t tl = (size_t)(q - t);
+    if (!utf8_valid(t, tl) || memchr(t, '\0', tl) != NULL)
+        return false;
+    for (size_t i = 0; i < tl; i++)
+        if ((unsigned char)t[i] < 0x20)
+            return false;
+    if ((size_t)(p + n - q) < ml + 1 || memcmp(q, mid, ml) != 0)
+        return false;
+    memcpy(m->type_buf, t, tl);
+    m->type_buf[tl] = '\0';
+    if (!allow_reserved && nipc__event_reserved(m->type_buf))
+        return false; /* the general path reports it */
+
+    cursor_t c = {q + ml, p + n - 1};
+    json_t *data = fast_value(&c, 1);
+    if (data == NULL || c.p != c.end) {
+        json_decref(data);
+        return false;
+    }
+    m->type = m->type_buf;
+    m->data = data;
+    m->decoded = data;
+    m->err = 0;
+    return true;
+}
+
+void nipc__msg_decode(nipc_msg_t *m, const char *p, size_t n, bool allow_reserved)
+{
+    m->decoded = NULL;
+    if (fast_decode(m, p, n, allow_reserved))
+        return;
+    general_decode(m, p, n, allow_reserved);
 }
 
 void nipc__msg_clear(nipc_msg_t *m)
