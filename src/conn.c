@@ -60,6 +60,8 @@ int nipc__conn_open(nipc_conn_t *c, nipc_transport_t t)
 void nipc__conn_release(nipc_conn_t *c)
 {
     nipc__unschedule_flush(c->ipc, c);
+    json_decref(c->shape);
+    c->shape = NULL;
     nipc__buf_free(&c->in);
     nipc__buf_free(&c->out);
     nipc__buf_free(&c->inflight);
@@ -246,12 +248,12 @@ static void fail(nipc_conn_t *c, int err)
 static void dispatch(nipc_conn_t *c, const char *p, size_t n)
 {
     nipc_msg_t m;
-    nipc__msg_decode(&m, p, n, c->ipc->cfg.allow_reserved_events);
+    nipc__msg_decode_into(&m, p, n, c->ipc->cfg.allow_reserved_events, &c->shape);
     if (m.err)
         c->hooks->on_error(c, m.err, m.decoded);
     else
         c->hooks->on_message(c, m.type, m.data);
-    nipc__msg_clear(&m);
+    nipc__msg_done(&m, &c->shape);
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)

@@ -47,6 +47,7 @@ struct nipc_conn {
     nipc_buf_t out;      /* frames emitted since the last write was started */
     nipc_buf_t inflight; /* the bytes of the write in progress */
     nipc_frame_t frame;
+    json_t *shape; /* the last event's data, reused for the next of the same shape */
     uv_write_t wreq;
     uv_shutdown_t sreq;
     nipc_conn_t *dirty_next; /* in the instance's list of conns to flush */

@@ -123,6 +123,16 @@ typedef struct nipc_msg {
 void nipc__msg_decode(nipc_msg_t *m, const char *p, size_t n, bool allow_reserved);
 void nipc__msg_clear(nipc_msg_t *m);
 
+/*
+ * The same, reusing *shape (the previous event's data tree, or NULL) when the frame has its
+ * shape and nobody else holds any of it; then m->data is *shape and m->decoded is NULL.
+ * After the handlers, nipc__msg_done() keeps the tree in *shape for the next frame when
+ * nobody else holds it, and clears the message. The owner of *shape decrefs it at the end.
+ */
+void nipc__msg_decode_into(nipc_msg_t *m, const char *p, size_t n, bool allow_reserved,
+                           json_t **shape);
+void nipc__msg_done(nipc_msg_t *m, json_t **shape);
+
 /* True for names the library publishes itself (connect, error, ...; W14). */
 bool nipc__event_reserved(const char *type);
 

@@ -642,7 +642,8 @@ bad:
     return false;
 }
 
-static json_t *fast_number(cursor_t *c)
+/* An integer of at most 18 digits (no overflow); reals and anything else give false. */
+static bool fast_integer(cursor_t *c, json_int_t *out)
 {
     const char *q = c->p;
     bool neg = q < c->end && *q == '-';
@@ -650,16 +651,26 @@ static json_t *fast_number(cursor_t *c)
         q++;
     const char *digits = q;
     long long v = 0;
-    while (q < c->end && *q >= '0' && *q <= '9')
+    while (q < c->end && *q >= '0' && *q <= '9') {
+        if (q - digits == 18)
+            return false; /* 19 digits may overflow: the general path reads a double */
         v = v * 10 + (*q++ - '0');
+    }
     size_t nd = (size_t)(q - digits);
-    /* Integers only, and short enough not to overflow; no leading zeros (invalid JSON). */
-    if (nd == 0 || nd > 18 || (nd > 1 && digits[0] == '0'))
-        return NULL;
+    /* No leading zeros (invalid JSON), no fraction or exponent (a real). */
+    if (nd == 0 || (nd > 1 && digits[0] == '0'))
+        return false;
     if (q < c->end && (*q == '.' || *q == 'e' || *q == 'E'))
-        return NULL;
+        return false;
     c->p = q;
-    return json_integer(neg ? -v : v);
+    *out = neg ? -v : v;
+    return true;
+}
+
+static json_t *fast_number(cursor_t *c)
+{
+    json_int_t v;
+    return fast_integer(c, &v) ? json_integer(v) : NULL;
 }
 
 static bool fast_literal(cursor_t *c, const char *word, size_t n)
@@ -756,7 +767,94 @@ static json_t *fast_value(cursor_t *c, int depth)
     }
 }
 
-static bool fast_decode(nipc_msg_t *m, const char *p, size_t n, bool allow_reserved)
+/* ---- reuse of the previous event's data ------------------------------------------------ */
+
+/*
+ * A stream of events usually repeats one shape ({"i":1,"s":"a"}, {"i":2,"s":"b"}, ...). When
+ * the previous event's data tree is held by nobody but the connection, the next frame of the
+ * same shape is written into it in place: integers set, strings replaced, nothing else
+ * allocated. Every node written must have a reference count of 1, so a value a handler kept
+ * (json_incref) is never changed under it. The first difference returns false; the caller
+ * then discards the tree, which may be half written, and decodes the frame afresh.
+ */
+static bool fast_update(cursor_t *c, json_t *into, int depth);
+
+static bool only_ours(const json_t *v)
+{
+    return v->refcount == 1;
+}
+
+static bool fast_update_object(cursor_t *c, json_t *obj, int depth)
+{
+    void *it = json_object_iter(obj);
+    c->p++; /* '{' */
+    if (c->p < c->end && *c->p == '}') {
+        c->p++;
+        return it == NULL;
+    }
+    for (;;) {
+        const char *k;
+        size_t klen;
+        char *owned;
+        if (it == NULL || c->p >= c->end || *c->p++ != '"' || !fast_string(c, &k, &klen, &owned))
+            return false;
+        bool same =
+            klen == json_object_iter_key_len(it) && memcmp(k, json_object_iter_key(it), klen) == 0;
+        nipc__free(owned);
+        if (!same || c->p >= c->end || *c->p++ != ':' ||
+            !fast_update(c, json_object_iter_value(it), depth + 1) || c->p >= c->end)
+            return false;
+        it = json_object_iter_next(obj, it);
+        if (*c->p == '}') {
+            c->p++;
+            return it == NULL;
+        }
+        if (*c->p++ != ',')
+            return false;
+    }
+}
+
+static bool fast_update(cursor_t *c, json_t *into, int depth)
+{
+    if (c->p >= c->end || depth > FAST_DEPTH)
+        return false;
+    switch (*c->p) {
+    case '{':
+        return json_is_object(into) && only_ours(into) && fast_update_object(c, into, depth);
+    case '"': {
+        const char *s;
+        size_t len;
+        char *owned;
+        if (!json_is_string(into) || !only_ours(into))
+            return false;
+        c->p++;
+        if (!fast_string(c, &s, &len, &owned))
+            return false;
+        /* A field that keeps its value (a name, a tag) costs no allocation. */
+        bool same = len == json_string_length(into) && memcmp(s, json_string_value(into), len) == 0;
+        int rc = same ? 0 : json_string_setn_nocheck(into, s, len);
+        nipc__free(owned);
+        return rc == 0;
+    }
+    case 't':
+        return json_is_true(into) && fast_literal(c, "true", 4);
+    case 'f':
+        return json_is_false(into) && fast_literal(c, "false", 5);
+    case 'n':
+        return json_is_null(into) && fast_literal(c, "null", 4);
+    case '[':
+        return false;
+    default: {
+        json_int_t v;
+        if (!json_is_integer(into) || !only_ours(into) || !fast_integer(c, &v))
+            return false;
+        json_integer_set(into, v);
+        return true;
+    }
+    }
+}
+
+static bool fast_decode(nipc_msg_t *m, const char *p, size_t n, bool allow_reserved, json_t **shape)
 {
     static const char head[] = "{\"type\":\"";
     static const char mid[] = "\",\"data\":";
@@ -782,6 +880,18 @@ static bool fast_decode(nipc_msg_t *m, const char *p, size_t n, bool allow_reser
         return false; /* the general path reports it */
 
     cursor_t c = {q + ml, p + n - 1};
+    if (shape != NULL && *shape != NULL) {
+        if (fast_update(&c, *shape, 1) && c.p == c.end) {
+            m->type = m->type_buf;
+            m->data = *shape;
+            m->decoded = NULL; /* the connection owns it */
+            m->err = 0;
+            return true;
+        }
+        json_decref(*shape);
+        *shape = NULL;
+        c.p = q + ml;
+    }
     json_t *data = fast_value(&c, 1);
     if (data == NULL || c.p != c.end) {
         json_decref(data);
@@ -794,12 +904,33 @@ static bool fast_decode(nipc_msg_t *m, const char *p, size_t n, bool allow_reser
     return true;
 }
 
-void nipc__msg_decode(nipc_msg_t *m, const char *p, size_t n, bool allow_reserved)
+void nipc__msg_decode_into(nipc_msg_t *m, const char *p, size_t n, bool allow_reserved,
+                           json_t **shape)
 {
     m->decoded = NULL;
-    if (fast_decode(m, p, n, allow_reserved))
+    if (fast_decode(m, p, n, allow_reserved, shape))
         return;
     general_decode(m, p, n, allow_reserved);
+}
+
+void nipc__msg_decode(nipc_msg_t *m, const char *p, size_t n, bool allow_reserved)
+{
+    nipc__msg_decode_into(m, p, n, allow_reserved, NULL);
+}
+
+void nipc__msg_done(nipc_msg_t *m, json_t **shape)
+{
+    if (shape != NULL && m->err == 0 && json_is_object(m->data)) {
+        if (m->decoded == m->data && only_ours(m->data)) {
+            *shape = m->decoded; /* kept for the next frame */
+            m->decoded = NULL;
+        } else if (m->decoded == NULL && !only_ours(m->data)) {
+            /* A handler kept the connection's tree: it is theirs now. */
+            json_decref(*shape);
+            *shape = NULL;
+        }
+    }
+    nipc__msg_clear(m);
 }
 
 void nipc__msg_clear(nipc_msg_t *m)

@@ -485,3 +485,143 @@ Test(decode, random_json_like_bytes_never_crash, .timeout = 10)
         check_outcome(buf, n, round % 3 == 0);
     }
 }
+
+/* ---- reuse of the previous event's tree (nipc__msg_decode_into / nipc__msg_done) -------- */
+
+static void decode_shape(nipc_msg_t *m, const char *frame, json_t **shape)
+{
+    nipc__msg_decode_into(m, frame, strlen(frame), false, shape);
+    cr_assert_eq(m->err, 0, "%s", frame);
+}
+
+static void assert_data(const nipc_msg_t *m, const char *want)
+{
+    char *got = json_dumps(m->data, JSON_COMPACT | JSON_ENCODE_ANY);
+    cr_assert_str_eq(got, want);
+    free(got);
+}
+
+Test(reuse, same_shape_frames_reuse_one_tree_with_new_values, .timeout = 10)
+{
+    json_t *shape = NULL;
+    nipc_msg_t m;
+    decode_shape(&m, "{\"type\":\"m\",\"data\":{\"i\":1,\"s\":\"a\",\"o\":{\"t\":true}}}", &shape);
+    json_t *first = m.data;
+    nipc__msg_done(&m, &shape);
+    cr_assert_eq(shape, first, "an unshared tree is kept");
+    decode_shape(&m, "{\"type\":\"m\",\"data\":{\"i\":2,\"s\":\"bb\",\"o\":{\"t\":true}}}", &shape);
+    cr_assert_eq(m.data, first, "the same shape reuses the tree");
+    cr_assert_str_eq(m.type, "m");
+    assert_data(&m, "{\"i\":2,\"s\":\"bb\",\"o\":{\"t\":true}}");
+    nipc__msg_done(&m, &shape);
+    json_decref(shape);
+}
+
+Test(reuse, a_kept_tree_is_never_written, .timeout = 10)
+{
+    json_t *shape = NULL;
+    nipc_msg_t m;
+    decode_shape(&m, "{\"type\":\"m\",\"data\":{\"i\":1}}", &shape);
+    nipc__msg_done(&m, &shape);
+    decode_shape(&m, "{\"type\":\"m\",\"data\":{\"i\":2}}", &shape);
+    json_t *kept = json_incref(m.data); /* a handler keeps it */
+    nipc__msg_done(&m, &shape);
+    cr_assert_null(shape, "the tree now belongs to the handler");
+    decode_shape(&m, "{\"type\":\"m\",\"data\":{\"i\":3}}", &shape);
+    cr_assert_neq(m.data, kept);
+    cr_assert_eq(json_integer_value(json_object_get(kept, "i")), 2, "kept value unchanged");
+    assert_data(&m, "{\"i\":3}");
+    nipc__msg_done(&m, &shape);
+    json_decref(kept);
+    json_decref(shape);
+}
+
+Test(reuse, a_kept_nested_value_is_never_written, .timeout = 10)
+{
+    json_t *shape = NULL;
+    nipc_msg_t m;
+    decode_shape(&m, "{\"type\":\"m\",\"data\":{\"a\":1,\"s\":\"x\",\"n\":{\"v\":5}}}", &shape);
+    json_t *s = json_incref(json_object_get(m.data, "s"));
+    json_t *n = json_incref(json_object_get(m.data, "n"));
+    nipc__msg_done(&m, &shape);
+    cr_assert_not_null(shape);
+    /* The top is the connection's alone, but two of its members are shared: the update must
+     * not write them; the frame is decoded afresh instead, correctly. */
+    decode_shape(&m, "{\"type\":\"m\",\"data\":{\"a\":2,\"s\":\"y\",\"n\":{\"v\":6}}}", &shape);
+    assert_data(&m, "{\"a\":2,\"s\":\"y\",\"n\":{\"v\":6}}");
+    cr_assert_str_eq(json_string_value(s), "x");
+    cr_assert_eq(json_integer_value(json_object_get(n, "v")), 5);
+    nipc__msg_done(&m, &shape);
+    json_decref(s);
+    json_decref(n);
+    json_decref(shape);
+}
+
+Test(reuse, any_difference_in_shape_decodes_afresh, .timeout = 10)
+{
+    static const char *const frames[] = {
+        "{\"type\":\"m\",\"data\":{\"i\":1,\"s\":\"a\"}}",
+        "{\"type\":\"m\",\"data\":{\"i\":2,\"s\":\"b\",\"x\":0}}",   /* a key more */
+        "{\"type\":\"m\",\"data\":{\"i\":3}}",                       /* a key less */
+        "{\"type\":\"m\",\"data\":{\"s\":\"c\",\"i\":4}}",           /* other order */
+        "{\"type\":\"m\",\"data\":{\"s\":5,\"i\":\"d\"}}",           /* other types */
+        "{\"type\":\"m\",\"data\":{\"s\":null,\"i\":false}}",        /* literals */
+        "{\"type\":\"m\",\"data\":{\"s\":true,\"i\":[1]}}",          /* array */
+        "{\"type\":\"m\",\"data\":{\"s\":1.5,\"i\":1e3}}",           /* reals: general path */
+        "{\"type\":\"m\",\"data\":{\"s\":\"\\u00e9\\n\",\"i\":-7}}", /* escapes */
+        "{\"type\":\"m\",\"data\":[1,2]}",                           /* not an object */
+        "{\"type\":\"m\",\"data\":{\"s\":\"\\u00e9\\n\",\"i\":-8}}",
+        "{\"type\":\"m\",\"data\":{\"s\":\"\\u00e9\\n\",\"i\":-9}}",
+    };
+    json_t *shape = NULL;
+    for (size_t k = 0; k < sizeof frames / sizeof frames[0]; k++) {
+        nipc_msg_t m, ref;
+        decode_shape(&m, frames[k], &shape);
+        /* The result equals a decode with no reuse at all. */
+        nipc__msg_decode(&ref, frames[k], strlen(frames[k]), false);
+        cr_assert_eq(ref.err, 0);
+        cr_assert(json_equal(m.data, ref.data), "%s", frames[k]);
+        nipc__msg_clear(&ref);
+        nipc__msg_done(&m, &shape);
+    }
+    json_decref(shape);
+}
+
+Test(reuse, a_half_written_tree_is_dropped_not_delivered, .timeout = 10)
+{
+    json_t *shape = NULL;
+    nipc_msg_t m;
+    decode_shape(&m, "{\"type\":\"m\",\"data\":{\"i\":1,\"j\":2}}", &shape);
+    nipc__msg_done(&m, &shape);
+    /* "i" is written in place, then "k" differs: the frame must come out whole and right. */
+    decode_shape(&m, "{\"type\":\"m\",\"data\":{\"i\":9,\"k\":3}}", &shape);
+    assert_data(&m, "{\"i\":9,\"k\":3}");
+    nipc__msg_done(&m, &shape);
+    /* An invalid frame after a reuse: the general path's error, and no leak. */
+    const char bad[] = "{\"type\":\"m\",\"data\":{\"i\":}";
+    nipc__msg_decode_into(&m, bad, sizeof bad - 1, false, &shape);
+    cr_assert_eq(m.err, NIPC_EPROTO);
+    nipc__msg_done(&m, &shape);
+    json_decref(shape);
+}
+
+Test(reuse, integers_at_the_edge_of_the_fast_path, .timeout = 10)
+{
+    static const char *const frames[] = {
+        "{\"type\":\"m\",\"data\":{\"i\":999999999999999999}}", /* 18 digits: fast */
+        "{\"type\":\"m\",\"data\":{\"i\":-999999999999999999}}",
+        "{\"type\":\"m\",\"data\":{\"i\":9223372036854775807}}",     /* 19: general */
+        "{\"type\":\"m\",\"data\":{\"i\":99999999999999999999999}}", /* past 64 bits */
+        "{\"type\":\"m\",\"data\":{\"i\":1234567890123456789012345}}",
+    };
+    json_t *shape = NULL;
+    for (size_t k = 0; k < sizeof frames / sizeof frames[0]; k++) {
+        nipc_msg_t m, ref;
+        decode_shape(&m, frames[k], &shape);
+        nipc__msg_decode(&ref, frames[k], strlen(frames[k]), false);
+        cr_assert(json_equal(m.data, ref.data), "%s", frames[k]);
+        nipc__msg_clear(&ref);
+        nipc__msg_done(&m, &shape);
+    }
+    json_decref(shape);
+}
