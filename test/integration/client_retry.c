@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The client's retry semantics, node-ipc's exactly (C6-C11): error then disconnect per
- * failed attempt, a fixed `retry` interval, maxRetries N giving N+1 errors and one destroy,
- * stopRetrying, the reset of retriesRemaining on connect, and a client object that survives
- * reconnects and destroy.
+ * The client's retry semantics, node-ipc's exactly (C6-C11), over every stream transport of
+ * the suite (a Unix socket, TCP on 127.0.0.1 and on ::1, see ../support/transport.h): error
+ * then disconnect per failed attempt, a fixed `retry` interval, maxRetries N giving N+1
+ * errors and one destroy, stopRetrying, the reset of retriesRemaining on connect, and a
+ * client object that survives reconnects and destroy. A stale socket file (ECONNREFUSED
+ * where ENOENT would be) is Unix-only.
  */
-#include "../support/harness.h"
+#include "../support/transport.h"
 
 static uv_loop_t loop;
 static char dir[64];
@@ -31,39 +33,83 @@ typedef struct run {
     bool destroyed;
 } run_t;
 
-static void start_client(run_t *r, const nipc_config_t *cfg, const char *path)
+static void run_new(run_t *r, const nipc_config_t *cfg)
 {
     memset(r, 0, sizeof *r);
     cr_assert_eq(nipc_new(&r->ipc, &loop, cfg), 0);
-    cr_assert_eq(nipc_connect_to(r->ipc, "world", path, &r->c), 0);
+}
+
+static void run_watch(run_t *r)
+{
     nipc_client_on(r->c, NIPC_EVENT_ANY, th_record, &r->rec);
     nipc_client_on(r->c, "destroy", th_flag, &r->destroyed);
 }
 
-Test(retry, c9_max_retries_n_without_server_gives_n_plus_1_errors_and_one_destroy)
+/* A client "world" of the Unix socket at `path`. */
+static void start_client(run_t *r, const nipc_config_t *cfg, const char *path)
+{
+    run_new(r, cfg);
+    cr_assert_eq(nipc_connect_to(r->ipc, "world", path, &r->c), 0);
+    run_watch(r);
+}
+
+/* A client "world" of an endpoint of `t` where nobody listens. */
+static void start_client_nowhere(run_t *r, const nipc_config_t *cfg, const th_transport_t *t)
+{
+    run_new(r, cfg);
+    int err = th_connect_nowhere(r->ipc, t, "world", dir, &r->c);
+    cr_assert_eq(err, 0, "%s: connect: %s", t->name, nipc_strerror(err));
+    run_watch(r);
+}
+
+/* A client "world" of the endpoint dir/name or loopback:port. */
+static void start_client_at(run_t *r, const nipc_config_t *cfg, const th_transport_t *t,
+                            const char *name, int port)
+{
+    run_new(r, cfg);
+    int err = th_connect_raw(r->ipc, t, "world", dir, name, port, &r->c);
+    cr_assert_eq(err, 0, "%s: connect: %s", t->name, nipc_strerror(err));
+    run_watch(r);
+}
+
+ParameterizedTestParameters(retry,
+                            c9_max_retries_n_without_server_gives_n_plus_1_errors_and_one_destroy)
+{
+    TH_TRANSPORT_PARAMS();
+}
+
+ParameterizedTest(th_transport_t *t, retry,
+                  c9_max_retries_n_without_server_gives_n_plus_1_errors_and_one_destroy)
 {
     nipc_config_t cfg;
     th_config(&cfg);
     cfg.retry = 60;
     cfg.max_retries = 3;
     run_t r;
-    start_client(&r, &cfg, th_path(dir, "nobody.sock"));
-    cr_assert_eq(nipc_client_retries_remaining(r.c), 3);
-    cr_assert(th_run_until(&loop, &r.destroyed, 5000), "%s", th_types(&r.rec));
+    start_client_nowhere(&r, &cfg, t);
+    cr_assert_eq(nipc_client_retries_remaining(r.c), 3, "%s", t->name);
+    cr_assert(th_run_until(&loop, &r.destroyed, 5000), "%s: %s", t->name, th_types(&r.rec));
     th_run_for(&loop, 200); /* nothing more may follow */
 
-    cr_assert_eq(th_count(&r.rec, "error"), 4, "%s", th_types(&r.rec));
-    cr_assert_eq(th_count(&r.rec, "destroy"), 1);
-    cr_assert_str_eq(th_types(&r.rec), "error disconnect error disconnect error disconnect "
-                                       "error disconnect destroy");
-    /* No socket file: ENOENT, as node-ipc reports it (compat §4.5). */
-    cr_assert_eq(r.rec.status[0], UV_ENOENT);
+    cr_assert_eq(th_count(&r.rec, "error"), 4, "%s: %s", t->name, th_types(&r.rec));
+    cr_assert_eq(th_count(&r.rec, "destroy"), 1, "%s", t->name);
+    cr_assert_str_eq(th_types(&r.rec),
+                     "error disconnect error disconnect error disconnect "
+                     "error disconnect destroy",
+                     "%s", t->name);
+    /* No socket file: ENOENT, as node-ipc reports it (compat §4.5); no listener on the
+     * port: ECONNREFUSED. */
+    cr_assert_eq(r.rec.status[0], th_nowhere_error(t), "%s: %s", t->name,
+                 nipc_err_name(r.rec.status[0]));
     /* Attempts are `retry` ms apart, measured from each disconnect. */
     for (int k = 0; k < 3; k++) {
         int d = th_find(&r.rec, "disconnect", k), e = th_find(&r.rec, "error", k + 1);
-        cr_assert_geq(r.rec.at[e] - r.rec.at[d], 55, "attempt %d came too early", k + 1);
+        cr_assert_eq(r.rec.status[e], th_nowhere_error(t), "%s: attempt %d: %s", t->name, k + 1,
+                     nipc_err_name(r.rec.status[e]));
+        cr_assert_geq(r.rec.at[e] - r.rec.at[d], 55, "%s: attempt %d came too early", t->name,
+                      k + 1);
     }
-    cr_assert_eq(nipc_client_retries_remaining(r.c), 0);
+    cr_assert_eq(nipc_client_retries_remaining(r.c), 0, "%s", t->name);
     nipc_free(r.ipc);
 }
 
@@ -84,52 +130,67 @@ Test(retry, c9_stale_socket_reports_econnrefused)
     nipc_free(r.ipc);
 }
 
-Test(retry, c10_stop_retrying_means_one_attempt)
+ParameterizedTestParameters(retry, c10_stop_retrying_means_one_attempt)
+{
+    TH_TRANSPORT_PARAMS();
+}
+
+ParameterizedTest(th_transport_t *t, retry, c10_stop_retrying_means_one_attempt)
 {
     nipc_config_t cfg;
     th_config(&cfg);
     cfg.retry = 20;
     cfg.stop_retrying = true;
     run_t r;
-    start_client(&r, &cfg, th_path(dir, "nobody.sock"));
-    cr_assert(th_run_until(&loop, &r.destroyed, 2000));
+    start_client_nowhere(&r, &cfg, t);
+    cr_assert(th_run_until(&loop, &r.destroyed, 2000), "%s: %s", t->name, th_types(&r.rec));
     th_run_for(&loop, 100);
-    cr_assert_str_eq(th_types(&r.rec), "error disconnect destroy");
+    cr_assert_str_eq(th_types(&r.rec), "error disconnect destroy", "%s", t->name);
     /* node-ipc leaves retriesRemaining untouched when it stops retrying. */
-    cr_assert_eq(nipc_client_retries_remaining(r.c), NIPC_RETRY_FOREVER);
+    cr_assert_eq(nipc_client_retries_remaining(r.c), NIPC_RETRY_FOREVER, "%s", t->name);
     nipc_free(r.ipc);
 }
 
-Test(retry, c8_max_retries_zero_means_no_retry)
+ParameterizedTestParameters(retry, c8_max_retries_zero_means_no_retry)
+{
+    TH_TRANSPORT_PARAMS();
+}
+
+ParameterizedTest(th_transport_t *t, retry, c8_max_retries_zero_means_no_retry)
 {
     nipc_config_t cfg;
     th_config(&cfg);
     cfg.retry = 20;
     cfg.max_retries = 0;
     run_t r;
-    start_client(&r, &cfg, th_path(dir, "nobody.sock"));
-    cr_assert(th_run_until(&loop, &r.destroyed, 2000));
+    start_client_nowhere(&r, &cfg, t);
+    cr_assert(th_run_until(&loop, &r.destroyed, 2000), "%s: %s", t->name, th_types(&r.rec));
     th_run_for(&loop, 100);
-    cr_assert_str_eq(th_types(&r.rec), "error disconnect destroy");
+    cr_assert_str_eq(th_types(&r.rec), "error disconnect destroy", "%s", t->name);
     nipc_free(r.ipc);
 }
 
-Test(retry, c7_forever_keeps_retrying_at_the_interval)
+ParameterizedTestParameters(retry, c7_forever_keeps_retrying_at_the_interval)
+{
+    TH_TRANSPORT_PARAMS();
+}
+
+ParameterizedTest(th_transport_t *t, retry, c7_forever_keeps_retrying_at_the_interval)
 {
     nipc_config_t cfg;
     th_config(&cfg);
     cfg.retry = 25;
     run_t r;
-    start_client(&r, &cfg, th_path(dir, "nobody.sock"));
+    start_client_nowhere(&r, &cfg, t);
     th_run_for(&loop, 300);
     int errors = th_count(&r.rec, "error");
-    cr_assert_geq(errors, 4, "%s", th_types(&r.rec));
-    cr_assert_eq(th_count(&r.rec, "destroy"), 0);
-    cr_assert_eq(nipc_client_retries_remaining(r.c), NIPC_RETRY_FOREVER);
+    cr_assert_geq(errors, 4, "%s: %s", t->name, th_types(&r.rec));
+    cr_assert_eq(th_count(&r.rec, "destroy"), 0, "%s", t->name);
+    cr_assert_eq(nipc_client_retries_remaining(r.c), NIPC_RETRY_FOREVER, "%s", t->name);
     nipc_free(r.ipc);
 }
 
-/* A server that comes and goes. */
+/* A server that comes and goes, always at the same place: dir/name, or loopback:port. */
 typedef struct srv {
     nipc_t *ipc;
     nipc_server_t *s;
@@ -137,17 +198,20 @@ typedef struct srv {
     int connects;
 } srv_t;
 
-static void srv_up(srv_t *v, const char *path)
+static void srv_up(srv_t *v, const th_transport_t *t, const char *name, int port)
 {
     nipc_config_t cfg;
     th_config(&cfg);
     memset(v, 0, sizeof *v);
-    cr_assert_eq(nipc_new(&v->ipc, &loop, &cfg), 0);
-    cr_assert_eq(nipc_serve(v->ipc, path, &v->s), 0);
+    cr_assert_eq(nipc_new(&v->ipc, &loop, &cfg), 0, "%s", t->name);
+    cr_assert_eq(th_serve_at(v->ipc, t, dir, name, port, &v->s), 0, "%s", t->name);
     nipc_server_on(v->s, "start", th_flag, &v->started);
     nipc_server_on(v->s, "connect", th_tally, &v->connects);
-    cr_assert_eq(nipc_server_start(v->s), 0);
-    cr_assert(th_run_until(&loop, &v->started, 2000));
+    int err = nipc_server_start(v->s);
+    cr_assert_eq(err, 0, "%s: start: %s", t->name, nipc_strerror(err));
+    cr_assert(th_run_until(&loop, &v->started, 2000), "%s", t->name);
+    if (t->kind != TH_UNIX)
+        cr_assert_eq(nipc_server_port(v->s), port, "%s", t->name);
 }
 
 static bool wait_count(th_rec_t *r, const char *type, int n, unsigned ms)
@@ -158,79 +222,107 @@ static bool wait_count(th_rec_t *r, const char *type, int n, unsigned ms)
     return th_count(r, type) >= n;
 }
 
-Test(retry, c8_c11_reconnects_after_the_server_returns_and_resets_retries)
+ParameterizedTestParameters(retry, c8_c11_reconnects_after_the_server_returns_and_resets_retries)
 {
-    const char *path = th_path(dir, "comeback.sock");
+    TH_TRANSPORT_PARAMS();
+}
+
+ParameterizedTest(th_transport_t *t, retry,
+                  c8_c11_reconnects_after_the_server_returns_and_resets_retries)
+{
+    const char *name = "comeback.sock";
+    int port = th_unused_port(t, dir);
     nipc_config_t cfg;
     th_config(&cfg);
     cfg.retry = 40;
     cfg.max_retries = 5;
     srv_t v;
-    srv_up(&v, path);
+    srv_up(&v, t, name, port);
     run_t r;
-    start_client(&r, &cfg, path);
+    start_client_at(&r, &cfg, t, name, port);
     nipc_client_t *same = r.c;
-    cr_assert(wait_count(&r.rec, "connect", 1, 2000));
-    cr_assert(nipc_client_connected(r.c));
+    cr_assert(wait_count(&r.rec, "connect", 1, 2000), "%s: %s", t->name, th_types(&r.rec));
+    cr_assert(nipc_client_connected(r.c), "%s", t->name);
 
     /* The server goes away: disconnect, failed attempts spend retries. */
     nipc_free(v.ipc);
-    cr_assert(wait_count(&r.rec, "error", 2, 3000), "%s", th_types(&r.rec));
-    cr_assert(!nipc_client_connected(r.c));
-    cr_assert_lt(nipc_client_retries_remaining(r.c), 5);
+    cr_assert(wait_count(&r.rec, "error", 2, 3000), "%s: %s", t->name, th_types(&r.rec));
+    cr_assert(!nipc_client_connected(r.c), "%s", t->name);
+    cr_assert_lt(nipc_client_retries_remaining(r.c), 5, "%s", t->name);
 
     /* It returns: the same client object reconnects, handlers intact (C11). */
-    srv_up(&v, path);
-    cr_assert(wait_count(&r.rec, "connect", 2, 3000), "%s", th_types(&r.rec));
-    cr_assert_eq(nipc_of(r.ipc, "world"), same);
-    cr_assert_eq(nipc_client_retries_remaining(r.c), 5, "reset on connect (C8)");
-    cr_assert_eq(th_count(&r.rec, "destroy"), 0);
+    srv_up(&v, t, name, port);
+    cr_assert(wait_count(&r.rec, "connect", 2, 3000), "%s: %s", t->name, th_types(&r.rec));
+    cr_assert_eq(nipc_of(r.ipc, "world"), same, "%s", t->name);
+    cr_assert_eq(nipc_client_retries_remaining(r.c), 5, "%s: reset on connect (C8)", t->name);
+    cr_assert_eq(th_count(&r.rec, "destroy"), 0, "%s", t->name);
     nipc_client_emit_new(r.c, "hello", json_string("again"));
     th_run_for(&loop, 50);
     nipc_free(r.ipc);
     nipc_free(v.ipc);
 }
 
-Test(retry, c11_destroyed_client_stays_in_of_and_can_start_again)
+ParameterizedTestParameters(retry, c11_destroyed_client_stays_in_of_and_can_start_again)
 {
-    const char *path = th_path(dir, "later.sock");
+    TH_TRANSPORT_PARAMS();
+}
+
+ParameterizedTest(th_transport_t *t, retry, c11_destroyed_client_stays_in_of_and_can_start_again)
+{
+    const char *name = "later.sock";
+    int port = th_unused_port(t, dir);
     nipc_config_t cfg;
     th_config(&cfg);
     cfg.max_retries = 0;
     run_t r;
-    start_client(&r, &cfg, path);
-    cr_assert(th_run_until(&loop, &r.destroyed, 2000));
-    cr_assert_eq(nipc_of(r.ipc, "world"), r.c);
-    cr_assert_eq(nipc_client_emit(r.c, "x", NULL), NIPC_EDESTROYED);
+    start_client_at(&r, &cfg, t, name, port);
+    cr_assert(th_run_until(&loop, &r.destroyed, 2000), "%s: %s", t->name, th_types(&r.rec));
+    cr_assert_eq(nipc_of(r.ipc, "world"), r.c, "%s", t->name);
+    cr_assert_eq(nipc_client_emit(r.c, "x", NULL), NIPC_EDESTROYED, "%s", t->name);
 
     srv_t v;
-    srv_up(&v, path);
+    srv_up(&v, t, name, port);
     nipc_client_t *again;
-    cr_assert_eq(nipc_connect_to(r.ipc, "world", NULL, &again), 0);
-    cr_assert_eq(again, r.c, "the same object starts again, handlers kept");
-    cr_assert(wait_count(&r.rec, "connect", 1, 2000));
+    if (t->kind == TH_UNIX)
+        cr_assert_eq(nipc_connect_to(r.ipc, "world", NULL, &again), 0, "%s", t->name);
+    else
+        cr_assert_eq(nipc_connect_to_net(r.ipc, "world", NULL, NIPC_PORT_DEFAULT, &again), 0, "%s",
+                     t->name);
+    cr_assert_eq(again, r.c, "%s: the same object starts again, handlers kept", t->name);
+    cr_assert(wait_count(&r.rec, "connect", 1, 2000), "%s: %s", t->name, th_types(&r.rec));
     nipc_client_t *dup;
-    cr_assert_eq(nipc_connect_to(r.ipc, "world", NULL, &dup), UV_EALREADY);
-    cr_assert_eq(dup, r.c);
+    if (t->kind == TH_UNIX)
+        cr_assert_eq(nipc_connect_to(r.ipc, "world", NULL, &dup), UV_EALREADY, "%s", t->name);
+    else
+        cr_assert_eq(nipc_connect_to_net(r.ipc, "world", NULL, NIPC_PORT_DEFAULT, &dup),
+                     UV_EALREADY, "%s", t->name);
+    cr_assert_eq(dup, r.c, "%s", t->name);
     nipc_free(r.ipc);
     nipc_free(v.ipc);
 }
 
-Test(retry, c6_a_lost_connection_publishes_disconnect_then_retries)
+ParameterizedTestParameters(retry, c6_a_lost_connection_publishes_disconnect_then_retries)
 {
-    const char *path = th_path(dir, "lost.sock");
+    TH_TRANSPORT_PARAMS();
+}
+
+ParameterizedTest(th_transport_t *t, retry, c6_a_lost_connection_publishes_disconnect_then_retries)
+{
+    const char *name = "lost.sock";
+    int port = th_unused_port(t, dir);
     nipc_config_t cfg;
     th_config(&cfg);
     cfg.retry = 30;
     cfg.max_retries = 1;
     srv_t v;
-    srv_up(&v, path);
+    srv_up(&v, t, name, port);
     run_t r;
-    start_client(&r, &cfg, path);
-    cr_assert(wait_count(&r.rec, "connect", 1, 2000));
+    start_client_at(&r, &cfg, t, name, port);
+    cr_assert(wait_count(&r.rec, "connect", 1, 2000), "%s: %s", t->name, th_types(&r.rec));
     nipc_free(v.ipc);
-    cr_assert(th_run_until(&loop, &r.destroyed, 3000), "%s", th_types(&r.rec));
+    cr_assert(th_run_until(&loop, &r.destroyed, 3000), "%s: %s", t->name, th_types(&r.rec));
     /* Lost (disconnect), one retry that fails (error, disconnect), then destroy. */
-    cr_assert_str_eq(th_types(&r.rec), "connect disconnect error disconnect destroy");
+    cr_assert_str_eq(th_types(&r.rec), "connect disconnect error disconnect destroy", "%s",
+                     t->name);
     nipc_free(r.ipc);
 }

@@ -6,9 +6,12 @@
  * that only read, so every write in the measured window is nipc's. Checked for a client's
  * emits, a server's emits and a broadcast to three sockets. And an emit made from a timer is
  * written at once, without waiting for unrelated I/O: the loop must not block in its poll
- * while bytes are queued.
+ * while bytes are queued. Every test runs over every stream transport of the suite (a Unix
+ * socket, TCP on 127.0.0.1 and on ::1, see ../support/transport.h): over TCP nipc turns
+ * Nagle off, so a coalesced write is not delayed either, and the raw peers set TCP_NODELAY
+ * too; the count stays nipc's alone, as the peers still only read.
  */
-#include "../support/harness.h"
+#include "../support/transport.h"
 
 static uv_loop_t loop;
 static char dir[64];
@@ -99,68 +102,77 @@ static void on_burst(uv_timer_t *t)
  * Fires the burst, then reads every raw socket until it has the BURST frames, and returns
  * the number of write calls made meanwhile. Nothing here asserts until the count is taken.
  */
-static long long run_burst(burst_t *b, const int *fds, int nfds, char **got, size_t len)
+static long long run_burst(const th_transport_t *t, burst_t *b, const int *fds, int nfds,
+                           char **got, size_t len)
 {
-    uv_timer_t t;
-    uv_timer_init(&loop, &t);
-    t.data = b;
-    uv_timer_start(&t, on_burst, 1, 0);
+    uv_timer_t timer;
+    uv_timer_init(&loop, &timer);
+    timer.data = b;
+    uv_timer_start(&timer, on_burst, 1, 0);
     th_run_until(&loop, &b->fired, 2000);
     size_t n[8] = {0};
     for (int i = 0; i < nfds; i++)
         n[i] = th_raw_read(&loop, fds[i], got[i], len, 5000);
     long long after = syscw();
-    uv_close((uv_handle_t *)&t, NULL);
-    uv_run(&loop, UV_RUN_NOWAIT); /* `t` lives on this stack */
+    uv_close((uv_handle_t *)&timer, NULL);
+    uv_run(&loop, UV_RUN_NOWAIT); /* `timer` lives on this stack */
 
-    cr_assert(b->fired, "the burst timer did not fire");
-    cr_assert_eq(b->failed, 0, "%d emits failed, the first with %s", b->failed,
+    cr_assert(b->fired, "%s: the burst timer did not fire", t->name);
+    cr_assert_eq(b->failed, 0, "%s: %d emits failed, the first with %s", t->name, b->failed,
                  nipc_err_name(b->first_err));
     for (int i = 0; i < nfds; i++)
-        cr_assert_eq(n[i], len, "socket %d: read %zu of %zu bytes", i, n[i], len);
-    cr_assert(b->before >= 0 && after >= 0);
+        cr_assert_eq(n[i], len, "%s: socket %d: read %zu of %zu bytes", t->name, i, n[i], len);
+    cr_assert(b->before >= 0 && after >= 0, "%s", t->name);
     return after - b->before;
 }
 
 /* Every frame, once, in order: the bytes equal what BURST emits encode to. */
-static void assert_frames(const char *got, const char *want, size_t len, int sock)
+static void assert_frames(const th_transport_t *t, const char *got, const char *want, size_t len,
+                          int sock)
 {
     for (size_t i = 0; i < len; i++) {
         if (got[i] == want[i])
             continue;
         size_t from = i > 20 ? i - 20 : 0;
         int n = (int)(len - from < 40 ? len - from : 40);
-        cr_assert_fail("socket %d: byte %zu differs: ...%.*s, want ...%.*s", sock, i, n, got + from,
-                       n, want + from);
+        cr_assert_fail("%s: socket %d: byte %zu differs: ...%.*s, want ...%.*s", t->name, sock, i,
+                       n, got + from, n, want + from);
     }
 }
 
-Test(coalesce, a_thousand_client_emits_in_one_callback_take_one_write)
+ParameterizedTestParameters(coalesce, a_thousand_client_emits_in_one_callback_take_one_write)
+{
+    TH_TRANSPORT_PARAMS();
+}
+
+ParameterizedTest(th_transport_t *t, coalesce,
+                  a_thousand_client_emits_in_one_callback_take_one_write)
 {
     need_syscw();
-    const char *path = th_path(dir, "c.sock");
-    int lfd = th_raw_listen(path);
+    int port;
+    int lfd = th_raw_listen_any(t, dir, "c.sock", &port);
     nipc_config_t cfg;
     th_config(&cfg);
     cfg.stop_retrying = true;
     nipc_t *ipc;
     nipc_client_t *c;
     bool connected = false;
-    cr_assert_eq(nipc_new(&ipc, &loop, &cfg), 0);
-    cr_assert_eq(nipc_connect_to(ipc, "raw", path, &c), 0);
+    cr_assert_eq(nipc_new(&ipc, &loop, &cfg), 0, "%s", t->name);
+    cr_assert_eq(th_connect_raw(ipc, t, "raw", dir, "c.sock", port, &c), 0, "%s", t->name);
     nipc_client_on(c, "connect", th_flag, &connected);
-    cr_assert(th_run_until(&loop, &connected, 2000));
-    int fd = th_raw_accept(&loop, lfd, 2000);
-    cr_assert(fd >= 0);
+    cr_assert(th_run_until(&loop, &connected, 2000), "%s", t->name);
+    int fd = th_raw_accept_any(&loop, t, lfd, 2000);
+    cr_assert(fd >= 0, "%s", t->name);
 
     size_t len;
     char *want = burst_bytes(&len);
     char *got = malloc(len);
-    cr_assert_not_null(got);
+    cr_assert_not_null(got, "%s", t->name);
     burst_t b = {.client = c};
-    long long writes = run_burst(&b, &fd, 1, &got, len);
-    assert_frames(got, want, len, 0);
-    cr_assert(writes >= 1 && writes <= 2, "%d emits took %lld write calls", BURST, writes);
+    long long writes = run_burst(t, &b, &fd, 1, &got, len);
+    assert_frames(t, got, want, len, 0);
+    cr_assert(writes >= 1 && writes <= 2, "%s: %d emits took %lld write calls", t->name, BURST,
+              writes);
 
     free(want);
     free(got);
@@ -169,27 +181,34 @@ Test(coalesce, a_thousand_client_emits_in_one_callback_take_one_write)
     close(lfd);
 }
 
-Test(coalesce, a_thousand_server_emits_in_one_callback_take_one_write)
+ParameterizedTestParameters(coalesce, a_thousand_server_emits_in_one_callback_take_one_write)
+{
+    TH_TRANSPORT_PARAMS();
+}
+
+ParameterizedTest(th_transport_t *t, coalesce,
+                  a_thousand_server_emits_in_one_callback_take_one_write)
 {
     need_syscw();
     nipc_config_t cfg;
     th_config(&cfg);
     static th_server_t srv;
-    th_server_start(&srv, &loop, &cfg, th_path(dir, "s.sock"));
-    int fd = th_raw_connect(nipc_server_path(srv.server));
+    th_server_start_on(&srv, &loop, &cfg, t, dir, "s.sock");
+    int fd = th_raw_connect_server(t, srv.server);
     uint64_t end = uv_hrtime() / 1000000 + 2000;
     while (nipc_server_socket_count(srv.server) < 1 && uv_hrtime() / 1000000 < end)
         th_run_for(&loop, 1);
-    cr_assert_eq(nipc_server_socket_count(srv.server), 1);
+    cr_assert_eq(nipc_server_socket_count(srv.server), 1, "%s", t->name);
 
     size_t len;
     char *want = burst_bytes(&len);
     char *got = malloc(len);
-    cr_assert_not_null(got);
+    cr_assert_not_null(got, "%s", t->name);
     burst_t b = {.server = srv.server, .socket = nipc_server_socket_at(srv.server, 0)};
-    long long writes = run_burst(&b, &fd, 1, &got, len);
-    assert_frames(got, want, len, 0);
-    cr_assert(writes >= 1 && writes <= 2, "%d emits took %lld write calls", BURST, writes);
+    long long writes = run_burst(t, &b, &fd, 1, &got, len);
+    assert_frames(t, got, want, len, 0);
+    cr_assert(writes >= 1 && writes <= 2, "%s: %d emits took %lld write calls", t->name, BURST,
+              writes);
 
     free(want);
     free(got);
@@ -197,34 +216,39 @@ Test(coalesce, a_thousand_server_emits_in_one_callback_take_one_write)
     close(fd);
 }
 
-Test(coalesce, a_thousand_broadcasts_take_one_write_per_socket)
+ParameterizedTestParameters(coalesce, a_thousand_broadcasts_take_one_write_per_socket)
+{
+    TH_TRANSPORT_PARAMS();
+}
+
+ParameterizedTest(th_transport_t *t, coalesce, a_thousand_broadcasts_take_one_write_per_socket)
 {
     need_syscw();
     nipc_config_t cfg;
     th_config(&cfg);
     static th_server_t srv;
-    th_server_start(&srv, &loop, &cfg, th_path(dir, "b.sock"));
+    th_server_start_on(&srv, &loop, &cfg, t, dir, "b.sock");
     int fds[3];
     for (int i = 0; i < 3; i++)
-        fds[i] = th_raw_connect(nipc_server_path(srv.server));
+        fds[i] = th_raw_connect_server(t, srv.server);
     uint64_t end = uv_hrtime() / 1000000 + 2000;
     while (nipc_server_socket_count(srv.server) < 3 && uv_hrtime() / 1000000 < end)
         th_run_for(&loop, 1);
-    cr_assert_eq(nipc_server_socket_count(srv.server), 3);
+    cr_assert_eq(nipc_server_socket_count(srv.server), 3, "%s", t->name);
 
     size_t len;
     char *want = burst_bytes(&len);
     char *got[3];
     for (int i = 0; i < 3; i++) {
         got[i] = malloc(len);
-        cr_assert_not_null(got[i]);
+        cr_assert_not_null(got[i], "%s", t->name);
     }
     burst_t b = {.server = srv.server};
-    long long writes = run_burst(&b, fds, 3, got, len);
+    long long writes = run_burst(t, &b, fds, 3, got, len);
     for (int i = 0; i < 3; i++)
-        assert_frames(got[i], want, len, i);
-    cr_assert(writes >= 3 && writes <= 6, "%d broadcasts to 3 sockets took %lld write calls", BURST,
-              writes);
+        assert_frames(t, got[i], want, len, i);
+    cr_assert(writes >= 3 && writes <= 6, "%s: %d broadcasts to 3 sockets took %lld write calls",
+              t->name, BURST, writes);
 
     free(want);
     for (int i = 0; i < 3; i++) {
@@ -279,71 +303,84 @@ static void on_raw_readable(uv_poll_t *p, int status, int events)
  * nothing to do. The only other timer is the 5 s deadline, so a frame left queued until the
  * poll wakes up would arrive about 5 s late.
  */
-static void assert_written_at_once(late_t *l)
+static void assert_written_at_once(const th_transport_t *t, late_t *l)
 {
     uv_poll_t watch;
-    cr_assert_eq(uv_poll_init(&loop, &watch, l->fd), 0);
+    cr_assert_eq(uv_poll_init(&loop, &watch, l->fd), 0, "%s", t->name);
     watch.data = l;
     uv_poll_start(&watch, UV_READABLE, on_raw_readable);
-    uv_timer_t t;
-    uv_timer_init(&loop, &t);
-    t.data = l;
-    uv_timer_start(&t, on_emit_timer, 20, 0);
+    uv_timer_t timer;
+    uv_timer_init(&loop, &timer);
+    timer.data = l;
+    uv_timer_start(&timer, on_emit_timer, 20, 0);
 
     th_run_until(&loop, &l->done, 5000);
     uv_close((uv_handle_t *)&watch, NULL);
-    uv_close((uv_handle_t *)&t, NULL);
+    uv_close((uv_handle_t *)&timer, NULL);
     uv_run(&loop, UV_RUN_NOWAIT);
 
-    cr_assert_neq(l->fired, 0, "the timer did not fire");
-    cr_assert_eq(l->rc, 0, "emit: %s", nipc_err_name(l->rc));
-    cr_assert(l->done, "the frame never arrived");
-    cr_assert_str_eq(l->buf, "{\"type\":\"tick\",\"data\":{}}\f");
+    cr_assert_neq(l->fired, 0, "%s: the timer did not fire", t->name);
+    cr_assert_eq(l->rc, 0, "%s: emit: %s", t->name, nipc_err_name(l->rc));
+    cr_assert(l->done, "%s: the frame never arrived", t->name);
+    cr_assert_str_eq(l->buf, "{\"type\":\"tick\",\"data\":{}}\f", "%s", t->name);
     uint64_t ms = (l->arrived - l->fired) / 1000000;
-    cr_assert_lt(ms, 1000, "the frame arrived %llu ms after the emit", (unsigned long long)ms);
+    cr_assert_lt(ms, 1000, "%s: the frame arrived %llu ms after the emit", t->name,
+                 (unsigned long long)ms);
 }
 
-Test(coalesce, a_client_emit_from_a_timer_is_written_without_other_io)
+ParameterizedTestParameters(coalesce, a_client_emit_from_a_timer_is_written_without_other_io)
 {
-    const char *path = th_path(dir, "t.sock");
-    int lfd = th_raw_listen(path);
+    TH_TRANSPORT_PARAMS();
+}
+
+ParameterizedTest(th_transport_t *t, coalesce,
+                  a_client_emit_from_a_timer_is_written_without_other_io)
+{
+    int port;
+    int lfd = th_raw_listen_any(t, dir, "t.sock", &port);
     nipc_config_t cfg;
     th_config(&cfg);
     cfg.stop_retrying = true;
     nipc_t *ipc;
     nipc_client_t *c;
     bool connected = false;
-    cr_assert_eq(nipc_new(&ipc, &loop, &cfg), 0);
-    cr_assert_eq(nipc_connect_to(ipc, "raw", path, &c), 0);
+    cr_assert_eq(nipc_new(&ipc, &loop, &cfg), 0, "%s", t->name);
+    cr_assert_eq(th_connect_raw(ipc, t, "raw", dir, "t.sock", port, &c), 0, "%s", t->name);
     nipc_client_on(c, "connect", th_flag, &connected);
-    cr_assert(th_run_until(&loop, &connected, 2000));
-    int fd = th_raw_accept(&loop, lfd, 2000);
-    cr_assert(fd >= 0);
+    cr_assert(th_run_until(&loop, &connected, 2000), "%s", t->name);
+    int fd = th_raw_accept_any(&loop, t, lfd, 2000);
+    cr_assert(fd >= 0, "%s", t->name);
     /* Let the connect settle: no work is left queued in the loop. */
     th_run_for(&loop, 20);
 
     late_t l = {.client = c, .fd = fd};
-    assert_written_at_once(&l);
+    assert_written_at_once(t, &l);
     nipc_free(ipc);
     close(fd);
     close(lfd);
 }
 
-Test(coalesce, a_server_emit_from_a_timer_is_written_without_other_io)
+ParameterizedTestParameters(coalesce, a_server_emit_from_a_timer_is_written_without_other_io)
+{
+    TH_TRANSPORT_PARAMS();
+}
+
+ParameterizedTest(th_transport_t *t, coalesce,
+                  a_server_emit_from_a_timer_is_written_without_other_io)
 {
     nipc_config_t cfg;
     th_config(&cfg);
     static th_server_t srv;
-    th_server_start(&srv, &loop, &cfg, th_path(dir, "ts.sock"));
-    int fd = th_raw_connect(nipc_server_path(srv.server));
+    th_server_start_on(&srv, &loop, &cfg, t, dir, "ts.sock");
+    int fd = th_raw_connect_server(t, srv.server);
     uint64_t end = uv_hrtime() / 1000000 + 2000;
     while (nipc_server_socket_count(srv.server) < 1 && uv_hrtime() / 1000000 < end)
         th_run_for(&loop, 1);
-    cr_assert_eq(nipc_server_socket_count(srv.server), 1);
+    cr_assert_eq(nipc_server_socket_count(srv.server), 1, "%s", t->name);
     th_run_for(&loop, 20);
 
     late_t l = {.server = srv.server, .socket = nipc_server_socket_at(srv.server, 0), .fd = fd};
-    assert_written_at_once(&l);
+    assert_written_at_once(t, &l);
     nipc_free(srv.ipc);
     close(fd);
 }

@@ -5,9 +5,11 @@
  * the limit is delivered; the 64 MiB default carries a 10 MiB frame. max_queued_bytes: an
  * emit that would take the output queue past it is refused with NIPC_EQUEUEFULL and not
  * queued; `drain` follows once the queue is written, and then emits succeed again; every
- * accepted frame arrives once, in order, and no refused one ever does.
+ * accepted frame arrives once, in order, and no refused one ever does. Every test runs over
+ * every stream transport of the suite (a Unix socket, TCP on 127.0.0.1 and on ::1, see
+ * ../support/transport.h), with a raw socket of the same transport as the peer.
  */
-#include "../support/harness.h"
+#include "../support/transport.h"
 
 static uv_loop_t loop;
 static char dir[64];
@@ -53,19 +55,20 @@ static void send_str(int fd, const char *s)
 }
 
 /* Connects a raw client to srv and waits for its connect; *sock is the server's peer. */
-static int raw_client(nipc_socket_t **sock)
+static int raw_client(const th_transport_t *t, nipc_socket_t **sock)
 {
     int before = th_count(&srv.rec, "connect");
-    int fd = th_raw_connect(nipc_server_path(srv.server));
-    cr_assert(wait_type(&srv.rec, "connect", before + 1, 2000), "the server saw no connect");
+    int fd = th_raw_connect_server(t, srv.server);
+    cr_assert(wait_type(&srv.rec, "connect", before + 1, 2000), "%s: the server saw no connect",
+              t->name);
     if (sock != NULL)
         *sock = srv.rec.socket[th_find(&srv.rec, "connect", before)];
     return fd;
 }
 
-static void start_server(const nipc_config_t *cfg, const char *name)
+static void start_server(const th_transport_t *t, const nipc_config_t *cfg, const char *name)
 {
-    th_server_start(&srv, &loop, cfg, th_path(dir, name));
+    th_server_start_on(&srv, &loop, cfg, t, dir, name);
 }
 
 /* The text of {"type":"t","data":"xxx..."}, exactly `len` bytes (delimiter not included). */
@@ -83,76 +86,88 @@ static char *frame_of(size_t len)
 }
 
 /* Event i of srv.rec is `type` on `sock`. */
-static void assert_event(int i, const char *type, nipc_socket_t *sock)
+static void assert_event(const th_transport_t *t, int i, const char *type, nipc_socket_t *sock)
 {
-    cr_assert(i >= 0 && i < srv.rec.n, "no event %d (events: %s)", i, th_types(&srv.rec));
-    cr_assert_str_eq(srv.rec.type[i], type, "event %d (events: %s)", i, th_types(&srv.rec));
-    cr_assert_eq(srv.rec.socket[i], sock, "event %d is %s on another socket", i, type);
+    cr_assert(i >= 0 && i < srv.rec.n, "%s: no event %d (events: %s)", t->name, i,
+              th_types(&srv.rec));
+    cr_assert_str_eq(srv.rec.type[i], type, "%s: event %d (events: %s)", t->name, i,
+                     th_types(&srv.rec));
+    cr_assert_eq(srv.rec.socket[i], sock, "%s: event %d is %s on another socket", t->name, i, type);
 }
 
 /* B, an innocent bystander, sends one frame and gets one back. */
-static void bystander_round_trip(int fd, nipc_socket_t *sock, int n)
+static void bystander_round_trip(const th_transport_t *t, int fd, nipc_socket_t *sock, int n)
 {
     int before = th_count(&srv.rec, "b");
     char frame[64];
     snprintf(frame, sizeof frame, "{\"type\":\"b\",\"data\":%d}\f", n);
     send_str(fd, frame);
-    cr_assert(wait_type(&srv.rec, "b", before + 1, 2000), "the bystander's frame was lost");
+    cr_assert(wait_type(&srv.rec, "b", before + 1, 2000), "%s: the bystander's frame was lost",
+              t->name);
     int i = th_find(&srv.rec, "b", before);
-    assert_event(i, "b", sock);
+    assert_event(t, i, "b", sock);
     char want[16];
     snprintf(want, sizeof want, "%d", n);
-    cr_assert_str_eq(srv.rec.data[i], want);
+    cr_assert_str_eq(srv.rec.data[i], want, "%s", t->name);
 
-    cr_assert_eq(nipc_server_emit_new(srv.server, sock, "back", json_integer(n)), 0);
+    cr_assert_eq(nipc_server_emit_new(srv.server, sock, "back", json_integer(n)), 0, "%s", t->name);
     char got[64] = {0};
     snprintf(frame, sizeof frame, "{\"type\":\"back\",\"data\":%d}\f", n);
-    cr_assert_eq(th_raw_read(&loop, fd, got, strlen(frame), 2000), strlen(frame));
-    cr_assert_str_eq(got, frame);
+    cr_assert_eq(th_raw_read(&loop, fd, got, strlen(frame), 2000), strlen(frame), "%s", t->name);
+    cr_assert_str_eq(got, frame, "%s", t->name);
 }
 
 /* ---- max_message_size ---------------------------------------------------------------------- */
 
-Test(limits, a_frame_past_max_message_size_closes_only_its_connection)
+ParameterizedTestParameters(limits, a_frame_past_max_message_size_closes_only_its_connection)
+{
+    TH_TRANSPORT_PARAMS();
+}
+
+ParameterizedTest(th_transport_t *t, limits,
+                  a_frame_past_max_message_size_closes_only_its_connection)
 {
     nipc_config_t cfg;
     th_config(&cfg);
     cfg.max_message_size = 1024;
-    start_server(&cfg, "max.sock");
+    start_server(t, &cfg, "max.sock");
     nipc_socket_t *sa, *sb;
-    int a = raw_client(&sa);
-    int b = raw_client(&sb);
-    bystander_round_trip(b, sb, 1);
+    int a = raw_client(t, &sa);
+    int b = raw_client(t, &sb);
+    bystander_round_trip(t, b, sb, 1);
 
     /* Exactly the limit: delivered. */
     char *ok = frame_of(1024);
     send_bytes(a, ok, 1024);
     send_str(a, "\f");
-    cr_assert(wait_type(&srv.rec, "t", 1, 2000), "a frame of exactly the limit was refused");
-    assert_event(th_find(&srv.rec, "t", 0), "t", sa);
-    cr_assert_eq(th_count(&srv.rec, "error"), 0);
+    cr_assert(wait_type(&srv.rec, "t", 1, 2000), "%s: a frame of exactly the limit was refused",
+              t->name);
+    assert_event(t, th_find(&srv.rec, "t", 0), "t", sa);
+    cr_assert_eq(th_count(&srv.rec, "error"), 0, "%s", t->name);
 
     /* One byte more: the connection is closed, with an error first. */
     char *big = frame_of(1025);
     int from = srv.rec.n;
     send_bytes(a, big, 1025);
     send_str(a, "\f");
-    cr_assert(th_raw_closed(&loop, a, 2000), "the connection with the oversized frame stays open");
-    cr_assert(wait_type(&srv.rec, "socket.disconnected", 1, 2000));
+    cr_assert(th_raw_closed(&loop, a, 2000),
+              "%s: the connection with the oversized frame stays open", t->name);
+    cr_assert(wait_type(&srv.rec, "socket.disconnected", 1, 2000), "%s", t->name);
     int e = th_find(&srv.rec, "error", 0);
     int d = th_find(&srv.rec, "socket.disconnected", 0);
-    cr_assert(e >= from && e < d, "error must come before socket.disconnected: %s",
+    cr_assert(e >= from && e < d, "%s: error must come before socket.disconnected: %s", t->name,
               th_types(&srv.rec));
-    assert_event(e, "error", sa);
-    cr_assert_eq(srv.rec.status[e], NIPC_EMSGSIZE, "status %s", nipc_err_name(srv.rec.status[e]));
-    assert_event(d, "socket.disconnected", sa);
-    cr_assert_eq(th_count(&srv.rec, "t"), 1, "the oversized frame was delivered");
+    assert_event(t, e, "error", sa);
+    cr_assert_eq(srv.rec.status[e], NIPC_EMSGSIZE, "%s: status %s", t->name,
+                 nipc_err_name(srv.rec.status[e]));
+    assert_event(t, d, "socket.disconnected", sa);
+    cr_assert_eq(th_count(&srv.rec, "t"), 1, "%s: the oversized frame was delivered", t->name);
 
     /* The bystander never noticed. */
-    bystander_round_trip(b, sb, 2);
-    cr_assert_eq(nipc_server_socket_count(srv.server), 1);
-    cr_assert_eq(nipc_server_socket_at(srv.server, 0), sb);
-    cr_assert_eq(th_count(&srv.rec, "error"), 1);
+    bystander_round_trip(t, b, sb, 2);
+    cr_assert_eq(nipc_server_socket_count(srv.server), 1, "%s", t->name);
+    cr_assert_eq(nipc_server_socket_at(srv.server, 0), sb, "%s", t->name);
+    cr_assert_eq(th_count(&srv.rec, "error"), 1, "%s", t->name);
 
     free(ok);
     free(big);
@@ -161,42 +176,55 @@ Test(limits, a_frame_past_max_message_size_closes_only_its_connection)
     close(b);
 }
 
-Test(limits, a_frame_that_never_ends_is_cut_once_past_the_limit)
+ParameterizedTestParameters(limits, a_frame_that_never_ends_is_cut_once_past_the_limit)
+{
+    TH_TRANSPORT_PARAMS();
+}
+
+ParameterizedTest(th_transport_t *t, limits, a_frame_that_never_ends_is_cut_once_past_the_limit)
 {
     nipc_config_t cfg;
     th_config(&cfg);
     cfg.max_message_size = 1024;
-    start_server(&cfg, "endless.sock");
+    start_server(t, &cfg, "endless.sock");
     nipc_socket_t *sa, *sb;
-    int a = raw_client(&sa);
-    int b = raw_client(&sb);
-    bystander_round_trip(b, sb, 1);
+    int a = raw_client(t, &sa);
+    int b = raw_client(t, &sb);
+    bystander_round_trip(t, b, sb, 1);
 
     /* 1024 bytes with no delimiter may still become a frame of exactly the limit. */
     char *f = frame_of(2000);
     send_bytes(a, f, 1024);
-    cr_assert_not(th_raw_closed(&loop, a, 100), "closed at exactly the limit");
-    cr_assert_eq(th_count(&srv.rec, "error"), 0);
+    cr_assert_not(th_raw_closed(&loop, a, 100), "%s: closed at exactly the limit", t->name);
+    cr_assert_eq(th_count(&srv.rec, "error"), 0, "%s", t->name);
 
     /* Past it, the frame can only be too long. */
     send_bytes(a, f + 1024, 2000 - 1024);
-    cr_assert(th_raw_closed(&loop, a, 2000), "a frame with no end keeps its connection");
-    cr_assert(wait_type(&srv.rec, "socket.disconnected", 1, 2000));
+    cr_assert(th_raw_closed(&loop, a, 2000), "%s: a frame with no end keeps its connection",
+              t->name);
+    cr_assert(wait_type(&srv.rec, "socket.disconnected", 1, 2000), "%s", t->name);
     int e = th_find(&srv.rec, "error", 0);
-    assert_event(e, "error", sa);
-    cr_assert_eq(srv.rec.status[e], NIPC_EMSGSIZE, "status %s", nipc_err_name(srv.rec.status[e]));
-    cr_assert_lt(e, th_find(&srv.rec, "socket.disconnected", 0));
-    assert_event(th_find(&srv.rec, "socket.disconnected", 0), "socket.disconnected", sa);
+    assert_event(t, e, "error", sa);
+    cr_assert_eq(srv.rec.status[e], NIPC_EMSGSIZE, "%s: status %s", t->name,
+                 nipc_err_name(srv.rec.status[e]));
+    cr_assert_lt(e, th_find(&srv.rec, "socket.disconnected", 0), "%s", t->name);
+    assert_event(t, th_find(&srv.rec, "socket.disconnected", 0), "socket.disconnected", sa);
 
-    bystander_round_trip(b, sb, 2);
-    cr_assert_eq(nipc_server_socket_count(srv.server), 1);
+    bystander_round_trip(t, b, sb, 2);
+    cr_assert_eq(nipc_server_socket_count(srv.server), 1, "%s", t->name);
     free(f);
     nipc_free(srv.ipc);
     close(a);
     close(b);
 }
 
-Test(limits, a_pending_frame_of_exactly_the_limit_waits_for_its_delimiter)
+ParameterizedTestParameters(limits, a_pending_frame_of_exactly_the_limit_waits_for_its_delimiter)
+{
+    TH_TRANSPORT_PARAMS();
+}
+
+ParameterizedTest(th_transport_t *t, limits,
+                  a_pending_frame_of_exactly_the_limit_waits_for_its_delimiter)
 {
     /* With a 3-byte delimiter, 1024 bytes of frame and 2 of delimiter may be pending. */
     const char *delims[] = {"\f", "XYZ"};
@@ -205,21 +233,21 @@ Test(limits, a_pending_frame_of_exactly_the_limit_waits_for_its_delimiter)
         th_config(&cfg);
         cfg.max_message_size = 1024;
         cfg.delimiter = delims[k];
-        start_server(&cfg, k == 0 ? "exact1.sock" : "exact3.sock");
-        int a = raw_client(NULL);
+        start_server(t, &cfg, k == 0 ? "exact1.sock" : "exact3.sock");
+        int a = raw_client(t, NULL);
         size_t dlen = strlen(delims[k]);
         char *f = frame_of(1024);
         send_bytes(a, f, 600);
         th_run_for(&loop, 5);
         send_bytes(a, f + 600, 1024 - 600);
         send_bytes(a, delims[k], dlen - 1);
-        cr_assert_not(th_raw_closed(&loop, a, 100), "delimiter %d: closed before the frame ended",
-                      k);
+        cr_assert_not(th_raw_closed(&loop, a, 100),
+                      "%s: delimiter %d: closed before the frame ended", t->name, k);
         send_bytes(a, delims[k] + dlen - 1, 1);
-        cr_assert(wait_type(&srv.rec, "t", 1, 2000), "delimiter %d: not delivered (events: %s)", k,
-                  th_types(&srv.rec));
-        cr_assert_eq(th_count(&srv.rec, "error"), 0);
-        cr_assert_eq(nipc_server_socket_count(srv.server), 1);
+        cr_assert(wait_type(&srv.rec, "t", 1, 2000), "%s: delimiter %d: not delivered (events: %s)",
+                  t->name, k, th_types(&srv.rec));
+        cr_assert_eq(th_count(&srv.rec, "error"), 0, "%s", t->name);
+        cr_assert_eq(nipc_server_socket_count(srv.server), 1, "%s", t->name);
         free(f);
         nipc_free(srv.ipc);
         close(a);
@@ -269,15 +297,20 @@ static char *big_string(void)
     return s;
 }
 
-Test(limits, the_default_limit_delivers_a_10_mib_frame_to_a_server)
+ParameterizedTestParameters(limits, the_default_limit_delivers_a_10_mib_frame_to_a_server)
+{
+    TH_TRANSPORT_PARAMS();
+}
+
+ParameterizedTest(th_transport_t *t, limits, the_default_limit_delivers_a_10_mib_frame_to_a_server)
 {
     nipc_config_t cfg;
     th_config(&cfg);
-    cr_assert_eq(cfg.max_message_size, (size_t)64 << 20, "the default is 64 MiB");
-    start_server(&cfg, "big.sock");
+    cr_assert_eq(cfg.max_message_size, (size_t)64 << 20, "%s: the default is 64 MiB", t->name);
+    start_server(t, &cfg, "big.sock");
     big_seen_t seen = {0};
     nipc_server_on(srv.server, "big", on_big, &seen);
-    int a = raw_client(NULL);
+    int a = raw_client(t, NULL);
 
     char *s = big_string();
     send_str(a, "{\"type\":\"big\",\"data\":\"");
@@ -286,10 +319,11 @@ Test(limits, the_default_limit_delivers_a_10_mib_frame_to_a_server)
     uint64_t end = now_ms() + 20000;
     while (seen.n == 0 && now_ms() < end)
         th_run_for(&loop, 5);
-    cr_assert_eq(seen.n, 1, "the 10 MiB frame did not arrive (events: %s)", th_types(&srv.rec));
-    cr_assert_eq(seen.len, BIG);
-    cr_assert(seen.intact, "the 10 MiB frame arrived damaged");
-    cr_assert_eq(th_count(&srv.rec, "error"), 0);
+    cr_assert_eq(seen.n, 1, "%s: the 10 MiB frame did not arrive (events: %s)", t->name,
+                 th_types(&srv.rec));
+    cr_assert_eq(seen.len, BIG, "%s", t->name);
+    cr_assert(seen.intact, "%s: the 10 MiB frame arrived damaged", t->name);
+    cr_assert_eq(th_count(&srv.rec, "error"), 0, "%s", t->name);
     free(s);
     nipc_free(srv.ipc);
     close(a);
@@ -308,12 +342,17 @@ static void send_big_on_connect(const nipc_event_t *ev, void *arg)
     b->sent = true;
 }
 
-Test(limits, the_default_limit_delivers_a_10_mib_frame_to_a_client)
+ParameterizedTestParameters(limits, the_default_limit_delivers_a_10_mib_frame_to_a_client)
+{
+    TH_TRANSPORT_PARAMS();
+}
+
+ParameterizedTest(th_transport_t *t, limits, the_default_limit_delivers_a_10_mib_frame_to_a_client)
 {
     nipc_config_t cfg;
     th_config(&cfg);
     cfg.stop_retrying = true;
-    start_server(&cfg, "bigc.sock");
+    start_server(t, &cfg, "bigc.sock");
     char *s = big_string();
     big_send_t send = {.s = s};
     nipc_server_on(srv.server, "connect", send_big_on_connect, &send);
@@ -321,17 +360,17 @@ Test(limits, the_default_limit_delivers_a_10_mib_frame_to_a_client)
     nipc_t *ipc;
     nipc_client_t *c;
     big_seen_t seen = {0};
-    cr_assert_eq(nipc_new(&ipc, &loop, &cfg), 0);
-    cr_assert_eq(nipc_connect_to(ipc, "srv", nipc_server_path(srv.server), &c), 0);
+    cr_assert_eq(nipc_new(&ipc, &loop, &cfg), 0, "%s", t->name);
+    cr_assert_eq(th_connect(ipc, t, "srv", srv.server, &c), 0, "%s", t->name);
     nipc_client_on(c, "big", on_big, &seen);
     uint64_t end = now_ms() + 20000;
     while (seen.n == 0 && now_ms() < end)
         th_run_for(&loop, 5);
-    cr_assert(send.sent, "the server saw no connect");
-    cr_assert_eq(send.rc, 0, "emit of 10 MiB: %s", nipc_err_name(send.rc));
-    cr_assert_eq(seen.n, 1, "the 10 MiB frame did not arrive");
-    cr_assert_eq(seen.len, BIG);
-    cr_assert(seen.intact, "the 10 MiB frame arrived damaged");
+    cr_assert(send.sent, "%s: the server saw no connect", t->name);
+    cr_assert_eq(send.rc, 0, "%s: emit of 10 MiB: %s", t->name, nipc_err_name(send.rc));
+    cr_assert_eq(seen.n, 1, "%s: the 10 MiB frame did not arrive", t->name);
+    cr_assert_eq(seen.len, BIG, "%s", t->name);
+    cr_assert(seen.intact, "%s: the 10 MiB frame arrived damaged", t->name);
     free(s);
     nipc_free(ipc);
     nipc_free(srv.ipc);
@@ -435,13 +474,13 @@ static void reader_free(reader_t *r)
 }
 
 /* Frames 0..n-1, each once, in order, and nothing else. */
-static void assert_seqs(const reader_t *r, int n)
+static void assert_seqs(const th_transport_t *t, const reader_t *r, int n)
 {
-    cr_assert_eq(r->bad, 0, "%d frames were not ours", r->bad);
+    cr_assert_eq(r->bad, 0, "%s: %d frames were not ours", t->name, r->bad);
     for (int i = 0; i < r->n && i < n; i++)
-        cr_assert_eq(r->seqs[i], i, "frame %d is seq %d%s", i, r->seqs[i],
+        cr_assert_eq(r->seqs[i], i, "%s: frame %d is seq %d%s", t->name, i, r->seqs[i],
                      r->seqs[i] >= REFUSED ? ", a refused frame" : "");
-    cr_assert_eq(r->n, n, "%d frames arrived, %d were accepted", r->n, n);
+    cr_assert_eq(r->n, n, "%s: %d frames arrived, %d were accepted", t->name, r->n, n);
 }
 
 typedef struct raw_server {
@@ -452,22 +491,23 @@ typedef struct raw_server {
     int drains;
 } raw_server_t;
 
-static void client_to_raw(raw_server_t *p, size_t max_queued, const char *name)
+static void client_to_raw(raw_server_t *p, const th_transport_t *t, size_t max_queued,
+                          const char *name)
 {
     nipc_config_t cfg;
     th_config(&cfg);
     cfg.stop_retrying = true;
     cfg.max_queued_bytes = max_queued;
-    const char *path = th_path(dir, name);
     memset(p, 0, sizeof *p);
-    p->lfd = th_raw_listen(path);
-    cr_assert_eq(nipc_new(&p->ipc, &loop, &cfg), 0);
-    cr_assert_eq(nipc_connect_to(p->ipc, "raw", path, &p->c), 0);
+    int port;
+    p->lfd = th_raw_listen_any(t, dir, name, &port);
+    cr_assert_eq(nipc_new(&p->ipc, &loop, &cfg), 0, "%s", t->name);
+    cr_assert_eq(th_connect_raw(p->ipc, t, "raw", dir, name, port, &p->c), 0, "%s", t->name);
     nipc_client_on(p->c, "connect", th_flag, &p->connected);
     nipc_client_on(p->c, "drain", th_tally, &p->drains);
-    cr_assert(th_run_until(&loop, &p->connected, 2000));
-    p->fd = th_raw_accept(&loop, p->lfd, 2000);
-    cr_assert(p->fd >= 0);
+    cr_assert(th_run_until(&loop, &p->connected, 2000), "%s", t->name);
+    p->fd = th_raw_accept_any(&loop, t, p->lfd, 2000);
+    cr_assert(p->fd >= 0, "%s", t->name);
 }
 
 static void raw_server_close(raw_server_t *p)
@@ -477,10 +517,16 @@ static void raw_server_close(raw_server_t *p)
     close(p->lfd);
 }
 
-Test(limits, a_peer_that_does_not_read_fills_the_queue_then_drain_reopens_it)
+ParameterizedTestParameters(limits, a_peer_that_does_not_read_fills_the_queue_then_drain_reopens_it)
+{
+    TH_TRANSPORT_PARAMS();
+}
+
+ParameterizedTest(th_transport_t *t, limits,
+                  a_peer_that_does_not_read_fills_the_queue_then_drain_reopens_it)
 {
     raw_server_t p;
-    client_to_raw(&p, 4096, "q.sock");
+    client_to_raw(&p, t, 4096, "q.sock");
     const size_t F = 1000;
 
     /* The raw side reads nothing: the kernel's buffer fills, then nipc's queue. The loop
@@ -493,31 +539,32 @@ Test(limits, a_peer_that_does_not_read_fills_the_queue_then_drain_reopens_it)
         accepted++;
         uv_run(&loop, UV_RUN_NOWAIT);
     }
-    cr_assert_eq(rc, NIPC_EQUEUEFULL, "after %d frames: %s", accepted, nipc_err_name(rc));
-    cr_assert_gt(accepted, 4);
+    cr_assert_eq(rc, NIPC_EQUEUEFULL, "%s: after %d frames: %s", t->name, accepted,
+                 nipc_err_name(rc));
+    cr_assert_gt(accepted, 4, "%s", t->name);
 
     /* Full means full: nothing is written while the peer reads nothing. */
-    cr_assert_eq(client_emit_seq(p.c, REFUSED, F), NIPC_EQUEUEFULL);
+    cr_assert_eq(client_emit_seq(p.c, REFUSED, F), NIPC_EQUEUEFULL, "%s", t->name);
     th_run_for(&loop, 50);
-    cr_assert_eq(p.drains, 0, "drain before anything was read");
-    cr_assert_eq(client_emit_seq(p.c, REFUSED + 1, F), NIPC_EQUEUEFULL);
-    cr_assert(nipc_client_connected(p.c));
+    cr_assert_eq(p.drains, 0, "%s: drain before anything was read", t->name);
+    cr_assert_eq(client_emit_seq(p.c, REFUSED + 1, F), NIPC_EQUEUEFULL, "%s", t->name);
+    cr_assert(nipc_client_connected(p.c), "%s", t->name);
 
     /* The peer reads everything: drain, once. */
     reader_t r = {0};
-    cr_assert(read_until(&r, p.fd, accepted, &p.drains, 10000), "%d of %d frames, %d drains", r.n,
-              accepted, p.drains);
-    cr_assert_eq(p.drains, 1);
+    cr_assert(read_until(&r, p.fd, accepted, &p.drains, 10000), "%s: %d of %d frames, %d drains",
+              t->name, r.n, accepted, p.drains);
+    cr_assert_eq(p.drains, 1, "%s", t->name);
 
     /* And emits succeed again. */
     for (int i = 0; i < 3; i++)
-        cr_assert_eq(client_emit_seq(p.c, accepted + i, F), 0, "emit after drain");
+        cr_assert_eq(client_emit_seq(p.c, accepted + i, F), 0, "%s: emit after drain", t->name);
     int one = 1;
-    cr_assert(read_until(&r, p.fd, accepted + 3, &one, 2000));
+    cr_assert(read_until(&r, p.fd, accepted + 3, &one, 2000), "%s", t->name);
     th_run_for(&loop, 20);
     reader_pump(&r, p.fd);
-    assert_seqs(&r, accepted + 3);
-    cr_assert_eq(p.drains, 1, "drain without a refusal");
+    assert_seqs(t, &r, accepted + 3);
+    cr_assert_eq(p.drains, 1, "%s: drain without a refusal", t->name);
 
     reader_free(&r);
     raw_server_close(&p);
@@ -552,53 +599,67 @@ static void on_exact(uv_timer_t *t)
     x->fired = true;
 }
 
-static void fire_exact(exact_t *x)
+static void fire_exact(const th_transport_t *t, exact_t *x)
 {
-    uv_timer_t t;
-    uv_timer_init(&loop, &t);
-    t.data = x;
-    uv_timer_start(&t, on_exact, 1, 0);
+    uv_timer_t timer;
+    uv_timer_init(&loop, &timer);
+    timer.data = x;
+    uv_timer_start(&timer, on_exact, 1, 0);
     th_run_until(&loop, &x->fired, 2000);
-    uv_close((uv_handle_t *)&t, NULL);
+    uv_close((uv_handle_t *)&timer, NULL);
     uv_run(&loop, UV_RUN_NOWAIT);
-    cr_assert(x->fired);
+    cr_assert(x->fired, "%s", t->name);
     for (int i = 0; i < 4; i++)
-        cr_assert_eq(x->rc[i], 0, "frame %d: %s", i, nipc_err_name(x->rc[i]));
-    cr_assert_eq(x->rc[4], NIPC_EQUEUEFULL, "4097..5120 bytes: %s", nipc_err_name(x->rc[4]));
-    cr_assert_eq(x->rc[5], NIPC_EQUEUEFULL, "%s", nipc_err_name(x->rc[5]));
+        cr_assert_eq(x->rc[i], 0, "%s: frame %d: %s", t->name, i, nipc_err_name(x->rc[i]));
+    cr_assert_eq(x->rc[4], NIPC_EQUEUEFULL, "%s: 4097..5120 bytes: %s", t->name,
+                 nipc_err_name(x->rc[4]));
+    cr_assert_eq(x->rc[5], NIPC_EQUEUEFULL, "%s: %s", t->name, nipc_err_name(x->rc[5]));
 }
 
-Test(limits, a_client_queue_bound_is_exact_and_drain_follows_a_refusal)
+ParameterizedTestParameters(limits, a_client_queue_bound_is_exact_and_drain_follows_a_refusal)
+{
+    TH_TRANSPORT_PARAMS();
+}
+
+ParameterizedTest(th_transport_t *t, limits,
+                  a_client_queue_bound_is_exact_and_drain_follows_a_refusal)
 {
     raw_server_t p;
-    client_to_raw(&p, 4096, "qx.sock");
+    client_to_raw(&p, t, 4096, "qx.sock");
     exact_t x = {.c = p.c};
-    fire_exact(&x);
+    fire_exact(t, &x);
 
     reader_t r = {0};
-    cr_assert(read_until(&r, p.fd, 4, &p.drains, 2000), "%d frames, %d drains", r.n, p.drains);
-    cr_assert_eq(client_emit_seq(p.c, 4, 1024), 0);
+    cr_assert(read_until(&r, p.fd, 4, &p.drains, 2000), "%s: %d frames, %d drains", t->name, r.n,
+              p.drains);
+    cr_assert_eq(client_emit_seq(p.c, 4, 1024), 0, "%s", t->name);
     int one = 1;
-    cr_assert(read_until(&r, p.fd, 5, &one, 2000));
+    cr_assert(read_until(&r, p.fd, 5, &one, 2000), "%s", t->name);
     th_run_for(&loop, 20);
     reader_pump(&r, p.fd);
-    assert_seqs(&r, 5);
-    cr_assert_eq(p.drains, 1);
+    assert_seqs(t, &r, 5);
+    cr_assert_eq(p.drains, 1, "%s", t->name);
     reader_free(&r);
     raw_server_close(&p);
 }
 
-Test(limits, a_server_queue_bound_is_exact_and_drain_names_the_socket)
+ParameterizedTestParameters(limits, a_server_queue_bound_is_exact_and_drain_names_the_socket)
+{
+    TH_TRANSPORT_PARAMS();
+}
+
+ParameterizedTest(th_transport_t *t, limits,
+                  a_server_queue_bound_is_exact_and_drain_names_the_socket)
 {
     nipc_config_t cfg;
     th_config(&cfg);
     cfg.max_queued_bytes = 4096;
-    start_server(&cfg, "qs.sock");
+    start_server(t, &cfg, "qs.sock");
     nipc_socket_t *sock;
-    int fd = raw_client(&sock);
+    int fd = raw_client(t, &sock);
     exact_t x = {.s = srv.server, .sock = sock};
-    fire_exact(&x);
-    cr_assert_eq(x.broadcast_rc, NIPC_EQUEUEFULL, "broadcast to a full socket: %s",
+    fire_exact(t, &x);
+    cr_assert_eq(x.broadcast_rc, NIPC_EQUEUEFULL, "%s: broadcast to a full socket: %s", t->name,
                  nipc_err_name(x.broadcast_rc));
 
     reader_t r = {0};
@@ -606,16 +667,16 @@ Test(limits, a_server_queue_bound_is_exact_and_drain_names_the_socket)
     uint64_t end = now_ms() + 2000;
     while ((drains = th_count(&srv.rec, "drain")) == 0 && now_ms() < end)
         th_run_for(&loop, 1);
-    cr_assert_eq(drains, 1, "no drain (events: %s)", th_types(&srv.rec));
+    cr_assert_eq(drains, 1, "%s: no drain (events: %s)", t->name, th_types(&srv.rec));
     int d = th_find(&srv.rec, "drain", 0);
-    cr_assert_eq(srv.rec.socket[d], sock, "drain names another socket");
-    cr_assert(read_until(&r, fd, 4, &drains, 2000));
-    cr_assert_eq(exact_emit(&x, 4), 0);
-    cr_assert(read_until(&r, fd, 5, &drains, 2000));
+    cr_assert_eq(srv.rec.socket[d], sock, "%s: drain names another socket", t->name);
+    cr_assert(read_until(&r, fd, 4, &drains, 2000), "%s", t->name);
+    cr_assert_eq(exact_emit(&x, 4), 0, "%s", t->name);
+    cr_assert(read_until(&r, fd, 5, &drains, 2000), "%s", t->name);
     th_run_for(&loop, 20);
     reader_pump(&r, fd);
-    assert_seqs(&r, 5);
-    cr_assert_eq(th_count(&srv.rec, "drain"), 1);
+    assert_seqs(t, &r, 5);
+    cr_assert_eq(th_count(&srv.rec, "drain"), 1, "%s", t->name);
     reader_free(&r);
     nipc_free(srv.ipc);
     close(fd);

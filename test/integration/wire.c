@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The wire, byte for byte: a nipc server or client on one side, a raw Unix socket on the
- * other. What nipc writes (W1-W3, W7, S13); how it cuts what it reads into frames (W8, W9,
- * W15, W16); and what it does with frames it cannot dispatch (W11-W14): an `error` event,
- * the connection kept open, every other connection untouched.
+ * The wire, byte for byte, over every stream transport of the suite (a Unix socket, TCP on
+ * 127.0.0.1 and on ::1, see ../support/transport.h): a nipc server or client on one side, a
+ * raw socket of the same transport on the other. What nipc writes (W1-W3, W7, S13); how it
+ * cuts what it reads into frames (W8, W9, W15, W16); and what it does with frames it cannot
+ * dispatch (W11-W14): an `error` event, the connection kept open, every other connection
+ * untouched. A TCP read may return less than was written: every byte comparison reads until
+ * it has all it expects.
  */
-#include "../support/harness.h"
+#include "../support/transport.h"
 
 static uv_loop_t loop;
 static char dir[64];
@@ -130,50 +133,53 @@ static char *hex(const char *p, size_t n)
 }
 
 /* Reads exactly `n` bytes from a raw socket and compares them with `want`. */
-static void expect_bytes(int fd, const char *want, size_t n)
+static void expect_bytes(const th_transport_t *t, int fd, const char *want, size_t n)
 {
     char *got = malloc(n + 1);
-    cr_assert_not_null(got);
+    cr_assert_not_null(got, "%s", t->name);
     size_t k = th_raw_read(&loop, fd, got, n, 2000);
     char *hg = hex(got, k);
     char *hw = hex(want, n);
-    cr_assert_eq(k, n, "read %zu of %zu bytes: %s", k, n, hg);
-    cr_assert_str_eq(hg, hw);
+    cr_assert_eq(k, n, "%s: read %zu of %zu bytes: %s", t->name, k, n, hg);
+    cr_assert_str_eq(hg, hw, "%s", t->name);
     free(hg);
     free(hw);
     free(got);
 }
 
-static void expect_str(int fd, const char *want)
+static void expect_str(const th_transport_t *t, int fd, const char *want)
 {
-    expect_bytes(fd, want, strlen(want));
+    expect_bytes(t, fd, want, strlen(want));
 }
 
 /* Nothing arrives on the raw socket for `ms` (and it is not closed: see its callers). */
-static void expect_silence(int fd, unsigned ms)
+static void expect_silence(const th_transport_t *t, int fd, unsigned ms)
 {
     char c;
-    cr_assert_eq(th_raw_read(&loop, fd, &c, 1, ms), 0, "unexpected byte 0x%02x", (unsigned char)c);
+    cr_assert_eq(th_raw_read(&loop, fd, &c, 1, ms), 0, "%s: unexpected byte 0x%02x", t->name,
+                 (unsigned char)c);
 }
 
 /* A started server at dir/name, every event kept in slog. */
-static void server_open(th_server_t *s, const nipc_config_t *cfg, const char *name)
+static void server_open(th_server_t *s, const th_transport_t *t, const nipc_config_t *cfg,
+                        const char *name)
 {
     nipc_config_t def;
     if (cfg == NULL) {
         th_config(&def);
         cfg = &def;
     }
-    th_server_start(s, &loop, cfg, th_path(dir, name));
+    th_server_start_on(s, &loop, cfg, t, dir, name);
     nipc_server_on(s->server, NIPC_EVENT_ANY, keep, &slog);
 }
 
 /* Connects a raw client to `s` and waits for its connect; *sock is the server's peer. */
-static int raw_client(th_server_t *s, nipc_socket_t **sock)
+static int raw_client(const th_transport_t *t, th_server_t *s, nipc_socket_t **sock)
 {
     int before = th_count(&s->rec, "connect");
-    int fd = th_raw_connect(nipc_server_path(s->server));
-    cr_assert(wait_type(&s->rec, "connect", before + 1, 2000), "the server saw no connect");
+    int fd = th_raw_connect_server(t, s->server);
+    cr_assert(wait_type(&s->rec, "connect", before + 1, 2000), "%s: the server saw no connect",
+              t->name);
     if (sock != NULL)
         *sock = s->rec.socket[th_find(&s->rec, "connect", before)];
     return fd;
@@ -188,7 +194,8 @@ typedef struct raw_server {
     bool connected;
 } raw_server_t;
 
-static void client_to_raw(raw_server_t *p, const nipc_config_t *cfg, const char *name)
+static void client_to_raw(raw_server_t *p, const th_transport_t *t, const nipc_config_t *cfg,
+                          const char *name)
 {
     nipc_config_t def;
     if (cfg == NULL) {
@@ -196,16 +203,16 @@ static void client_to_raw(raw_server_t *p, const nipc_config_t *cfg, const char 
         def.stop_retrying = true;
         cfg = &def;
     }
-    const char *path = th_path(dir, name);
     memset(p, 0, sizeof *p);
-    p->lfd = th_raw_listen(path);
-    cr_assert_eq(nipc_new(&p->ipc, &loop, cfg), 0);
-    cr_assert_eq(nipc_connect_to(p->ipc, "raw", path, &p->c), 0);
+    int port;
+    p->lfd = th_raw_listen_any(t, dir, name, &port);
+    cr_assert_eq(nipc_new(&p->ipc, &loop, cfg), 0, "%s", t->name);
+    cr_assert_eq(th_connect_raw(p->ipc, t, "raw", dir, name, port, &p->c), 0, "%s", t->name);
     nipc_client_on(p->c, NIPC_EVENT_ANY, keep, &cl_log);
     nipc_client_on(p->c, "connect", th_flag, &p->connected);
-    cr_assert(th_run_until(&loop, &p->connected, 2000), "the client did not connect");
-    p->fd = th_raw_accept(&loop, p->lfd, 2000);
-    cr_assert(p->fd >= 0, "nothing to accept");
+    cr_assert(th_run_until(&loop, &p->connected, 2000), "%s: the client did not connect", t->name);
+    p->fd = th_raw_accept_any(&loop, t, p->lfd, 2000);
+    cr_assert(p->fd >= 0, "%s: nothing to accept", t->name);
 }
 
 static void raw_server_close(raw_server_t *p)
@@ -228,53 +235,55 @@ static const char *str_of(const json_t *o, const char *key)
  * the peer, and node-ipc's payload {message, err, response}. `response` NULL means the
  * payload's response is null (a `null` frame); otherwise it is the frame text, rlen bytes.
  */
-static void assert_bad_frame(const kept_t *k, int i, int status, nipc_socket_t *sock,
-                             const char *response, size_t rlen)
+static void assert_bad_frame(const th_transport_t *t, const kept_t *k, int i, int status,
+                             nipc_socket_t *sock, const char *response, size_t rlen)
 {
-    cr_assert_lt(i, k->n, "no event %d", i);
-    cr_assert_str_eq(k->type[i], "error", "event %d is %s, not error", i, k->type[i]);
-    cr_assert_eq(k->status[i], status, "status %s, want %s", nipc_err_name(k->status[i]),
-                 nipc_err_name(status));
-    cr_assert_eq(k->socket[i], sock);
+    cr_assert_lt(i, k->n, "%s: no event %d", t->name, i);
+    cr_assert_str_eq(k->type[i], "error", "%s: event %d is %s, not error", t->name, i, k->type[i]);
+    cr_assert_eq(k->status[i], status, "%s: status %s, want %s", t->name,
+                 nipc_err_name(k->status[i]), nipc_err_name(status));
+    cr_assert_eq(k->socket[i], sock, "%s", t->name);
     const json_t *d = k->data[i];
-    cr_assert(json_is_object(d), "the payload is not an object");
-    cr_assert_not_null(str_of(d, "message"));
+    cr_assert(json_is_object(d), "%s: the payload is not an object", t->name);
+    cr_assert_not_null(str_of(d, "message"), "%s", t->name);
     if (status == NIPC_EPROTO)
-        cr_assert_str_eq(str_of(d, "message"), "Invalid JSON response format");
-    cr_assert(str_of(d, "err") != NULL && str_of(d, "err")[0] != '\0', "err is not a string");
+        cr_assert_str_eq(str_of(d, "message"), "Invalid JSON response format", "%s", t->name);
+    cr_assert(str_of(d, "err") != NULL && str_of(d, "err")[0] != '\0', "%s: err is not a string",
+              t->name);
     const json_t *r = json_object_get(d, "response");
     if (response == NULL) {
-        cr_assert(json_is_null(r), "response should be null");
+        cr_assert(json_is_null(r), "%s: response should be null", t->name);
         return;
     }
-    cr_assert(json_is_string(r), "response is not a string");
-    cr_assert_eq(json_string_length(r), rlen, "response is %zu bytes, want %zu",
+    cr_assert(json_is_string(r), "%s: response is not a string", t->name);
+    cr_assert_eq(json_string_length(r), rlen, "%s: response is %zu bytes, want %zu", t->name,
                  json_string_length(r), rlen);
-    cr_assert(memcmp(json_string_value(r), response, rlen) == 0, "response differs: %s",
-              json_string_value(r));
+    cr_assert(memcmp(json_string_value(r), response, rlen) == 0, "%s: response differs: %s",
+              t->name, json_string_value(r));
 }
 
 /* Event i of `k` is the refusal of a frame named like a lifecycle event (W14). */
-static void assert_refused(const kept_t *k, int i, nipc_socket_t *sock, const char *frame)
+static void assert_refused(const th_transport_t *t, const kept_t *k, int i, nipc_socket_t *sock,
+                           const char *frame)
 {
-    assert_bad_frame(k, i, NIPC_ERESERVED, sock, frame, strlen(frame));
+    assert_bad_frame(t, k, i, NIPC_ERESERVED, sock, frame, strlen(frame));
 }
 
 /* Event i of `k` is a dispatched `type` whose data equals `data` (NULL: no data at all). */
-static void assert_dispatch(const kept_t *k, int i, const char *type, const json_t *data,
-                            nipc_socket_t *sock)
+static void assert_dispatch(const th_transport_t *t, const kept_t *k, int i, const char *type,
+                            const json_t *data, nipc_socket_t *sock)
 {
-    cr_assert_lt(i, k->n, "no event %d", i);
-    cr_assert_str_eq(k->type[i], type);
-    cr_assert_eq(k->status[i], 0);
-    cr_assert_eq(k->socket[i], sock);
+    cr_assert_lt(i, k->n, "%s: no event %d", t->name, i);
+    cr_assert_str_eq(k->type[i], type, "%s", t->name);
+    cr_assert_eq(k->status[i], 0, "%s", t->name);
+    cr_assert_eq(k->socket[i], sock, "%s", t->name);
     if (data == NULL) {
-        cr_assert_null(k->data[i], "data should be absent");
+        cr_assert_null(k->data[i], "%s: data should be absent", t->name);
         return;
     }
     char *got = json_dumps(k->data[i], JSON_COMPACT | JSON_ENCODE_ANY);
     char *want = json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY);
-    cr_assert(json_equal(k->data[i], (json_t *)data), "data %s, want %s", got, want);
+    cr_assert(json_equal(k->data[i], (json_t *)data), "%s: data %s, want %s", t->name, got, want);
     free(got);
     free(want);
 }
@@ -305,81 +314,103 @@ static size_t unhex(const char *h, char *out)
     return n;
 }
 
-static void expect_hex(int fd, const char *h)
+static void expect_hex(const th_transport_t *t, int fd, const char *h)
 {
     char want[256];
     size_t n = unhex(h, want);
-    expect_bytes(fd, want, n);
+    expect_bytes(t, fd, want, n);
 }
 
-Test(wire, w1_w2_w3_client_frames_are_the_bytes_node_ipc_writes)
+ParameterizedTestParameters(wire, w1_w2_w3_client_frames_are_the_bytes_node_ipc_writes)
+{
+    TH_TRANSPORT_PARAMS();
+}
+
+ParameterizedTest(th_transport_t *t, wire, w1_w2_w3_client_frames_are_the_bytes_node_ipc_writes)
 {
     raw_server_t p;
-    client_to_raw(&p, NULL, "w2c.sock");
+    client_to_raw(&p, t, NULL, "w2c.sock");
 
     cr_assert_eq(nipc_client_emit_new(p.c, "message",
                                       json_pack("{s:s, s:s}", "id", "hello", "message", "hi")),
-                 0);
-    expect_hex(p.fd, W2_HEX_56);
-    cr_assert_eq(nipc_client_emit_new(p.c, "message", json_string("hi")), 0);
-    expect_hex(p.fd, W2_HEX_31);
+                 0, "%s", t->name);
+    expect_hex(t, p.fd, W2_HEX_56);
+    cr_assert_eq(nipc_client_emit_new(p.c, "message", json_string("hi")), 0, "%s", t->name);
+    expect_hex(t, p.fd, W2_HEX_31);
 
     /* W3: no data is {}; false and 0 are sent as they are. */
-    cr_assert_eq(nipc_client_emit(p.c, "x", NULL), 0);
-    expect_str(p.fd, "{\"type\":\"x\",\"data\":{}}\f");
-    cr_assert_eq(nipc_client_emit(p.c, "x", json_false()), 0);
-    expect_str(p.fd, "{\"type\":\"x\",\"data\":false}\f");
-    cr_assert_eq(nipc_client_emit_new(p.c, "x", json_integer(0)), 0);
-    expect_str(p.fd, "{\"type\":\"x\",\"data\":0}\f");
-    expect_silence(p.fd, 50);
+    cr_assert_eq(nipc_client_emit(p.c, "x", NULL), 0, "%s", t->name);
+    expect_str(t, p.fd, "{\"type\":\"x\",\"data\":{}}\f");
+    cr_assert_eq(nipc_client_emit(p.c, "x", json_false()), 0, "%s", t->name);
+    expect_str(t, p.fd, "{\"type\":\"x\",\"data\":false}\f");
+    cr_assert_eq(nipc_client_emit_new(p.c, "x", json_integer(0)), 0, "%s", t->name);
+    expect_str(t, p.fd, "{\"type\":\"x\",\"data\":0}\f");
+    expect_silence(t, p.fd, 50);
     raw_server_close(&p);
 }
 
-Test(wire, w1_w2_w3_s13_server_frames_are_the_bytes_node_ipc_writes)
+ParameterizedTestParameters(wire, w1_w2_w3_s13_server_frames_are_the_bytes_node_ipc_writes)
 {
-    server_open(&srv, NULL, "w2s.sock");
+    TH_TRANSPORT_PARAMS();
+}
+
+ParameterizedTest(th_transport_t *t, wire, w1_w2_w3_s13_server_frames_are_the_bytes_node_ipc_writes)
+{
+    server_open(&srv, t, NULL, "w2s.sock");
     nipc_socket_t *sock;
-    int fd = raw_client(&srv, &sock);
+    int fd = raw_client(t, &srv, &sock);
 
     cr_assert_eq(nipc_server_emit_new(srv.server, sock, "message",
                                       json_pack("{s:s, s:s}", "id", "hello", "message", "hi")),
-                 0);
-    expect_hex(fd, W2_HEX_56);
-    cr_assert_eq(nipc_server_emit_new(srv.server, sock, "message", json_string("hi")), 0);
-    expect_hex(fd, W2_HEX_31);
-    cr_assert_eq(nipc_server_emit(srv.server, sock, "x", NULL), 0);
-    expect_str(fd, "{\"type\":\"x\",\"data\":{}}\f");
+                 0, "%s", t->name);
+    expect_hex(t, fd, W2_HEX_56);
+    cr_assert_eq(nipc_server_emit_new(srv.server, sock, "message", json_string("hi")), 0, "%s",
+                 t->name);
+    expect_hex(t, fd, W2_HEX_31);
+    cr_assert_eq(nipc_server_emit(srv.server, sock, "x", NULL), 0, "%s", t->name);
+    expect_str(t, fd, "{\"type\":\"x\",\"data\":{}}\f");
 
     /* Broadcast writes the same bytes (S14). */
-    cr_assert_eq(nipc_server_broadcast_new(srv.server, "message", json_string("hi")), 0);
-    expect_hex(fd, W2_HEX_31);
-    expect_silence(fd, 50);
+    cr_assert_eq(nipc_server_broadcast_new(srv.server, "message", json_string("hi")), 0, "%s",
+                 t->name);
+    expect_hex(t, fd, W2_HEX_31);
+    expect_silence(t, fd, 50);
     nipc_free(srv.ipc);
     close(fd);
 }
 
 /* ---- W7: nothing is sent on connect ------------------------------------------------------ */
 
-Test(wire, w7_a_client_sends_nothing_when_it_connects)
+ParameterizedTestParameters(wire, w7_a_client_sends_nothing_when_it_connects)
+{
+    TH_TRANSPORT_PARAMS();
+}
+
+ParameterizedTest(th_transport_t *t, wire, w7_a_client_sends_nothing_when_it_connects)
 {
     raw_server_t p;
-    client_to_raw(&p, NULL, "w7c.sock");
-    expect_silence(p.fd, 200);
+    client_to_raw(&p, t, NULL, "w7c.sock");
+    expect_silence(t, p.fd, 200);
     /* Still connected: the first byte that arrives is the first emit's. */
-    cr_assert(nipc_client_connected(p.c));
-    cr_assert_eq(nipc_client_emit(p.c, "first", NULL), 0);
-    expect_str(p.fd, "{\"type\":\"first\",\"data\":{}}\f");
+    cr_assert(nipc_client_connected(p.c), "%s", t->name);
+    cr_assert_eq(nipc_client_emit(p.c, "first", NULL), 0, "%s", t->name);
+    expect_str(t, p.fd, "{\"type\":\"first\",\"data\":{}}\f");
     raw_server_close(&p);
 }
 
-Test(wire, w7_a_server_sends_nothing_when_it_accepts)
+ParameterizedTestParameters(wire, w7_a_server_sends_nothing_when_it_accepts)
 {
-    server_open(&srv, NULL, "w7s.sock");
+    TH_TRANSPORT_PARAMS();
+}
+
+ParameterizedTest(th_transport_t *t, wire, w7_a_server_sends_nothing_when_it_accepts)
+{
+    server_open(&srv, t, NULL, "w7s.sock");
     nipc_socket_t *sock;
-    int fd = raw_client(&srv, &sock);
-    expect_silence(fd, 200);
-    cr_assert_eq(nipc_server_emit(srv.server, sock, "first", NULL), 0);
-    expect_str(fd, "{\"type\":\"first\",\"data\":{}}\f");
+    int fd = raw_client(t, &srv, &sock);
+    expect_silence(t, fd, 200);
+    cr_assert_eq(nipc_server_emit(srv.server, sock, "first", NULL), 0, "%s", t->name);
+    expect_str(t, fd, "{\"type\":\"first\",\"data\":{}}\f");
     nipc_free(srv.ipc);
     close(fd);
 }
@@ -410,11 +441,17 @@ static void w8_frame(const nipc_event_t *ev, void *arg)
     w->turn[w->n++] = loop_turns;
 }
 
-Test(wire, w8_fifty_frames_in_one_write_are_published_in_one_loop_turn)
+ParameterizedTestParameters(wire, w8_fifty_frames_in_one_write_are_published_in_one_loop_turn)
 {
-    server_open(&srv, NULL, "w8.sock");
+    TH_TRANSPORT_PARAMS();
+}
+
+ParameterizedTest(th_transport_t *t, wire,
+                  w8_fifty_frames_in_one_write_are_published_in_one_loop_turn)
+{
+    server_open(&srv, t, NULL, "w8.sock");
     nipc_socket_t *sock;
-    int fd = raw_client(&srv, &sock);
+    int fd = raw_client(t, &srv, &sock);
 
     uv_check_t turn;
     uv_check_init(&loop, &turn);
@@ -427,17 +464,17 @@ Test(wire, w8_fifty_frames_in_one_write_are_published_in_one_loop_turn)
     size_t len = 0;
     for (int i = 0; i < 50; i++)
         len += (size_t)snprintf(buf + len, sizeof buf - len, "{\"type\":\"n\",\"data\":%d}\f", i);
-    cr_assert_lt(len, sizeof buf);
+    cr_assert_lt(len, sizeof buf, "%s", t->name);
     send_bytes(fd, buf, len); /* one write(); nothing else is sent */
 
-    cr_assert(wait_int(&w.n, 50, 2000), "only %d of 50 frames", w.n);
+    cr_assert(wait_int(&w.n, 50, 2000), "%s: only %d of 50 frames", t->name, w.n);
     th_run_for(&loop, 20);
-    cr_assert_eq(w.n, 50);
-    cr_assert_eq(w.out_of_order, 0, "%d frames out of order", w.out_of_order);
+    cr_assert_eq(w.n, 50, "%s", t->name);
+    cr_assert_eq(w.out_of_order, 0, "%s: %d frames out of order", t->name, w.out_of_order);
     for (int i = 1; i < 50; i++)
-        cr_assert_eq(w.turn[i], w.turn[0], "frame %d came %u loop turns after frame 0", i,
-                     w.turn[i] - w.turn[0]);
-    cr_assert_eq(kept_count(&slog, "error"), 0);
+        cr_assert_eq(w.turn[i], w.turn[0], "%s: frame %d came %u loop turns after frame 0", t->name,
+                     i, w.turn[i] - w.turn[0]);
+    cr_assert_eq(kept_count(&slog, "error"), 0, "%s", t->name);
 
     uv_close((uv_handle_t *)&turn, NULL);
     uv_run(&loop, UV_RUN_NOWAIT); /* `turn` lives on this stack */
@@ -500,22 +537,24 @@ static int delimiters_in(const char *p, size_t n, const char *delim)
  * complete in the first piece must be published before the second is sent (no hold-back,
  * unlike legacy W10), and all of them, intact and in order, once it is.
  */
-static void feed_every_split(int fd, const char *in, size_t len, const char *delim, expect_seq_t *x)
+static void feed_every_split(const th_transport_t *t, int fd, const char *in, size_t len,
+                             const char *delim, expect_seq_t *x)
 {
     int frames = delimiters_in(in, len, delim);
     for (size_t at = 1; at < len; at++) {
         int base = x->n;
         int whole = delimiters_in(in, at, delim);
         send_bytes(fd, in, at);
-        cr_assert(wait_int(&x->n, base + whole, 2000), "split at %zu: %d of %d frames", at,
-                  x->n - base, whole);
+        cr_assert(wait_int(&x->n, base + whole, 2000), "%s: split at %zu: %d of %d frames", t->name,
+                  at, x->n - base, whole);
         for (int i = 0; i < 3; i++)
             uv_run(&loop, UV_RUN_NOWAIT);
-        cr_assert_eq(x->n, base + whole, "split at %zu: a frame was published early", at);
+        cr_assert_eq(x->n, base + whole, "%s: split at %zu: a frame was published early", t->name,
+                     at);
         send_bytes(fd, in + at, len - at);
-        cr_assert(wait_int(&x->n, base + frames, 2000), "split at %zu: %d of %d frames", at,
-                  x->n - base, frames);
-        cr_assert_eq(x->bad, 0, "split at %zu: %s", at, x->first_bad);
+        cr_assert(wait_int(&x->n, base + frames, 2000), "%s: split at %zu: %d of %d frames",
+                  t->name, at, x->n - base, frames);
+        cr_assert_eq(x->bad, 0, "%s: split at %zu: %s", t->name, at, x->first_bad);
     }
 }
 
@@ -542,31 +581,42 @@ static void w9_expect(expect_seq_t *x)
         cr_assert_not_null(x->datas[i]);
 }
 
-Test(wire, w9_frames_and_utf8_split_at_every_byte_reach_a_server_intact)
+ParameterizedTestParameters(wire, w9_frames_and_utf8_split_at_every_byte_reach_a_server_intact)
 {
-    server_open(&srv, NULL, "w9s.sock");
-    int fd = raw_client(&srv, NULL);
+    TH_TRANSPORT_PARAMS();
+}
+
+ParameterizedTest(th_transport_t *t, wire,
+                  w9_frames_and_utf8_split_at_every_byte_reach_a_server_intact)
+{
+    server_open(&srv, t, NULL, "w9s.sock");
+    int fd = raw_client(t, &srv, NULL);
     expect_seq_t x;
     w9_expect(&x);
     nipc_server_on(srv.server, NIPC_EVENT_ANY, check_seq, &x);
 
     /* The splits include every byte inside each 2-, 3- and 4-byte sequence. */
     const size_t len = sizeof W9_IN - 1;
-    cr_assert_not_null(memmem(W9_IN, len, GRIN "\"}\f", 7));
-    feed_every_split(fd, W9_IN, len, "\f", &x);
-    cr_assert_eq(x.n, 3 * (int)(len - 1));
-    cr_assert_eq(kept_count(&slog, "error"), 0);
-    cr_assert_eq(nipc_server_socket_count(srv.server), 1);
+    cr_assert_not_null(memmem(W9_IN, len, GRIN "\"}\f", 7), "%s", t->name);
+    feed_every_split(t, fd, W9_IN, len, "\f", &x);
+    cr_assert_eq(x.n, 3 * (int)(len - 1), "%s", t->name);
+    cr_assert_eq(kept_count(&slog, "error"), 0, "%s", t->name);
+    cr_assert_eq(nipc_server_socket_count(srv.server), 1, "%s", t->name);
 
     expect_seq_free(&x);
     nipc_free(srv.ipc);
     close(fd);
 }
 
-Test(wire, w9_frames_fed_one_byte_at_a_time_reach_a_client_intact)
+ParameterizedTestParameters(wire, w9_frames_fed_one_byte_at_a_time_reach_a_client_intact)
+{
+    TH_TRANSPORT_PARAMS();
+}
+
+ParameterizedTest(th_transport_t *t, wire, w9_frames_fed_one_byte_at_a_time_reach_a_client_intact)
 {
     raw_server_t p;
-    client_to_raw(&p, NULL, "w9c.sock");
+    client_to_raw(&p, t, NULL, "w9c.sock");
     expect_seq_t x;
     w9_expect(&x);
     nipc_client_on(p.c, NIPC_EVENT_ANY, check_seq, &x);
@@ -579,10 +629,10 @@ Test(wire, w9_frames_fed_one_byte_at_a_time_reach_a_client_intact)
         uv_run(&loop, UV_RUN_NOWAIT);
         uv_run(&loop, UV_RUN_NOWAIT);
     }
-    cr_assert(wait_int(&x.n, 3, 2000), "%d of 3 frames", x.n);
+    cr_assert(wait_int(&x.n, 3, 2000), "%s: %d of 3 frames", t->name, x.n);
     th_run_for(&loop, 20);
-    cr_assert_eq(x.n, 3);
-    cr_assert_eq(x.bad, 0, "%s", x.first_bad);
+    cr_assert_eq(x.n, 3, "%s", t->name);
+    cr_assert_eq(x.bad, 0, "%s: %s", t->name, x.first_bad);
 
     expect_seq_free(&x);
     raw_server_close(&p);
@@ -590,41 +640,49 @@ Test(wire, w9_frames_fed_one_byte_at_a_time_reach_a_client_intact)
 
 /* ---- W11: a frame that is not JSON ---------------------------------------------------------- */
 
-Test(wire, w11_invalid_json_is_an_error_event_and_the_server_keeps_the_connection)
+ParameterizedTestParameters(wire,
+                            w11_invalid_json_is_an_error_event_and_the_server_keeps_the_connection)
 {
-    server_open(&srv, NULL, "w11s.sock");
+    TH_TRANSPORT_PARAMS();
+}
+
+ParameterizedTest(th_transport_t *t, wire,
+                  w11_invalid_json_is_an_error_event_and_the_server_keeps_the_connection)
+{
+    server_open(&srv, t, NULL, "w11s.sock");
     nipc_socket_t *sock;
-    int fd = raw_client(&srv, &sock);
+    int fd = raw_client(t, &srv, &sock);
     int base = slog.n;
 
     send_str(fd, "{\"type\":\"a\",\f");
-    cr_assert(wait_int(&slog.n, base + 1, 2000));
-    assert_bad_frame(&slog, base, NIPC_EPROTO, sock, "{\"type\":\"a\",", 12);
+    cr_assert(wait_int(&slog.n, base + 1, 2000), "%s", t->name);
+    assert_bad_frame(t, &slog, base, NIPC_EPROTO, sock, "{\"type\":\"a\",", 12);
 
     /* Still open both ways. */
     send_str(fd, "{\"type\":\"ok\",\"data\":1}\f");
-    cr_assert(wait_int(&slog.n, base + 2, 2000));
+    cr_assert(wait_int(&slog.n, base + 2, 2000), "%s", t->name);
     json_t *one = json_integer(1);
-    assert_dispatch(&slog, base + 1, "ok", one, sock);
-    cr_assert_eq(nipc_server_emit_new(srv.server, sock, "reply", json_integer(7)), 0);
-    expect_str(fd, "{\"type\":\"reply\",\"data\":7}\f");
+    assert_dispatch(t, &slog, base + 1, "ok", one, sock);
+    cr_assert_eq(nipc_server_emit_new(srv.server, sock, "reply", json_integer(7)), 0, "%s",
+                 t->name);
+    expect_str(t, fd, "{\"type\":\"reply\",\"data\":7}\f");
 
     /* Empty frames: a lone delimiter, and two delimiters in a row between good frames. */
     send_str(fd, "\f");
-    cr_assert(wait_int(&slog.n, base + 3, 2000));
-    assert_bad_frame(&slog, base + 2, NIPC_EPROTO, sock, "", 0);
+    cr_assert(wait_int(&slog.n, base + 3, 2000), "%s", t->name);
+    assert_bad_frame(t, &slog, base + 2, NIPC_EPROTO, sock, "", 0);
     send_str(fd, "{\"type\":\"ok\",\"data\":2}\f\f{\"type\":\"ok\",\"data\":3}\f");
-    cr_assert(wait_int(&slog.n, base + 6, 2000));
+    cr_assert(wait_int(&slog.n, base + 6, 2000), "%s", t->name);
     json_t *two = json_integer(2), *three = json_integer(3);
-    assert_dispatch(&slog, base + 3, "ok", two, sock);
-    assert_bad_frame(&slog, base + 4, NIPC_EPROTO, sock, "", 0);
-    assert_dispatch(&slog, base + 5, "ok", three, sock);
+    assert_dispatch(t, &slog, base + 3, "ok", two, sock);
+    assert_bad_frame(t, &slog, base + 4, NIPC_EPROTO, sock, "", 0);
+    assert_dispatch(t, &slog, base + 5, "ok", three, sock);
 
     th_run_for(&loop, 20);
-    cr_assert_eq(slog.n, base + 6, "unexpected events: %s", th_types(&srv.rec));
-    cr_assert_eq(nipc_server_socket_count(srv.server), 1);
-    cr_assert_eq(nipc_server_emit(srv.server, sock, "still", NULL), 0);
-    expect_str(fd, "{\"type\":\"still\",\"data\":{}}\f");
+    cr_assert_eq(slog.n, base + 6, "%s: unexpected events: %s", t->name, th_types(&srv.rec));
+    cr_assert_eq(nipc_server_socket_count(srv.server), 1, "%s", t->name);
+    cr_assert_eq(nipc_server_emit(srv.server, sock, "still", NULL), 0, "%s", t->name);
+    expect_str(t, fd, "{\"type\":\"still\",\"data\":{}}\f");
 
     json_decref(one);
     json_decref(two);
@@ -633,35 +691,46 @@ Test(wire, w11_invalid_json_is_an_error_event_and_the_server_keeps_the_connectio
     close(fd);
 }
 
-Test(wire, w11_invalid_json_is_an_error_event_and_the_client_stays_connected)
+ParameterizedTestParameters(wire, w11_invalid_json_is_an_error_event_and_the_client_stays_connected)
+{
+    TH_TRANSPORT_PARAMS();
+}
+
+ParameterizedTest(th_transport_t *t, wire,
+                  w11_invalid_json_is_an_error_event_and_the_client_stays_connected)
 {
     raw_server_t p;
-    client_to_raw(&p, NULL, "w11c.sock");
+    client_to_raw(&p, t, NULL, "w11c.sock");
     int base = cl_log.n;
 
     send_str(p.fd, "not json\f{\"type\":\"ok\",\"data\":1}\f\f");
-    cr_assert(wait_int(&cl_log.n, base + 3, 2000), "%d events", cl_log.n - base);
-    assert_bad_frame(&cl_log, base, NIPC_EPROTO, NULL, "not json", 8);
+    cr_assert(wait_int(&cl_log.n, base + 3, 2000), "%s: %d events", t->name, cl_log.n - base);
+    assert_bad_frame(t, &cl_log, base, NIPC_EPROTO, NULL, "not json", 8);
     json_t *one = json_integer(1);
-    assert_dispatch(&cl_log, base + 1, "ok", one, NULL);
-    assert_bad_frame(&cl_log, base + 2, NIPC_EPROTO, NULL, "", 0);
+    assert_dispatch(t, &cl_log, base + 1, "ok", one, NULL);
+    assert_bad_frame(t, &cl_log, base + 2, NIPC_EPROTO, NULL, "", 0);
     json_decref(one);
 
     th_run_for(&loop, 20);
-    cr_assert_eq(cl_log.n, base + 3);
-    cr_assert(nipc_client_connected(p.c));
-    cr_assert_eq(nipc_client_emit(p.c, "back", NULL), 0);
-    expect_str(p.fd, "{\"type\":\"back\",\"data\":{}}\f");
+    cr_assert_eq(cl_log.n, base + 3, "%s", t->name);
+    cr_assert(nipc_client_connected(p.c), "%s", t->name);
+    cr_assert_eq(nipc_client_emit(p.c, "back", NULL), 0, "%s", t->name);
+    expect_str(t, p.fd, "{\"type\":\"back\",\"data\":{}}\f");
     raw_server_close(&p);
 }
 
 /* ---- W12: a frame without data ------------------------------------------------------------ */
 
-Test(wire, w12_a_frame_without_data_is_published_with_null_data)
+ParameterizedTestParameters(wire, w12_a_frame_without_data_is_published_with_null_data)
 {
-    server_open(&srv, NULL, "w12s.sock");
+    TH_TRANSPORT_PARAMS();
+}
+
+ParameterizedTest(th_transport_t *t, wire, w12_a_frame_without_data_is_published_with_null_data)
+{
+    server_open(&srv, t, NULL, "w12s.sock");
     nipc_socket_t *sock;
-    int fd = raw_client(&srv, &sock);
+    int fd = raw_client(t, &srv, &sock);
     int base = slog.n;
 
     /* No data; unknown keys; keys in another order; whitespace around everything. */
@@ -669,22 +738,22 @@ Test(wire, w12_a_frame_without_data_is_published_with_null_data)
                  "{\"type\":\"extra\",\"data\":5,\"junk\":[1]}\f"
                  "{\"data\":\"x\",\"type\":\"swapped\"}\f"
                  " { \"type\" : \"spaced\" , \"data\" : null } \f");
-    cr_assert(wait_int(&slog.n, base + 4, 2000), "%d events", slog.n - base);
+    cr_assert(wait_int(&slog.n, base + 4, 2000), "%s: %d events", t->name, slog.n - base);
     json_t *five = json_integer(5), *x = json_string("x");
-    assert_dispatch(&slog, base, "nodata", NULL, sock);
-    assert_dispatch(&slog, base + 1, "extra", five, sock);
-    assert_dispatch(&slog, base + 2, "swapped", x, sock);
-    assert_dispatch(&slog, base + 3, "spaced", json_null(), sock);
+    assert_dispatch(t, &slog, base, "nodata", NULL, sock);
+    assert_dispatch(t, &slog, base + 1, "extra", five, sock);
+    assert_dispatch(t, &slog, base + 2, "swapped", x, sock);
+    assert_dispatch(t, &slog, base + 3, "spaced", json_null(), sock);
     json_decref(five);
     json_decref(x);
 
     /* The client side too. */
     raw_server_t p;
-    client_to_raw(&p, NULL, "w12c.sock");
+    client_to_raw(&p, t, NULL, "w12c.sock");
     int cbase = cl_log.n;
     send_str(p.fd, "{\"type\":\"nodata\"}\f");
-    cr_assert(wait_int(&cl_log.n, cbase + 1, 2000));
-    assert_dispatch(&cl_log, cbase, "nodata", NULL, NULL);
+    cr_assert(wait_int(&cl_log.n, cbase + 1, 2000), "%s", t->name);
+    assert_dispatch(t, &cl_log, cbase, "nodata", NULL, NULL);
 
     raw_server_close(&p);
     nipc_free(srv.ipc);
@@ -697,31 +766,37 @@ Test(wire, w12_a_frame_without_data_is_published_with_null_data)
  * valid on the wire, so nipc must dispatch it, not refuse it; the string it cannot hold in
  * UTF-8 would naturally become U+FFFD, as Node's own UTF-8 encoder does.
  */
-Test(wire, w5_w12_a_lone_surrogate_escape_written_by_node_is_dispatched)
+ParameterizedTestParameters(wire, w5_w12_a_lone_surrogate_escape_written_by_node_is_dispatched)
 {
-    server_open(&srv, NULL, "w5.sock");
+    TH_TRANSPORT_PARAMS();
+}
+
+ParameterizedTest(th_transport_t *t, wire,
+                  w5_w12_a_lone_surrogate_escape_written_by_node_is_dispatched)
+{
+    server_open(&srv, t, NULL, "w5.sock");
     nipc_socket_t *sock;
-    int fd = raw_client(&srv, &sock);
+    int fd = raw_client(t, &srv, &sock);
     int base = slog.n;
 
     /* A surrogate pair is one character: the control case. */
     send_str(fd, "{\"type\":\"pair\",\"data\":\"\\ud83d\\ude00\"}\f");
-    cr_assert(wait_int(&slog.n, base + 1, 2000));
+    cr_assert(wait_int(&slog.n, base + 1, 2000), "%s", t->name);
     json_t *grin = json_string(GRIN);
-    assert_dispatch(&slog, base, "pair", grin, sock);
+    assert_dispatch(t, &slog, base, "pair", grin, sock);
     json_decref(grin);
 
     send_str(fd, "{\"type\":\"lone\",\"data\":\"\\ud83d\"}\f"
                  "{\"type\":\"lone\",\"data\":\"a\\udc00b\"}\f");
-    cr_assert(wait_int(&slog.n, base + 3, 2000));
+    cr_assert(wait_int(&slog.n, base + 3, 2000), "%s", t->name);
     for (int i = base + 1; i < base + 3; i++) {
         char *d = slog.data[i] ? json_dumps(slog.data[i], JSON_ENCODE_ANY) : NULL;
-        cr_expect_str_eq(slog.type[i], "lone", "a frame Node wrote was refused: %s %s (%s)",
-                         slog.type[i], d ? d : "", nipc_err_name(slog.status[i]));
-        cr_expect(json_is_string(slog.data[i]), "data is not a string");
+        cr_expect_str_eq(slog.type[i], "lone", "%s: a frame Node wrote was refused: %s %s (%s)",
+                         t->name, slog.type[i], d ? d : "", nipc_err_name(slog.status[i]));
+        cr_expect(json_is_string(slog.data[i]), "%s: data is not a string", t->name);
         free(d);
     }
-    cr_assert_eq(nipc_server_socket_count(srv.server), 1);
+    cr_assert_eq(nipc_server_socket_count(srv.server), 1, "%s", t->name);
     nipc_free(srv.ipc);
     close(fd);
 }
@@ -767,17 +842,23 @@ static uint32_t xorshift(uint32_t *s)
     return *s;
 }
 
-Test(wire, w13_hostile_frames_neither_crash_nor_close_any_connection, .timeout = 60)
+ParameterizedTestParameters(wire, w13_hostile_frames_neither_crash_nor_close_any_connection)
 {
-    server_open(&srv, NULL, "w13.sock");
+    TH_TRANSPORT_PARAMS();
+}
+
+ParameterizedTest(th_transport_t *t, wire,
+                  w13_hostile_frames_neither_crash_nor_close_any_connection, .timeout = 60)
+{
+    server_open(&srv, t, NULL, "w13.sock");
     nipc_socket_t *sa, *sb;
-    int a = raw_client(&srv, &sa);
-    int b = raw_client(&srv, &sb);
+    int a = raw_client(t, &srv, &sa);
+    int b = raw_client(t, &srv, &sb);
     json_t *one = json_integer(1);
     int first = slog.n;
     send_str(b, "{\"type\":\"fromb\",\"data\":1}\f");
-    cr_assert(wait_int(&slog.n, first + 1, 2000));
-    assert_dispatch(&slog, first, "fromb", one, sb);
+    cr_assert(wait_int(&slog.n, first + 1, 2000), "%s", t->name);
+    assert_dispatch(t, &slog, first, "fromb", one, sb);
 
     hostile_t h[32];
     int n = 0;
@@ -806,7 +887,7 @@ Test(wire, w13_hostile_frames_neither_crash_nor_close_any_connection, .timeout =
     /* 100000 '[': deeper than any parser stack should go. */
     size_t deep = 100000;
     char *p = malloc(deep);
-    cr_assert_not_null(p);
+    cr_assert_not_null(p, "%s", t->name);
     memset(p, '[', deep);
     n = add_hostile(h, n, "100000 nested arrays", p, deep, NIPC_EPROTO, NULL);
     free(p);
@@ -814,7 +895,7 @@ Test(wire, w13_hostile_frames_neither_crash_nor_close_any_connection, .timeout =
     /* 1 MB of random bytes (never the delimiter), far below max_message_size. */
     size_t big = 1 << 20;
     p = malloc(big);
-    cr_assert_not_null(p);
+    cr_assert_not_null(p, "%s", t->name);
     uint32_t seed = 0x9e3779b9u;
     for (size_t i = 0; i < big; i++) {
         p[i] = (char)(xorshift(&seed) & 0xff);
@@ -828,25 +909,26 @@ Test(wire, w13_hostile_frames_neither_crash_nor_close_any_connection, .timeout =
         int base = slog.n;
         send_bytes(a, h[i].frame, h[i].len);
         send_bytes(a, "\f", 1);
-        cr_assert(wait_int(&slog.n, base + 1, 5000), "%s: no event", h[i].what);
+        cr_assert(wait_int(&slog.n, base + 1, 5000), "%s: %s: no event", t->name, h[i].what);
         if (h[i].status == 0) {
-            cr_assert_str_eq(slog.type[base], h[i].type, "%s: published %s (%s)", h[i].what,
-                             slog.type[base], nipc_err_name(slog.status[base]));
-            cr_assert_eq(slog.status[base], 0, "%s", h[i].what);
-            cr_assert_eq(slog.socket[base], sa, "%s", h[i].what);
+            cr_assert_str_eq(slog.type[base], h[i].type, "%s: %s: published %s (%s)", t->name,
+                             h[i].what, slog.type[base], nipc_err_name(slog.status[base]));
+            cr_assert_eq(slog.status[base], 0, "%s: %s", t->name, h[i].what);
+            cr_assert_eq(slog.socket[base], sa, "%s: %s", t->name, h[i].what);
             continue;
         }
-        cr_assert_str_eq(slog.type[base], "error", "%s: published %s", h[i].what, slog.type[base]);
-        cr_assert_eq(slog.status[base], h[i].status, "%s: %s, want %s", h[i].what,
+        cr_assert_str_eq(slog.type[base], "error", "%s: %s: published %s", t->name, h[i].what,
+                         slog.type[base]);
+        cr_assert_eq(slog.status[base], h[i].status, "%s: %s: %s, want %s", t->name, h[i].what,
                      nipc_err_name(slog.status[base]), nipc_err_name(h[i].status));
         bool valid_text = valid_utf8(h[i].frame, h[i].len);
         if (strcmp(h[i].what, "top-level null") == 0)
-            assert_bad_frame(&slog, base, h[i].status, sa, NULL, 0);
+            assert_bad_frame(t, &slog, base, h[i].status, sa, NULL, 0);
         else if (valid_text)
-            assert_bad_frame(&slog, base, h[i].status, sa, h[i].frame, h[i].len);
+            assert_bad_frame(t, &slog, base, h[i].status, sa, h[i].frame, h[i].len);
         else
             cr_assert(json_is_string(json_object_get(slog.data[base], "response")),
-                      "%s: response is not a string", h[i].what);
+                      "%s: %s: response is not a string", t->name, h[i].what);
     }
 
     /* Invalid UTF-8 is replaced by U+FFFD in the response, as Node's decoder does. */
@@ -856,32 +938,33 @@ Test(wire, w13_hostile_frames_neither_crash_nor_close_any_connection, .timeout =
         if (r != NULL && strcmp(r, "{\"type\":\"\xef\xbf\xbd\xef\xbf\xbd\"}") == 0)
             bad_utf8 = i;
     }
-    cr_assert_geq(bad_utf8, 0, "no response with U+FFFD for the invalid UTF-8 frame");
+    cr_assert_geq(bad_utf8, 0, "%s: no response with U+FFFD for the invalid UTF-8 frame", t->name);
 
     /* The huge integer is read as JavaScript reads it: a double. */
     int bigi = -1;
     for (int i = 0; i < slog.n; i++)
         if (strcmp(slog.type[i], "big") == 0)
             bigi = i;
-    cr_assert_geq(bigi, 0);
-    cr_assert(json_is_real(slog.data[bigi]), "huge integer not read as a double");
-    cr_assert_eq(json_real_value(slog.data[bigi]), strtod("123456789012345678901234567890", NULL));
+    cr_assert_geq(bigi, 0, "%s", t->name);
+    cr_assert(json_is_real(slog.data[bigi]), "%s: huge integer not read as a double", t->name);
+    cr_assert_eq(json_real_value(slog.data[bigi]), strtod("123456789012345678901234567890", NULL),
+                 "%s", t->name);
 
     /* After all of it: both connections are open and work both ways. */
     int base = slog.n;
     send_str(a, "{\"type\":\"after\",\"data\":1}\f");
     send_str(b, "{\"type\":\"fromb\",\"data\":1}\f");
-    cr_assert(wait_int(&slog.n, base + 2, 2000));
-    assert_dispatch(&slog, base, "after", one, sa);
-    assert_dispatch(&slog, base + 1, "fromb", one, sb);
+    cr_assert(wait_int(&slog.n, base + 2, 2000), "%s", t->name);
+    assert_dispatch(t, &slog, base, "after", one, sa);
+    assert_dispatch(t, &slog, base + 1, "fromb", one, sb);
     th_run_for(&loop, 20);
-    cr_assert_eq(slog.n, base + 2, "unexpected events: %s", th_types(&srv.rec));
-    cr_assert_eq(kept_count(&slog, "socket.disconnected"), 0);
-    cr_assert_eq(nipc_server_socket_count(srv.server), 2);
-    cr_assert_eq(nipc_server_emit(srv.server, sa, "to", NULL), 0);
-    cr_assert_eq(nipc_server_emit(srv.server, sb, "to", NULL), 0);
-    expect_str(a, "{\"type\":\"to\",\"data\":{}}\f");
-    expect_str(b, "{\"type\":\"to\",\"data\":{}}\f");
+    cr_assert_eq(slog.n, base + 2, "%s: unexpected events: %s", t->name, th_types(&srv.rec));
+    cr_assert_eq(kept_count(&slog, "socket.disconnected"), 0, "%s", t->name);
+    cr_assert_eq(nipc_server_socket_count(srv.server), 2, "%s", t->name);
+    cr_assert_eq(nipc_server_emit(srv.server, sa, "to", NULL), 0, "%s", t->name);
+    cr_assert_eq(nipc_server_emit(srv.server, sb, "to", NULL), 0, "%s", t->name);
+    expect_str(t, a, "{\"type\":\"to\",\"data\":{}}\f");
+    expect_str(t, b, "{\"type\":\"to\",\"data\":{}}\f");
 
     for (int i = 0; i < n; i++)
         free(h[i].frame);
@@ -899,14 +982,19 @@ static const char *const reserved[] = {
 };
 #define N_RESERVED (int)(sizeof reserved / sizeof reserved[0])
 
-Test(wire, w14_reserved_names_from_the_wire_are_refused_by_default)
+ParameterizedTestParameters(wire, w14_reserved_names_from_the_wire_are_refused_by_default)
 {
-    server_open(&srv, NULL, "w14.sock");
+    TH_TRANSPORT_PARAMS();
+}
+
+ParameterizedTest(th_transport_t *t, wire, w14_reserved_names_from_the_wire_are_refused_by_default)
+{
+    server_open(&srv, t, NULL, "w14.sock");
     nipc_socket_t *sock;
-    int fd = raw_client(&srv, &sock);
+    int fd = raw_client(t, &srv, &sock);
     int connects = th_count(&srv.rec, "connect");
     int starts = th_count(&srv.rec, "start");
-    cr_assert_eq(connects, 1);
+    cr_assert_eq(connects, 1, "%s", t->name);
     int first = slog.n;
 
     for (int i = 0; i < N_RESERVED; i++) {
@@ -916,33 +1004,41 @@ Test(wire, w14_reserved_names_from_the_wire_are_refused_by_default)
         int base = slog.n;
         send_bytes(fd, frame, (size_t)len);
         send_bytes(fd, "\f", 1);
-        cr_assert(wait_int(&slog.n, base + 1, 2000), "%s: no event", reserved[i]);
-        assert_bad_frame(&slog, base, NIPC_ERESERVED, sock, frame, (size_t)len);
+        cr_assert(wait_int(&slog.n, base + 1, 2000), "%s: %s: no event", t->name, reserved[i]);
+        assert_bad_frame(t, &slog, base, NIPC_ERESERVED, sock, frame, (size_t)len);
     }
     th_run_for(&loop, 20);
-    cr_assert_eq(slog.n, first + N_RESERVED, "unexpected events: %s", th_types(&srv.rec));
-    cr_assert_eq(th_count(&srv.rec, "connect"), connects, "a spoofed connect was published");
-    cr_assert_eq(th_count(&srv.rec, "start"), starts);
-    cr_assert_eq(th_count(&srv.rec, "socket.disconnected"), 0);
-    cr_assert_eq(th_count(&srv.rec, "close"), 0);
+    cr_assert_eq(slog.n, first + N_RESERVED, "%s: unexpected events: %s", t->name,
+                 th_types(&srv.rec));
+    cr_assert_eq(th_count(&srv.rec, "connect"), connects, "%s: a spoofed connect was published",
+                 t->name);
+    cr_assert_eq(th_count(&srv.rec, "start"), starts, "%s", t->name);
+    cr_assert_eq(th_count(&srv.rec, "socket.disconnected"), 0, "%s", t->name);
+    cr_assert_eq(th_count(&srv.rec, "close"), 0, "%s", t->name);
 
     /* The connection is still there. */
     send_str(fd, "{\"type\":\"real\"}\f");
-    cr_assert(wait_int(&slog.n, first + N_RESERVED + 1, 2000));
-    assert_dispatch(&slog, first + N_RESERVED, "real", NULL, sock);
-    cr_assert_eq(nipc_server_socket_count(srv.server), 1);
+    cr_assert(wait_int(&slog.n, first + N_RESERVED + 1, 2000), "%s", t->name);
+    assert_dispatch(t, &slog, first + N_RESERVED, "real", NULL, sock);
+    cr_assert_eq(nipc_server_socket_count(srv.server), 1, "%s", t->name);
     nipc_free(srv.ipc);
     close(fd);
 }
 
-Test(wire, w14_reserved_names_are_dispatched_with_allow_reserved_events)
+ParameterizedTestParameters(wire, w14_reserved_names_are_dispatched_with_allow_reserved_events)
+{
+    TH_TRANSPORT_PARAMS();
+}
+
+ParameterizedTest(th_transport_t *t, wire,
+                  w14_reserved_names_are_dispatched_with_allow_reserved_events)
 {
     nipc_config_t cfg;
     th_config(&cfg);
     cfg.allow_reserved_events = true;
-    server_open(&srv, &cfg, "w14a.sock");
+    server_open(&srv, t, &cfg, "w14a.sock");
     nipc_socket_t *sock;
-    int fd = raw_client(&srv, &sock);
+    int fd = raw_client(t, &srv, &sock);
     int first = slog.n;
 
     for (int i = 0; i < N_RESERVED; i++) {
@@ -951,39 +1047,45 @@ Test(wire, w14_reserved_names_are_dispatched_with_allow_reserved_events)
                  i);
         int base = slog.n;
         send_str(fd, frame);
-        cr_assert(wait_int(&slog.n, base + 1, 2000), "%s: no event", reserved[i]);
+        cr_assert(wait_int(&slog.n, base + 1, 2000), "%s: %s: no event", t->name, reserved[i]);
         json_t *want = json_pack("{s:i}", "spoof", i);
-        assert_dispatch(&slog, base, reserved[i], want, sock);
+        assert_dispatch(t, &slog, base, reserved[i], want, sock);
         json_decref(want);
     }
     th_run_for(&loop, 20);
-    cr_assert_eq(slog.n, first + N_RESERVED, "unexpected events: %s", th_types(&srv.rec));
+    cr_assert_eq(slog.n, first + N_RESERVED, "%s: unexpected events: %s", t->name,
+                 th_types(&srv.rec));
     /* A dispatched name is only an event: the socket is still connected. */
-    cr_assert_eq(nipc_server_socket_count(srv.server), 1);
-    cr_assert_eq(nipc_server_emit(srv.server, sock, "still", NULL), 0);
-    expect_str(fd, "{\"type\":\"still\",\"data\":{}}\f");
+    cr_assert_eq(nipc_server_socket_count(srv.server), 1, "%s", t->name);
+    cr_assert_eq(nipc_server_emit(srv.server, sock, "still", NULL), 0, "%s", t->name);
+    expect_str(t, fd, "{\"type\":\"still\",\"data\":{}}\f");
     nipc_free(srv.ipc);
     close(fd);
 }
 
-Test(wire, w14_reserved_names_reaching_a_client)
+ParameterizedTestParameters(wire, w14_reserved_names_reaching_a_client)
+{
+    TH_TRANSPORT_PARAMS();
+}
+
+ParameterizedTest(th_transport_t *t, wire, w14_reserved_names_reaching_a_client)
 {
     /* Refused by default: no second connect, no disconnect, still connected. */
     raw_server_t p;
-    client_to_raw(&p, NULL, "w14c.sock");
-    cr_assert_eq(kept_count(&cl_log, "connect"), 1);
+    client_to_raw(&p, t, NULL, "w14c.sock");
+    cr_assert_eq(kept_count(&cl_log, "connect"), 1, "%s", t->name);
     int base = cl_log.n;
     send_str(p.fd, "{\"type\":\"connect\",\"data\":1}\f{\"type\":\"disconnect\"}\f"
                    "{\"type\":\"destroy\"}\f{\"type\":\"error\",\"data\":{}}\f");
-    cr_assert(wait_int(&cl_log.n, base + 4, 2000));
-    assert_refused(&cl_log, base, NULL, "{\"type\":\"connect\",\"data\":1}");
-    assert_refused(&cl_log, base + 1, NULL, "{\"type\":\"disconnect\"}");
-    assert_refused(&cl_log, base + 2, NULL, "{\"type\":\"destroy\"}");
-    assert_refused(&cl_log, base + 3, NULL, "{\"type\":\"error\",\"data\":{}}");
+    cr_assert(wait_int(&cl_log.n, base + 4, 2000), "%s", t->name);
+    assert_refused(t, &cl_log, base, NULL, "{\"type\":\"connect\",\"data\":1}");
+    assert_refused(t, &cl_log, base + 1, NULL, "{\"type\":\"disconnect\"}");
+    assert_refused(t, &cl_log, base + 2, NULL, "{\"type\":\"destroy\"}");
+    assert_refused(t, &cl_log, base + 3, NULL, "{\"type\":\"error\",\"data\":{}}");
     th_run_for(&loop, 20);
-    cr_assert_eq(cl_log.n, base + 4);
-    cr_assert_eq(kept_count(&cl_log, "connect"), 1);
-    cr_assert(nipc_client_connected(p.c));
+    cr_assert_eq(cl_log.n, base + 4, "%s", t->name);
+    cr_assert_eq(kept_count(&cl_log, "connect"), 1, "%s", t->name);
+    cr_assert(nipc_client_connected(p.c), "%s", t->name);
     raw_server_close(&p);
     kept_free(&cl_log);
 
@@ -992,17 +1094,17 @@ Test(wire, w14_reserved_names_reaching_a_client)
     th_config(&cfg);
     cfg.stop_retrying = true;
     cfg.allow_reserved_events = true;
-    client_to_raw(&p, &cfg, "w14d.sock");
+    client_to_raw(&p, t, &cfg, "w14d.sock");
     base = cl_log.n;
     send_str(p.fd, "{\"type\":\"connect\",\"data\":1}\f{\"type\":\"disconnect\"}\f");
-    cr_assert(wait_int(&cl_log.n, base + 2, 2000));
+    cr_assert(wait_int(&cl_log.n, base + 2, 2000), "%s", t->name);
     json_t *one = json_integer(1);
-    assert_dispatch(&cl_log, base, "connect", one, NULL);
-    assert_dispatch(&cl_log, base + 1, "disconnect", NULL, NULL);
+    assert_dispatch(t, &cl_log, base, "connect", one, NULL);
+    assert_dispatch(t, &cl_log, base + 1, "disconnect", NULL, NULL);
     json_decref(one);
-    cr_assert(nipc_client_connected(p.c));
-    cr_assert_eq(nipc_client_emit(p.c, "still", NULL), 0);
-    expect_str(p.fd, "{\"type\":\"still\",\"data\":{}}\f");
+    cr_assert(nipc_client_connected(p.c), "%s", t->name);
+    cr_assert_eq(nipc_client_emit(p.c, "still", NULL), 0, "%s", t->name);
+    expect_str(t, p.fd, "{\"type\":\"still\",\"data\":{}}\f");
     raw_server_close(&p);
 }
 
@@ -1021,19 +1123,20 @@ typedef struct w15_client {
     kept_t *log;
 } w15_client_t;
 
-static void w15_pair(th_server_t *s, w15_client_t *cl, const char *delim, const char *name)
+static void w15_pair(const th_transport_t *t, th_server_t *s, w15_client_t *cl, const char *delim,
+                     const char *name)
 {
     nipc_config_t cfg;
     th_config(&cfg);
     cfg.delimiter = delim;
     cfg.stop_retrying = true;
-    th_server_start(s, &loop, &cfg, th_path(dir, name));
+    th_server_start_on(s, &loop, &cfg, t, dir, name);
     nipc_server_on(s->server, "ping", echo_ping, NULL);
-    cr_assert_eq(nipc_new(&cl->ipc, &loop, &cfg), 0);
-    cr_assert_eq(nipc_connect_to(cl->ipc, "peer", th_path(dir, name), &cl->c), 0);
+    cr_assert_eq(nipc_new(&cl->ipc, &loop, &cfg), 0, "%s", t->name);
+    cr_assert_eq(th_connect(cl->ipc, t, "peer", s->server, &cl->c), 0, "%s", t->name);
     nipc_client_on(cl->c, NIPC_EVENT_ANY, keep, cl->log);
     nipc_client_on(cl->c, "connect", th_flag, &cl->connected);
-    cr_assert(th_run_until(&loop, &cl->connected, 2000), "no connect over %s", name);
+    cr_assert(th_run_until(&loop, &cl->connected, 2000), "%s: no connect over %s", t->name, name);
 }
 
 static int pongs(const kept_t *k)
@@ -1041,39 +1144,44 @@ static int pongs(const kept_t *k)
     return kept_count(k, "pong");
 }
 
-Test(wire, w15_two_delimiters_in_one_process_round_trip_both_ways)
+ParameterizedTestParameters(wire, w15_two_delimiters_in_one_process_round_trip_both_ways)
+{
+    TH_TRANSPORT_PARAMS();
+}
+
+ParameterizedTest(th_transport_t *t, wire, w15_two_delimiters_in_one_process_round_trip_both_ways)
 {
     static kept_t crlf_log, xyz_log;
     memset(&crlf_log, 0, sizeof crlf_log);
     memset(&xyz_log, 0, sizeof xyz_log);
     w15_client_t crlf = {.log = &crlf_log}, xyz = {.log = &xyz_log};
-    w15_pair(&srv, &crlf, "\r\n", "crlf.sock");
-    w15_pair(&srv2, &xyz, "XYZ", "xyz.sock");
+    w15_pair(t, &srv, &crlf, "\r\n", "crlf.sock");
+    w15_pair(t, &srv2, &xyz, "XYZ", "xyz.sock");
 
     /* Text holding pieces of each delimiter, and the whole of the other one. */
     json_t *d1 = json_pack("{s:s, s:i}", "s", "a\r\nb\rc\nXYZ", "n", 1);
     json_t *d2 = json_pack("{s:s, s:i}", "s", "X XY YZ XXY\r\n", "n", 2);
-    cr_assert_eq(nipc_client_emit(crlf.c, "ping", d1), 0);
-    cr_assert_eq(nipc_client_emit(xyz.c, "ping", d2), 0);
-    cr_assert_eq(nipc_client_emit(crlf.c, "ping", d2), 0);
-    cr_assert(wait_int(&crlf_log.n, 3, 2000) && pongs(&crlf_log) == 2, "crlf: %d pongs",
-              pongs(&crlf_log));
-    cr_assert(wait_int(&xyz_log.n, 2, 2000) && pongs(&xyz_log) == 1, "xyz: %d pongs",
+    cr_assert_eq(nipc_client_emit(crlf.c, "ping", d1), 0, "%s", t->name);
+    cr_assert_eq(nipc_client_emit(xyz.c, "ping", d2), 0, "%s", t->name);
+    cr_assert_eq(nipc_client_emit(crlf.c, "ping", d2), 0, "%s", t->name);
+    cr_assert(wait_int(&crlf_log.n, 3, 2000) && pongs(&crlf_log) == 2, "%s: crlf: %d pongs",
+              t->name, pongs(&crlf_log));
+    cr_assert(wait_int(&xyz_log.n, 2, 2000) && pongs(&xyz_log) == 1, "%s: xyz: %d pongs", t->name,
               pongs(&xyz_log));
-    assert_dispatch(&crlf_log, 1, "pong", d1, NULL);
-    assert_dispatch(&crlf_log, 2, "pong", d2, NULL);
-    assert_dispatch(&xyz_log, 1, "pong", d2, NULL);
+    assert_dispatch(t, &crlf_log, 1, "pong", d1, NULL);
+    assert_dispatch(t, &crlf_log, 2, "pong", d2, NULL);
+    assert_dispatch(t, &xyz_log, 1, "pong", d2, NULL);
 
     /* A frame whose text would hold the delimiter is refused, not cut in two at the peer. */
-    cr_assert_eq(nipc_client_emit(xyz.c, "ping", d1), NIPC_EDELIM);
-    cr_assert_eq(nipc_client_emitf(xyz.c, "pingXYZ", "i", 1), NIPC_EDELIM);
+    cr_assert_eq(nipc_client_emit(xyz.c, "ping", d1), NIPC_EDELIM, "%s", t->name);
+    cr_assert_eq(nipc_client_emitf(xyz.c, "pingXYZ", "i", 1), NIPC_EDELIM, "%s", t->name);
     nipc_socket_t *sock = nipc_server_socket_at(srv2.server, 0);
-    cr_assert_not_null(sock);
-    cr_assert_eq(nipc_server_emit(srv2.server, sock, "pong", d1), NIPC_EDELIM);
+    cr_assert_not_null(sock, "%s", t->name);
+    cr_assert_eq(nipc_server_emit(srv2.server, sock, "pong", d1), NIPC_EDELIM, "%s", t->name);
     th_run_for(&loop, 20);
-    cr_assert_eq(xyz_log.n, 2, "a refused frame was sent");
-    cr_assert_eq(kept_count(&crlf_log, "error") + kept_count(&xyz_log, "error"), 0);
-    cr_assert_eq(th_count(&srv.rec, "error") + th_count(&srv2.rec, "error"), 0);
+    cr_assert_eq(xyz_log.n, 2, "%s: a refused frame was sent", t->name);
+    cr_assert_eq(kept_count(&crlf_log, "error") + kept_count(&xyz_log, "error"), 0, "%s", t->name);
+    cr_assert_eq(th_count(&srv.rec, "error") + th_count(&srv2.rec, "error"), 0, "%s", t->name);
 
     json_decref(d1);
     json_decref(d2);
@@ -1106,7 +1214,12 @@ static void w15_expect(expect_seq_t *x, bool crlf)
     x->datas[2] = json_string(crlf ? "\r\n" : "YZX");
 }
 
-Test(wire, w15_frames_split_inside_the_delimiter_reach_a_server)
+ParameterizedTestParameters(wire, w15_frames_split_inside_the_delimiter_reach_a_server)
+{
+    TH_TRANSPORT_PARAMS();
+}
+
+ParameterizedTest(th_transport_t *t, wire, w15_frames_split_inside_the_delimiter_reach_a_server)
 {
     const char *delims[] = {"\r\n", "XYZ"};
     const char *inputs[] = {CRLF_IN, XYZ_IN};
@@ -1114,13 +1227,13 @@ Test(wire, w15_frames_split_inside_the_delimiter_reach_a_server)
         nipc_config_t cfg;
         th_config(&cfg);
         cfg.delimiter = delims[d];
-        server_open(&srv, &cfg, d == 0 ? "crlf.sock" : "xyz.sock");
-        int fd = raw_client(&srv, NULL);
+        server_open(&srv, t, &cfg, d == 0 ? "crlf.sock" : "xyz.sock");
+        int fd = raw_client(t, &srv, NULL);
         expect_seq_t x;
         w15_expect(&x, d == 0);
         nipc_server_on(srv.server, NIPC_EVENT_ANY, check_seq, &x);
-        feed_every_split(fd, inputs[d], strlen(inputs[d]), delims[d], &x);
-        cr_assert_eq(kept_count(&slog, "error"), 0, "delimiter %d", d);
+        feed_every_split(t, fd, inputs[d], strlen(inputs[d]), delims[d], &x);
+        cr_assert_eq(kept_count(&slog, "error"), 0, "%s: delimiter %d", t->name, d);
         expect_seq_free(&x);
         nipc_free(srv.ipc);
         close(fd);
@@ -1129,7 +1242,12 @@ Test(wire, w15_frames_split_inside_the_delimiter_reach_a_server)
     }
 }
 
-Test(wire, w15_frames_split_inside_the_delimiter_reach_a_client)
+ParameterizedTestParameters(wire, w15_frames_split_inside_the_delimiter_reach_a_client)
+{
+    TH_TRANSPORT_PARAMS();
+}
+
+ParameterizedTest(th_transport_t *t, wire, w15_frames_split_inside_the_delimiter_reach_a_client)
 {
     const char *delims[] = {"\r\n", "XYZ"};
     const char *inputs[] = {CRLF_IN, XYZ_IN};
@@ -1139,17 +1257,17 @@ Test(wire, w15_frames_split_inside_the_delimiter_reach_a_client)
         cfg.delimiter = delims[d];
         cfg.stop_retrying = true;
         raw_server_t p;
-        client_to_raw(&p, &cfg, d == 0 ? "crlfc.sock" : "xyzc.sock");
+        client_to_raw(&p, t, &cfg, d == 0 ? "crlfc.sock" : "xyzc.sock");
         expect_seq_t x;
         w15_expect(&x, d == 0);
         nipc_client_on(p.c, NIPC_EVENT_ANY, check_seq, &x);
-        feed_every_split(p.fd, inputs[d], strlen(inputs[d]), delims[d], &x);
+        feed_every_split(t, p.fd, inputs[d], strlen(inputs[d]), delims[d], &x);
 
         /* And the client writes the delimiter it was given. */
-        cr_assert_eq(nipc_client_emit(p.c, "out", NULL), 0);
+        cr_assert_eq(nipc_client_emit(p.c, "out", NULL), 0, "%s", t->name);
         char want[64];
         snprintf(want, sizeof want, "{\"type\":\"out\",\"data\":{}}%s", delims[d]);
-        expect_str(p.fd, want);
+        expect_str(t, p.fd, want);
         expect_seq_free(&x);
         raw_server_close(&p);
         th_run_for(&loop, 5);
@@ -1158,78 +1276,91 @@ Test(wire, w15_frames_split_inside_the_delimiter_reach_a_client)
 
 /* ---- W16: a connection's leftovers die with it ------------------------------------------- */
 
-Test(wire, w16_a_partial_frame_is_discarded_with_its_server_connection)
+ParameterizedTestParameters(wire, w16_a_partial_frame_is_discarded_with_its_server_connection)
 {
-    server_open(&srv, NULL, "w16s.sock");
-    int a = raw_client(&srv, NULL);
+    TH_TRANSPORT_PARAMS();
+}
+
+ParameterizedTest(th_transport_t *t, wire,
+                  w16_a_partial_frame_is_discarded_with_its_server_connection)
+{
+    server_open(&srv, t, NULL, "w16s.sock");
+    int a = raw_client(t, &srv, NULL);
     send_str(a, "{\"type\":\"a\",\"da");
     for (int i = 0; i < 3; i++)
         uv_run(&loop, UV_RUN_NOWAIT);
     close(a);
-    cr_assert(wait_type(&srv.rec, "socket.disconnected", 1, 2000));
+    cr_assert(wait_type(&srv.rec, "socket.disconnected", 1, 2000), "%s", t->name);
 
     nipc_socket_t *sb;
-    int b = raw_client(&srv, &sb);
+    int b = raw_client(t, &srv, &sb);
     int base = slog.n;
     send_str(b, "{\"type\":\"b\",\"data\":2}\f");
-    cr_assert(wait_int(&slog.n, base + 1, 2000));
+    cr_assert(wait_int(&slog.n, base + 1, 2000), "%s", t->name);
     th_run_for(&loop, 20);
     json_t *two = json_integer(2);
-    assert_dispatch(&slog, base, "b", two, sb);
+    assert_dispatch(t, &slog, base, "b", two, sb);
     json_decref(two);
-    cr_assert_eq(slog.n, base + 1, "unexpected events: %s", th_types(&srv.rec));
-    cr_assert_eq(kept_count(&slog, "error"), 0);
-    cr_assert_eq(kept_count(&slog, "a"), 0);
+    cr_assert_eq(slog.n, base + 1, "%s: unexpected events: %s", t->name, th_types(&srv.rec));
+    cr_assert_eq(kept_count(&slog, "error"), 0, "%s", t->name);
+    cr_assert_eq(kept_count(&slog, "a"), 0, "%s", t->name);
     nipc_free(srv.ipc);
     close(b);
 }
 
 /* A client reuses its connection object across reconnects: its buffer must start empty. */
-static void w16_client(const char *delim, const char *partial, const char *whole, const char *name)
+static void w16_client(const th_transport_t *t, const char *delim, const char *partial,
+                       const char *whole, const char *name)
 {
     nipc_config_t cfg;
     th_config(&cfg);
     cfg.delimiter = delim;
     cfg.retry = 20;
-    const char *path = th_path(dir, name);
-    int lfd = th_raw_listen(path);
+    int port;
+    int lfd = th_raw_listen_any(t, dir, name, &port);
     nipc_t *ipc;
     nipc_client_t *c;
-    cr_assert_eq(nipc_new(&ipc, &loop, &cfg), 0);
-    cr_assert_eq(nipc_connect_to(ipc, "raw", path, &c), 0);
+    cr_assert_eq(nipc_new(&ipc, &loop, &cfg), 0, "%s", t->name);
+    cr_assert_eq(th_connect_raw(ipc, t, "raw", dir, name, port, &c), 0, "%s", t->name);
     nipc_client_on(c, NIPC_EVENT_ANY, keep, &cl_log);
-    int a = th_raw_accept(&loop, lfd, 2000);
-    cr_assert(a >= 0);
-    cr_assert(wait_int(&cl_log.n, 1, 2000));
+    int a = th_raw_accept_any(&loop, t, lfd, 2000);
+    cr_assert(a >= 0, "%s", t->name);
+    cr_assert(wait_int(&cl_log.n, 1, 2000), "%s", t->name);
     send_str(a, partial);
     for (int i = 0; i < 3; i++)
         uv_run(&loop, UV_RUN_NOWAIT);
     close(a);
 
     /* The client retries and connects again. */
-    int b = th_raw_accept(&loop, lfd, 3000);
-    cr_assert(b >= 0, "the client did not reconnect");
-    cr_assert(wait_kept(&cl_log, "connect", 2, 2000), "no second connect");
+    int b = th_raw_accept_any(&loop, t, lfd, 3000);
+    cr_assert(b >= 0, "%s: the client did not reconnect", t->name);
+    cr_assert(wait_kept(&cl_log, "connect", 2, 2000), "%s: no second connect", t->name);
     int base = cl_log.n;
     send_str(b, whole);
-    cr_assert(wait_int(&cl_log.n, base + 1, 2000));
+    cr_assert(wait_int(&cl_log.n, base + 1, 2000), "%s", t->name);
     th_run_for(&loop, 20);
     json_t *two = json_integer(2);
-    assert_dispatch(&cl_log, base, "b", two, NULL);
+    assert_dispatch(t, &cl_log, base, "b", two, NULL);
     json_decref(two);
-    cr_assert_eq(cl_log.n, base + 1);
-    cr_assert_eq(kept_count(&cl_log, "error"), 0);
-    cr_assert_eq(kept_count(&cl_log, "a"), 0);
+    cr_assert_eq(cl_log.n, base + 1, "%s", t->name);
+    cr_assert_eq(kept_count(&cl_log, "error"), 0, "%s", t->name);
+    cr_assert_eq(kept_count(&cl_log, "a"), 0, "%s", t->name);
     nipc_free(ipc);
     close(b);
     close(lfd);
     kept_free(&cl_log);
 }
 
-Test(wire, w16_a_partial_frame_is_discarded_when_a_client_reconnects)
+ParameterizedTestParameters(wire, w16_a_partial_frame_is_discarded_when_a_client_reconnects)
 {
-    w16_client("\f", "{\"type\":\"a\",\"da", "{\"type\":\"b\",\"data\":2}\f", "w16c.sock");
+    TH_TRANSPORT_PARAMS();
+}
+
+ParameterizedTest(th_transport_t *t, wire,
+                  w16_a_partial_frame_is_discarded_when_a_client_reconnects)
+{
+    w16_client(t, "\f", "{\"type\":\"a\",\"da", "{\"type\":\"b\",\"data\":2}\f", "w16c.sock");
     /* A whole frame and part of the delimiter: none of it may reach the next connection. */
-    w16_client("XYZ", "{\"type\":\"a\",\"data\":1}XY", "{\"type\":\"b\",\"data\":2}XYZ",
+    w16_client(t, "XYZ", "{\"type\":\"a\",\"data\":1}XY", "{\"type\":\"b\",\"data\":2}XYZ",
                "w16d.sock");
 }

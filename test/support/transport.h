@@ -29,24 +29,28 @@ typedef struct th_transport {
 } th_transport_t;
 
 /* Every stream transport of the suite, in the order their tests are reported. */
+/* clang-format off */
 #define TH_TRANSPORT_LIST {{"unix", TH_UNIX}, {"tcp4", TH_TCP4}, {"tcp6", TH_TCP6}}
+/* clang-format on */
 #define TH_TRANSPORT_COUNT 3
 
 /* For ParameterizedTestParameters: the array Criterion copies into each test. */
-#define TH_TRANSPORT_PARAMS()                                                                  \
-    do {                                                                                       \
-        static th_transport_t th_params_[] = TH_TRANSPORT_LIST;                                \
-        return cr_make_param_array(th_transport_t, th_params_, TH_TRANSPORT_COUNT);            \
+#define TH_TRANSPORT_PARAMS()                                                                      \
+    do {                                                                                           \
+        static th_transport_t th_params_[] = TH_TRANSPORT_LIST;                                    \
+        return cr_make_param_array(th_transport_t, th_params_, TH_TRANSPORT_COUNT);                \
     } while (0)
 
 /* The network transports only (tests of what only a network server does: ports). */
+/* clang-format off */
 #define TH_NET_TRANSPORT_LIST {{"tcp4", TH_TCP4}, {"tcp6", TH_TCP6}}
+/* clang-format on */
 #define TH_NET_TRANSPORT_COUNT 2
 
-#define TH_NET_TRANSPORT_PARAMS()                                                              \
-    do {                                                                                       \
-        static th_transport_t th_params_[] = TH_NET_TRANSPORT_LIST;                            \
-        return cr_make_param_array(th_transport_t, th_params_, TH_NET_TRANSPORT_COUNT);        \
+#define TH_NET_TRANSPORT_PARAMS()                                                                  \
+    do {                                                                                           \
+        static th_transport_t th_params_[] = TH_NET_TRANSPORT_LIST;                                \
+        return cr_make_param_array(th_transport_t, th_params_, TH_NET_TRANSPORT_COUNT);            \
     } while (0)
 
 static TH_UNUSED const char *th_loopback(const th_transport_t *t)
@@ -83,8 +87,8 @@ static TH_UNUSED int th_serve_at(nipc_t *ipc, const th_transport_t *t, const cha
  * th_serve_at(dir, name, port), a recorder on every event, started and its `start` seen.
  */
 static TH_UNUSED void th_server_start_at(th_server_t *s, uv_loop_t *loop, const nipc_config_t *cfg,
-                                         const th_transport_t *t, const char *dir,
-                                         const char *name, int port)
+                                         const th_transport_t *t, const char *dir, const char *name,
+                                         int port)
 {
     memset(s, 0, sizeof *s);
     cr_assert_eq(nipc_new(&s->ipc, loop, cfg), 0, "%s: nipc_new", t->name);
@@ -101,8 +105,7 @@ static TH_UNUSED void th_server_start_at(th_server_t *s, uv_loop_t *loop, const 
 
 /* th_server_start_at() on a fresh endpoint (port 0 for a network server). */
 static TH_UNUSED void th_server_start_on(th_server_t *s, uv_loop_t *loop, const nipc_config_t *cfg,
-                                         const th_transport_t *t, const char *dir,
-                                         const char *name)
+                                         const th_transport_t *t, const char *dir, const char *name)
 {
     th_server_start_at(s, loop, cfg, t, dir, name, 0);
 }
