@@ -39,7 +39,7 @@ int nipc__buf_reserve(nipc_buf_t *b, size_t extra)
     return 0;
 }
 
-int nipc__buf_append(nipc_buf_t *b, const void *p, size_t n)
+int nipc__buf_append_slow(nipc_buf_t *b, const void *p, size_t n)
 {
     if (n == 0)
         return 0;

@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <string.h>
 
 /* ---- alloc.c: every allocation of the library goes through here ------------------------ */
 
@@ -42,7 +43,17 @@ void nipc__buf_reset(nipc_buf_t *b); /* empties, keeps the memory */
  * the buffer (only nipc__buf_compact() moves them). 0 or UV_ENOMEM.
  */
 int nipc__buf_reserve(nipc_buf_t *b, size_t extra);
-int nipc__buf_append(nipc_buf_t *b, const void *p, size_t n);
+int nipc__buf_append_slow(nipc_buf_t *b, const void *p, size_t n);
+/* Appends n bytes; inline when they fit, as they do for nearly every small append. */
+static inline int nipc__buf_append(nipc_buf_t *b, const void *p, size_t n)
+{
+    if (n <= b->cap - b->len && n > 0) {
+        memcpy(b->data + b->len, p, n);
+        b->len += n;
+        return 0;
+    }
+    return nipc__buf_append_slow(b, p, n);
+}
 /* Moves the unconsumed bytes to the front. */
 void nipc__buf_compact(nipc_buf_t *b);
 static inline size_t nipc__buf_size(const nipc_buf_t *b)
