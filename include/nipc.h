@@ -286,8 +286,9 @@ typedef enum nipc_net {
 NIPC_EXTERN int nipc_serve_net(nipc_t *ipc, const char *host, int port, nipc_net_t net,
                                nipc_server_t **out);
 
-/* The port a network server listens on (the system's choice when 0 was asked) once `start`
- * was published, or 0. Since 0.2.0. */
+/* The port a network server listens on (the system's choice when 0 was asked), or 0 when it
+ * is not listening. For an IP literal host it is known when nipc_server_start() returns; for
+ * a host name, once `start` was published. Since 0.2.0. */
 NIPC_EXTERN int nipc_server_port(const nipc_server_t *server);
 /* The host it was asked to listen on, or NULL for a Unix socket server. Since 0.2.0. */
 NIPC_EXTERN const char *nipc_server_host(const nipc_server_t *server);

@@ -21,6 +21,8 @@
 
 #include "harness.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
 
@@ -371,6 +373,108 @@ static TH_UNUSED void th_peer_close_all(void)
         th_peers[i] = NULL;
     }
     th_npeers = 0;
+}
+
+/* ---- helpers for the interop scenarios --------------------------------------------------- */
+
+/* One Test per node-ipc version, each calling scenario(ver). */
+#define TH_BOTH_VERSIONS(suite, scenario)                                                          \
+    Test(suite, scenario##_v10)                                                                    \
+    {                                                                                              \
+        scenario("10");                                                                            \
+    }                                                                                              \
+    Test(suite, scenario##_v9)                                                                     \
+    {                                                                                              \
+        scenario("9");                                                                             \
+    }
+
+/* Compact JSON text of `v` ("(none)" for NULL), in one of four rotating static buffers. */
+static TH_UNUSED const char *th_json_dump(const json_t *v)
+{
+    static char bufs[4][2048];
+    static int i;
+    char *b = bufs[i++ % 4];
+    char *s = v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    snprintf(b, sizeof bufs[0], "%s", s ? s : "(none)");
+    free(s);
+    return b;
+}
+
+/* Fails the test unless `got` equals the JSON text `want`. */
+static TH_UNUSED void th_assert_json(const json_t *got, const char *want, const char *what)
+{
+    json_error_t err;
+    json_t *w = json_loads(want, JSON_DECODE_ANY, &err);
+    cr_assert_not_null(w, "bad expectation %s: %s", want, err.text);
+    bool eq = got != NULL && json_equal(got, w);
+    json_decref(w);
+    cr_assert(eq, "%s: got %s, want %s", what, th_json_dump(got), want);
+}
+
+/* The `data` member of a peer's line, borrowed. */
+static TH_UNUSED json_t *th_line_data(const json_t *line)
+{
+    return json_object_get(line, "data");
+}
+
+/* HOST:PORT as peer.js takes it (--tcp, --udp4, --udp6, --to): an IPv6 host in brackets. In
+ * one of four rotating static buffers. */
+static TH_UNUSED const char *th_hostport(const char *host, int port)
+{
+    static char bufs[4][80];
+    static int i;
+    char *b = bufs[i++ % 4];
+    if (strchr(host, ':') != NULL)
+        snprintf(b, sizeof bufs[0], "[%s]:%d", host, port);
+    else
+        snprintf(b, sizeof bufs[0], "%s:%d", host, port);
+    return b;
+}
+
+/*
+ * A TCP port on the loopback address `host` where nobody listens and nobody else can start
+ * to: a socket bound to it (port 0, the system's choice) that never listens. A connect to it
+ * is refused (ECONNREFUSED), and the kernel gives a bound port to no other socket, not even
+ * as a connecting socket's local port (which would make a connect to it succeed with itself).
+ * Returns the socket (close it in teardown) and sets *port.
+ */
+static TH_UNUSED int th_refusing_port(const char *host, int *port)
+{
+    struct sockaddr_storage sa;
+    memset(&sa, 0, sizeof sa);
+    socklen_t len;
+    int af = strchr(host, ':') != NULL ? AF_INET6 : AF_INET;
+    if (af == AF_INET6) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&sa;
+        a->sin6_family = AF_INET6;
+        cr_assert_eq(inet_pton(AF_INET6, host, &a->sin6_addr), 1, "not an IPv6 literal: %s", host);
+        len = sizeof *a;
+    } else {
+        struct sockaddr_in *a = (struct sockaddr_in *)&sa;
+        a->sin_family = AF_INET;
+        cr_assert_eq(inet_pton(AF_INET, host, &a->sin_addr), 1, "not an IPv4 literal: %s", host);
+        len = sizeof *a;
+    }
+    int fd = socket(af, SOCK_STREAM, 0);
+    cr_assert(fd >= 0, "socket: %s", strerror(errno));
+    cr_assert_eq(bind(fd, (struct sockaddr *)&sa, len), 0, "bind: %s", strerror(errno));
+    cr_assert_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+    *port = ntohs(af == AF_INET6 ? ((struct sockaddr_in6 *)&sa)->sin6_port
+                                 : ((struct sockaddr_in *)&sa)->sin_port);
+    return fd;
+}
+
+/*
+ * Waits for the peer's first `listening` line (a TCP server-echo or any UDP role) and returns
+ * its "port", the real one also when the peer asked for port 0. Fails the test without it.
+ */
+static TH_UNUSED int th_peer_port(th_peer_t *p, unsigned ms)
+{
+    json_t *line = th_peer_wait(p, "listening", 0, ms);
+    cr_assert_not_null(line, "%s", th_peer_dump(p));
+    json_int_t port = json_integer_value(json_object_get(line, "port"));
+    cr_assert(port > 0 && port <= 65535, "no port in the listening line: %s", th_peer_dump(p));
+    return (int)port;
 }
 
 #endif /* NIPC_TEST_PEER_H */

@@ -1,0 +1,806 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * nipc against the real node-ipc over TCP: @achrinza/node-ipc 10.1.11 and 9.2.9, run as
+ * test/interop/node/peer.js child processes (test/support/peer.h). Every scenario runs once
+ * per version (tests named _v10 and _v9), and the round trips, broadcast and maxConnections
+ * also once per loopback address (_ip4: 127.0.0.1, _ip6: ::1). Every listener, C or Node,
+ * asks for port 0.
+ *
+ *  - a Node client round trip to a C server, and a C client to a Node server (compat §8.4
+ *    items 1 and 6; S2, S7, S8, S9, S10, S13, C2, C4, C5, C12), with the peer's address as
+ *    nipc_socket_address/port/family report it;
+ *  - 100 000 events in order and none lost, Node to C and C to Node, the latter in one burst
+ *    and in batches per loop turn (W8, W9, W10);
+ *  - broadcast to three Node clients (§8.4 item 7; S14);
+ *  - maxConnections 1 with two Node clients (§8.4 item 4; S6);
+ *  - node-ipc's own TCP test endpoints answered by C (§8.1, §8.2): the `tcpServer` helper
+ *    checked by node-ipc's client test, and the `tcpClient` helper seen by a Node server;
+ *  - node-ipc's client retry test done by a C client (§8.4 item 3; C6, C8, C9, C10): retry
+ *    60, maxRetries 3, nobody listening => 4 errors and one destroy; stopRetrying => 1 error.
+ *    The same scenario is run by a Node client of each version, and its event sequence is
+ *    the reference the C client's is compared with.
+ */
+#include "../support/peer.h"
+
+/* ---- fixture --------------------------------------------------------------------------- */
+
+#define FLOOD_N 100000
+/* Bounds, never measurements: Node needs ~0.3 s to start, a flood a few seconds. */
+#define PEER_MS 15000
+#define FLOOD_MS 60000
+#define FLOOD_PEER_TIMEOUT "80000"
+
+#define IP4 "127.0.0.1"
+#define IP6 "::1"
+
+static uv_loop_t loop;
+
+/* Instances, sockets and JSON values the teardown frees, so a failed test still ends clean. */
+static nipc_t *instances[8];
+static int ninstances;
+static json_t *kept;
+static uv_idle_t batcher;
+static bool batcher_open;
+static int refusing_fd = -1;
+
+static nipc_t *track(nipc_t *ipc)
+{
+    cr_assert_lt(ninstances, 8);
+    instances[ninstances++] = ipc;
+    return ipc;
+}
+
+/* Keeps a value alive until teardown; returns it, borrowed. */
+static json_t *keep(json_t *v)
+{
+    cr_assert_not_null(v);
+    json_array_append_new(kept, v);
+    return v;
+}
+
+static void setup(void)
+{
+    cr_assert_eq(uv_loop_init(&loop), 0);
+    kept = json_array();
+}
+
+static void teardown(void)
+{
+    th_peer_close_all();
+    if (batcher_open)
+        uv_close((uv_handle_t *)&batcher, NULL);
+    for (int i = 0; i < ninstances; i++)
+        nipc_free(instances[i]);
+    ninstances = 0;
+    if (refusing_fd >= 0)
+        close(refusing_fd);
+    refusing_fd = -1;
+    json_decref(kept);
+    th_loop_close(&loop);
+}
+
+TestSuite(tcp, .init = setup, .fini = teardown, .timeout = 90);
+
+/* One Test per node-ipc version and loopback address, each calling scenario(ver, host). */
+#define EVERY_VERSION_AND_HOST(scenario)                                                           \
+    Test(tcp, scenario##_v10_ip4)                                                                  \
+    {                                                                                              \
+        scenario("10", IP4);                                                                       \
+    }                                                                                              \
+    Test(tcp, scenario##_v10_ip6)                                                                  \
+    {                                                                                              \
+        scenario("10", IP6);                                                                       \
+    }                                                                                              \
+    Test(tcp, scenario##_v9_ip4)                                                                   \
+    {                                                                                              \
+        scenario("9", IP4);                                                                        \
+    }                                                                                              \
+    Test(tcp, scenario##_v9_ip6)                                                                   \
+    {                                                                                              \
+        scenario("9", IP6);                                                                        \
+    }
+
+/* ---- helpers --------------------------------------------------------------------------- */
+
+static const char *family_of(const char *host)
+{
+    return strchr(host, ':') != NULL ? "IPv6" : "IPv4";
+}
+
+/* `s` + " world!", as node-ipc's echo server answers a string. */
+static json_t *world(const json_t *s)
+{
+    size_t n = json_string_length(s);
+    char *b = malloc(n + 8);
+    cr_assert_not_null(b);
+    memcpy(b, json_string_value(s), n);
+    memcpy(b + n, " world!", 7);
+    json_t *r = json_stringn(b, n + 7);
+    free(b);
+    return r;
+}
+
+static double ms_since(uint64_t t0)
+{
+    return (double)(uv_hrtime() - t0) / 1e6;
+}
+
+/* A C TCP server: every event recorded, and the port the system chose. */
+typedef struct cserver {
+    nipc_t *ipc;
+    nipc_server_t *server;
+    th_rec_t rec;
+    bool started;
+    int port;
+} cserver_t;
+
+static cserver_t srv; /* static: its recorder is large */
+
+/* Starts the C server on host:0 (cfg NULL: th_config's defaults) and waits for `start`. */
+static void server_start(const char *host, const nipc_config_t *cfg)
+{
+    nipc_config_t def;
+    if (cfg == NULL) {
+        th_config(&def);
+        cfg = &def;
+    }
+    memset(&srv, 0, sizeof srv);
+    cr_assert_eq(nipc_new(&srv.ipc, &loop, cfg), 0);
+    track(srv.ipc);
+    cr_assert_eq(nipc_serve_net(srv.ipc, host, 0, NIPC_TCP, &srv.server), 0);
+    nipc_server_on(srv.server, NIPC_EVENT_ANY, th_record, &srv.rec);
+    nipc_server_on(srv.server, "start", th_flag, &srv.started);
+    int err = nipc_server_start(srv.server);
+    cr_assert_eq(err, 0, "start on %s: %s", host, nipc_strerror(err));
+    cr_assert(th_run_until(&loop, &srv.started, 2000), "no start event: %s", th_types(&srv.rec));
+    srv.port = nipc_server_port(srv.server);
+    cr_assert(srv.port > 0 && srv.port <= 65535, "port %d", srv.port);
+    cr_assert_str_eq(nipc_server_host(srv.server), host);
+}
+
+/* A C client of a Node server: every event recorded, each `message` data kept in order. */
+typedef struct cclient {
+    nipc_t *ipc;
+    nipc_client_t *c;
+    th_rec_t rec;
+    bool connected;
+    bool destroyed;
+    json_t *messages; /* the data of each `message` received */
+    json_t *result;   /* the data of the first `count.result` */
+} cclient_t;
+
+static cclient_t cl; /* static: its recorder is large */
+
+static void cclient_message(const nipc_event_t *ev, void *arg)
+{
+    cclient_t *c = arg;
+    json_array_append(c->messages, ev->data ? ev->data : json_null());
+}
+
+static void cclient_result(const nipc_event_t *ev, void *arg)
+{
+    cclient_t *c = arg;
+    if (c->result == NULL)
+        c->result = keep(ev->data ? json_incref(ev->data) : json_null());
+}
+
+/* Creates the C client (config id `my_id`, or the default) and starts connecting. */
+static void cclient_start(const char *my_id, const char *server_id, const char *host, int port)
+{
+    nipc_config_t cfg;
+    th_config(&cfg);
+    cfg.stop_retrying = true;
+    if (my_id != NULL)
+        cfg.id = my_id;
+    memset(&cl, 0, sizeof cl);
+    cl.messages = keep(json_array());
+    cr_assert_eq(nipc_new(&cl.ipc, &loop, &cfg), 0);
+    track(cl.ipc);
+    cr_assert_eq(nipc_connect_to_net(cl.ipc, server_id, host, port, &cl.c), 0);
+    nipc_client_on(cl.c, NIPC_EVENT_ANY, th_record, &cl.rec);
+    nipc_client_on(cl.c, "connect", th_flag, &cl.connected);
+    nipc_client_on(cl.c, "destroy", th_flag, &cl.destroyed);
+    nipc_client_on(cl.c, "message", cclient_message, &cl);
+    nipc_client_on(cl.c, "count.result", cclient_result, &cl);
+}
+
+static void cclient_connect(const char *server_id, const char *host, int port)
+{
+    cclient_start(NULL, server_id, host, port);
+    cr_assert(th_run_until(&loop, &cl.connected, PEER_MS), "the C client did not connect: %s",
+              th_types(&cl.rec));
+}
+
+static bool messages_reach(void *arg)
+{
+    return json_array_size(cl.messages) >= (size_t)(intptr_t)arg;
+}
+
+/* Starts a Node server-echo on host:0 and waits until it listens; sets *port to the port
+ * it got. */
+static th_peer_t *node_server(const char *ver, const char *host, int *port, const char *timeout)
+{
+    th_peer_t *p = th_peer_spawn(&loop, ver, "server-echo", NULL, "--tcp", th_hostport(host, 0),
+                                 "--timeout", timeout, NULL);
+    *port = th_peer_port(p, PEER_MS);
+    return p;
+}
+
+/* What a C server learns of a peer at connect: nipc_socket_address/port/family/size. */
+typedef struct remote {
+    int n;
+    char address[64];
+    int port;
+    char family[8];
+    size_t size;
+} remote_t;
+
+static void note_remote(const nipc_event_t *ev, void *arg)
+{
+    remote_t *r = arg;
+    if (r->n++ > 0)
+        return;
+    const char *a = nipc_socket_address(ev->socket);
+    const char *f = nipc_socket_family(ev->socket);
+    snprintf(r->address, sizeof r->address, "%s", a ? a : "(null)");
+    snprintf(r->family, sizeof r->family, "%s", f ? f : "(null)");
+    r->port = nipc_socket_port(ev->socket);
+    r->size = nipc_socket_size(ev->socket);
+}
+
+/* ---- 1. Node client -> C server (§8.4 item 1; S7, S8, S9, S10, S13) --------------------- */
+
+/* Answers `message` as node-ipc's echo peers do, keeping a copy of every reply sent. */
+static void answer(const nipc_event_t *ev, void *arg)
+{
+    json_t *sent = arg;
+    json_t *reply =
+        json_is_string(ev->data) ? world(ev->data) : json_pack("{s:O?}", "got", ev->data);
+    int err = nipc_server_emit(ev->server, ev->socket, "message", reply);
+    json_array_append_new(sent, err == 0 ? reply : json_integer(err));
+    if (err != 0)
+        json_decref(reply);
+}
+
+static void node_client_round_trip(const char *ver, const char *host)
+{
+    server_start(host, NULL);
+    json_t *sent = keep(json_array());
+    remote_t r = {0};
+    nipc_server_on(srv.server, "message", answer, sent);
+    nipc_server_on(srv.server, "connect", note_remote, &r);
+
+    th_peer_t *p =
+        th_peer_spawn(&loop, ver, "client-echo", NULL, "--tcp", th_hostport(host, srv.port), NULL);
+    cr_assert_not_null(th_peer_wait(p, "done", 0, PEER_MS), "%s", th_peer_dump(p));
+    cr_assert_eq(th_peer_wait_exit(p, PEER_MS), 0, "%s", th_peer_dump(p));
+
+    /* The C server got both frames, with their data, from one socket. */
+    cr_assert_eq(th_count(&srv.rec, "connect"), 1, "%s", th_types(&srv.rec));
+    cr_assert_eq(th_count(&srv.rec, "message"), 2, "%s", th_types(&srv.rec));
+    int c = th_find(&srv.rec, "connect", 0);
+    int m0 = th_find(&srv.rec, "message", 0);
+    int m1 = th_find(&srv.rec, "message", 1);
+    cr_assert_str_eq(srv.rec.data[m0], "{\"id\":\"node\",\"message\":\"hi\"}");
+    cr_assert_str_eq(srv.rec.data[m1], "\"hello\"");
+    cr_assert_eq(srv.rec.socket[m0], srv.rec.socket[c]);
+    cr_assert_eq(srv.rec.socket[m1], srv.rec.socket[c]);
+
+    /* The peer's end, as node-ipc's socket.remoteAddress / remotePort / remoteFamily. */
+    cr_assert_eq(r.n, 1);
+    cr_assert_str_eq(r.address, host);
+    cr_assert_str_eq(r.family, family_of(host));
+    cr_assert(r.port > 0 && r.port <= 65535 && r.port != srv.port, "remote port %d", r.port);
+    cr_assert_eq(r.size, 0, "a stream socket has no datagram size");
+
+    /* The peer printed exactly what the C server sent, in order. */
+    cr_assert_eq(json_array_size(sent), 2, "sent %s", th_json_dump(sent));
+    cr_assert_eq(th_peer_count(p, "message"), 2, "%s", th_peer_dump(p));
+    for (size_t k = 0; k < 2; k++) {
+        const json_t *got = th_line_data(th_peer_line(p, "message", (int)k));
+        cr_assert(json_equal(got, json_array_get(sent, k)), "reply %zu: node got %s, C sent %s", k,
+                  th_json_dump(got), th_json_dump(json_array_get(sent, k)));
+    }
+    th_assert_json(th_line_data(th_peer_line(p, "message", 0)),
+                   "{\"got\":{\"id\":\"node\",\"message\":\"hi\"}}", "first reply");
+    th_assert_json(th_line_data(th_peer_line(p, "message", 1)), "\"hello world!\"", "second reply");
+
+    /* The peer left: the C server names it by the id it learned (S10). */
+    cr_assert(th_rec_wait(&loop, &srv.rec, "socket.disconnected", 1, PEER_MS), "%s",
+              th_types(&srv.rec));
+    cr_assert_str_eq(srv.rec.data[th_find(&srv.rec, "socket.disconnected", 0)], "\"node\"");
+    cr_assert_eq(nipc_server_socket_count(srv.server), 0);
+}
+EVERY_VERSION_AND_HOST(node_client_round_trip)
+
+/* ---- 2. C client -> Node server (§8.4 item 1; C2, C4, C5, C12, S9 on the Node side) ----- */
+
+static void c_client_round_trip(const char *ver, const char *host)
+{
+    int port;
+    th_peer_t *p = node_server(ver, host, &port, "20000");
+    cclient_connect("world", host, port);
+    cr_assert(nipc_client_connected(cl.c));
+
+    cr_assert_eq(nipc_client_emit_new(cl.c, "message", json_string("hello")), 0);
+    cr_assert_eq(nipc_client_emitf(cl.c, "message", "{s:s, s:s}", "id", "c", "message", "hi"), 0);
+    cr_assert(th_run_pred(&loop, messages_reach, (void *)(intptr_t)2, PEER_MS), "%s\n%s",
+              th_types(&cl.rec), th_peer_dump(p));
+    cr_assert_eq(json_array_size(cl.messages), 2, "%s", th_json_dump(cl.messages));
+    th_assert_json(json_array_get(cl.messages, 0), "\"hello world!\"", "first reply");
+    th_assert_json(json_array_get(cl.messages, 1), "{\"got\":{\"id\":\"c\",\"message\":\"hi\"}}",
+                   "second reply");
+
+    /* What node-ipc decoded is what was sent (it prints before it replies, but the reply
+     * may be read first: wait for the line). */
+    cr_assert_not_null(th_peer_wait(p, "message", 1, PEER_MS), "%s", th_peer_dump(p));
+    cr_assert_eq(th_peer_count(p, "message"), 2, "%s", th_peer_dump(p));
+    th_assert_json(th_line_data(th_peer_line(p, "message", 0)), "\"hello\"", "node got");
+    th_assert_json(th_line_data(th_peer_line(p, "message", 1)), "{\"id\":\"c\",\"message\":\"hi\"}",
+                   "node got");
+    cr_assert_eq(th_peer_count(p, "connect"), 1, "%s", th_peer_dump(p));
+
+    /* After disconnect, the Node server reports the id it learned from data.id. */
+    cr_assert_eq(nipc_disconnect(cl.ipc, "world"), 0);
+    json_t *gone = th_peer_wait(p, "socket.disconnected", 0, PEER_MS);
+    cr_assert_not_null(gone, "%s", th_peer_dump(p));
+    th_assert_json(json_object_get(gone, "id"), "\"c\"", "socket.disconnected id");
+    cr_assert(th_run_until(&loop, &cl.destroyed, PEER_MS), "no destroy after disconnect: %s",
+              th_types(&cl.rec));
+    cr_assert_eq(th_count(&cl.rec, "error"), 0, "%s", th_types(&cl.rec));
+}
+EVERY_VERSION_AND_HOST(c_client_round_trip)
+
+/* ---- 3. 100 000 events, in order, none lost (W8, W9, W10) ------------------------------ */
+
+typedef struct counter {
+    long received;  /* `count` events since the last `count.done` */
+    bool in_order;  /* each data.i was `received` */
+    long first_bad; /* index of the first out-of-order event, or -1 */
+    bool done;
+    long final_received;
+    bool final_in_order;
+    int reply_err;
+} counter_t;
+
+static void on_count(const nipc_event_t *ev, void *arg)
+{
+    counter_t *c = arg;
+    const json_t *i = json_object_get(ev->data, "i");
+    if (!json_is_integer(i) || json_integer_value(i) != c->received) {
+        if (c->in_order)
+            c->first_bad = c->received;
+        c->in_order = false;
+    }
+    c->received++;
+}
+
+/* Replies {received, inOrder} as node-ipc's server-echo does, then starts over. */
+static void on_count_done(const nipc_event_t *ev, void *arg)
+{
+    counter_t *c = arg;
+    c->reply_err = nipc_server_emitf(ev->server, ev->socket, "count.result", "{s:I, s:b}",
+                                     "received", (json_int_t)c->received, "inOrder", c->in_order);
+    c->final_received = c->received;
+    c->final_in_order = c->in_order;
+    c->received = 0;
+    c->in_order = true;
+    c->done = true;
+}
+
+static double line_ms(const json_t *line)
+{
+    return json_number_value(json_object_get(line, "ms"));
+}
+
+static void node_flood_to_c_server(const char *ver)
+{
+    server_start(IP4, NULL);
+    counter_t c = {.in_order = true, .first_bad = -1};
+    nipc_server_on(srv.server, "count", on_count, &c);
+    nipc_server_on(srv.server, "count.done", on_count_done, &c);
+
+    uint64_t t0 = uv_hrtime();
+    th_peer_t *p =
+        th_peer_spawn(&loop, ver, "client-flood", NULL, "--tcp", th_hostport(IP4, srv.port),
+                      "--count", "100000", "--timing", "--timeout", FLOOD_PEER_TIMEOUT, NULL);
+    json_t *res = th_peer_wait(p, "count.result", 0, FLOOD_MS);
+    double total = ms_since(t0);
+    cr_assert_not_null(res, "%s\nC side: %ld received so far", th_peer_dump(p), c.received);
+
+    /* The C side saw every event, in order. */
+    cr_assert(c.done);
+    cr_assert_eq(c.final_received, FLOOD_N);
+    cr_assert(c.final_in_order, "first out of order at %ld", c.first_bad);
+    cr_assert_eq(c.reply_err, 0, "%s", nipc_strerror(c.reply_err));
+    /* And node-ipc decoded our reply. */
+    th_assert_json(json_object_get(res, "received"), "100000", "count.result received");
+    th_assert_json(json_object_get(res, "inOrder"), "true", "count.result inOrder");
+    cr_assert_eq(th_peer_wait_exit(p, PEER_MS), 0, "%s", th_peer_dump(p));
+
+    fprintf(stderr,
+            "# tcp flood v%s node client -> C server, %d events: sent %.0f ms, count.result "
+            "%.0f ms after the peer's connect; %.0f ms since spawn\n",
+            ver, FLOOD_N, line_ms(th_peer_line(p, "sent", 0)), line_ms(res), total);
+}
+TH_BOTH_VERSIONS(tcp, node_flood_to_c_server)
+
+/* Emits events [from, to) as `count` {i}; returns the first error, or 0. */
+static int emit_counts(int from, int to)
+{
+    for (int i = from; i < to; i++) {
+        int err = nipc_client_emitf(cl.c, "count", "{s:i}", "i", i);
+        if (err != 0)
+            return err;
+    }
+    return 0;
+}
+
+typedef struct batch {
+    int next;
+    int step;
+    int err;
+} batch_t;
+
+/* Emits the next `step` events per loop turn, then count.done, then stops. */
+static void on_batch(uv_idle_t *h)
+{
+    batch_t *b = h->data;
+    int to = b->next + b->step < FLOOD_N ? b->next + b->step : FLOOD_N;
+    if (b->err == 0)
+        b->err = emit_counts(b->next, to);
+    b->next = to;
+    if (b->next < FLOOD_N && b->err == 0)
+        return;
+    if (b->err == 0)
+        b->err = nipc_client_emit_new(cl.c, "count.done", json_object());
+    uv_idle_stop(h);
+    uv_close((uv_handle_t *)h, NULL);
+    batcher_open = false;
+}
+
+static bool result_seen(void *arg)
+{
+    (void)arg;
+    return cl.result != NULL || cl.destroyed;
+}
+
+/*
+ * A C client floods a Node server with FLOOD_N `count` events then `count.done`, either in
+ * one burst (the library queues everything) or `step` per loop turn; node-ipc answers with
+ * count.result. A legacy receiver holds data back until a read ends on a delimiter (W10),
+ * which our sender must survive.
+ */
+static void c_flood_to_node_server(const char *ver, int step)
+{
+    int port;
+    th_peer_t *p = node_server(ver, IP4, &port, FLOOD_PEER_TIMEOUT);
+    cclient_connect("world", IP4, port);
+
+    uint64_t t0 = uv_hrtime();
+    batch_t b = {0, step, 0};
+    if (step == 0) {
+        cr_assert_eq(emit_counts(0, FLOOD_N), 0);
+        cr_assert_eq(nipc_client_emit_new(cl.c, "count.done", json_object()), 0);
+    } else {
+        cr_assert_eq(uv_idle_init(&loop, &batcher), 0);
+        batcher_open = true;
+        batcher.data = &b;
+        cr_assert_eq(uv_idle_start(&batcher, on_batch), 0);
+    }
+    double queued = ms_since(t0);
+    cr_assert(th_run_pred(&loop, result_seen, NULL, FLOOD_MS), "no count.result: %s\n%s",
+              th_types(&cl.rec), th_peer_dump(p));
+    double total = ms_since(t0);
+    cr_assert_eq(b.err, 0, "emit: %s", nipc_strerror(b.err));
+    cr_assert_not_null(cl.result, "destroyed before count.result: %s", th_types(&cl.rec));
+    th_assert_json(json_object_get(cl.result, "received"), "100000", "count.result received");
+    th_assert_json(json_object_get(cl.result, "inOrder"), "true", "count.result inOrder");
+    /* The peer prints its line after it replied, so it may come after the reply. */
+    json_t *line = th_peer_wait(p, "count.result", 0, PEER_MS);
+    cr_assert_not_null(line, "%s", th_peer_dump(p));
+    th_assert_json(json_object_get(line, "received"), "100000", "node count.result received");
+    th_assert_json(json_object_get(line, "inOrder"), "true", "node count.result inOrder");
+
+    if (step == 0)
+        fprintf(stderr,
+                "# tcp flood v%s C client -> node server, %d events in one burst: emit loop "
+                "%.0f ms, count.result after %.0f ms\n",
+                ver, FLOOD_N, queued, total);
+    else
+        fprintf(stderr,
+                "# tcp flood v%s C client -> node server, %d events, %d per loop turn: "
+                "count.result after %.0f ms\n",
+                ver, FLOOD_N, step, total);
+}
+
+static void c_flood_burst_to_node_server(const char *ver)
+{
+    c_flood_to_node_server(ver, 0);
+}
+TH_BOTH_VERSIONS(tcp, c_flood_burst_to_node_server)
+
+static void c_flood_batched_to_node_server(const char *ver)
+{
+    c_flood_to_node_server(ver, 2000);
+}
+TH_BOTH_VERSIONS(tcp, c_flood_batched_to_node_server)
+
+/* ---- 4. broadcast to several Node clients (§8.4 item 7; S14, S9, S10) ------------------- */
+
+static void broadcast_to_node_clients(const char *ver, const char *host)
+{
+    server_start(host, NULL);
+    static const char *ids[3] = {"p0", "p1", "p2"};
+    th_peer_t *p[3];
+    for (int i = 0; i < 3; i++)
+        p[i] = th_peer_spawn(&loop, ver, "client-recv", NULL, "--tcp", th_hostport(host, srv.port),
+                             "--count", "5", "--id", ids[i], NULL);
+    /* Each says hello {id} on connect: once all three did, all three are known by id. */
+    cr_assert(th_rec_wait(&loop, &srv.rec, "hello", 3, PEER_MS), "%s\n%s\n%s\n%s",
+              th_types(&srv.rec), th_peer_dump(p[0]), th_peer_dump(p[1]), th_peer_dump(p[2]));
+    cr_assert_eq(nipc_server_socket_count(srv.server), 3);
+
+    for (int k = 0; k < 5; k++)
+        cr_assert_eq(nipc_server_broadcastf(srv.server, "news", "{s:i}", "i", k), 0);
+
+    for (int i = 0; i < 3; i++) {
+        cr_assert_not_null(th_peer_wait(p[i], "done", 0, PEER_MS), "%s", th_peer_dump(p[i]));
+        cr_assert_eq(th_peer_count(p[i], "news"), 5, "%s", th_peer_dump(p[i]));
+        for (int k = 0; k < 5; k++) {
+            char want[32];
+            snprintf(want, sizeof want, "{\"i\":%d}", k);
+            th_assert_json(th_line_data(th_peer_line(p[i], "news", k)), want, ids[i]);
+        }
+        cr_assert_eq(th_peer_wait_exit(p[i], PEER_MS), 0, "%s", th_peer_dump(p[i]));
+    }
+
+    /* The server names each one as it leaves. */
+    cr_assert(th_rec_wait(&loop, &srv.rec, "socket.disconnected", 3, PEER_MS), "%s",
+              th_types(&srv.rec));
+    bool seen[3] = {false, false, false};
+    for (int k = 0; k < 3; k++) {
+        const char *d = srv.rec.data[th_find(&srv.rec, "socket.disconnected", k)];
+        for (int i = 0; i < 3; i++) {
+            char want[16];
+            snprintf(want, sizeof want, "\"%s\"", ids[i]);
+            seen[i] |= strcmp(d, want) == 0;
+        }
+    }
+    cr_assert(seen[0] && seen[1] && seen[2], "%s", th_types(&srv.rec));
+    cr_assert_eq(th_count(&srv.rec, "connect"), 3, "%s", th_types(&srv.rec));
+}
+EVERY_VERSION_AND_HOST(broadcast_to_node_clients)
+
+/* ---- 5. maxConnections 1 with two Node clients (§8.4 item 4; S6) ------------------------ */
+
+static void max_connections_one(const char *ver, const char *host)
+{
+    nipc_config_t cfg;
+    th_config(&cfg);
+    cfg.max_connections = 1;
+    server_start(host, &cfg);
+    const char *where = th_hostport(host, srv.port);
+
+    th_peer_t *a =
+        th_peer_spawn(&loop, ver, "client-recv", NULL, "--tcp", where, "--id", "first", NULL);
+    cr_assert(th_rec_wait(&loop, &srv.rec, "hello", 1, PEER_MS), "%s\n%s", th_types(&srv.rec),
+              th_peer_dump(a));
+    int h = th_find(&srv.rec, "hello", 0);
+    cr_assert_str_eq(srv.rec.data[h], "{\"id\":\"first\"}");
+    nipc_socket_t *first = srv.rec.socket[h];
+
+    /* The second is accepted by the kernel, then closed without a connect event. */
+    th_peer_t *b =
+        th_peer_spawn(&loop, ver, "client-recv", NULL, "--tcp", where, "--id", "second", NULL);
+    cr_assert_not_null(th_peer_wait(b, "destroy", 0, PEER_MS), "%s", th_peer_dump(b));
+    cr_assert_not_null(th_peer_line(b, "disconnect", 0), "%s", th_peer_dump(b));
+    cr_assert_eq(th_peer_count(b, "news"), 0, "%s", th_peer_dump(b));
+    /* Exit 0: it had connected (README: the maxConnections case). */
+    cr_assert_eq(th_peer_wait_exit(b, PEER_MS), 0, "%s", th_peer_dump(b));
+    cr_assert_eq(th_count(&srv.rec, "connect"), 1, "%s", th_types(&srv.rec));
+    cr_assert_eq(th_count(&srv.rec, "hello"), 1, "%s", th_types(&srv.rec));
+    cr_assert_eq(nipc_server_socket_count(srv.server), 1);
+    cr_assert_eq(nipc_server_socket_at(srv.server, 0), first);
+
+    /* The first still works. */
+    cr_assert_eq(nipc_server_emitf(srv.server, first, "news", "{s:i}", "i", 7), 0);
+    cr_assert_not_null(th_peer_wait(a, "done", 0, PEER_MS), "%s", th_peer_dump(a));
+    th_assert_json(th_line_data(th_peer_line(a, "news", 0)), "{\"i\":7}", "news to the first");
+    cr_assert_eq(th_peer_wait_exit(a, PEER_MS), 0, "%s", th_peer_dump(a));
+}
+EVERY_VERSION_AND_HOST(max_connections_one)
+
+/* ---- 6. node-ipc's own TCP test endpoints, answered by C (§8.1, §8.2, §8.4 item 6) ------ */
+
+/*
+ * node-ipc's test/TCP/TCPServer.js helper: server id `tcpServer`, answering every `message`
+ * with {id: 'tcpServer', message: 'I am TCP server!'}. The endpoint's behaviour is node-ipc's;
+ * only the port is the test suite's (node-ipc's helpers listen on 8300, here port 0).
+ */
+static void tcp_server_reply(const nipc_event_t *ev, void *arg)
+{
+    int *err = arg;
+    *err = nipc_server_emitf(ev->server, ev->socket, "message", "{s:s, s:s}", "id",
+                             nipc_config(srv.ipc)->id, "message", "I am TCP server!");
+}
+
+/* node-ipc's test/TCP/client.js, third case (v9: spec/TCP/tcpSocketClient.spec.js), run by
+ * the peer's tcp-test-client against a C `tcpServer`; it says END afterwards, as node-ipc's
+ * test does. */
+static void node_tcp_test_client(const char *ver)
+{
+    nipc_config_t cfg;
+    th_config(&cfg);
+    cfg.id = "tcpServer";
+    server_start(IP4, &cfg);
+    int reply_err = 1;
+    nipc_server_on(srv.server, "message", tcp_server_reply, &reply_err);
+
+    th_peer_t *p = th_peer_spawn(&loop, ver, "tcp-test-client", NULL, "--tcp",
+                                 th_hostport(IP4, srv.port), "--end", NULL);
+    /* Exit 0: the reply deep-equals {id: 'tcpServer', message: 'I am TCP server!'}. */
+    cr_assert_eq(th_peer_wait_exit(p, PEER_MS), 0, "%s", th_peer_dump(p));
+    cr_assert_eq(th_peer_count(p, "mismatch"), 0, "%s", th_peer_dump(p));
+    th_assert_json(th_line_data(th_peer_line(p, "message", 0)),
+                   "{\"id\":\"tcpServer\",\"message\":\"I am TCP server!\"}", "node got");
+    cr_assert_eq(reply_err, 0, "%s", nipc_strerror(reply_err));
+
+    /* The C side saw node-ipc's "hello", then END. */
+    cr_assert(th_rec_wait(&loop, &srv.rec, "END", 1, PEER_MS), "%s", th_types(&srv.rec));
+    cr_assert_eq(th_count(&srv.rec, "message"), 1, "%s", th_types(&srv.rec));
+    cr_assert_str_eq(srv.rec.data[th_find(&srv.rec, "message", 0)], "\"hello\"");
+    cr_assert_str_eq(srv.rec.data[th_find(&srv.rec, "END", 0)], "{}");
+    cr_assert_lt(th_find(&srv.rec, "message", 0), th_find(&srv.rec, "END", 0));
+    cr_assert_eq(th_count(&srv.rec, "connect"), 1, "%s", th_types(&srv.rec));
+}
+TH_BOTH_VERSIONS(tcp, node_tcp_test_client)
+
+/*
+ * node-ipc's test/TCP/TCPClient.js helper (id `tcpClient`, `message` 'hello' once connected)
+ * done by a C client, against a node-ipc server that counts connect + message as node-ipc's
+ * test/TCP/server.js does (v9: spec/TCP/tcpSocketServer.spec.js). Same caveat: node-ipc's
+ * helper goes to port 8500, here to the Node server's port 0.
+ */
+static void c_tcp_test_client(const char *ver)
+{
+    int port;
+    th_peer_t *p = node_server(ver, IP4, &port, "20000");
+    cclient_start("tcpClient", "tcpServer", IP4, port);
+    /* Emitted before the connect: delivered once connected (C13). */
+    cr_assert_eq(nipc_client_emit_new(cl.c, "message", json_string("hello")), 0);
+    cr_assert(th_run_pred(&loop, messages_reach, (void *)(intptr_t)1, PEER_MS), "%s\n%s",
+              th_types(&cl.rec), th_peer_dump(p));
+    th_assert_json(json_array_get(cl.messages, 0), "\"hello world!\"", "reply");
+    cr_assert_str_eq(nipc_config(cl.ipc)->id, "tcpClient");
+
+    json_t *m = th_peer_wait(p, "message", 0, PEER_MS);
+    cr_assert_not_null(m, "%s", th_peer_dump(p));
+    th_assert_json(th_line_data(m), "\"hello\"", "node got");
+    cr_assert_eq(th_peer_count(p, "connect") + th_peer_count(p, "message"), 2, "%s",
+                 th_peer_dump(p));
+
+    cr_assert_eq(nipc_disconnect(cl.ipc, "tcpServer"), 0);
+    json_t *gone = th_peer_wait(p, "socket.disconnected", 0, PEER_MS);
+    cr_assert_not_null(gone, "%s", th_peer_dump(p));
+    /* "hello" carries no id: node-ipc learned none. */
+    th_assert_json(json_object_get(gone, "id"), "false", "socket.disconnected id");
+    cr_assert(th_run_until(&loop, &cl.destroyed, PEER_MS), "%s", th_types(&cl.rec));
+}
+TH_BOTH_VERSIONS(tcp, c_tcp_test_client)
+
+/* ---- 7. node-ipc's client retry test, by a C client (§8.4 item 3; C6, C8, C9, C10) ------ */
+
+/* The lifecycle events among what a C client recorded, space-separated, in order. */
+static const char *c_lifecycle(const th_rec_t *r)
+{
+    static char s[512];
+    s[0] = '\0';
+    for (int i = 0; i < r->n; i++) {
+        const char *t = r->type[i];
+        if (strcmp(t, "error") != 0 && strcmp(t, "disconnect") != 0 && strcmp(t, "destroy") != 0)
+            continue;
+        if (strlen(s) + strlen(t) + 2 >= sizeof s)
+            break;
+        if (s[0] != '\0')
+            strcat(s, " ");
+        strcat(s, t);
+    }
+    return s;
+}
+
+/* The same from a Node client's lines. */
+static const char *node_lifecycle(const th_peer_t *p)
+{
+    static char s[512];
+    s[0] = '\0';
+    for (size_t i = 0; i < json_array_size(p->lines); i++) {
+        const char *t = th_line_ev(json_array_get(p->lines, i));
+        if (strcmp(t, "error") != 0 && strcmp(t, "disconnect") != 0 && strcmp(t, "destroy") != 0)
+            continue;
+        if (strlen(s) + strlen(t) + 2 >= sizeof s)
+            break;
+        if (s[0] != '\0')
+            strcat(s, " ");
+        strcat(s, t);
+    }
+    return s;
+}
+
+static th_rec_t rrec; /* static: large */
+
+/*
+ * node-ipc's test/TCP/client.js, first and second cases: a client of `tcpFakeServer` with
+ * retry 60 and maxRetries 3, nobody listening. Retrying: every attempt fails with
+ * ECONNREFUSED, so 1 + maxRetries errors (node-ipc's test counts from -1 and expects
+ * maxRetries), then destroy. stopRetrying: one error, then destroy, and retriesRemaining is
+ * left at maxRetries. node-ipc's helpers use port 8002; here a loopback port held bound (so
+ * nothing can take it) but never listening. A Node client of the same version does the same
+ * beside it: its lines are the reference sequence.
+ */
+static void retry_scenario(const char *ver, bool stop_retrying)
+{
+    int port;
+    refusing_fd = th_refusing_port(IP4, &port);
+    const char *where = th_hostport(IP4, port);
+    th_peer_t *p = stop_retrying
+                       ? th_peer_spawn(&loop, ver, "client-echo", NULL, "--tcp", where, NULL)
+                       : th_peer_spawn(&loop, ver, "client-echo", NULL, "--tcp", where, "--retry",
+                                       "60", "--max-retries", "3", NULL);
+
+    nipc_config_t cfg;
+    th_config(&cfg);
+    cfg.id = "testClient";
+    cfg.retry = 60;
+    cfg.max_retries = 3;
+    cfg.stop_retrying = stop_retrying;
+    nipc_t *ipc;
+    cr_assert_eq(nipc_new(&ipc, &loop, &cfg), 0);
+    track(ipc);
+    memset(&rrec, 0, sizeof rrec);
+    nipc_client_t *c;
+    bool destroyed = false;
+    cr_assert_eq(nipc_connect_to_net(ipc, "tcpFakeServer", IP4, port, &c), 0);
+    nipc_client_on(c, NIPC_EVENT_ANY, th_record, &rrec);
+    nipc_client_on(c, "destroy", th_flag, &destroyed);
+    cr_assert(th_run_until(&loop, &destroyed, PEER_MS), "no destroy: %s", th_types(&rrec));
+
+    int want_errors = stop_retrying ? 1 : 4;
+    const char *want = stop_retrying ? "error disconnect destroy"
+                                     : "error disconnect error disconnect error disconnect "
+                                       "error disconnect destroy";
+    cr_assert_eq(th_count(&rrec, "error"), want_errors, "%s", th_types(&rrec));
+    cr_assert_eq(th_count(&rrec, "destroy"), 1, "%s", th_types(&rrec));
+    cr_assert_eq(th_count(&rrec, "connect"), 0, "%s", th_types(&rrec));
+    cr_assert_str_eq(c_lifecycle(&rrec), want);
+    for (int k = 0; k < want_errors; k++) {
+        int e = th_find(&rrec, "error", k);
+        cr_assert_eq(rrec.status[e], UV_ECONNREFUSED, "error %d: %s", k,
+                     nipc_err_name(rrec.status[e]));
+        cr_assert(strstr(rrec.data[e], "\"code\":\"ECONNREFUSED\"") != NULL, "error %d: %s", k,
+                  rrec.data[e]);
+    }
+    /* The client stays in of[] after destroy (C11), retries spent or, stopRetrying, untouched. */
+    cr_assert_eq(nipc_of(ipc, "tcpFakeServer"), c);
+    cr_assert(!nipc_client_connected(c));
+    cr_assert_eq(nipc_client_retries_remaining(c), stop_retrying ? 3 : 0);
+
+    /* node-ipc, same version, same scenario: the same sequence, the same code. */
+    cr_assert_eq(th_peer_wait_exit(p, PEER_MS), 1, "%s", th_peer_dump(p));
+    cr_assert_str_eq(node_lifecycle(p), want, "%s", th_peer_dump(p));
+    for (int k = 0; k < want_errors; k++)
+        th_assert_json(json_object_get(th_peer_line(p, "error", k), "code"), "\"ECONNREFUSED\"",
+                       "node error code");
+}
+
+static void retry_count(const char *ver)
+{
+    retry_scenario(ver, false);
+}
+TH_BOTH_VERSIONS(tcp, retry_count)
+
+static void retry_stop_retrying(const char *ver)
+{
+    retry_scenario(ver, true);
+}
+TH_BOTH_VERSIONS(tcp, retry_stop_retrying)
