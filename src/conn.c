@@ -129,7 +129,8 @@ static void on_written(uv_write_t *req, int status)
     }
 }
 
-void nipc__conn_flush(nipc_conn_t *c)
+/* Hands `out` to libuv as the next write (at most one in flight). */
+static void start_write(nipc_conn_t *c)
 {
     if (c->writing || !c->established || uv_is_closing(&c->u.handle))
         return;
@@ -155,6 +156,42 @@ void nipc__conn_flush(nipc_conn_t *c)
 }
 
 /*
+ * The end-of-turn write. It first writes synchronously what the socket takes now: in the
+ * usual case that is everything, and no write request, completion callback or extra loop
+ * iteration is needed. Only what is left goes through start_write().
+ */
+void nipc__conn_flush(nipc_conn_t *c)
+{
+    if (c->writing || !c->established || uv_is_closing(&c->u.handle) ||
+        nipc__buf_size(&c->out) == 0) {
+        start_write(c);
+        return;
+    }
+    uv_buf_t b = uv_buf_init(c->out.data + c->out.off, (unsigned)nipc__buf_size(&c->out));
+    int n = uv_try_write(&c->u.stream, &b, 1);
+    if (n < 0 && n != UV_EAGAIN) {
+        nipc__buf_reset(&c->out);
+        if (!c->closing)
+            c->hooks->on_error(c, n, NULL);
+        nipc__conn_close(c, false, n);
+        return;
+    }
+    if (n > 0)
+        c->out.off += (size_t)n;
+    if (nipc__buf_size(&c->out) > 0) {
+        start_write(c);
+        return;
+    }
+    nipc__buf_reset(&c->out);
+    if (c->close_after_flush)
+        finish_close(c);
+    else if (c->refused && !c->closing) {
+        c->refused = false;
+        c->hooks->on_drain(c);
+    }
+}
+
+/*
  * Bytes were appended at `mark`: enforce the queue bound, then schedule the write. An empty
  * queue takes any one frame, so a frame larger than the bound can still be sent, and a
  * refusal always has a write in progress whose end brings `drain`.
@@ -170,7 +207,7 @@ static int queued(nipc_conn_t *c, size_t mark)
     }
     if (c->established) {
         if (nipc__buf_size(&c->out) >= FLUSH_THRESHOLD)
-            nipc__conn_flush(c);
+            start_write(c);
         else
             nipc__schedule_flush(c->ipc, c);
     }
@@ -206,7 +243,7 @@ void nipc__conn_close(nipc_conn_t *c, bool flush_first, int status)
         uv_read_stop(&c->u.stream);
     if (flush_first && c->established && nipc__conn_queued(c) > 0) {
         c->close_after_flush = true;
-        nipc__conn_flush(c);
+        start_write(c);
         return;
     }
     close_now(c);
