@@ -19,6 +19,8 @@
 #include <string.h>
 
 #define READ_CHUNK ((size_t)64 * 1024)
+/* A frame larger than this is read in chunks as large as what is pending, up to this. */
+#define READ_CHUNK_MAX ((size_t)1024 * 1024)
 /* Past this many queued bytes a write starts at once instead of at the end of the turn. */
 #define FLUSH_THRESHOLD ((size_t)256 * 1024)
 
@@ -265,10 +267,15 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     nipc_conn_t *c = h->data;
     (void)suggested;
+    /* Small frames read 64 KiB at a time; while a large frame is pending, reads grow with
+     * it, so it arrives in few system calls. */
+    size_t pending = nipc__buf_size(&c->in);
+    size_t chunk =
+        pending > READ_CHUNK ? (pending < READ_CHUNK_MAX ? pending : READ_CHUNK_MAX) : READ_CHUNK;
     /* Reclaim the consumed prefix before growing for the next read. */
-    if (c->in.off > 0 && c->in.cap - c->in.len < READ_CHUNK)
+    if (c->in.off > 0 && c->in.cap - c->in.len < chunk)
         nipc__buf_compact(&c->in);
-    if (nipc__buf_reserve(&c->in, READ_CHUNK) != 0) {
+    if (nipc__buf_reserve(&c->in, chunk) != 0) {
         *buf = uv_buf_init(NULL, 0); /* libuv reports UV_ENOBUFS */
         return;
     }
@@ -326,10 +333,15 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         fail(c, NIPC_EMSGSIZE);
         return;
     }
-    if (nipc__buf_size(&c->in) == 0)
-        nipc__buf_reset(&c->in);
-    else if (c->in.off > c->in.cap / 2)
-        nipc__buf_compact(&c->in);
+    /* The partial frame moves to the front only when the next read needs the room
+     * (on_alloc), so a large frame is not copied again after every read. Once a large frame
+     * is through, its memory goes back: a connection keeps at most a small buffer. */
+    if (nipc__buf_size(&c->in) == 0) {
+        if (c->in.cap > 4 * READ_CHUNK)
+            nipc__buf_free(&c->in);
+        else
+            nipc__buf_reset(&c->in);
+    }
 }
 
 int nipc__conn_start(nipc_conn_t *c)
