@@ -4,6 +4,8 @@
 #   make run          install Debian deps if needed, build, run the world/hello demo
 #   make test         deps (incl. npm ci for interop peers), build, ctest (all labels)
 #   make test-asan    the same with ASan+UBSan, in build-asan/
+#   make bench        deps (incl. libzmq3-dev, npm ci), build, run the benchmarks (bench/README.md);
+#                     BENCH_ARGS is passed to bench/run.js (e.g. BENCH_ARGS="--only latency")
 #   make install      cmake --install build --prefix $(PREFIX)   (PREFIX=/usr/local)
 #   make format / format-check / clean
 .DEFAULT_GOAL := all
@@ -18,7 +20,9 @@ CLANG_FORMAT ?= clang-format
 C_FILES = $(shell find include src examples test -name node_modules -prune -o \
                    -type f \( -name '*.c' -o -name '*.h' \) -print 2>/dev/null)
 
-.PHONY: all build run test test-asan deps deps-node install format format-check clean
+BENCH_ARGS ?=
+
+.PHONY: all build run test test-asan bench deps deps-node install format format-check clean
 
 all: build
 
@@ -50,6 +54,13 @@ test-asan: deps-node
 	$(MAKE) build-asan/CMakeCache.txt
 	$(CMAKE) --build --preset asan -j $(JOBS)
 	$(CTEST) --test-dir build-asan --output-on-failure
+
+# Configures again (cheap) so that a libzmq installed since the first configure is found.
+bench:
+	bash scripts/deps.sh --bench
+	$(CMAKE) --preset default
+	$(CMAKE) --build --preset default -j $(JOBS)
+	node bench/run.js --build-dir build $(BENCH_ARGS)
 
 install: build
 	$(CMAKE) --install build --prefix "$(PREFIX)"

@@ -1,20 +1,25 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# Usage: scripts/deps.sh [--no-node]
+# Usage: scripts/deps.sh [--no-node] [--bench]
 # Makes sure the Debian packages nipc needs are installed (installing them when run as root),
 # then, unless --no-node, runs `npm ci` for the interop tests' Node peers when needed.
+# --bench also wants the benchmarks' optional packages (libzmq3-dev for bench_zmq): installed
+# when run as root, otherwise only reported, since the suite runs without them.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 want_node=1
+want_bench=0
 for arg in "$@"; do
     case $arg in
     --no-node) want_node=0 ;;
-    *) echo "usage: $0 [--no-node]" >&2; exit 2 ;;
+    --bench) want_bench=1 ;;
+    *) echo "usage: $0 [--no-node] [--bench]" >&2; exit 2 ;;
     esac
 done
 
 pkgs=(libuv1-dev libjansson-dev libssl-dev libcriterion-dev cmake pkg-config gcc make)
+bench_pkgs=(libzmq3-dev)
 
 installed() { # <package>
     [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" = installed ]
@@ -29,6 +34,21 @@ if [ "$want_node" = 1 ]; then
     # with Debian's npm package), so the commands count, not the package names.
     command -v node >/dev/null || missing+=(nodejs)
     command -v npm >/dev/null || missing+=(npm)
+fi
+
+if [ "$want_bench" = 1 ]; then
+    optional=()
+    for p in "${bench_pkgs[@]}"; do
+        installed "$p" || optional+=("$p")
+    done
+    if [ ${#optional[@]} -gt 0 ]; then
+        if [ "$(id -u)" = 0 ]; then
+            missing+=("${optional[@]}")
+        else
+            echo "deps: optional benchmark packages missing: ${optional[*]} (their benchmarks are skipped)" >&2
+            echo "deps: run:  sudo apt-get install -y ${optional[*]}" >&2
+        fi
+    fi
 fi
 
 if [ ${#missing[@]} -gt 0 ]; then

@@ -1,0 +1,402 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * nipc's side of the benchmark suite (bench/README.md has the contract), through the public
+ * API only, written as a user would: one data object reused for every event, the client's
+ * queue bounded by max_queued_bytes with `drain` as its flow control, every received event
+ * decoded and its sequence checked.
+ */
+#include <nipc.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+typedef struct opts {
+    bool server;
+    bool tcp;
+    const char *endpoint;
+    const char *test;
+    long count;
+    long size;
+    long clients;
+    double seconds;
+} opts_t;
+
+static opts_t o = {.count = 1000000, .size = 16, .clients = 10, .seconds = 60};
+static bool sweep; /* is("sweep"), decided once rather than per event */
+static nipc_t *ipc;
+static uv_loop_t *loop;
+
+static uint64_t now_ns(void)
+{
+    return uv_hrtime();
+}
+
+static long long cpu_ns(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000LL +
+           (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000LL;
+}
+
+static void say(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    putchar('\n');
+    fflush(stdout);
+}
+
+static int fail(const char *msg)
+{
+    say("{\"ev\":\"error\",\"message\":\"%s\"}", msg);
+    exit(1);
+}
+
+static bool is(const char *test)
+{
+    return strcmp(o.test, test) == 0;
+}
+
+/* "host:port" or "[v6]:port" */
+static void split(const char *ep, char *host, size_t len, int *port)
+{
+    const char *colon = strrchr(ep, ':');
+    if (colon == NULL)
+        fail("endpoint must be HOST:PORT");
+    const char *h = ep;
+    size_t n = (size_t)(colon - ep);
+    if (h[0] == '[') {
+        h++;
+        n -= 2;
+    }
+    snprintf(host, len, "%.*s", (int)n, h);
+    *port = atoi(colon + 1);
+}
+
+static void arm_deadline(void);
+
+/* ---- server ---------------------------------------------------------------------------- */
+
+static long expected;
+static uint64_t first_ns;
+static long long bytes;
+
+static void on_event(const nipc_event_t *ev, void *arg)
+{
+    (void)arg;
+    json_t *i = json_object_get(ev->data, "i");
+    if (json_integer_value(i) != expected)
+        fail("out of order or lost event");
+    if (expected++ == 0)
+        first_ns = now_ns();
+    if (sweep)
+        bytes += (long long)json_string_length(json_object_get(ev->data, "s"));
+}
+
+static void on_done(const nipc_event_t *ev, void *arg)
+{
+    (void)arg;
+    double secs = (double)(now_ns() - first_ns) / 1e9;
+    long n = (long)json_integer_value(json_object_get(ev->data, "n"));
+    if (n != expected)
+        fail("count mismatch");
+    say("{\"ev\":\"result\",\"count\":%ld,\"seconds\":%.6f,\"bytes\":%lld,\"cpu_ns\":%lld}",
+        expected, secs, bytes, cpu_ns());
+    uv_stop(loop);
+}
+
+static void on_ping(const nipc_event_t *ev, void *arg)
+{
+    (void)arg;
+    nipc_server_emit(ev->server, ev->socket, "pong", ev->data);
+}
+
+/* Broadcast: once every client is connected, send `count` events in batches per turn. */
+static long connected, sent;
+static uv_idle_t pump;
+static json_t *payload, *payload_i;
+
+static void broadcast_batch(uv_idle_t *h)
+{
+    nipc_server_t *s = h->data;
+    for (int k = 0; k < 256 && sent < o.count; k++) {
+        json_integer_set(payload_i, sent++);
+        nipc_server_broadcast(s, "b", payload);
+    }
+    if (sent == o.count)
+        uv_idle_stop(h);
+}
+
+static void on_server_connect(const nipc_event_t *ev, void *arg)
+{
+    (void)arg;
+    if (is("broadcast") && ++connected == o.clients) {
+        pump.data = ev->server;
+        uv_idle_start(&pump, broadcast_batch);
+    }
+}
+
+static void on_start(const nipc_event_t *ev, void *arg)
+{
+    (void)arg;
+    if (o.tcp)
+        say("{\"ev\":\"ready\",\"endpoint\":\"%s:%d\"}", nipc_server_host(ev->server),
+            nipc_server_port(ev->server));
+    else
+        say("{\"ev\":\"ready\",\"endpoint\":\"%s\"}", nipc_server_path(ev->server));
+}
+
+static int run_server(const nipc_config_t *cfg)
+{
+    nipc_server_t *s;
+    int err = nipc_new(&ipc, NULL, cfg);
+    if (err == 0 && o.tcp) {
+        char host[128];
+        int port;
+        split(o.endpoint, host, sizeof host, &port);
+        err = nipc_serve_net(ipc, host, port, NIPC_TCP, &s);
+    } else if (err == 0) {
+        err = nipc_serve(ipc, o.endpoint, &s);
+    }
+    if (err)
+        fail(nipc_strerror(err));
+    loop = nipc_loop(ipc);
+    arm_deadline();
+    uv_idle_init(loop, &pump);
+    payload = json_pack("{s:i}", "i", 0);
+    payload_i = json_object_get(payload, "i");
+    nipc_server_on(s, "start", on_start, NULL);
+    nipc_server_on(s, "connect", on_server_connect, NULL);
+    nipc_server_on(s, "m", on_event, NULL);
+    nipc_server_on(s, "done", on_done, NULL);
+    nipc_server_on(s, "ping", on_ping, NULL);
+    if ((err = nipc_server_start(s)) != 0)
+        fail(nipc_strerror(err));
+    nipc_run(ipc);
+    return 0;
+}
+
+/* ---- client ---------------------------------------------------------------------------- */
+
+static nipc_client_t *client;
+static long next_i;
+static bool blocked;
+static uv_idle_t sender;
+
+/* Sends events until the queue is full, then waits for `drain`. */
+static void send_more(uv_idle_t *h)
+{
+    (void)h;
+    while (next_i < o.count) {
+        json_integer_set(payload_i, next_i);
+        int err = nipc_client_emit(client, "m", payload);
+        if (err == NIPC_EQUEUEFULL) {
+            blocked = true;
+            uv_idle_stop(&sender);
+            return;
+        }
+        if (err)
+            fail(nipc_strerror(err));
+        if (++next_i % 4096 == 0)
+            return; /* let the loop breathe: reads, writes */
+    }
+    uv_idle_stop(&sender);
+    nipc_client_emitf(client, "done", "{s:I}", "n", (json_int_t)o.count);
+    say("{\"ev\":\"sent\",\"cpu_ns\":%lld}", cpu_ns());
+    nipc_disconnect(ipc, "bench");
+}
+
+static void on_drain(const nipc_event_t *ev, void *arg)
+{
+    (void)ev;
+    (void)arg;
+    if (blocked) {
+        blocked = false;
+        uv_idle_start(&sender, send_more);
+    }
+}
+
+/* Latency: one ping in flight, every round trip recorded. */
+static uint64_t *rtt;
+static uint64_t sent_at;
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void ping(void)
+{
+    json_integer_set(payload_i, next_i);
+    sent_at = now_ns();
+    nipc_client_emit(client, "ping", payload);
+}
+
+static void on_pong(const nipc_event_t *ev, void *arg)
+{
+    (void)arg;
+    uint64_t t = now_ns();
+    if (json_integer_value(json_object_get(ev->data, "i")) != next_i)
+        fail("pong out of order");
+    rtt[next_i++] = t - sent_at;
+    if (next_i < o.count) {
+        ping();
+        return;
+    }
+    qsort(rtt, (size_t)o.count, sizeof *rtt, cmp_u64);
+    size_t n = (size_t)o.count;
+    say("{\"ev\":\"result\",\"count\":%ld,\"p50\":%llu,\"p99\":%llu,\"p999\":%llu,\"cpu_ns\":%lld}",
+        o.count, (unsigned long long)rtt[n / 2], (unsigned long long)rtt[n * 99 / 100],
+        (unsigned long long)rtt[n * 999 / 1000], cpu_ns());
+    nipc_disconnect(ipc, "bench");
+}
+
+static void on_connect(const nipc_event_t *ev, void *arg)
+{
+    (void)ev;
+    (void)arg;
+    if (is("latency"))
+        ping();
+    else if (is("throughput") || is("sweep"))
+        uv_idle_start(&sender, send_more);
+}
+
+/* Broadcast and idle: many connections of one instance. */
+typedef struct conn_state {
+    long next;
+} conn_state_t;
+
+static conn_state_t *states;
+static long clients_up, clients_done, deliveries;
+static uint64_t bc_first;
+
+static void on_bc_connect(const nipc_event_t *ev, void *arg)
+{
+    (void)ev;
+    (void)arg;
+    if (++clients_up == o.clients && is("idle"))
+        say("{\"ev\":\"connected\",\"n\":%ld}", clients_up);
+}
+
+static void on_bc(const nipc_event_t *ev, void *arg)
+{
+    conn_state_t *st = arg;
+    if (json_integer_value(json_object_get(ev->data, "i")) != st->next)
+        fail("broadcast out of order");
+    if (deliveries++ == 0)
+        bc_first = now_ns();
+    if (++st->next == o.count && ++clients_done == o.clients) {
+        say("{\"ev\":\"result\",\"deliveries\":%ld,\"seconds\":%.6f,\"cpu_ns\":%lld}", deliveries,
+            (double)(now_ns() - bc_first) / 1e9, cpu_ns());
+        uv_stop(loop);
+    }
+}
+
+static int run_client(nipc_config_t *cfg)
+{
+    cfg->max_queued_bytes = 4 << 20;
+    cfg->stop_retrying = true;
+    int err = nipc_new(&ipc, NULL, cfg);
+    if (err)
+        fail(nipc_strerror(err));
+    loop = nipc_loop(ipc);
+    arm_deadline();
+    char host[128] = "";
+    int port = 0;
+    if (o.tcp)
+        split(o.endpoint, host, sizeof host, &port);
+
+    long n = is("broadcast") || is("idle") ? o.clients : 1;
+    states = calloc((size_t)n, sizeof *states);
+    for (long k = 0; k < n; k++) {
+        char id[32];
+        snprintf(id, sizeof id, n == 1 ? "bench" : "c%ld", k);
+        nipc_client_t *c;
+        err = o.tcp ? nipc_connect_to_net(ipc, id, host, port, &c)
+                    : nipc_connect_to(ipc, id, o.endpoint, &c);
+        if (err)
+            fail(nipc_strerror(err));
+        if (n == 1) {
+            client = c;
+            nipc_client_on(c, "connect", on_connect, NULL);
+            nipc_client_on(c, "drain", on_drain, NULL);
+            nipc_client_on(c, "pong", on_pong, NULL);
+        } else {
+            nipc_client_on(c, "connect", on_bc_connect, NULL);
+            nipc_client_on(c, "b", on_bc, &states[k]);
+        }
+    }
+
+    /* The payload: {"i":N,"s":"hello"} or, for the sweep, --size bytes of 'x'. */
+    char *s = NULL;
+    if (is("sweep")) {
+        s = malloc((size_t)o.size + 1);
+        memset(s, 'x', (size_t)o.size);
+        s[o.size] = '\0';
+    }
+    payload = json_pack("{s:i, s:s}", "i", 0, "s", s ? s : "hello");
+    payload_i = json_object_get(payload, "i");
+    free(s);
+    if (is("latency"))
+        rtt = calloc((size_t)o.count, sizeof *rtt);
+    uv_idle_init(loop, &sender);
+    nipc_run(ipc);
+    return 0;
+}
+
+/* ---- main ------------------------------------------------------------------------------ */
+
+static void on_deadline(uv_timer_t *t)
+{
+    (void)t;
+    fail("timed out");
+}
+
+/* Every run ends by itself: past --seconds it fails. */
+static void arm_deadline(void)
+{
+    static uv_timer_t deadline;
+    uv_timer_init(loop, &deadline);
+    uv_timer_start(&deadline, on_deadline, (uint64_t)(o.seconds * 1000), 0);
+    uv_unref((uv_handle_t *)&deadline);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2)
+        fail("usage: bench_nipc server|client --transport unix|tcp --endpoint E --test T");
+    o.server = strcmp(argv[1], "server") == 0;
+    for (int i = 2; i + 1 < argc; i += 2) {
+        const char *k = argv[i], *v = argv[i + 1];
+        if (!strcmp(k, "--transport"))
+            o.tcp = !strcmp(v, "tcp");
+        else if (!strcmp(k, "--endpoint"))
+            o.endpoint = v;
+        else if (!strcmp(k, "--test"))
+            o.test = v;
+        else if (!strcmp(k, "--count"))
+            o.count = atol(v);
+        else if (!strcmp(k, "--size"))
+            o.size = atol(v);
+        else if (!strcmp(k, "--clients"))
+            o.clients = atol(v);
+        else if (!strcmp(k, "--seconds"))
+            o.seconds = atof(v);
+    }
+    if (o.endpoint == NULL || o.test == NULL || o.count <= 0 || o.clients <= 0)
+        fail("missing or bad arguments");
+    sweep = is("sweep");
+
+    nipc_config_t cfg;
+    nipc_config_init(&cfg);
+    cfg.silent = true;
+    cfg.max_connections = (unsigned)o.clients + 10;
+
+    return o.server ? run_server(&cfg) : run_client(&cfg);
+}
