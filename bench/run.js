@@ -34,7 +34,7 @@ const USAGE = `usage: node bench/run.js [options]
                    $NIPC_BUILD_DIR)
   --require LIST   comma-separated implementations that must be available (else exit 1)
   --timeout S      per-run timeout in seconds (default 180; 60 with --smoke)
-  --target S       calibrate counts so a run lasts about S seconds (default 1.5; not smoke)
+  --target S       calibrate counts so a run lasts about S seconds (default 2; not smoke)
   --list           print the cell keys that would run, and exit
   -h, --help       this text`;
 
@@ -44,7 +44,7 @@ function parseArgs(argv) {
     const o = {
         smoke: false, runs: null, only: null, json: null, list: false,
         buildDir: process.env.NIPC_BUILD_DIR || path.join(ROOT, 'build'),
-        require: [], timeout: null, target: 1.5,
+        require: [], timeout: null, target: 2,
     };
     const need = (i, name) => {
         if (i + 1 >= argv.length) die(`${name} needs a value\n${USAGE}`);
@@ -507,6 +507,7 @@ class Driver {
         const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nipc-bench-'));
         tmpDirs.add(tmp);
         const rec = { count, ok: false, m: {} };
+        const t0 = nowMs();
         let grace = 500;
         try {
             rec.m = await this.measure(run, impl, transport, bench, count, tmp);
@@ -519,6 +520,7 @@ class Driver {
             fs.rmSync(tmp, { recursive: true, force: true });
             tmpDirs.delete(tmp);
         }
+        rec.elapsed_ms = Math.round(nowMs() - t0);
         rec.procs = run.procs.map((p) => p.record());
         if (run.skip) {
             rec.skip = run.skip;
@@ -696,8 +698,10 @@ class Driver {
             for (const s of members) {
                 const cell = { key: s.key, bench: bench.id, transport, impl: s.impl.name, runs: [], warmups: [], count: null };
                 this.cells.set(s.key, cell);
-                if (bench.kind === 'idle' && bench.clients + 64 > this.fdLimit) {
-                    cell.skip = `needs ${bench.clients + 64} open files per process, the limit is ${this.fdLimit}`;
+                // A ZeroMQ socket also holds a mailbox descriptor of its own: two per client.
+                const fds = bench.clients * (s.impl.name === 'zmq' ? 2 : 1) + 64;
+                if (bench.kind === 'idle' && fds > this.fdLimit) {
+                    cell.skip = `needs ${fds} open files per process, the limit is ${this.fdLimit}`;
                     continue;
                 }
                 active.push([s, cell]);
