@@ -71,46 +71,7 @@ static void teardown(void)
 
 TestSuite(interop, .init = setup, .fini = teardown, .timeout = 90);
 
-/* One Test per node-ipc version, each calling the scenario with it. */
-#define BOTH_VERSIONS(scenario)                                                                    \
-    Test(interop, scenario##_v10)                                                                  \
-    {                                                                                              \
-        scenario("10");                                                                            \
-    }                                                                                              \
-    Test(interop, scenario##_v9)                                                                   \
-    {                                                                                              \
-        scenario("9");                                                                             \
-    }
-
 /* ---- helpers --------------------------------------------------------------------------- */
-
-static const char *dump(const json_t *v)
-{
-    static char bufs[4][2048];
-    static int i;
-    char *b = bufs[i++ % 4];
-    char *s = v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
-    snprintf(b, sizeof bufs[0], "%s", s ? s : "(none)");
-    free(s);
-    return b;
-}
-
-/* `got` equals the JSON text `want`. */
-static void assert_json(const json_t *got, const char *want, const char *what)
-{
-    json_error_t err;
-    json_t *w = json_loads(want, JSON_DECODE_ANY, &err);
-    cr_assert_not_null(w, "bad expectation %s: %s", want, err.text);
-    bool eq = got != NULL && json_equal(got, w);
-    json_decref(w);
-    cr_assert(eq, "%s: got %s, want %s", what, dump(got), want);
-}
-
-/* The `data` member of a peer's line. */
-static json_t *line_data(const json_t *line)
-{
-    return json_object_get(line, "data");
-}
 
 /* `s` + " world!", as node-ipc's echo server answers a string. */
 static json_t *world(const json_t *s)
@@ -238,23 +199,23 @@ static void node_client_round_trip(const char *ver)
     cr_assert_eq(srv.rec.socket[m1], srv.rec.socket[c]);
 
     /* The peer printed exactly what the C server sent, in order. */
-    cr_assert_eq(json_array_size(sent), 2, "sent %s", dump(sent));
+    cr_assert_eq(json_array_size(sent), 2, "sent %s", th_json_dump(sent));
     cr_assert_eq(th_peer_count(p, "message"), 2, "%s", th_peer_dump(p));
     for (size_t k = 0; k < 2; k++) {
-        const json_t *got = line_data(th_peer_line(p, "message", (int)k));
+        const json_t *got = th_line_data(th_peer_line(p, "message", (int)k));
         cr_assert(json_equal(got, json_array_get(sent, k)), "reply %zu: node got %s, C sent %s", k,
-                  dump(got), dump(json_array_get(sent, k)));
+                  th_json_dump(got), th_json_dump(json_array_get(sent, k)));
     }
-    assert_json(line_data(th_peer_line(p, "message", 0)),
-                "{\"got\":{\"id\":\"node\",\"message\":\"hi\"}}", "first reply");
-    assert_json(line_data(th_peer_line(p, "message", 1)), "\"hello world!\"", "second reply");
+    th_assert_json(th_line_data(th_peer_line(p, "message", 0)),
+                   "{\"got\":{\"id\":\"node\",\"message\":\"hi\"}}", "first reply");
+    th_assert_json(th_line_data(th_peer_line(p, "message", 1)), "\"hello world!\"", "second reply");
 
     /* The peer left: the C server names it by the id it learned (S10). */
     cr_assert(th_rec_wait(&loop, &srv.rec, "socket.disconnected", 1, PEER_MS), "%s",
               th_types(&srv.rec));
     cr_assert_str_eq(srv.rec.data[th_find(&srv.rec, "socket.disconnected", 0)], "\"node\"");
 }
-BOTH_VERSIONS(node_client_round_trip)
+TH_BOTH_VERSIONS(interop, node_client_round_trip)
 
 /* ---- 2. C client -> Node server (§8.4 item 1; C1, C4, C5, C12, S9 on the Node side) ----- */
 
@@ -268,28 +229,28 @@ static void c_client_round_trip(const char *ver)
     cr_assert_eq(nipc_client_emitf(cl.c, "message", "{s:s, s:s}", "id", "c", "message", "hi"), 0);
     cr_assert(th_run_pred(&loop, messages_reach, (void *)(intptr_t)2, PEER_MS), "%s",
               th_peer_dump(p));
-    cr_assert_eq(json_array_size(cl.messages), 2, "%s", dump(cl.messages));
-    assert_json(json_array_get(cl.messages, 0), "\"hello world!\"", "first reply");
-    assert_json(json_array_get(cl.messages, 1), "{\"got\":{\"id\":\"c\",\"message\":\"hi\"}}",
-                "second reply");
+    cr_assert_eq(json_array_size(cl.messages), 2, "%s", th_json_dump(cl.messages));
+    th_assert_json(json_array_get(cl.messages, 0), "\"hello world!\"", "first reply");
+    th_assert_json(json_array_get(cl.messages, 1), "{\"got\":{\"id\":\"c\",\"message\":\"hi\"}}",
+                   "second reply");
 
     /* What node-ipc decoded is what was sent. (It prints a line before it replies, but the
      * reply may be read first: wait for the line.) */
     cr_assert_not_null(th_peer_wait(p, "message", 1, PEER_MS), "%s", th_peer_dump(p));
     cr_assert_eq(th_peer_count(p, "message"), 2, "%s", th_peer_dump(p));
-    assert_json(line_data(th_peer_line(p, "message", 0)), "\"hello\"", "node got");
-    assert_json(line_data(th_peer_line(p, "message", 1)), "{\"id\":\"c\",\"message\":\"hi\"}",
-                "node got");
+    th_assert_json(th_line_data(th_peer_line(p, "message", 0)), "\"hello\"", "node got");
+    th_assert_json(th_line_data(th_peer_line(p, "message", 1)), "{\"id\":\"c\",\"message\":\"hi\"}",
+                   "node got");
     cr_assert_eq(th_peer_count(p, "connect"), 1, "%s", th_peer_dump(p));
 
     /* After disconnect, the Node server reports the id it learned from data.id. */
     cr_assert_eq(nipc_disconnect(cl.ipc, "world"), 0);
     json_t *gone = th_peer_wait(p, "socket.disconnected", 0, PEER_MS);
     cr_assert_not_null(gone, "%s", th_peer_dump(p));
-    assert_json(json_object_get(gone, "id"), "\"c\"", "socket.disconnected id");
+    th_assert_json(json_object_get(gone, "id"), "\"c\"", "socket.disconnected id");
     cr_assert(th_run_until(&loop, &cl.destroyed, PEER_MS), "no destroy after disconnect");
 }
-BOTH_VERSIONS(c_client_round_trip)
+TH_BOTH_VERSIONS(interop, c_client_round_trip)
 
 /* ---- 3. 100 000 events, in order, none lost (W8, W9, W10) ------------------------------ */
 
@@ -354,8 +315,8 @@ static void node_flood_to_c_server(const char *ver)
     cr_assert(c.final_in_order, "first out of order at %ld", c.first_bad);
     cr_assert_eq(c.reply_err, 0, "%s", nipc_strerror(c.reply_err));
     /* And node-ipc decoded our reply. */
-    assert_json(json_object_get(res, "received"), "100000", "count.result received");
-    assert_json(json_object_get(res, "inOrder"), "true", "count.result inOrder");
+    th_assert_json(json_object_get(res, "received"), "100000", "count.result received");
+    th_assert_json(json_object_get(res, "inOrder"), "true", "count.result inOrder");
     cr_assert_eq(th_peer_wait_exit(p, PEER_MS), 0, "%s", th_peer_dump(p));
 
     fprintf(stderr,
@@ -363,7 +324,7 @@ static void node_flood_to_c_server(const char *ver)
             "%.0f ms after the peer's connect; %.0f ms since spawn\n",
             ver, FLOOD_N, line_ms(th_peer_line(p, "sent", 0)), line_ms(res), total);
 }
-BOTH_VERSIONS(node_flood_to_c_server)
+TH_BOTH_VERSIONS(interop, node_flood_to_c_server)
 
 /* Emits events [from, to) as `count` {i}; returns the first error, or 0. */
 static int emit_counts(int from, int to)
@@ -434,13 +395,13 @@ static void c_flood_to_node_server(const char *ver, int step)
     double total = ms_since(t0);
     cr_assert_eq(b.err, 0, "emit: %s", nipc_strerror(b.err));
     cr_assert_not_null(cl.result, "destroyed before count.result: %s", th_types(&cl.rec));
-    assert_json(json_object_get(cl.result, "received"), "100000", "count.result received");
-    assert_json(json_object_get(cl.result, "inOrder"), "true", "count.result inOrder");
+    th_assert_json(json_object_get(cl.result, "received"), "100000", "count.result received");
+    th_assert_json(json_object_get(cl.result, "inOrder"), "true", "count.result inOrder");
     /* The peer prints its line after it replied, so it may come after the reply. */
     json_t *line = th_peer_wait(p, "count.result", 0, PEER_MS);
     cr_assert_not_null(line, "%s", th_peer_dump(p));
-    assert_json(json_object_get(line, "received"), "100000", "node count.result received");
-    assert_json(json_object_get(line, "inOrder"), "true", "node count.result inOrder");
+    th_assert_json(json_object_get(line, "received"), "100000", "node count.result received");
+    th_assert_json(json_object_get(line, "inOrder"), "true", "node count.result inOrder");
 
     if (step == 0)
         fprintf(stderr,
@@ -458,13 +419,13 @@ static void c_flood_burst_to_node_server(const char *ver)
 {
     c_flood_to_node_server(ver, 0);
 }
-BOTH_VERSIONS(c_flood_burst_to_node_server)
+TH_BOTH_VERSIONS(interop, c_flood_burst_to_node_server)
 
 static void c_flood_batched_to_node_server(const char *ver)
 {
     c_flood_to_node_server(ver, 2000);
 }
-BOTH_VERSIONS(c_flood_batched_to_node_server)
+TH_BOTH_VERSIONS(interop, c_flood_batched_to_node_server)
 
 /* ---- 4. broadcast to several Node clients (§8.4 item 7; S14, S9, S10) ------------------- */
 
@@ -489,7 +450,7 @@ static void broadcast_to_node_clients(const char *ver)
         for (int k = 0; k < 5; k++) {
             char want[32];
             snprintf(want, sizeof want, "{\"i\":%d}", k);
-            assert_json(line_data(th_peer_line(p[i], "news", k)), want, ids[i]);
+            th_assert_json(th_line_data(th_peer_line(p[i], "news", k)), want, ids[i]);
         }
         cr_assert_eq(th_peer_wait_exit(p[i], PEER_MS), 0, "%s", th_peer_dump(p[i]));
     }
@@ -509,7 +470,7 @@ static void broadcast_to_node_clients(const char *ver)
     cr_assert(seen[0] && seen[1] && seen[2], "%s", th_types(&srv.rec));
     cr_assert_eq(th_count(&srv.rec, "connect"), 3, "%s", th_types(&srv.rec));
 }
-BOTH_VERSIONS(broadcast_to_node_clients)
+TH_BOTH_VERSIONS(interop, broadcast_to_node_clients)
 
 /* ---- 5. the learned id in socket.disconnected (S9, S10) --------------------------------- */
 
@@ -541,7 +502,7 @@ static void learned_id_of_node_client(const char *ver)
     cr_assert_eq(th_peer_wait_exit(p, PEER_MS), 0, "%s", th_peer_dump(p));
     cr_assert_not_null(th_peer_line(p, "done", 0), "%s", th_peer_dump(p));
 }
-BOTH_VERSIONS(learned_id_of_node_client)
+TH_BOTH_VERSIONS(interop, learned_id_of_node_client)
 
 /* ---- 6. maxConnections 1 with two Node clients (§8.4 item 4; S6) ------------------------ */
 
@@ -575,10 +536,10 @@ static void max_connections_one(const char *ver)
     /* The first still works. */
     cr_assert_eq(nipc_server_emitf(srv.server, first, "news", "{s:i}", "i", 7), 0);
     cr_assert_not_null(th_peer_wait(a, "done", 0, PEER_MS), "%s", th_peer_dump(a));
-    assert_json(line_data(th_peer_line(a, "news", 0)), "{\"i\":7}", "news to the first");
+    th_assert_json(th_line_data(th_peer_line(a, "news", 0)), "{\"i\":7}", "news to the first");
     cr_assert_eq(th_peer_wait_exit(a, PEER_MS), 0, "%s", th_peer_dump(a));
 }
-BOTH_VERSIONS(max_connections_one)
+TH_BOTH_VERSIONS(interop, max_connections_one)
 
 /* ---- 7. non-ASCII text and escapes, C -> Node -> C (W5, W17) ----------------------------- */
 
@@ -602,15 +563,15 @@ static void unicode_round_trip(const char *ver)
     /* node-ipc decoded exactly what we sent... */
     cr_assert_not_null(th_peer_wait(p, "message", 1, PEER_MS), "%s", th_peer_dump(p));
     cr_assert_eq(th_peer_count(p, "message"), 2, "%s", th_peer_dump(p));
-    cr_assert(json_equal(line_data(th_peer_line(p, "message", 0)), obj), "%s", th_peer_dump(p));
-    cr_assert(json_equal(line_data(th_peer_line(p, "message", 1)), text), "%s", th_peer_dump(p));
+    cr_assert(json_equal(th_line_data(th_peer_line(p, "message", 0)), obj), "%s", th_peer_dump(p));
+    cr_assert(json_equal(th_line_data(th_peer_line(p, "message", 1)), text), "%s", th_peer_dump(p));
 
     /* ...and what it sent back decodes to the same text. */
     json_t *want0 = keep(json_pack("{s:O}", "got", obj));
     json_t *want1 = keep(world(text));
     cr_assert(json_equal(json_array_get(cl.messages, 0), want0), "got %s, want %s",
-              dump(json_array_get(cl.messages, 0)), dump(want0));
+              th_json_dump(json_array_get(cl.messages, 0)), th_json_dump(want0));
     cr_assert(json_equal(json_array_get(cl.messages, 1), want1), "got %s, want %s",
-              dump(json_array_get(cl.messages, 1)), dump(want1));
+              th_json_dump(json_array_get(cl.messages, 1)), th_json_dump(want1));
 }
-BOTH_VERSIONS(unicode_round_trip)
+TH_BOTH_VERSIONS(interop, unicode_round_trip)
