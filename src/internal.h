@@ -171,6 +171,8 @@ struct nipc_server_s {
 
 void nipc__server_publish(nipc_server_t *s, const char *type, json_t *data, nipc_socket_t *sock,
                           int status);
+/* `error` with {code, message, errno} for a transport error (sock may be NULL). */
+void nipc__server_publish_error(nipc_server_t *s, int err, nipc_socket_t *sock);
 /* A frame arrived from `sock`: learn data.id (S9), log, publish. */
 void nipc__server_deliver(nipc_server_t *s, nipc_socket_t *sock, const char *type, json_t *data);
 

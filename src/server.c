@@ -19,7 +19,7 @@ void nipc__server_publish(nipc_server_t *s, const char *type, json_t *data, nipc
 
 #define publish nipc__server_publish
 
-static void publish_error(nipc_server_t *s, int err, nipc_socket_t *sock)
+void nipc__server_publish_error(nipc_server_t *s, int err, nipc_socket_t *sock)
 {
     json_t *payload = nipc__error_payload(err);
     publish(s, "error", payload, sock, err);
@@ -95,7 +95,7 @@ static void on_socket_error(nipc_conn_t *c, int err, json_t *payload)
     if (payload != NULL)
         publish(sock->server, "error", payload, sock, err);
     else
-        publish_error(sock->server, err, sock);
+        nipc__server_publish_error(sock->server, err, sock);
 }
 
 static void on_socket_drain(nipc_conn_t *c)
@@ -234,7 +234,7 @@ static void on_connection(uv_stream_t *listener, int status)
         }
     }
     if (err != 0) {
-        publish_error(s, err, NULL);
+        nipc__server_publish_error(s, err, NULL);
         return;
     }
     nipc_log(s->ipc, "## socket connection to server detected ##");
@@ -285,7 +285,7 @@ static void on_host_resolved(void *owner, int status, const struct sockaddr *sa)
     if (status != 0) {
         nipc_log(s->ipc, "server failed to start on %s:%d: %s", s->path, s->port,
                  nipc_strerror(status));
-        publish_error(s, status, NULL);
+        nipc__server_publish_error(s, status, NULL);
     }
 }
 

@@ -58,20 +58,13 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     *buf = uv_buf_init(s->dgram, s->dgram ? DGRAM_MAX : 0);
 }
 
-static void publish_error(nipc_server_t *s, int err, nipc_socket_t *sock)
-{
-    json_t *payload = nipc__error_payload(err);
-    nipc__server_publish(s, "error", payload, sock, err);
-    json_decref(payload);
-}
-
 static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *from,
                     unsigned flags)
 {
     nipc_server_t *s = h->data;
     (void)flags;
     if (nread < 0) {
-        publish_error(s, (int)nread, NULL);
+        nipc__server_publish_error(s, (int)nread, NULL);
         return;
     }
     if (from == NULL) /* nothing more to read this time */
@@ -105,7 +98,7 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struc
         nipc__msg_clear(&m);
     }
     if (s->listener != NULL && off < n)
-        publish_error(s, NIPC_EPROTO, &sock); /* a fragment with no delimiter */
+        nipc__server_publish_error(s, NIPC_EPROTO, &sock); /* a fragment with no delimiter */
     if (valid)
         remember(s, from);
     json_decref(sock.id);
