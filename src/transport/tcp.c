@@ -22,20 +22,23 @@ int nipc__ip_parse(const char *host, int port, struct sockaddr_storage *sa)
     return UV_EINVAL;
 }
 
+static int ip_port(const struct sockaddr *sa)
+{
+    return ntohs(sa->sa_family == AF_INET6 ? ((const struct sockaddr_in6 *)sa)->sin6_port
+                                           : ((const struct sockaddr_in *)sa)->sin_port);
+}
+
 void nipc__ip_describe(const struct sockaddr *sa, char *addr, size_t len, int *port,
                        const char **family)
 {
     if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-        uv_ip6_name(in6, addr, len);
-        *port = ntohs(in6->sin6_port);
+        uv_ip6_name((const struct sockaddr_in6 *)sa, addr, len);
         *family = "IPv6";
     } else {
-        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-        uv_ip4_name(in, addr, len);
-        *port = ntohs(in->sin_port);
+        uv_ip4_name((const struct sockaddr_in *)sa, addr, len);
         *family = "IPv4";
     }
+    *port = ip_port(sa);
 }
 
 struct nipc_resolver {
@@ -109,10 +112,8 @@ int nipc__tcp_listen(uv_tcp_t *h, const struct sockaddr *sa, uv_connection_cb on
         return err;
     struct sockaddr_storage got;
     int len = sizeof got;
-    char addr[64];
-    const char *family;
     if (uv_tcp_getsockname(h, (struct sockaddr *)&got, &len) == 0)
-        nipc__ip_describe((struct sockaddr *)&got, addr, sizeof addr, bound_port, &family);
+        *bound_port = ip_port((struct sockaddr *)&got);
     return 0;
 }
 
