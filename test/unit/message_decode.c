@@ -165,6 +165,63 @@ Test(decode, frame_is_not_read_past_its_length, .timeout = 10)
     free(exact);
 }
 
+/*
+ * The decoder scans strings in blocks: 64 bytes per step with AVX2 from 256 bytes on, then
+ * 64 and 16 with SSE2, then byte by byte. An escape, raw UTF-8, a raw control byte (invalid
+ * JSON) and a byte that is not UTF-8 at every offset of strings of every length around those
+ * boundaries, each frame in an exactly sized heap copy so that ASan sees any read past its
+ * end. Valid frames must give what jansson gives; invalid ones an error.
+ */
+Test(decode, strings_with_specials_at_every_offset, .timeout = 60)
+{
+    static const struct {
+        const char *text;
+        bool valid;
+    } inserts[] = {
+        {"\\n", true},          {"\\\"", true},  {"\\u00e9", true}, {"\xc3\xa9", true},
+        {"\xe2\x82\xac", true}, {"\x01", false}, {"\x1f", false},   {"\xff", false},
+    };
+    static const size_t lengths[][2] = {{0, 140}, {250, 262}, {318, 322}, {510, 514}};
+    static const char head[] = "{\"type\":\"t\",\"data\":{\"s\":\"";
+    static const char tail[] = "\"}}";
+    char frame[sizeof head + 514 + 8 + sizeof tail];
+    for (size_t r = 0; r < sizeof lengths / sizeof lengths[0]; r++) {
+        for (size_t n = lengths[r][0]; n <= lengths[r][1]; n++) {
+            for (size_t at = 0; at <= n; at++) {
+                for (size_t k = 0; k < sizeof inserts / sizeof inserts[0]; k++) {
+                    size_t il = strlen(inserts[k].text), w = 0;
+                    memcpy(frame + w, head, sizeof head - 1);
+                    w += sizeof head - 1;
+                    memset(frame + w, 'x', at);
+                    w += at;
+                    memcpy(frame + w, inserts[k].text, il);
+                    w += il;
+                    memset(frame + w, 'z', n - at);
+                    w += n - at;
+                    memcpy(frame + w, tail, sizeof tail - 1);
+                    w += sizeof tail - 1;
+                    char *exact = malloc(w);
+                    cr_assert_not_null(exact);
+                    memcpy(exact, frame, w);
+                    nipc_msg_t m;
+                    decode(&m, exact, w, false);
+                    if (inserts[k].valid) {
+                        json_t *want = json_loadb(exact + 19, w - 20, 0, NULL);
+                        cr_assert_not_null(want, "bad test frame %.*s", (int)w, exact);
+                        cr_assert_eq(m.err, 0, "%.*s: %s", (int)w, exact, nipc_err_name(m.err));
+                        cr_assert(json_equal(m.data, want), "%.*s: data differs", (int)w, exact);
+                        json_decref(want);
+                    } else {
+                        cr_assert_neq(m.err, 0, "%.*s: accepted", (int)w, exact);
+                    }
+                    nipc__msg_clear(&m);
+                    free(exact);
+                }
+            }
+        }
+    }
+}
+
 /* ---- W11: invalid JSON ---------------------------------------------------------------- */
 
 Test(decode, w11_invalid_json_gives_error_payload, .timeout = 10)

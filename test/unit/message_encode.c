@@ -278,6 +278,73 @@ Test(encode, w5_every_control_byte_escaped_like_js, .timeout = 10)
     }
 }
 
+/* JSON.stringify's escaping, one byte at a time: the reference for the block scanner. */
+static size_t escape_slowly(const unsigned char *s, size_t n, char *out)
+{
+    size_t w = 0;
+    out[w++] = '"';
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = s[i];
+        const char *esc = c == '"'    ? "\\\""
+                          : c == '\\' ? "\\\\"
+                          : c == '\b' ? "\\b"
+                          : c == '\t' ? "\\t"
+                          : c == '\n' ? "\\n"
+                          : c == '\f' ? "\\f"
+                          : c == '\r' ? "\\r"
+                                      : NULL;
+        if (esc != NULL) {
+            memcpy(out + w, esc, 2);
+            w += 2;
+        } else if (c < 0x20) {
+            w += (size_t)sprintf(out + w, "\\u%04x", c);
+        } else {
+            out[w++] = (char)c;
+        }
+    }
+    out[w++] = '"';
+    return w;
+}
+
+/*
+ * The encoder checks and copies strings in blocks: 64 bytes per step with AVX2 from 256
+ * bytes on, then 64 and 16 with SSE2, then byte by byte. Every byte that needs escaping, and
+ * raw UTF-8, at every offset of strings of every length around those boundaries: before,
+ * across and after each block edge, alone and next to a second one.
+ */
+Test(encode, w5_escapes_at_every_offset_of_long_strings, .timeout = 60)
+{
+    static const unsigned char specials[] = {'"', '\\', '\n', '\f', 0x00, 0x01, 0x1f, 0x7f};
+    static const size_t lengths[][2] = {{0, 140}, {250, 262}, {318, 322}, {510, 514}};
+    unsigned char s[514];
+    char want[sizeof s * 6 + 2];
+    for (size_t r = 0; r < sizeof lengths / sizeof lengths[0]; r++) {
+        for (size_t n = lengths[r][0]; n <= lengths[r][1]; n++) {
+            for (size_t at = 0; at < n; at++) {
+                for (size_t k = 0; k < sizeof specials; k++) {
+                    memset(s, 'x', n);
+                    s[at] = specials[k];
+                    if (at + 17 < n)
+                        s[at + 17] = '\\';
+                    json_t *j = json_stringn((const char *)s, n);
+                    cr_assert_not_null(j);
+                    expect_data(j, want, escape_slowly(s, n, want));
+                    json_decref(j);
+                }
+            }
+        }
+    }
+    /* Multi-byte UTF-8 (é, U+20AC) straddling the boundaries goes out as it is. */
+    for (size_t at = 0; at + 3 <= sizeof s; at++) {
+        memset(s, 'y', sizeof s);
+        memcpy(s + at, "\xe2\x82\xac", 3);
+        json_t *j = json_stringn((const char *)s, sizeof s);
+        cr_assert_not_null(j);
+        expect_data(j, want, escape_slowly(s, sizeof s, want));
+        json_decref(j);
+    }
+}
+
 Test(encode, w5_quote_and_backslash_escaped_slash_not, .timeout = 10)
 {
     static const char want[] = "\"a\\\"b\\\\c/d</script>\"";
