@@ -221,11 +221,20 @@ static void unix_addr(struct sockaddr_un *sa)
     strcpy(sa->sun_path, o.endpoint);
 }
 
-static void nodelay(int fd)
+/*
+ * Socket options as nipc sets them on a connection: TCP_NODELAY over TCP, and over Unix
+ * sockets the send buffer nipc asks for by default (nipc_config_t.unix_send_buffer), so the
+ * floor and nipc move bytes through the same kernel buffers.
+ */
+#define UNIX_SEND_BUFFER (256 * 1024)
+
+static void tune(int fd)
 {
-    int one = 1;
+    int one = 1, sndbuf = UNIX_SEND_BUFFER;
     if (o.tcp)
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    else
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
 }
 
 /* Binds, listens and prints the ready line. */
@@ -280,7 +289,7 @@ static int accept_one(int lfd)
     for (;;) {
         int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
         if (fd >= 0) {
-            nodelay(fd);
+            tune(fd);
             return fd;
         }
         if (errno == EINTR) {
@@ -318,7 +327,7 @@ static int connect_one(void)
         }
         fail(1, "connect %s: %s", o.endpoint, timed_out ? "timed out" : strerror(errno));
     }
-    nodelay(fd);
+    tune(fd);
     return fd;
 }
 
@@ -966,7 +975,7 @@ static void server_idle(void)
         if (pfd[0].revents & POLLIN) {
             int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
             if (fd >= 0) {
-                nodelay(fd);
+                tune(fd);
                 if (write(fd, "k", 1) != 1) {
                     close(fd);
                     continue;

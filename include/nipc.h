@@ -116,6 +116,10 @@ typedef struct nipc_config {
     size_t max_message_size;    /* 64 MiB: a longer incoming frame closes its connection */
     size_t max_queued_bytes;    /* 0 = unbounded; above it, emit returns NIPC_EQUEUEFULL
                                    (an empty queue always takes one frame) */
+    size_t unix_send_buffer;    /* 256 KiB: SO_SNDBUF asked for each Unix socket connection
+                                   (Linux doubles it, capped by net.core.wmem_max); 0 keeps
+                                   the system default (208 KiB on Linux). TCP is left to
+                                   the kernel's autotuning. */
     bool allow_reserved_events; /* false: a frame named like a lifecycle event is refused */
     bool legacy_data;           /* true: null and "" data are sent as {} like node-ipc (W4) */
 } nipc_config_t;

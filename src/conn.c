@@ -16,10 +16,11 @@
  */
 #include "internal.h"
 
+#include <limits.h>
 #include <string.h>
 
 #define READ_CHUNK ((size_t)64 * 1024)
-/* A frame larger than this is read in chunks as large as what is pending, up to this. */
+/* Reads grow up to this while the peer keeps the socket full, or a large frame is pending. */
 #define READ_CHUNK_MAX ((size_t)1024 * 1024)
 /* Past this many queued bytes a write starts at once instead of at the end of the turn. */
 #define FLUSH_THRESHOLD ((size_t)256 * 1024)
@@ -55,6 +56,7 @@ int nipc__conn_open(nipc_conn_t *c, nipc_transport_t t)
     c->close_status = 0;
     /* Each connection starts with an empty receive buffer (W16). */
     nipc__buf_reset(&c->in);
+    c->read_chunk = READ_CHUNK;
     nipc__frame_init(&c->frame, c->ipc->cfg.delimiter, c->ipc->dlen);
     return 0;
 }
@@ -267,11 +269,13 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     nipc_conn_t *c = h->data;
     (void)suggested;
-    /* Small frames read 64 KiB at a time; while a large frame is pending, reads grow with
-     * it, so it arrives in few system calls. */
+    /* Reads start at 64 KiB. They grow while they come back full (a peer streaming faster
+     * than one read drains the socket) and while a large frame is pending, so a stream
+     * arrives in few system calls and the sender finds room sooner. */
     size_t pending = nipc__buf_size(&c->in);
-    size_t chunk =
-        pending > READ_CHUNK ? (pending < READ_CHUNK_MAX ? pending : READ_CHUNK_MAX) : READ_CHUNK;
+    size_t chunk = pending < READ_CHUNK_MAX ? pending : READ_CHUNK_MAX;
+    if (chunk < c->read_chunk)
+        chunk = c->read_chunk;
     /* Reclaim the consumed prefix before growing for the next read. */
     if (c->in.off > 0 && c->in.cap - c->in.len < chunk)
         nipc__buf_compact(&c->in);
@@ -280,7 +284,18 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
         return;
     }
     size_t room = c->in.cap - c->in.len;
-    *buf = uv_buf_init(c->in.data + c->in.len, (unsigned)(room > UINT32_MAX ? UINT32_MAX : room));
+    c->read_offered = room > UINT32_MAX ? UINT32_MAX : room;
+    *buf = uv_buf_init(c->in.data + c->in.len, (unsigned)c->read_offered);
+}
+
+/* A full read doubles the next one; one under a quarter full halves it, down to 64 KiB. */
+static void adapt_read_chunk(nipc_conn_t *c, size_t nread)
+{
+    c->read_full = nread >= c->read_offered;
+    if (c->read_full && c->read_chunk < READ_CHUNK_MAX)
+        c->read_chunk *= 2;
+    else if (nread < c->read_chunk / 4 && c->read_chunk > READ_CHUNK)
+        c->read_chunk /= 2;
 }
 
 static void fail(nipc_conn_t *c, int err)
@@ -312,6 +327,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     c->in.len += (size_t)nread;
+    adapt_read_chunk(c, (size_t)nread);
 
     const size_t max = c->ipc->cfg.max_message_size;
     const size_t dlen = c->ipc->dlen;
@@ -334,10 +350,12 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     /* The partial frame moves to the front only when the next read needs the room
-     * (on_alloc), so a large frame is not copied again after every read. Once a large frame
-     * is through, its memory goes back: a connection keeps at most a small buffer. */
+     * (on_alloc), so a large frame is not copied again after every read. A large buffer is
+     * kept while reads come back full; once a read drains the socket and no frame is
+     * pending, its memory goes back. libuv reads until the socket is drained (a read of 0
+     * bytes at worst), so a quiet connection always keeps a small buffer at most. */
     if (nipc__buf_size(&c->in) == 0) {
-        if (c->in.cap > 4 * READ_CHUNK)
+        if (c->in.cap > 4 * READ_CHUNK && !c->read_full)
             nipc__buf_free(&c->in);
         else
             nipc__buf_reset(&c->in);
@@ -349,6 +367,14 @@ int nipc__conn_start(nipc_conn_t *c)
     /* Writes are already coalesced per loop turn: Nagle would only add latency. */
     if (c->u.handle.type == UV_TCP)
         uv_tcp_nodelay(&c->u.tcp, 1);
+    /* A Unix socket's send buffer bounds what is in flight between two processes; the
+     * system's 208 KiB makes a 1 MiB event cross in five sleeps and wake-ups of each side.
+     * Best effort: the kernel caps the size, and a refusal changes only the speed. */
+    size_t sndbuf = c->ipc->cfg.unix_send_buffer;
+    if (c->u.handle.type == UV_NAMED_PIPE && sndbuf > 0) {
+        int v = sndbuf > INT_MAX / 2 ? INT_MAX / 2 : (int)sndbuf;
+        (void)uv_send_buffer_size(&c->u.handle, &v);
+    }
     int err = uv_read_start(&c->u.stream, on_alloc, on_read);
     if (err)
         return err;

@@ -30,6 +30,7 @@ void nipc_config_init(nipc_config_t *cfg)
     cfg->max_retries = NIPC_RETRY_FOREVER;
     cfg->tls.reject_unauthorized = true;
     cfg->max_message_size = 64 * MIB;
+    cfg->unix_send_buffer = 256 * 1024;
     cfg->legacy_data = true;
 }
 

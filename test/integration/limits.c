@@ -8,6 +8,7 @@
  * accepted frame arrives once, in order, and no refused one ever does. Every test runs over
  * every stream transport of the suite (a Unix socket, TCP on 127.0.0.1 and on ::1, see
  * ../support/transport.h), with a raw socket of the same transport as the peer.
+ * unix_send_buffer: the kernel send buffer of both ends of a Unix socket connection.
  */
 #include "../support/transport.h"
 
@@ -680,4 +681,91 @@ ParameterizedTest(th_transport_t *t, limits,
     reader_free(&r);
     nipc_free(srv.ipc);
     close(fd);
+}
+
+/* ---- unix_send_buffer -------------------------------------------------------------------- */
+
+static long read_sysctl(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    long v = -1;
+    if (f != NULL) {
+        if (fscanf(f, "%ld", &v) != 1)
+            v = -1;
+        fclose(f);
+    }
+    return v;
+}
+
+/* How many Unix stream sockets of this process have SO_SNDBUF == `want`. */
+static int unix_streams_with_sndbuf(int want)
+{
+    int n = 0;
+    for (int fd = 0; fd < 1024; fd++) {
+        int domain, type, sndbuf;
+        socklen_t len = sizeof domain;
+        if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) != 0 || domain != AF_UNIX)
+            continue;
+        len = sizeof type;
+        if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_STREAM)
+            continue;
+        len = sizeof sndbuf;
+        if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, &len) == 0 && sndbuf == want)
+            n++;
+    }
+    return n;
+}
+
+/*
+ * Connects a nipc client and server of one config over a Unix socket, and returns how many
+ * more Unix stream sockets have SO_SNDBUF == `want` than before the client connected (the
+ * listening socket is not a connection).
+ */
+static int connect_pair(const nipc_config_t *cfg, int want)
+{
+    static const th_transport_t unix_t = {"unix", TH_UNIX};
+    start_server(&unix_t, cfg, "sndbuf.sock");
+    int before = unix_streams_with_sndbuf(want);
+    nipc_t *cipc;
+    nipc_client_t *c;
+    th_rec_t *crec = calloc(1, sizeof *crec);
+    cr_assert_not_null(crec);
+    cr_assert_eq(nipc_new(&cipc, &loop, cfg), 0);
+    cr_assert_eq(th_connect(cipc, &unix_t, "s", srv.server, &c), 0);
+    nipc_client_on(c, NIPC_EVENT_ANY, th_record, crec);
+    uint64_t end = now_ms() + 2000;
+    while ((th_count(crec, "connect") == 0 || th_count(&srv.rec, "connect") == 0) && now_ms() < end)
+        th_run_for(&loop, 1);
+    cr_assert_eq(th_count(crec, "connect"), 1, "client events: %s", th_types(crec));
+    cr_assert_eq(th_count(&srv.rec, "connect"), 1, "server events: %s", th_types(&srv.rec));
+    int added = unix_streams_with_sndbuf(want) - before;
+    free(crec);
+    nipc_free(cipc);
+    nipc_free(srv.ipc);
+    return added;
+}
+
+Test(limits, unix_send_buffer_sizes_both_ends_of_a_connection)
+{
+    nipc_config_t cfg;
+    th_config(&cfg);
+    cr_assert_eq(cfg.unix_send_buffer, (size_t)256 * 1024, "the default is 256 KiB");
+    long wmem_max = read_sysctl("/proc/sys/net/core/wmem_max");
+    cr_assert_gt(wmem_max, 0, "cannot read net.core.wmem_max");
+    /* Linux doubles what is asked, after capping it at wmem_max. */
+    long asked = 100000;
+    cfg.unix_send_buffer = (size_t)asked;
+    int want = (int)(2 * (asked < wmem_max ? asked : wmem_max));
+    cr_assert_eq(connect_pair(&cfg, want), 2,
+                 "the client's socket and the server's accepted one ask for %ld bytes", asked);
+}
+
+Test(limits, unix_send_buffer_zero_keeps_the_system_default)
+{
+    nipc_config_t cfg;
+    th_config(&cfg);
+    cfg.unix_send_buffer = 0;
+    long wmem_default = read_sysctl("/proc/sys/net/core/wmem_default");
+    cr_assert_gt(wmem_default, 0, "cannot read net.core.wmem_default");
+    cr_assert_eq(connect_pair(&cfg, (int)wmem_default), 2, "both ends keep net.core.wmem_default");
 }
