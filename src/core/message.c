@@ -239,7 +239,7 @@ static int write_string(nipc_buf_t *out, const char *s, size_t n)
     char *w = out->data + out->len;
     *w++ = '"';
     for (size_t i = 0; i < n;) {
-        size_t k = plain_blocks(u + i, n - i, false, w);
+        size_t k = n - i >= 16 ? plain_blocks(u + i, n - i, false, w) : 0;
         w += k;
         i += k;
         /* Byte by byte until the end of the block that stopped the copy. */
@@ -733,28 +733,27 @@ static bool fast_string(cursor_t *c, const char **s, size_t *len, char **owned)
     const unsigned char *q = (const unsigned char *)c->p;
     const unsigned char *end = (const unsigned char *)c->end;
     size_t bad;
-    /* One pass: the end quote, escapes, control bytes and the UTF-8 of plain strings. */
+    /* One pass: the end quote, escapes, control bytes and the UTF-8 of plain strings. Whole
+     * blocks first; then byte by byte to the end of the block that stopped the scan, so a
+     * short string costs one block check, not one per byte. */
     while (q < end && *q != '"') {
-        size_t skip = plain_prefix(q, (size_t)(end - q), true);
-        if (skip > 0) {
-            q += skip;
-            continue;
-        }
-        if (*q == '\\') {
-            plain = false;
-            q += 2;
-            continue;
-        }
-        if (*q < 0x20)
-            return false;
-        if (*q >= 0x80) {
-            size_t k = utf8_seq(q, (size_t)(end - q), &bad);
-            if (k == 0)
+        q += plain_prefix(q, (size_t)(end - q), true);
+        const unsigned char *stop = end - q > 16 ? q + 16 : end;
+        while (q < stop && *q != '"') {
+            if (*q == '\\') {
+                plain = false;
+                q += 2;
+            } else if (*q < 0x20) {
                 return false;
-            q += k;
-            continue;
+            } else if (*q >= 0x80) {
+                size_t k = utf8_seq(q, (size_t)(end - q), &bad);
+                if (k == 0)
+                    return false;
+                q += k;
+            } else {
+                q++;
+            }
         }
-        q++;
     }
     if (q >= end)
         return false;
@@ -1051,18 +1050,21 @@ static bool fast_decode(nipc_msg_t *m, const char *p, size_t n, bool allow_reser
     const size_t hl = sizeof head - 1, ml = sizeof mid - 1;
     if (n < hl + ml + 2 || memcmp(p, head, hl) != 0 || p[n - 1] != '}')
         return false;
-    /* The type: short, plain (no escape), valid UTF-8. */
-    const char *t = p + hl;
-    const char *q = memchr(t, '"', n - hl);
-    if (q == NULL || (size_t)(q - t) >= sizeof m->type_buf || memchr(t, '\\', (size_t)(q - t)))
-        return false;
-    size_t tl = (size_t)(q - t);
-    if (!utf8_valid(t, tl) || memchr(t, '\0', tl) != NULL)
-        return false;
-    for (size_t i = 0; i < tl; i++)
-        if ((unsigned char)t[i] < 0x20)
+    /* The type: short, plain (no escape, no control byte, NUL included), valid UTF-8; one
+     * pass, with the UTF-8 check only for a name that is not ASCII. */
+    const char *t = p + hl, *lim = p + n;
+    const char *q = t;
+    unsigned high = 0;
+    for (; q < lim && *q != '"'; q++) {
+        unsigned char ch = (unsigned char)*q;
+        if (ch == '\\' || ch < 0x20 || (size_t)(q - t) == sizeof m->type_buf - 1)
             return false;
-    if ((size_t)(p + n - q) < ml + 1 || memcmp(q, mid, ml) != 0)
+        high |= ch;
+    }
+    size_t tl = (size_t)(q - t);
+    if (q == lim || ((high & 0x80) && !utf8_valid(t, tl)))
+        return false;
+    if ((size_t)(lim - q) < ml + 1 || memcmp(q, mid, ml) != 0)
         return false;
     memcpy(m->type_buf, t, tl);
     m->type_buf[tl] = '\0';
