@@ -21,6 +21,7 @@ typedef struct opts {
     long size;
     long clients;
     double seconds;
+    unsigned busy_poll_us; /* nipc_config_t.busy_poll_us (the nipc-spin variant) */
 } opts_t;
 
 static opts_t o = {.count = 1000000, .size = 16, .clients = 10, .seconds = 60};
@@ -415,6 +416,8 @@ int main(int argc, char **argv)
             o.clients = atol(v);
         else if (!strcmp(k, "--seconds"))
             o.seconds = atof(v);
+        else if (!strcmp(k, "--busy-poll"))
+            o.busy_poll_us = (unsigned)atol(v);
     }
     if (o.endpoint == NULL || o.test == NULL || o.count <= 0 || o.clients <= 0)
         fail("missing or bad arguments");
@@ -424,6 +427,7 @@ int main(int argc, char **argv)
     nipc_config_init(&cfg);
     cfg.silent = true;
     cfg.max_connections = (unsigned)o.clients + 10;
+    cfg.busy_poll_us = o.busy_poll_us;
 
     return o.server ? run_server(&cfg) : run_client(&cfg);
 }

@@ -155,6 +155,9 @@ function implementations(buildDir) {
     return [
         { name: 'nipc', file: bin('bench_nipc'), cmd: [bin('bench_nipc')],
             missing: 'not built' },
+        // nipc with busy_poll_us = 50: latency only, where it is meant to help.
+        { name: 'nipc-spin', file: bin('bench_nipc'), cmd: [bin('bench_nipc')],
+            args: ['--busy-poll', '50'], kinds: ['latency'], missing: 'not built' },
         { name: 'node-ipc', file: js, cmd: [process.execPath, js],
             missing: 'bench/node/bench_nodeipc.js not found' },
         { name: 'zmq', file: bin('bench_zmq'), cmd: [bin('bench_zmq')],
@@ -459,7 +462,8 @@ class Driver {
     // argv for one program: [sh -c ulimit...] [taskset -c CPU] program role options...
     argv(impl, role, cpu, transport, endpoint, bench, extra, rawFds) {
         let argv = [...impl.cmd, role, '--transport', transport, '--endpoint', endpoint,
-            '--test', bench.test, ...extra, '--seconds', String(Math.max(this.runTimeout(bench) - 2, 1))];
+            '--test', bench.test, ...extra, '--seconds', String(Math.max(this.runTimeout(bench) - 2, 1)),
+            ...(impl.args || [])];
         if (this.pinned && cpu !== null) argv = [this.taskset, '-c', String(cpu), ...argv];
         if (rawFds) argv = ['sh', '-c', ULIMIT_SH + 'exec "$@"', 'sh', ...argv];
         return argv;
@@ -670,6 +674,7 @@ class Driver {
             if (this.o.smoke && !bench.smoke) continue;
             for (const transport of TRANSPORTS) {
                 for (const impl of this.impls) {
+                    if (impl.kinds && !impl.kinds.includes(bench.kind)) continue;
                     const key = `${bench.id}/${transport}/${impl.name}`;
                     if (this.o.onlyRe && !this.o.onlyRe.test(key)) continue;
                     out.push({ key, bench, transport, impl });

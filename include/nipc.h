@@ -120,6 +120,9 @@ typedef struct nipc_config {
                                    (Linux doubles it, capped by net.core.wmem_max); 0 keeps
                                    the system default (208 KiB on Linux). TCP is left to
                                    the kernel's autotuning. */
+    unsigned busy_poll_us;      /* 0: after traffic on a connection, the loop polls without
+                                   sleeping for this many microseconds, yielding the CPU each
+                                   turn: lower latency across cores for CPU time */
     bool allow_reserved_events; /* false: a frame named like a lifecycle event is refused */
     bool legacy_data;           /* true: null and "" data are sent as {} like node-ipc (W4) */
 } nipc_config_t;

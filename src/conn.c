@@ -172,6 +172,7 @@ void nipc__conn_flush(nipc_conn_t *c)
         return;
     }
     uv_buf_t b = uv_buf_init(c->out.data + c->out.off, (unsigned)nipc__buf_size(&c->out));
+    nipc__busy_poll(c->ipc); /* the answer may come soon */
     int n = uv_try_write(&c->u.stream, &b, 1);
     if (n < 0 && n != UV_EAGAIN) {
         nipc__buf_reset(&c->out);
@@ -328,6 +329,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     }
     c->in.len += (size_t)nread;
     adapt_read_chunk(c, (size_t)nread);
+    if (nread > 0)
+        nipc__busy_poll(c->ipc);
 
     const size_t max = c->ipc->cfg.max_message_size;
     const size_t dlen = c->ipc->dlen;

@@ -101,6 +101,8 @@ struct nipc_s {
     nipc_client_t *clients; /* of[], in creation order */
     uv_check_t check;       /* flushes dirty conns and runs deferred work after each poll */
     uv_idle_t idle;         /* active while work is queued, so the poll does not block */
+    uv_idle_t spin;         /* busy_poll_us: active for that long after traffic */
+    uint64_t spin_until;    /* uv_hrtime() at which the busy poll ends */
     nipc_conn_t *dirty;
     nipc_deferred_t *deferred;
     nipc_deferred_t *deferred_tail;
@@ -113,6 +115,8 @@ int nipc__defer(nipc_t *ipc, nipc_deferred_cb fn, void *arg);
 void nipc__defer_cancel(nipc_t *ipc, void *arg);
 /* Puts a conn on the flush list. */
 void nipc__schedule_flush(nipc_t *ipc, nipc_conn_t *c);
+/* Traffic on a connection: with busy_poll_us, the loop polls without sleeping for a while. */
+void nipc__busy_poll(nipc_t *ipc);
 void nipc__unschedule_flush(nipc_t *ipc, nipc_conn_t *c);
 /* uv_close through the instance's count of close callbacks to come. */
 void nipc__close_handle(nipc_t *ipc, uv_handle_t *h, uv_close_cb cb);

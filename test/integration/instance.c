@@ -36,11 +36,9 @@ static void reply(const nipc_event_t *ev, void *arg)
     nipc_server_emit(ev->server, ev->socket, "pong", ev->data);
 }
 
-static void pair_open(pair_t *p, uv_loop_t *loop, const char *delim, const char *name)
+static void pair_open_cfg(pair_t *p, uv_loop_t *loop, const nipc_config_t *base, const char *name)
 {
-    nipc_config_t cfg;
-    th_config(&cfg);
-    cfg.delimiter = delim;
+    nipc_config_t cfg = *base;
     cfg.stop_retrying = true;
     memset(p, 0, sizeof *p);
     cr_assert_eq(nipc_new(&p->server_ipc, loop, &cfg), 0);
@@ -52,6 +50,14 @@ static void pair_open(pair_t *p, uv_loop_t *loop, const char *delim, const char 
     th_run_for(loop, 10);
     cr_assert_eq(nipc_connect_to(p->client_ipc, "s", th_path(dir, name), &p->client), 0);
     nipc_client_on(p->client, NIPC_EVENT_ANY, th_record, &p->crec);
+}
+
+static void pair_open(pair_t *p, uv_loop_t *loop, const char *delim, const char *name)
+{
+    nipc_config_t cfg;
+    th_config(&cfg);
+    cfg.delimiter = delim;
+    pair_open_cfg(p, loop, &cfg, name);
 }
 
 Test(instance, k2_instances_are_independent_with_their_own_delimiters)
@@ -86,6 +92,84 @@ Test(instance, k2_instances_are_independent_with_their_own_delimiters)
         nipc_free(all[k]->server_ipc);
     }
     th_loop_close(&loop);
+}
+
+/* ---- busy_poll_us ------------------------------------------------------------------------ */
+
+static void count_turn(uv_prepare_t *h)
+{
+    ++*(long *)h->data;
+}
+
+/* Loop turns in `ms` milliseconds of running the loop. */
+static long turns_in(uv_loop_t *loop, uv_prepare_t *counter, unsigned ms)
+{
+    *(long *)counter->data = 0;
+    th_run_for(loop, ms);
+    return *(long *)counter->data;
+}
+
+/*
+ * With busy_poll_us the loop keeps turning without sleeping after traffic (a turn is a poll
+ * that does not wait), for that long and no longer; without it, and when quiet, a turn
+ * happens only when something wakes the loop. Counted with a prepare handle, which runs
+ * once per turn, over a real Unix socket.
+ */
+static void busy_poll_case(unsigned us, bool spins)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    long turns = 0;
+    uv_prepare_t counter;
+    uv_prepare_init(&loop, &counter);
+    counter.data = &turns;
+    uv_prepare_start(&counter, count_turn);
+    nipc_config_t cfg;
+    th_config(&cfg);
+    cfg.busy_poll_us = us;
+    pair_t p;
+    pair_open_cfg(&p, &loop, &cfg, "spin.sock");
+    uint64_t end = uv_hrtime() / 1000000 + 3000;
+    while (th_count(&p.crec, "connect") == 0 && uv_hrtime() / 1000000 < end)
+        th_run_for(&loop, 5);
+    cr_assert_eq(th_count(&p.crec, "connect"), 1, "%s", th_types(&p.crec));
+
+    th_run_for(&loop, 2 * us / 1000 + 20); /* the connection's own traffic is long past */
+    long quiet = turns_in(&loop, &counter, 50);
+    cr_assert_leq(quiet, 5, "%ld turns in 50 ms of quiet", quiet);
+
+    cr_assert_eq(nipc_client_emitf(p.client, "ping", "{s:i}", "i", 1), 0);
+    end = uv_hrtime() / 1000000 + 3000;
+    while (th_count(&p.crec, "pong") == 0 && uv_hrtime() / 1000000 < end)
+        uv_run(&loop, UV_RUN_ONCE);
+    cr_assert_eq(th_count(&p.crec, "pong"), 1, "%s", th_types(&p.crec));
+    long after = turns_in(&loop, &counter, 10);
+    if (spins)
+        cr_assert_geq(after, 50, "only %ld turns in the 10 ms after a round trip", after);
+    else
+        cr_assert_leq(after, 5, "%ld turns in the 10 ms after a round trip", after);
+
+    th_run_for(&loop, 2 * us / 1000 + 20); /* past the window */
+    quiet = turns_in(&loop, &counter, 50);
+    cr_assert_leq(quiet, 5, "%ld turns in 50 ms once the window is over", quiet);
+
+    nipc_free(p.client_ipc);
+    nipc_free(p.server_ipc);
+    uv_close((uv_handle_t *)&counter, NULL);
+    th_loop_close(&loop);
+}
+
+Test(instance, busy_poll_keeps_the_loop_turning_after_traffic_then_sleeps)
+{
+    busy_poll_case(40000, true);
+}
+
+Test(instance, without_busy_poll_the_loop_sleeps_after_traffic)
+{
+    nipc_config_t cfg;
+    nipc_config_init(&cfg);
+    cr_assert_eq(cfg.busy_poll_us, 0, "busy polling is off by default");
+    busy_poll_case(0, false);
 }
 
 Test(instance, k2_the_config_is_copied_strings_included)
