@@ -6,7 +6,7 @@
  * receiver still proves in-order delivery by scanning each frame's "i" with a few lines of C.
  *
  *   bench_raw server|client --transport unix|tcp --endpoint PATH|HOST:PORT --test TEST
- *             [--count N] [--size N] [--clients N] [--seconds S]
+ *             [--count N] [--size N] [--clients N] [--seconds S] [--wait read|epoll]
  *
  * Tests (see bench/README.md for the contract):
  *   throughput, sweep  the client writes --count frames {"type":"m","data":{"i":N,"s":...}}
@@ -19,6 +19,7 @@
  *                      first read to `done`.
  *   latency            --count round trips, one frame each way, blocking read/write; the
  *                      client records every RTT (CLOCK_MONOTONIC) and prints p50/p99/p99.9.
+ *                      With --wait epoll both sides sleep in epoll_wait before each read.
  *   broadcast          the server accepts --clients connections, then writes every frame
  *                      {"type":"m","data":{"i":N}} to each of them (in 64 KiB batches, the
  *                      same batch to every connection); the client opens them all, reads
@@ -45,6 +46,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -68,6 +70,7 @@ struct opts {
     uint64_t size;
     long clients;
     double seconds;
+    int epoll; /* latency: wait in epoll_wait before each read, as an event loop does */
 };
 
 static struct opts o;
@@ -364,6 +367,34 @@ static ssize_t read_some(int fd, char *buf, size_t cap)
         }
         fail(1, "read: %s", strerror(errno));
     }
+}
+
+/*
+ * With --wait epoll, the latency test sleeps in epoll_wait until its socket is readable and
+ * then reads, as every event loop (libuv's, Node's) does: the floor of an event-driven peer,
+ * next to the blocking read of the plain floor. -1 once the time bound has passed.
+ */
+static ssize_t wait_and_read(int fd, char *buf, size_t cap)
+{
+    static int ep = -1;
+    if (o.epoll) {
+        if (ep < 0) {
+            struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
+            if ((ep = epoll_create1(EPOLL_CLOEXEC)) < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev))
+                fail(1, "epoll: %s", strerror(errno));
+        }
+        struct epoll_event got;
+        for (;;) {
+            int n = epoll_wait(ep, &got, 1, -1);
+            if (n == 1)
+                break;
+            if (n < 0 && errno == EINTR && timed_out)
+                return -1;
+            if (n < 0 && errno != EINTR)
+                fail(1, "epoll_wait: %s", strerror(errno));
+        }
+    }
+    return read_some(fd, buf, cap);
 }
 
 static void raise_fd_limit(void)
@@ -707,7 +738,7 @@ static void server_latency(void)
     struct parser p = {0};
     struct ping_rx s = {fd, ""};
     for (;;) {
-        ssize_t r = read_some(fd, buf, sizeof buf);
+        ssize_t r = wait_and_read(fd, buf, sizeof buf);
         if (r < 0)
             fail(1, "timed out after %g s", o.seconds);
         if (r == 0)
@@ -794,7 +825,7 @@ static void client_latency(void)
             break;
         }
         while (!s.got) {
-            ssize_t r = read_some(fd, buf, sizeof buf);
+            ssize_t r = wait_and_read(fd, buf, sizeof buf);
             if (r < 0) {
                 timeout = 1;
                 break;
@@ -1067,6 +1098,10 @@ int main(int argc, char **argv)
             o.seconds = strtod(v, &end);
             if (end == v || *end || !(o.seconds > 0))
                 fail(2, "--seconds wants a positive number, got '%s'", v);
+        } else if (!strcmp(a, "--wait")) {
+            if (strcmp(v, "epoll") && strcmp(v, "read"))
+                fail(2, "--wait must be epoll or read, got '%s'", v);
+            o.epoll = !strcmp(v, "epoll");
         } else
             fail(2, "unknown option %s", a);
     }

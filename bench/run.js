@@ -163,6 +163,9 @@ function implementations(buildDir) {
         { name: 'zmq', file: bin('bench_zmq'), cmd: [bin('bench_zmq')],
             missing: 'not built; needs libzmq3-dev, see scripts/deps.sh --bench' },
         { name: 'raw', file: bin('bench_raw'), cmd: [bin('bench_raw')], missing: 'not built' },
+        // The raw floor waiting in epoll_wait before each read, as an event loop does.
+        { name: 'raw-epoll', file: bin('bench_raw'), cmd: [bin('bench_raw')],
+            args: ['--wait', 'epoll'], kinds: ['latency'], missing: 'not built' },
     ].map((impl) => {
         let ok = false;
         try {
@@ -882,7 +885,7 @@ function report(d) {
     section('Latency: round trip in µs (lower is better)', ['transport', 'cores', 'pct'],
         defs(Object.keys(cores), (t, id) => [['p50', 'p50'], ['p99', 'p99'], ['p999', 'p99.9']].map(([k, label]) => (
             { labels: [t, cores[id], label], bench: id, transport: t, get: (x) => x[k] })
-        )), false);
+        )), true);
 
     const bc = ['broadcast-10', 'broadcast-100', 'broadcast-1000'];
     section('Broadcast: deliveries per second (higher is better)', ['transport', 'clients'],
