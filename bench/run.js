@@ -856,15 +856,18 @@ function report(d) {
     const cell = (bench, transport, impl) => d.cells.get(`${bench}/${transport}/${impl}`);
     // A section: rows of [labels..., bench id, getter]; nothing printed when no cell ran.
     const section = (title, labelNames, rowDefs, withRaw) => {
-        const header = [...labelNames, ...names];
+        // Columns only for the implementations that ran a cell of this section (the
+        // variants run in the latency tests only).
+        const cols = names.filter((n) => rowDefs.some((def) => cell(def.bench, def.transport, n)));
+        const header = [...labelNames, ...cols];
         if (hasNodeIpc) header.push('nipc/node-ipc');
         if (withRaw && hasRaw) header.push('nipc/raw');
         const rows = [];
         for (const def of rowDefs) {
-            const cs = names.map((n) => cellSummary(cell(def.bench, def.transport, n), def.get));
+            const cs = cols.map((n) => cellSummary(cell(def.bench, def.transport, n), def.get));
             if (cs.every((c) => c.text === '')) continue;
             const row = [...def.labels, ...cs.map((c) => c.text)];
-            const v = (n) => cs[names.indexOf(n)].value;
+            const v = (n) => (cols.includes(n) ? cs[cols.indexOf(n)].value : null);
             if (hasNodeIpc) row.push(v('nipc') !== null && v('node-ipc') ? fmtRatio(v('nipc') / v('node-ipc')) : '');
             if (withRaw && hasRaw) row.push(v('nipc') !== null && v('raw') ? fmtRatio(v('nipc') / v('raw')) : '');
             rows.push(row);
