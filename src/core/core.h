@@ -173,6 +173,7 @@ typedef struct nipc_events {
     nipc_handler_t *head;
     nipc_handler_t *tail;
     unsigned depth; /* publishes in progress */
+    unsigned nany;  /* wildcard entries in the list: with none, a publish walks it once */
     bool has_dead;  /* marked entries wait for compaction */
 } nipc_events_t;
 

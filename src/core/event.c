@@ -59,6 +59,7 @@ int nipc__events_on(nipc_events_t *t, const char *type, nipc_event_cb cb, void *
     h->once = once;
     h->hash = hash_of(type);
     h->any = strcmp(type, NIPC_EVENT_ANY) == 0;
+    t->nany += h->any;
     memcpy(h->type, type, n + 1);
     if (t->tail != NULL)
         t->tail->next = h;
@@ -76,6 +77,7 @@ static void compact(nipc_events_t *t)
         nipc_handler_t *h = *link;
         if (h->dead) {
             *link = h->next;
+            t->nany -= h->any;
             nipc__free(h);
         } else {
             t->tail = h;
@@ -132,7 +134,8 @@ void nipc__events_publish(nipc_events_t *t, const nipc_event_t *ev)
     if (last == NULL)
         return;
     t->depth++;
-    run(t, last, true, NULL, 0, ev);
+    if (t->nany > 0)
+        run(t, last, true, NULL, 0, ev);
     if (strcmp(ev->type, NIPC_EVENT_ANY) != 0)
         run(t, last, false, ev->type, hash_of(ev->type), ev);
     if (--t->depth == 0 && t->has_dead)

@@ -725,7 +725,12 @@ typedef struct cursor {
 
 static json_t *fast_value(cursor_t *c, int depth);
 
-/* A string after its opening quote; *out gets a new jansson string. */
+static bool unescape(const char *start, size_t n, const char **s, size_t *len, char **owned);
+
+/*
+ * A string after its opening quote: *s and *len give its text, either in the frame itself
+ * (plain) or in a copy without escapes that *owned holds for the caller to free.
+ */
 static bool fast_string(cursor_t *c, const char **s, size_t *len, char **owned)
 {
     const char *start = c->p;
@@ -733,11 +738,10 @@ static bool fast_string(cursor_t *c, const char **s, size_t *len, char **owned)
     const unsigned char *q = (const unsigned char *)c->p;
     const unsigned char *end = (const unsigned char *)c->end;
     size_t bad;
-    /* One pass: the end quote, escapes, control bytes and the UTF-8 of plain strings. Whole
-     * blocks first; then byte by byte to the end of the block that stopped the scan, so a
-     * short string costs one block check, not one per byte. */
-    while (q < end && *q != '"') {
-        q += plain_prefix(q, (size_t)(end - q), true);
+    /* One pass: the end quote, escapes, control bytes and the UTF-8 of plain strings. Byte
+     * by byte for 16 bytes, which is all most names and tags need, then whole blocks while
+     * nothing needs attention, and so on. */
+    for (;;) {
         const unsigned char *stop = end - q > 16 ? q + 16 : end;
         while (q < stop && *q != '"') {
             if (*q == '\\') {
@@ -754,18 +758,29 @@ static bool fast_string(cursor_t *c, const char **s, size_t *len, char **owned)
                 q++;
             }
         }
+        if (q >= end || *q == '"')
+            break;
+        q += plain_prefix(q, (size_t)(end - q), true);
     }
     if (q >= end)
         return false;
     size_t n = (size_t)((const char *)q - start);
     c->p = (const char *)q + 1;
-    if (plain) {
-        *owned = NULL;
-        *s = start;
-        *len = n;
-        return true;
-    }
-    /* Unescape into a copy: the result is never longer than the text. */
+    if (!plain)
+        return unescape(start, n, s, len, owned);
+    *owned = NULL;
+    *s = start;
+    *len = n;
+    return true;
+}
+
+/*
+ * A string with escapes, unescaped into a copy (never longer than the text). Apart from
+ * fast_string, so that the common plain string does not pay for this code's registers.
+ */
+__attribute__((noinline)) static bool unescape(const char *start, size_t n, const char **s,
+                                               size_t *len, char **owned)
+{
     char *d = nipc__malloc(n + 1);
     if (d == NULL)
         return false;
