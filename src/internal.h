@@ -143,10 +143,10 @@ struct nipc_socket_s {
     void *data;
     bool udp;
     const char *family; /* "IPv4", "IPv6", or NULL for a Unix socket */
-    char address[64];
+    char address[64];   /* the text of sa, made on first use ("" until then) */
     int port;
     size_t size;                /* UDP: the datagram's size */
-    struct sockaddr_storage sa; /* UDP: where replies go */
+    struct sockaddr_storage sa; /* the peer's address (UDP: where replies go) */
 };
 
 struct nipc_server_s {
@@ -192,9 +192,9 @@ int nipc__udp_broadcast(nipc_server_t *s, const char *p, size_t n);
 
 /* Fills `sa` from an IP literal and a port: 0, or UV_EINVAL when host is not a literal. */
 int nipc__ip_parse(const char *host, int port, struct sockaddr_storage *sa);
-/* Text address, port and node-ipc's family name of a socket address. */
-void nipc__ip_describe(const struct sockaddr *sa, char *addr, size_t len, int *port,
-                       const char **family);
+/* A socket's peer or own address: kept in sock->sa with its port and node-ipc's family name
+ * ("IPv4", "IPv6"); the text form is made when first asked for (nipc_socket_address). */
+void nipc__ip_describe(nipc_socket_t *sock, const struct sockaddr *sa);
 
 typedef void (*nipc_resolved_cb)(void *owner, int status, const struct sockaddr *sa);
 typedef struct nipc_resolver nipc_resolver_t;

@@ -184,14 +184,13 @@ static void publish_start(void *arg)
     publish(s, "start", NULL, NULL, 0);
 }
 
-/* Fills in a TCP socket's remote address (node-ipc's socket.remoteAddress and family). */
+/* Notes a TCP socket's remote address (node-ipc's socket.remoteAddress and family). */
 static void describe_peer(nipc_socket_t *sock)
 {
     struct sockaddr_storage sa;
     int len = sizeof sa;
     if (uv_tcp_getpeername(&sock->conn.u.tcp, (struct sockaddr *)&sa, &len) == 0)
-        nipc__ip_describe((struct sockaddr *)&sa, sock->address, sizeof sock->address, &sock->port,
-                          &sock->family);
+        nipc__ip_describe(sock, (struct sockaddr *)&sa);
 }
 
 static void on_connection(uv_stream_t *listener, int status)
@@ -585,9 +584,19 @@ void *nipc_socket_data(const nipc_socket_t *sock)
     return sock->data;
 }
 
+/* The text is made on first use: a server that never asks formats no address. */
 const char *nipc_socket_address(const nipc_socket_t *sock)
 {
-    return sock->family != NULL ? sock->address : NULL;
+    if (sock->family == NULL)
+        return NULL;
+    nipc_socket_t *s = (nipc_socket_t *)sock; /* the cache only */
+    if (s->address[0] == '\0') {
+        if (s->sa.ss_family == AF_INET6)
+            uv_ip6_name((const struct sockaddr_in6 *)&s->sa, s->address, sizeof s->address);
+        else
+            uv_ip4_name((const struct sockaddr_in *)&s->sa, s->address, sizeof s->address);
+    }
+    return s->address;
 }
 
 int nipc_socket_port(const nipc_socket_t *sock)

@@ -75,9 +75,7 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struc
     sock.udp = true;
     sock.server = s;
     sock.size = (size_t)nread;
-    memcpy(&sock.sa, from,
-           from->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
-    nipc__ip_describe(from, sock.address, sizeof sock.address, &sock.port, &sock.family);
+    nipc__ip_describe(&sock, from);
 
     const char *p = buf->base;
     size_t n = (size_t)nread, off = 0, flen;
@@ -175,10 +173,8 @@ int nipc__udp_start(nipc_server_t *s, const struct sockaddr *sa)
     memset(&s->self, 0, sizeof s->self);
     s->self.udp = true;
     s->self.server = s;
-    memcpy(&s->self.sa, &got, sizeof got);
-    nipc__ip_describe((struct sockaddr *)&got, s->self.address, sizeof s->self.address,
-                      &s->bound_port, &s->self.family);
-    s->self.port = s->bound_port;
+    nipc__ip_describe(&s->self, (struct sockaddr *)&got);
+    s->bound_port = s->self.port;
     if ((err = uv_udp_recv_start(h, on_alloc, on_recv)) != 0)
         return err;
     return nipc__defer(s->ipc, started, s);

@@ -28,17 +28,13 @@ static int ip_port(const struct sockaddr *sa)
                                            : ((const struct sockaddr_in *)sa)->sin_port);
 }
 
-void nipc__ip_describe(const struct sockaddr *sa, char *addr, size_t len, int *port,
-                       const char **family)
+void nipc__ip_describe(nipc_socket_t *sock, const struct sockaddr *sa)
 {
-    if (sa->sa_family == AF_INET6) {
-        uv_ip6_name((const struct sockaddr_in6 *)sa, addr, len);
-        *family = "IPv6";
-    } else {
-        uv_ip4_name((const struct sockaddr_in *)sa, addr, len);
-        *family = "IPv4";
-    }
-    *port = ip_port(sa);
+    bool v6 = sa->sa_family == AF_INET6;
+    memcpy(&sock->sa, sa, v6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
+    sock->family = v6 ? "IPv6" : "IPv4";
+    sock->port = ip_port(sa);
+    sock->address[0] = '\0';
 }
 
 struct nipc_resolver {
