@@ -289,14 +289,18 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     *buf = uv_buf_init(c->in.data + c->in.len, (unsigned)c->read_offered);
 }
 
-/* A full read doubles the next one; one under a quarter full halves it, down to 64 KiB. */
-static void adapt_read_chunk(nipc_conn_t *c, size_t nread)
+/*
+ * A full read doubles the next one; one under a quarter full halves it, down to 64 KiB.
+ * Returns whether the read was full: the socket may hold more.
+ */
+static bool adapt_read_chunk(nipc_conn_t *c, size_t nread)
 {
-    c->read_full = nread >= c->read_offered;
-    if (c->read_full && c->read_chunk < READ_CHUNK_MAX)
+    bool full = nread >= c->read_offered;
+    if (full && c->read_chunk < READ_CHUNK_MAX)
         c->read_chunk *= 2;
     else if (nread < c->read_chunk / 4 && c->read_chunk > READ_CHUNK)
         c->read_chunk /= 2;
+    return full;
 }
 
 static void fail(nipc_conn_t *c, int err)
@@ -328,7 +332,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     c->in.len += (size_t)nread;
-    adapt_read_chunk(c, (size_t)nread);
+    bool full = adapt_read_chunk(c, (size_t)nread);
     if (nread > 0)
         nipc__busy_poll(c->ipc);
 
@@ -358,7 +362,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
      * pending, its memory goes back. libuv reads until the socket is drained (a read of 0
      * bytes at worst), so a quiet connection always keeps a small buffer at most. */
     if (nipc__buf_size(&c->in) == 0) {
-        if (c->in.cap > 4 * READ_CHUNK && !c->read_full)
+        if (c->in.cap > 4 * READ_CHUNK && !full)
             nipc__buf_free(&c->in);
         else
             nipc__buf_reset(&c->in);

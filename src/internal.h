@@ -53,7 +53,6 @@ struct nipc_conn {
     nipc_conn_t *dirty_next; /* in the instance's list of conns to flush */
     size_t read_chunk;       /* the next read's size: grows while reads come back full */
     size_t read_offered;     /* the room the last read was given */
-    bool read_full;          /* the last read filled it: the socket may hold more */
     int close_status;
     bool open;        /* the handle is initialised and its close has not completed */
     bool established; /* connected: reading, and writes go out */
