@@ -96,14 +96,15 @@ static void split(const char *ep, char *host, size_t len, int *port)
         h++;
         n -= 2;
     }
-    /* No snprintf or atoi: like the ready line, kept out of the idle server's RSS. */
+    /* No snprintf: like the ready line, kept out of the idle server's RSS. */
     if (n >= len)
         fail("endpoint host too long");
     memcpy(host, h, n);
     host[n] = '\0';
-    *port = 0;
-    for (const char *d = colon + 1; *d >= '0' && *d <= '9'; d++)
-        *port = *port * 10 + (*d - '0');
+    double p = number(colon + 1);
+    if (p < 0 || p > 65535)
+        fail("endpoint port must be 0 to 65535");
+    *port = (int)p;
 }
 
 static void arm_deadline(void);

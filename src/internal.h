@@ -194,6 +194,8 @@ int nipc__ip_parse(const char *host, int port, struct sockaddr_storage *sa);
 /* A socket's peer or own address: kept in sock->sa with its port and node-ipc's family name
  * ("IPv4", "IPv6"); the text form is made when first asked for (nipc_socket_address). */
 void nipc__ip_describe(nipc_socket_t *sock, const struct sockaddr *sa);
+/* The text of the address nipc__ip_describe() kept, made and cached on the first call. */
+const char *nipc__ip_text(nipc_socket_t *sock);
 
 typedef void (*nipc_resolved_cb)(void *owner, int status, const struct sockaddr *sa);
 typedef struct nipc_resolver nipc_resolver_t;

@@ -587,16 +587,8 @@ void *nipc_socket_data(const nipc_socket_t *sock)
 /* The text is made on first use: a server that never asks formats no address. */
 const char *nipc_socket_address(const nipc_socket_t *sock)
 {
-    if (sock->family == NULL)
-        return NULL;
-    nipc_socket_t *s = (nipc_socket_t *)sock; /* the cache only */
-    if (s->address[0] == '\0') {
-        if (s->sa.ss_family == AF_INET6)
-            uv_ip6_name((const struct sockaddr_in6 *)&s->sa, s->address, sizeof s->address);
-        else
-            uv_ip4_name((const struct sockaddr_in *)&s->sa, s->address, sizeof s->address);
-    }
-    return s->address;
+    /* The cast reaches only the text cache. */
+    return sock->family != NULL ? nipc__ip_text((nipc_socket_t *)sock) : NULL;
 }
 
 int nipc_socket_port(const nipc_socket_t *sock)

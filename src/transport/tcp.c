@@ -37,6 +37,18 @@ void nipc__ip_describe(nipc_socket_t *sock, const struct sockaddr *sa)
     sock->address[0] = '\0';
 }
 
+const char *nipc__ip_text(nipc_socket_t *sock)
+{
+    if (sock->address[0] == '\0') {
+        if (sock->sa.ss_family == AF_INET6)
+            uv_ip6_name((const struct sockaddr_in6 *)&sock->sa, sock->address,
+                        sizeof sock->address);
+        else
+            uv_ip4_name((const struct sockaddr_in *)&sock->sa, sock->address, sizeof sock->address);
+    }
+    return sock->address;
+}
+
 struct nipc_resolver {
     uv_getaddrinfo_t req;
     nipc_t *ipc;
