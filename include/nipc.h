@@ -8,12 +8,30 @@
  * must be made on that loop's thread.
  *
  * Conventions, as in libuv:
- *  - functions return 0 or a negative error code (libuv's UV_E* or nipc's NIPC_E*);
+ *  - functions return 0 or a negative error code (libuv's UV_E* or nipc's NIPC_E*); a call
+ *    that fails hands nothing out (*out is NULL);
  *  - if a call returns an error, no event is ever published because of it; otherwise the
- *    events it causes are published later from the loop, never inside the call;
+ *    events it causes are published later from the loop, never inside the call (the one
+ *    exception: nipc_free() reports what it discards, see there);
  *  - `json_t *` data in an event is borrowed for the duration of the handler
  *    (json_incref() it to keep it). Emit functions borrow the caller's reference; the
  *    `_new` variants steal it, even on error (jansson's rule).
+ *
+ * Lifetimes, one rule for every handle: a handle is valid from the call that made it until
+ * the last event published for it returns, and every handle has such a last event:
+ *  - nipc_t: until nipc_free() (from a handler too: the free then completes after the
+ *    handler returns);
+ *  - nipc_server_t: until nipc_free() of its instance;
+ *  - nipc_socket_t (a stream peer): until its `close` event returns, which follows
+ *    `socket.disconnected`; a UDP sender's socket only during its handler;
+ *  - nipc_client_t: until the `destroy` that follows nipc_client_close() or
+ *    nipc_disconnect() returns. A client whose retries ran out is destroyed but not closed:
+ *    it stays valid (and in of[]) and its emits return NIPC_EDESTROYED.
+ *
+ * Nothing accepted is lost silently: every frame that an emit accepted (returned 0) and
+ * nipc then discards, because its connection was lost, closed without flush, timed out in
+ * a flush, never came up before retrying ended, or its instance was freed, is reported by a
+ * `drop` event on the server or client that accepted it.
  *
  * Since 0.1.0 unless noted.
  */
@@ -56,7 +74,7 @@ typedef struct nipc_socket_s nipc_socket_t;
 
 /* A message for any code nipc returns (libuv's or nipc's); never NULL. */
 NIPC_EXTERN const char *nipc_strerror(int err);
-/* The symbolic name of a code, e.g. "ECONNREFUSED" or "NIPC_EMSGSIZE"; never NULL. */
+/* The symbolic name of a code, e.g. "ECONNREFUSED" or "NIPC_EQUEUEFULL"; never NULL. */
 NIPC_EXTERN const char *nipc_err_name(int err);
 NIPC_EXTERN const char *nipc_version_string(void);
 NIPC_EXTERN unsigned nipc_version(void);
@@ -82,12 +100,13 @@ typedef struct nipc_config {
     const char *network_host; /* "127.0.0.1" (TCP and UDP transports) */
     int network_port;         /* 8000 */
     const char *encoding;     /* "utf8"; JSON mode is UTF-8 only (W17) */
-    bool raw_buffer;          /* false; raw mode is not in this release (NIPC_ENOTSUP) */
+    bool raw_buffer;          /* false; raw mode is not in this release (UV_ENOTSUP) */
     const char *delimiter;    /* "\f"; any non-empty string (W15) */
-    bool sync;                /* false; sync mode is not in this release (NIPC_ENOTSUP) */
+    bool sync;                /* false; sync mode is not in this release (UV_ENOTSUP) */
     bool unlink;              /* true: remove a stale socket before listening */
     bool silent;              /* false: logging is on, as in node-ipc */
-    bool log_in_color;        /* true: ANSI colours when rendering JSON in log lines */
+    bool log_in_color;        /* true: ANSI colours when rendering JSON in log lines, if
+                                 they go to a custom logger or to stdout on a terminal */
     int log_depth;            /* 5: JSON nesting shown in log lines */
     nipc_logger_cb logger;    /* NULL: write lines to stdout */
     void *logger_arg;
@@ -102,7 +121,8 @@ typedef struct nipc_config {
         int local_port;
         int family; /* 0, 4 or 6 */
     } iface;
-    struct { /* node-ipc's config.tls, used by TLS transports; ignored by Unix sockets (T1) */
+    struct { /* node-ipc's config.tls. TLS is not in this release: nipc_new() refuses any
+                change from these defaults with UV_ENOTSUP rather than talk plaintext. */
         bool enabled;
         const char *private_key;         /* path (node-ipc's `private`) */
         const char *public_cert;         /* path (node-ipc's `public`) */
@@ -113,9 +133,16 @@ typedef struct nipc_config {
     } tls;
 
     /* nipc's own keys; the defaults never change what a node-ipc peer sees. */
-    size_t max_message_size;    /* 64 MiB: a longer incoming frame closes its connection */
-    size_t max_queued_bytes;    /* 0 = unbounded; above it, emit returns NIPC_EQUEUEFULL
-                                   (an empty queue always takes one frame) */
+    size_t max_message_size;    /* 64 MiB: a longer incoming frame closes its connection,
+                                   and a longer outgoing one is refused (UV_EMSGSIZE) */
+    size_t max_queued_bytes;    /* 64 MiB per connection; above it, emit returns
+                                   NIPC_EQUEUEFULL and `drain` follows when the queue
+                                   empties (an empty queue always takes one frame);
+                                   0 = unbounded */
+    unsigned flush_timeout_ms;  /* 10000: a close that flushes (nipc_disconnect,
+                                   nipc_client_close/nipc_socket_close with flush) waits
+                                   this long for the peer to read, then closes and reports
+                                   the rest with `drop` (UV_ETIMEDOUT); 0 = wait for ever */
     size_t unix_send_buffer;    /* 256 KiB: SO_SNDBUF asked for each Unix socket connection
                                    (Linux doubles it, capped by net.core.wmem_max); 0 keeps
                                    the system default (208 KiB on Linux). TCP is left to
@@ -123,11 +150,13 @@ typedef struct nipc_config {
     unsigned busy_poll_us;      /* 0: after traffic on a connection, the loop polls without
                                    sleeping for this many microseconds, yielding the CPU each
                                    turn: lower latency across cores for CPU time */
-    bool allow_reserved_events; /* false: a frame named like a lifecycle event is refused */
+    bool allow_reserved_events; /* false: a frame named like a lifecycle event is refused,
+                                   received (an `error`) or sent (NIPC_ERESERVED) */
     bool legacy_data;           /* true: null and "" data are sent as {} like node-ipc (W4) */
 } nipc_config_t;
 
-/* Fills `cfg` with node-ipc's defaults (K1). The id is this machine's host name. */
+/* Fills `cfg` with node-ipc's defaults (K1). The id is this machine's host name, in a
+ * string that is read once per process and never changes (safe from any thread). */
 NIPC_EXTERN void nipc_config_init(nipc_config_t *cfg);
 
 /* ---- events ---------------------------------------------------------------------------- */
@@ -146,10 +175,17 @@ NIPC_EXTERN void nipc_config_init(nipc_config_t *cfg);
  *   close                 server   false, or true after an error     peer    0
  *   disconnect / destroy  client   NULL                              -       0
  *   drain                 both     NULL                              peer*   0
+ *   drop                  both     {frames, bytes, code, message}    peer*   < 0
  *
  *   (* peer on the server side, NULL on the client side)
  *
  * `type` is the event name. Pointers are valid only during the handler.
+ *
+ * `drop` reports frames that were accepted by an emit and will never be written: how many
+ * and their bytes (those of a write that failed may have been partly delivered), and why:
+ * `code` names the status, e.g. UV_ECANCELED (closed without flush, or nipc_free()),
+ * UV_ETIMEDOUT (flush_timeout_ms), UV_EOF or UV_ECONNRESET (the peer went away), or the
+ * last connection error of a client whose retrying ended before it connected.
  */
 typedef struct nipc_event {
     const char *type;
@@ -170,8 +206,8 @@ typedef void (*nipc_event_cb)(const nipc_event_t *ev, void *arg);
 /*
  * Creates an instance with a copy of `cfg` (NULL: defaults). With `loop` NULL the instance
  * creates and owns its loop (run it with nipc_run()); otherwise it uses the caller's.
- * Returns 0 and sets *out, or UV_EINVAL, UV_ENOMEM, NIPC_ENOTSUP (raw_buffer, sync or a
- * non-UTF-8 encoding).
+ * Returns 0 and sets *out, or UV_EINVAL, UV_ENOMEM, UV_ENOTSUP (raw_buffer, sync, tls or a
+ * non-UTF-8 encoding: a key this release cannot honour is refused, never ignored).
  *
  * If SIGPIPE still has its default disposition, it is set to ignored, as Node does:
  * otherwise a peer that closes while we write would kill the process.
@@ -179,15 +215,36 @@ typedef void (*nipc_event_cb)(const nipc_event_t *ev, void *arg);
 NIPC_EXTERN int nipc_new(nipc_t **out, uv_loop_t *loop, const nipc_config_t *cfg);
 
 /*
- * Closes every server, socket and client at once (queued bytes are discarded; use
- * nipc_disconnect() first to flush) and frees the instance. With an owned loop the close
- * completes inside this call; with the caller's loop, the memory is released when the
- * loop next runs the close callbacks. Must not be called from a handler.
+ * Closes every server, socket and client at once and frees the instance. What connections
+ * still had queued is discarded: first each such connection's `drop` event is published
+ * (inside this call, the only events it publishes; emits made from those handlers fail
+ * with NIPC_EDESTROYED). To lose nothing, call nipc_stop() and run the loop first.
+ *
+ * From a handler (or anything nipc calls) the free is deferred: it happens when the
+ * handler has returned, and no other event is published meanwhile. With an owned loop,
+ * nipc_run() then returns and the instance is gone. Outside the loop, with an owned loop,
+ * the close completes inside this call; with the caller's loop, the memory is released when
+ * that loop next runs its close callbacks. Close your own handles on an owned loop
+ * (nipc_loop()) before, or nipc_run() cannot return.
  */
 NIPC_EXTERN void nipc_free(nipc_t *ipc);
 
-/* Runs the owned loop until nothing is left to do, or the caller's loop likewise. */
+/*
+ * Runs the loop until nothing is left to do: no server listening, no connection, no client
+ * retrying, and no handle of the caller's on that loop. Returns 0, or UV_EINVAL. If a
+ * handler called nipc_free() on an instance with an owned loop, the instance is gone when
+ * this returns.
+ */
 NIPC_EXTERN int nipc_run(nipc_t *ipc);
+
+/*
+ * Ends everything gracefully, so that nipc_run() returns: the server stops listening, every
+ * socket and client closes after what was emitted to it is written (within
+ * flush_timeout_ms), and clients stop retrying. Callable from a handler, or from a
+ * uv_signal_t callback on the loop for Ctrl-C (close that signal handle too). Events of
+ * the closes follow from the loop. Returns 0, or UV_EINVAL after nipc_free(). Since 0.2.0.
+ */
+NIPC_EXTERN int nipc_stop(nipc_t *ipc);
 NIPC_EXTERN uv_loop_t *nipc_loop(nipc_t *ipc);
 /* The instance's copy of the config. Strings in it belong to the instance. */
 NIPC_EXTERN const nipc_config_t *nipc_config(const nipc_t *ipc);
@@ -210,17 +267,35 @@ NIPC_EXTERN nipc_server_t *nipc_server(nipc_t *ipc);
 /*
  * Starts listening (S3). With `unlink`, a stale socket at the path is removed first; a path
  * where someone listens gives UV_EADDRINUSE, and a path holding anything but a socket
- * UV_EEXIST (nothing else is ever deleted). `start` is published once listening.
+ * UV_EEXIST (nothing else is ever deleted). Whether a socket is stale is decided by one
+ * non-blocking connect, which never waits: a server that cannot accept at once (its backlog
+ * full, or the process stopped) counts as live. A missing directory is UV_ENOENT, a
+ * directory without permission UV_EACCES; the log line names the path. `start` is published
+ * once listening. UV_EALREADY when listening or starting.
  */
 NIPC_EXTERN int nipc_server_start(nipc_server_t *server);
 
 /*
- * Stops listening and removes the socket file; connected sockets keep working (S15). No
- * event. Returns UV_EINVAL when the server is not listening.
+ * Stops listening and removes the socket file, if it is still the socket this server bound
+ * (a file or another server's socket put at the path since stays); connected sockets keep
+ * working (S15). No event. Returns UV_EINVAL when the server is not listening.
  */
 NIPC_EXTERN int nipc_server_stop(nipc_server_t *server);
 
-/* One frame to one socket (S13). NIPC_EQUEUEFULL above max_queued_bytes. */
+/*
+ * One frame to one socket (S13). Returns 0 when the frame is queued (written at the end of
+ * the loop turn; if it is discarded later, a `drop` event says so), or:
+ *   UV_EINVAL       server or socket NULL, the socket not of this server, type NULL, a type
+ *                   named like an Object.prototype member (W13), data not valid UTF-8 or
+ *                   nested too deep;
+ *   NIPC_ERESERVED  a lifecycle name (connect, error, *, ...) without allow_reserved_events;
+ *   UV_EMSGSIZE     the frame is longer than max_message_size (UDP: than one datagram);
+ *   NIPC_EDELIM     the frame's text would contain the delimiter;
+ *   NIPC_EQUEUEFULL the socket's queue is above max_queued_bytes (`drain` follows);
+ *   UV_ENOTCONN     the socket is closing;
+ *   NIPC_EDESTROYED the instance is being freed;
+ *   UV_ENOMEM.
+ */
 NIPC_EXTERN int nipc_server_emit(nipc_server_t *server, nipc_socket_t *socket, const char *type,
                                  json_t *data);
 NIPC_EXTERN int nipc_server_emit_new(nipc_server_t *server, nipc_socket_t *socket, const char *type,
@@ -231,7 +306,9 @@ NIPC_EXTERN int nipc_server_emitf(nipc_server_t *server, nipc_socket_t *socket, 
 
 /*
  * The same frame, encoded once, to every connected socket in connection order (S14).
- * Returns 0, or the first error met (the other sockets still get the frame).
+ * Returns 0, or an encoding error of nipc_server_emit() (no socket gets the frame), or the
+ * first per-socket error met (NIPC_EQUEUEFULL, UV_ENOTCONN; the other sockets still get
+ * it).
  */
 NIPC_EXTERN int nipc_server_broadcast(nipc_server_t *server, const char *type, json_t *data);
 NIPC_EXTERN int nipc_server_broadcast_new(nipc_server_t *server, const char *type, json_t *data);
@@ -255,14 +332,22 @@ NIPC_EXTERN int nipc_server_off(nipc_server_t *server, const char *type, nipc_ev
 
 /* ---- a server's socket ----------------------------------------------------------------- */
 
-/* The id learned from the last frame whose data had a non-empty `id` (S9), or NULL. */
+/*
+ * The id learned from the last frame whose data had a truthy `id` (S9), or NULL: a string
+ * as it is, any other value as its JSON text (`5`, `true`, `{"a":1}`), valid until the id
+ * changes or the socket goes. nipc_socket_id_json() gives the value itself (borrowed).
+ */
 NIPC_EXTERN const char *nipc_socket_id(const nipc_socket_t *socket);
+NIPC_EXTERN json_t *nipc_socket_id_json(const nipc_socket_t *socket);
 NIPC_EXTERN nipc_server_t *nipc_socket_server(const nipc_socket_t *socket);
 NIPC_EXTERN void nipc_socket_set_data(nipc_socket_t *socket, void *data);
 NIPC_EXTERN void *nipc_socket_data(const nipc_socket_t *socket);
 /*
- * Closes the connection: with `flush`, after what was emitted to it is written; otherwise
- * at once. socket.disconnected follows. The socket stays valid until that event returns.
+ * Closes the connection: with `flush`, after what was emitted to it is written (within
+ * flush_timeout_ms); otherwise at once, and what was queued is reported with `drop`. From
+ * the loop then: `drop` if anything was lost, `socket.disconnected`, `close`; the socket
+ * stays valid until `close` returns. UV_EINVAL for NULL or a UDP sender, UV_EALREADY when
+ * it is already closing.
  */
 NIPC_EXTERN int nipc_socket_close(nipc_socket_t *socket, bool flush);
 
@@ -278,7 +363,7 @@ typedef enum nipc_net {
 /* As a port argument: the config's network_port (node-ipc's falsy port). Since 0.2.0. */
 #define NIPC_PORT_DEFAULT (-1)
 
-/* The most a UDP frame may hold: a larger emit is refused with NIPC_EMSGSIZE. */
+/* The most a UDP frame may hold: a larger emit is refused with UV_EMSGSIZE. */
 #define NIPC_UDP_MAX_FRAME 65507
 
 /*
@@ -286,7 +371,9 @@ typedef enum nipc_net {
  * network transport. host NULL is the config's network_host; a host name is resolved when
  * the server starts. port NIPC_PORT_DEFAULT is the config's network_port; port 0 lets the
  * system choose (node-ipc would take 0 as "default"), see nipc_server_port(). NIPC_UDP4 with
- * host "::1" binds 127.0.0.1, as node-ipc does. Nothing listens until nipc_server_start();
+ * host "::1" binds 127.0.0.1, as node-ipc does; otherwise an IP literal of the other family
+ * than the UDP type is UV_EAFNOSUPPORT (NIPC_UDP6 on the default host 127.0.0.1 included:
+ * pass "::1"), as node's dgram refuses it. Nothing listens until nipc_server_start();
  * nothing is ever unlinked for a network server. UV_EALREADY when the instance has a
  * server, UV_EINVAL for a port outside 0-65535. Since 0.2.0.
  */
@@ -302,9 +389,10 @@ NIPC_EXTERN const char *nipc_server_host(const nipc_server_t *server);
 
 /*
  * UDP: one datagram holding one frame to address:port (U4), node-ipc's
- * server.emit({address, port}, type, data). NIPC_EMSGSIZE when the frame would not fit one
+ * server.emit({address, port}, type, data). UV_EMSGSIZE when the frame would not fit one
  * datagram (NIPC_UDP_MAX_FRAME), never a truncation; UV_EINVAL for a stream server or an
- * address that is not an IP literal. Since 0.2.0.
+ * address that is not an IP literal; the encoding errors of nipc_server_emit(). A datagram
+ * that the system takes is not reported further. Since 0.2.0.
  */
 NIPC_EXTERN int nipc_server_emit_to(nipc_server_t *server, const char *address, int port,
                                     const char *type, json_t *data);
@@ -330,7 +418,9 @@ NIPC_EXTERN size_t nipc_socket_size(const nipc_socket_t *socket);
  * or to socket_root + appspace + id when `path` is NULL (C1). Register handlers on *out
  * right away: `connect` comes later from the loop. Emits made before then are delivered
  * once connected (C13). If of[id] exists and is connecting or connected, returns
- * UV_EALREADY with *out set to it; if it was destroyed, it starts again, handlers kept.
+ * UV_EALREADY (and *out NULL: nipc_of() gives that client); if it was destroyed, it starts
+ * again, handlers kept. UV_ENAMETOOLONG past the Unix socket path limit; a failure to set
+ * up the connection is returned, and then nothing is published.
  */
 NIPC_EXTERN int nipc_connect_to(nipc_t *ipc, const char *id, const char *path, nipc_client_t **out);
 /*
@@ -347,19 +437,31 @@ NIPC_EXTERN int nipc_connect_to_net(nipc_t *ipc, const char *id, const char *hos
 NIPC_EXTERN nipc_client_t *nipc_of(nipc_t *ipc, const char *id);
 
 /*
- * node-ipc's disconnect(id) (C12), made lossless (C14): stops retrying, drops the wildcard
- * handlers, writes what was already emitted, then closes. of[id] is removed at once; the
- * typed `disconnect` and `destroy` handlers run once, later, and the client is freed after
- * `destroy`. UV_ENOENT for an unknown id.
+ * node-ipc's disconnect(id) (C12), made lossless (C14): nipc_client_close(of[id], true).
+ * UV_ENOENT for an unknown id.
  */
 NIPC_EXTERN int nipc_disconnect(nipc_t *ipc, const char *id);
-/* Like nipc_disconnect() but discards what is queued. */
-NIPC_EXTERN int nipc_client_destroy(nipc_client_t *client);
+
+/*
+ * Closes a client: stops retrying, drops its wildcard handlers (C12), removes it from of[]
+ * at once, and closes its connection, with `flush` after what was emitted is written
+ * (within flush_timeout_ms; emits queued while connecting are delivered first if the
+ * connection comes up), otherwise at once. From the loop then: `drop` if anything was
+ * lost, `disconnect` (if it was connected or connecting), and `destroy`, after which the
+ * client is freed; an already destroyed client gets that `destroy` once more. Emits return
+ * NIPC_EDESTROYED from this call on. UV_EALREADY when already closed. Since 0.2.0 (the
+ * handle-based close of both sides, like nipc_socket_close()).
+ */
+NIPC_EXTERN int nipc_client_close(nipc_client_t *client, bool flush);
 
 /*
  * One frame to the server. While connecting (first attempt or a retry), the frame is queued
- * and written once connected. Between attempts returns NIPC_ENOTCONN and after `destroy`
- * NIPC_EDESTROYED: never a silent loss.
+ * and written once connected. Returns 0 when queued, the encoding and queue errors of
+ * nipc_server_emit(), or:
+ *   UV_ENOTCONN     between attempts (after `disconnect`, before the retry), or while the
+ *                   connection is closing;
+ *   NIPC_EDESTROYED after `destroy`, after nipc_client_close(), or while freeing.
+ * A frame accepted and never written is reported by `drop`: never a silent loss.
  */
 NIPC_EXTERN int nipc_client_emit(nipc_client_t *client, const char *type, json_t *data);
 NIPC_EXTERN int nipc_client_emit_new(nipc_client_t *client, const char *type, json_t *data);
@@ -377,11 +479,6 @@ NIPC_EXTERN int nipc_client_once(nipc_client_t *client, const char *type, nipc_e
                                  void *arg);
 NIPC_EXTERN int nipc_client_off(nipc_client_t *client, const char *type, nipc_event_cb cb,
                                 void *arg);
-
-/* ---- testing hook ---------------------------------------------------------------------- */
-
-/* Makes the n-th allocation from now fail (0 turns it off). For out-of-memory tests. */
-NIPC_EXTERN void nipc_test_fail_alloc_after(unsigned long n);
 
 #ifdef __cplusplus
 }

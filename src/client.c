@@ -6,7 +6,7 @@
  * States:
  *   CONNECTING  an attempt is under way; emits are queued and written once connected (C13)
  *   CONNECTED   emits go out at the end of the loop turn
- *   WAITING     between attempts: emits are refused with NIPC_ENOTCONN
+ *   WAITING     between attempts: emits are refused with UV_ENOTCONN
  *   DESTROYED   retrying has ended: emits are refused with NIPC_EDESTROYED
  *
  * Retry (C7-C10), exactly node-ipc's: on every close, if stop_retrying, an explicit
@@ -15,10 +15,13 @@
  * retries_remaining is reset to max_retries after each `connect` is published (C8).
  *
  * Bytes queued while connecting survive failed attempts; bytes queued on a connection that
- * is lost are discarded with it (a partially written frame cannot be resumed elsewhere).
+ * is lost are discarded with it (a partially written frame cannot be resumed elsewhere),
+ * and so are those still queued when retrying ends: each discard is published as `drop`.
  *
- * Memory: the client is freed once it has left of[] and both its handles (the connection
- * and the timer) have closed.
+ * Lifetime: a client stays valid, in of[] or destroyed, until it is closed
+ * (nipc_client_close, nipc_disconnect) or its instance is freed. A close always ends with
+ * one `destroy`, published from the loop; the memory is freed after its handlers return,
+ * once both handles (the connection and the timer) have closed.
  */
 #include "transport/transport.h"
 
@@ -36,6 +39,9 @@ struct nipc_client_s {
     int port;
     nipc_resolver_t *resolver; /* the host name being resolved for this attempt */
     int attempt_err;           /* an attempt that failed before it began, reported later */
+    int last_err;              /* the last attempt's error: why a queue never left */
+    nipc_deferred_t attempt_d; /* reports attempt_err */
+    nipc_deferred_t final_d;   /* a close between attempts: `destroy` from the loop */
     nipc_events_t events;
     uv_connect_t creq;
     uv_timer_t timer;
@@ -43,16 +49,32 @@ struct nipc_client_s {
     long retries_remaining;
     bool in_table;
     bool explicit_disconnect;
+    bool discard;    /* closed without flush: what is queued is dropped (UV_ECANCELED) */
     bool finalizing; /* its handles are closing; freed when both are closed */
     bool timer_closed;
 };
 
 static void publish(nipc_client_t *cl, const char *type, json_t *data, int status)
 {
-    if (cl->ipc->freeing)
-        return;
     nipc_event_t ev = {type, data, NULL, NULL, cl, status};
-    nipc__events_publish(&cl->events, &ev);
+    nipc__publish(cl->ipc, &cl->events, &ev);
+}
+
+/* What the queue still holds is discarded and reported. */
+static void drop_queue(nipc_client_t *cl, int reason)
+{
+    nipc_event_t ev = {"drop", NULL, NULL, NULL, cl, 0};
+    nipc__publish_drop(cl->ipc, &cl->events, &ev, nipc__conn_take_loss(&cl->conn), reason);
+}
+
+void nipc__client_report_loss(nipc_client_t *cl)
+{
+    drop_queue(cl, UV_ECANCELED);
+}
+
+nipc_client_t *nipc__client_next(const nipc_client_t *cl)
+{
+    return cl->next;
 }
 
 static void publish_error(nipc_client_t *cl, int err, json_t *payload)
@@ -95,7 +117,8 @@ static void maybe_free(nipc_client_t *cl)
     if (!cl->finalizing || !cl->timer_closed || cl->conn.open)
         return;
     nipc_t *ipc = cl->ipc;
-    nipc__defer_cancel(ipc, cl);
+    nipc__defer_cancel(ipc, &cl->attempt_d);
+    nipc__defer_cancel(ipc, &cl->final_d);
     nipc__conn_release(&cl->conn);
     nipc__events_free(&cl->events);
     nipc__free(cl->id);
@@ -118,7 +141,8 @@ static void finalize(nipc_client_t *cl)
     if (cl->finalizing)
         return;
     cl->finalizing = true;
-    nipc__defer_cancel(cl->ipc, cl);
+    nipc__defer_cancel(cl->ipc, &cl->attempt_d);
+    nipc__defer_cancel(cl->ipc, &cl->final_d);
     nipc__resolve_cancel(cl->resolver);
     cl->resolver = NULL;
     uv_timer_stop(&cl->timer);
@@ -134,15 +158,21 @@ void nipc__client_teardown(nipc_client_t *cl)
 
 /* ---- connecting and retrying ------------------------------------------------------------- */
 
-static void connect_now(nipc_client_t *cl);
+static int connect_now(nipc_client_t *cl);
+static void after_close(nipc_client_t *cl);
+
+/* Why frames queued before a connection could never be written. */
+static int never_sent_reason(const nipc_client_t *cl)
+{
+    if (cl->discard)
+        return UV_ECANCELED;
+    return cl->last_err != 0 ? cl->last_err : NIPC_EDESTROYED;
+}
 
 static void destroyed(nipc_client_t *cl)
 {
     cl->state = DESTROYED;
-    if (nipc__buf_size(&cl->conn.out) > 0) {
-        nipc_log(cl->ipc, "%s: %zu queued bytes discarded", cl->id, nipc__buf_size(&cl->conn.out));
-        nipc__buf_reset(&cl->conn.out);
-    }
+    drop_queue(cl, never_sent_reason(cl));
     publish(cl, "destroy", NULL, 0);
     if (cl->explicit_disconnect)
         finalize(cl);
@@ -155,8 +185,17 @@ static void on_retry_timer(uv_timer_t *t)
         return;
     if (cl->retries_remaining != NIPC_RETRY_FOREVER)
         cl->retries_remaining--;
-    nipc_log(cl->ipc, "retrying %s: %ld retries remaining", cl->id, cl->retries_remaining);
-    connect_now(cl);
+    if (cl->retries_remaining == NIPC_RETRY_FOREVER) /* node-ipc writes maxRetries: Infinity */
+        nipc_log(cl->ipc, "retrying %s: Infinity retries remaining", cl->id);
+    else
+        nipc_log(cl->ipc, "retrying %s: %ld retries remaining", cl->id, cl->retries_remaining);
+    int err = connect_now(cl);
+    if (err != 0) { /* as a failed attempt: error, then the retry decision */
+        cl->last_err = err;
+        publish_error(cl, err, NULL);
+        cl->state = WAITING;
+        after_close(cl);
+    }
 }
 
 /* What node-ipc does on every socket close (C7-C10, C12). */
@@ -177,14 +216,15 @@ static void after_close(nipc_client_t *cl)
 static void on_client_close(nipc_conn_t *c, int status)
 {
     nipc_client_t *cl = (nipc_client_t *)c;
-    (void)status;
     if (cl->finalizing) {
         maybe_free(cl);
         return;
     }
     /* A lost connection takes its unwritten frames with it; a failed attempt does not. */
     if (cl->state == CONNECTED)
-        nipc__buf_reset(&cl->conn.out);
+        drop_queue(cl, status != 0 ? status : UV_ECANCELED);
+    else if (status != 0)
+        cl->last_err = status;
     cl->state = WAITING;
     after_close(cl);
 }
@@ -215,9 +255,9 @@ static void on_connect(uv_connect_t *req, int status)
 
 /* An attempt failed before it began: report it from the loop, as a failed connect would
  * be, with an error followed by the close that leads to the retry decision. */
-static void attempt_failed(void *arg)
+static void attempt_failed(nipc_deferred_t *d)
 {
-    nipc_client_t *cl = arg;
+    nipc_client_t *cl = nipc__container_of(d, nipc_client_t, attempt_d);
     int err = cl->attempt_err;
     nipc_log(cl->ipc, "%s: connection failed: %s", cl->id, nipc_strerror(err));
     publish_error(cl, err, NULL);
@@ -227,8 +267,7 @@ static void attempt_failed(void *arg)
 static void fail_attempt(nipc_client_t *cl, int err)
 {
     cl->attempt_err = err;
-    if (nipc__defer(cl->ipc, attempt_failed, cl) != 0)
-        nipc__conn_close(&cl->conn, false, err);
+    nipc__defer(cl->ipc, &cl->attempt_d, attempt_failed);
 }
 
 static void tcp_connect(nipc_client_t *cl, const struct sockaddr *sa)
@@ -250,30 +289,29 @@ static void on_host_resolved(void *owner, int status, const struct sockaddr *sa)
         tcp_connect(cl, sa);
 }
 
-static void connect_now(nipc_client_t *cl)
+/* Starts an attempt. A failure to set up the handle is returned (nothing is published);
+ * any later failure reaches on_connect or attempt_failed from the loop. */
+static int connect_now(nipc_client_t *cl)
 {
+    int err = nipc__conn_open(&cl->conn, cl->net ? NIPC_TRANSPORT_TCP : NIPC_TRANSPORT_PIPE);
+    if (err)
+        return err;
     cl->state = CONNECTING;
     cl->creq.data = cl;
-    int err = nipc__conn_open(&cl->conn, cl->net ? NIPC_TRANSPORT_TCP : NIPC_TRANSPORT_PIPE);
-    if (err) {
-        publish_error(cl, err, NULL);
-        cl->state = WAITING;
-        after_close(cl);
-        return;
-    }
     if (!cl->net) {
         err = nipc__pipe_connect(&cl->creq, &cl->conn.u.pipe, cl->path, on_connect);
     } else {
         struct sockaddr_storage sa;
         if (nipc__ip_parse(cl->path, cl->port, &sa) == 0) {
             tcp_connect(cl, (struct sockaddr *)&sa);
-            return;
+            return 0;
         }
         err = nipc__resolve(cl->ipc, cl->path, cl->port, cl->ipc->cfg.iface.family, cl,
                             on_host_resolved, &cl->resolver);
     }
     if (err)
         fail_attempt(cl, err);
+    return 0;
 }
 
 static void on_client_message(nipc_conn_t *c, const char *type, json_t *data)
@@ -297,10 +335,10 @@ static void on_client_drain(nipc_conn_t *c)
 }
 
 static const nipc_conn_hooks_t client_hooks = {
-    on_client_message,
-    on_client_error,
-    on_client_drain,
-    on_client_close,
+    .on_message = on_client_message,
+    .on_error = on_client_error,
+    .on_drain = on_client_drain,
+    .on_close = on_client_close,
 };
 
 /*
@@ -311,17 +349,20 @@ static int open_client(nipc_t *ipc, const char *id, char *where, bool net, int p
                        nipc_client_t **out)
 {
     nipc_client_t *cl = nipc_of(ipc, id);
+    int err;
     if (cl != NULL) {
         nipc__free(where);
-        if (out != NULL)
-            *out = cl;
         if (cl->state != DESTROYED) {
             nipc_log(ipc, "Already Connected to %s", id);
-            return UV_EALREADY;
+            return UV_EALREADY; /* nipc_of(ipc, id) is that client */
         }
-        cl->retries_remaining = ipc->cfg.max_retries;
         nipc_log(ipc, "requested connection to  %s %s", id, cl->path);
-        connect_now(cl);
+        if ((err = connect_now(cl)) != 0)
+            return err;
+        cl->retries_remaining = ipc->cfg.max_retries;
+        cl->last_err = 0;
+        if (out != NULL)
+            *out = cl;
         return 0;
     }
     if (where == NULL)
@@ -356,7 +397,10 @@ static int open_client(nipc_t *ipc, const char *id, char *where, bool net, int p
         nipc_log(ipc, "requested connection to  %s %s:%d", id, where, port);
     else
         nipc_log(ipc, "requested connection to  %s %s", id, where);
-    connect_now(cl);
+    if ((err = connect_now(cl)) != 0) {
+        nipc__client_teardown(cl); /* freed once its timer has closed */
+        return err;
+    }
     if (out != NULL)
         *out = cl;
     return 0;
@@ -369,6 +413,8 @@ int nipc_connect_to(nipc_t *ipc, const char *id, const char *path, nipc_client_t
         *out = NULL;
     if (ipc == NULL || id == NULL || id[0] == '\0')
         return UV_EINVAL;
+    if (ipc->freeing || ipc->free_requested)
+        return NIPC_EDESTROYED;
     char *p = NULL;
     if (nipc_of(ipc, id) == NULL) {
         p = path ? nipc__strdup(path) : nipc__config_path(&ipc->cfg, id, nipc__max_path(), &err);
@@ -390,6 +436,8 @@ int nipc_connect_to_net(nipc_t *ipc, const char *id, const char *host, int port,
     if (ipc == NULL || id == NULL || id[0] == '\0' || port < NIPC_PORT_DEFAULT || port == 0 ||
         port > 65535)
         return UV_EINVAL;
+    if (ipc->freeing || ipc->free_requested)
+        return NIPC_EDESTROYED;
     if (host == NULL || host[0] == '\0')
         host = ipc->cfg.network_host;
     if (port == NIPC_PORT_DEFAULT)
@@ -398,17 +446,23 @@ int nipc_connect_to_net(nipc_t *ipc, const char *id, const char *host, int port,
     return open_client(ipc, id, h, true, port, out);
 }
 
-/* Disconnected between attempts: `disconnect` was published at the close already. */
-static void publish_final(void *arg)
+/* Closed between attempts or after retrying ended: `disconnect` was published at the close
+ * already; the queue is reported and `destroy` ends the client. */
+static void publish_final(nipc_deferred_t *d)
 {
-    destroyed(arg);
+    destroyed(nipc__container_of(d, nipc_client_t, final_d));
 }
 
-static int close_client(nipc_client_t *cl, bool flush)
+int nipc_client_close(nipc_client_t *cl, bool flush)
 {
+    if (cl == NULL)
+        return UV_EINVAL;
     if (cl->explicit_disconnect)
         return UV_EALREADY;
+    if (cl->ipc->freeing)
+        return NIPC_EDESTROYED;
     cl->explicit_disconnect = true;
+    cl->discard = !flush;
     table_remove(cl);
     /* C12: the wildcard handlers go; typed disconnect / destroy handlers still run. */
     nipc__events_off(&cl->events, NIPC_EVENT_ANY, NULL, NULL);
@@ -422,12 +476,9 @@ static int close_client(nipc_client_t *cl, bool flush)
             nipc__conn_close(&cl->conn, false, 0);
         break;
     case WAITING:
-        uv_timer_stop(&cl->timer);
-        if (nipc__defer(cl->ipc, publish_final, cl) != 0)
-            finalize(cl);
-        break;
     case DESTROYED:
-        finalize(cl);
+        uv_timer_stop(&cl->timer);
+        nipc__defer(cl->ipc, &cl->final_d, publish_final);
         break;
     }
     return 0;
@@ -439,15 +490,7 @@ int nipc_disconnect(nipc_t *ipc, const char *id)
     if (cl == NULL)
         return UV_ENOENT;
     nipc_log(ipc, "disconnecting from %s", id);
-    return close_client(cl, true);
-}
-
-int nipc_client_destroy(nipc_client_t *cl)
-{
-    if (cl == NULL)
-        return UV_EINVAL;
-    nipc__buf_reset(&cl->conn.out);
-    return close_client(cl, false);
+    return nipc_client_close(cl, true);
 }
 
 /* ---- emitting ---------------------------------------------------------------------------- */
@@ -456,10 +499,11 @@ int nipc_client_emit(nipc_client_t *cl, const char *type, json_t *data)
 {
     if (cl == NULL)
         return UV_EINVAL;
-    if (cl->explicit_disconnect || cl->state == DESTROYED)
+    if (cl->explicit_disconnect || cl->state == DESTROYED || cl->ipc->freeing ||
+        cl->ipc->free_requested)
         return NIPC_EDESTROYED;
     if (cl->state == WAITING || cl->conn.closing)
-        return NIPC_ENOTCONN;
+        return UV_ENOTCONN;
     if (nipc__log_on(cl->ipc)) {
         nipc_log(cl->ipc, "dispatching event to %s : %s", cl->id, type ? type : "(null)");
         nipc__log_json(cl->ipc, "  data:", data);
@@ -476,13 +520,13 @@ int nipc_client_emit_new(nipc_client_t *cl, const char *type, json_t *data)
 
 int nipc_client_emitf(nipc_client_t *cl, const char *type, const char *fmt, ...)
 {
-    json_error_t e;
+    json_t *data;
     va_list ap;
     va_start(ap, fmt);
-    json_t *data = json_vpack_ex(&e, 0, fmt, ap);
+    int err = nipc__vpack(&data, fmt, ap);
     va_end(ap);
-    if (data == NULL)
-        return UV_EINVAL;
+    if (err)
+        return err;
     return nipc_client_emit_new(cl, type, data);
 }
 

@@ -12,7 +12,11 @@
  * completes, or when the loop turn ends (the instance's check handle), `out` becomes the
  * next write. So a connection costs one write per loop turn however many emits it gets.
  *
- * Invariant: once `closing` is set, no hook but on_close runs again.
+ * Every frame accepted is counted until it is written (out_frames, inflight_frames), so
+ * what a close discards is reported by the owner (nipc__conn_take_loss), never silent.
+ *
+ * Invariant: once `closing` is set, no hook but on_close runs again, except the error of a
+ * write that failed inside an emit, which is reported from the loop just before.
  */
 #include "internal.h"
 
@@ -24,6 +28,10 @@
 #define READ_CHUNK_MAX ((size_t)1024 * 1024)
 /* Past this many queued bytes a write starts at once instead of at the end of the turn. */
 #define FLUSH_THRESHOLD ((size_t)256 * 1024)
+/* A uv_buf_t holds an unsigned length: a larger write is cut into buffers of this size. */
+#define WRITE_PIECE ((size_t)1 << 30)
+/* Buffers on the stack for one write: 8 GiB. A larger queue takes an array. */
+#define WRITE_PIECES 8
 
 void nipc__conn_init(nipc_conn_t *c, nipc_t *ipc, const nipc_conn_hooks_t *hooks)
 {
@@ -54,6 +62,7 @@ int nipc__conn_open(nipc_conn_t *c, nipc_transport_t t)
     c->closing = false;
     c->close_after_flush = false;
     c->close_status = 0;
+    c->inflight_frames = 0;
     /* Each connection starts with an empty receive buffer (W16). */
     nipc__buf_reset(&c->in);
     c->read_chunk = READ_CHUNK;
@@ -71,6 +80,24 @@ void nipc__conn_release(nipc_conn_t *c)
     nipc__buf_free(&c->inflight);
 }
 
+nipc_loss_t nipc__conn_take_loss(nipc_conn_t *c)
+{
+    nipc_loss_t loss = {c->out_frames + c->inflight_frames, nipc__conn_queued(c)};
+    nipc__buf_reset(&c->out);
+    c->out_frames = 0;
+    if (!c->writing) {
+        nipc__buf_reset(&c->inflight);
+        c->inflight_frames = 0;
+    }
+    return loss;
+}
+
+static void report_write_error(nipc_deferred_t *d)
+{
+    nipc_conn_t *c = nipc__container_of(d, nipc_conn_t, fail_d);
+    c->hooks->on_error(c, c->fail_err, NULL);
+}
+
 static void on_closed(uv_handle_t *h)
 {
     nipc_conn_t *c = h->data;
@@ -78,17 +105,80 @@ static void on_closed(uv_handle_t *h)
     c->open = false;
     c->established = false;
     c->writing = false;
-    nipc__buf_reset(&c->inflight);
+    if (c->fail_d.queued) { /* not reported yet: its error comes before the close */
+        nipc__defer_cancel(ipc, &c->fail_d);
+        report_write_error(&c->fail_d);
+    }
     c->hooks->on_close(c, c->close_status);
+    nipc__handle_closed(ipc);
+}
+
+static void on_timer_freed(uv_handle_t *h)
+{
+    nipc_t *ipc = h->data;
+    nipc__free(h);
     nipc__handle_closed(ipc);
 }
 
 static void close_now(nipc_conn_t *c)
 {
+    if (c->flush_timer != NULL) {
+        c->flush_timer->data = c->ipc;
+        nipc__close_handle(c->ipc, (uv_handle_t *)c->flush_timer, on_timer_freed);
+        c->flush_timer = NULL;
+    }
     if (uv_is_closing(&c->u.handle))
         return;
     nipc__unschedule_flush(c->ipc, c);
     nipc__close_handle(c->ipc, &c->u.handle, on_closed);
+}
+
+static void begin_closing(nipc_conn_t *c);
+
+/* The queue could not be written: the connection closes, and the error is published from the
+ * loop (this may run inside an emit, where no event may be published). */
+static void write_failed(nipc_conn_t *c, int err)
+{
+    if (!c->closing) {
+        c->fail_err = err;
+        nipc__defer(c->ipc, &c->fail_d, report_write_error);
+        c->close_status = err;
+        begin_closing(c);
+    } else if (c->close_status == 0) {
+        c->close_status = err;
+    }
+    close_now(c);
+}
+
+/* Buffers for n bytes at p, each under 4 GiB; returns how many (at most `max`). */
+static unsigned pieces(uv_buf_t *b, unsigned max, char *p, size_t n)
+{
+    unsigned k = 0;
+    while (n > 0 && k < max) {
+        size_t len = n < WRITE_PIECE ? n : WRITE_PIECE;
+        b[k++] = uv_buf_init(p, (unsigned)len);
+        p += len;
+        n -= len;
+    }
+    return k;
+}
+
+/* Frames completed in the n bytes written from p (a frame's delimiter appears only at its
+ * end: the encoder refuses any other, NIPC_EDELIM). */
+static size_t frames_in(const nipc_conn_t *c, const char *p, size_t n)
+{
+    const char *d = c->ipc->cfg.delimiter;
+    size_t dlen = c->ipc->dlen, k = 0;
+    const char *end = p + n;
+    while (p < end) {
+        const char *q =
+            dlen == 1 ? memchr(p, d[0], (size_t)(end - p)) : memmem(p, (size_t)(end - p), d, dlen);
+        if (q == NULL)
+            break;
+        k++;
+        p = q + dlen;
+    }
+    return k;
 }
 
 /* ---- sending --------------------------------------------------------------------------- */
@@ -112,15 +202,17 @@ static void on_written(uv_write_t *req, int status)
 {
     nipc_conn_t *c = req->data;
     c->writing = false;
-    nipc__buf_reset(&c->inflight);
     if (status < 0) {
-        /* UV_ECANCELED: the handle is closing and already knows why. */
+        /* The bytes stay counted in `inflight`: the close reports them as lost. UV_ECANCELED:
+         * the handle is closing and already knows why. */
         if (status != UV_ECANCELED && !c->closing) {
             c->hooks->on_error(c, status, NULL);
             nipc__conn_close(c, false, status);
         }
         return;
     }
+    nipc__buf_reset(&c->inflight);
+    c->inflight_frames = 0;
     if (uv_is_closing(&c->u.handle))
         return;
     if (nipc__buf_size(&c->out) > 0) {
@@ -145,15 +237,22 @@ static void start_write(nipc_conn_t *c)
     }
     nipc__buf_swap(&c->out, &c->inflight);
     nipc__buf_reset(&c->out);
-    uv_buf_t b =
-        uv_buf_init(c->inflight.data + c->inflight.off, (unsigned)nipc__buf_size(&c->inflight));
-    c->wreq.data = c;
-    int err = uv_write(&c->wreq, &c->u.stream, &b, 1, on_written);
+    c->inflight_frames = c->out_frames;
+    c->out_frames = 0;
+    size_t n = nipc__buf_size(&c->inflight);
+    size_t need = (n + WRITE_PIECE - 1) / WRITE_PIECE;
+    uv_buf_t small[WRITE_PIECES];
+    uv_buf_t *b = need <= WRITE_PIECES ? small : nipc__calloc(need, sizeof *b);
+    int err = UV_ENOMEM;
+    if (b != NULL) {
+        unsigned k = pieces(b, (unsigned)need, c->inflight.data + c->inflight.off, n);
+        c->wreq.data = c;
+        err = uv_write(&c->wreq, &c->u.stream, b, k, on_written); /* libuv copies b */
+        if (b != small)
+            nipc__free(b);
+    }
     if (err) {
-        nipc__buf_reset(&c->inflight);
-        if (!c->closing)
-            c->hooks->on_error(c, err, NULL);
-        nipc__conn_close(c, false, err);
+        write_failed(c, err);
         return;
     }
     c->writing = true;
@@ -171,23 +270,27 @@ void nipc__conn_flush(nipc_conn_t *c)
         start_write(c);
         return;
     }
-    uv_buf_t b = uv_buf_init(c->out.data + c->out.off, (unsigned)nipc__buf_size(&c->out));
+    uv_buf_t b[WRITE_PIECES];
+    unsigned k = pieces(b, WRITE_PIECES, c->out.data + c->out.off, nipc__buf_size(&c->out));
     nipc__busy_poll(c->ipc); /* the answer may come soon */
-    int n = uv_try_write(&c->u.stream, &b, 1);
+    int n = uv_try_write(&c->u.stream, b, k);
     if (n < 0 && n != UV_EAGAIN) {
-        nipc__buf_reset(&c->out);
-        if (!c->closing)
-            c->hooks->on_error(c, n, NULL);
-        nipc__conn_close(c, false, n);
+        write_failed(c, n);
         return;
     }
-    if (n > 0)
+    if (n > 0 && (size_t)n < nipc__buf_size(&c->out)) {
+        /* Rare: the socket took part of the queue. Count the frames it took whole. */
+        c->out_frames -= frames_in(c, c->out.data + c->out.off, (size_t)n);
         c->out.off += (size_t)n;
+    } else if (n > 0) {
+        c->out.off += (size_t)n;
+    }
     if (nipc__buf_size(&c->out) > 0) {
         start_write(c);
         return;
     }
     nipc__buf_reset(&c->out);
+    c->out_frames = 0;
     if (c->close_after_flush)
         finish_close(c);
     else if (c->refused && !c->closing) {
@@ -210,6 +313,7 @@ static int queued(nipc_conn_t *c, size_t mark)
         c->refused = true;
         return NIPC_EQUEUEFULL;
     }
+    c->out_frames++;
     if (c->established) {
         if (nipc__buf_size(&c->out) >= FLUSH_THRESHOLD)
             start_write(c);
@@ -222,33 +326,65 @@ static int queued(nipc_conn_t *c, size_t mark)
 int nipc__conn_send(nipc_conn_t *c, const char *type, const json_t *data)
 {
     if (c->closing)
-        return UV_EPIPE;
+        return UV_ENOTCONN;
     size_t mark = c->out.len;
-    int err = nipc__msg_encode(&c->out, type, data, c->ipc->cfg.legacy_data, c->ipc->cfg.delimiter,
-                               c->ipc->dlen);
+    int err = nipc__encode(c->ipc, &c->out, type, data);
     return err ? err : queued(c, mark);
 }
 
 int nipc__conn_send_bytes(nipc_conn_t *c, const char *p, size_t n)
 {
     if (c->closing)
-        return UV_EPIPE;
+        return UV_ENOTCONN;
     size_t mark = c->out.len;
     int err = nipc__buf_append(&c->out, p, n);
     return err ? err : queued(c, mark);
+}
+
+static void on_flush_timeout(uv_timer_t *t)
+{
+    nipc_conn_t *c = t->data;
+    c->close_status = UV_ETIMEDOUT; /* what is still queued is reported as lost */
+    close_now(c);
+}
+
+/* flush_timeout_ms bounds a flush-then-close: a peer that never reads cannot hold it open. */
+static void arm_flush_timer(nipc_conn_t *c)
+{
+    unsigned ms = c->ipc->cfg.flush_timeout_ms;
+    if (ms == 0 || c->flush_timer != NULL)
+        return;
+    uv_timer_t *t = nipc__malloc(sizeof *t);
+    if (t == NULL) {
+        close_now(c); /* no bound can be kept: close now, and the loss is reported */
+        return;
+    }
+    uv_timer_init(c->ipc->loop, t);
+    t->data = c;
+    uv_timer_start(t, on_flush_timeout, ms, 0);
+    c->flush_timer = t;
+}
+
+static void begin_closing(nipc_conn_t *c)
+{
+    if (c->established)
+        uv_read_stop(&c->u.stream);
+    c->closing = true;
+    if (c->hooks->on_closing != NULL)
+        c->hooks->on_closing(c);
 }
 
 void nipc__conn_close(nipc_conn_t *c, bool flush_first, int status)
 {
     if (!c->open || c->closing)
         return;
-    c->closing = true;
     c->close_status = status;
-    if (c->established)
-        uv_read_stop(&c->u.stream);
+    begin_closing(c);
     if (flush_first && c->established && nipc__conn_queued(c) > 0) {
         c->close_after_flush = true;
         start_write(c);
+        if (!uv_is_closing(&c->u.handle))
+            arm_flush_timer(c);
         return;
     }
     close_now(c);
@@ -258,9 +394,8 @@ void nipc__conn_abort(nipc_conn_t *c)
 {
     if (!c->open)
         return;
-    if (c->established && !c->closing)
-        uv_read_stop(&c->u.stream);
-    c->closing = true;
+    if (!c->closing)
+        begin_closing(c);
     close_now(c);
 }
 
@@ -326,7 +461,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     (void)buf;
     if (nread < 0) {
         if (nread == UV_EOF)
-            nipc__conn_close(c, false, 0);
+            nipc__conn_close(c, false, UV_EOF);
         else
             fail(c, (int)nread);
         return;
@@ -342,7 +477,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     while (!c->closing &&
            nipc__frame_next(&c->frame, c->in.data + c->in.off, nipc__buf_size(&c->in), &flen)) {
         if (flen > max) {
-            fail(c, NIPC_EMSGSIZE);
+            fail(c, UV_EMSGSIZE);
             return;
         }
         const char *p = c->in.data + c->in.off;
@@ -351,9 +486,11 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     }
     if (c->closing)
         return;
-    /* The partial frame may still end in a delimiter's first dlen - 1 bytes. */
-    if (nipc__buf_size(&c->in) > max + dlen - 1) {
-        fail(c, NIPC_EMSGSIZE);
+    /* The partial frame may still end in a delimiter's first dlen - 1 bytes (written so
+     * that max_message_size = SIZE_MAX cannot overflow). */
+    size_t pending = nipc__buf_size(&c->in);
+    if (pending > max && pending - max > dlen - 1) {
+        fail(c, UV_EMSGSIZE);
         return;
     }
     /* The partial frame moves to the front only when the next read needs the room

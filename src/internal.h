@@ -13,9 +13,28 @@
 #include "core/core.h"
 
 #include <sys/socket.h>
+#include <sys/types.h>
 
 typedef struct nipc_conn nipc_conn_t;
 typedef struct nipc_deferred nipc_deferred_t;
+
+/* The object that holds `member` at address p. */
+#define nipc__container_of(p, type, member) ((type *)(void *)((char *)(p)-offsetof(type, member)))
+
+/* ---- ipc.c: deferred work ------------------------------------------------------------------ */
+
+typedef void (*nipc_deferred_cb)(nipc_deferred_t *d);
+
+/*
+ * A call to make from the loop after the current callback returns. The node lives inside
+ * the object it concerns, so deferring never allocates and never fails; a node is queued at
+ * most once at a time, and its owner cancels it before it goes away.
+ */
+struct nipc_deferred {
+    nipc_deferred_t *next;
+    nipc_deferred_cb fn;
+    bool queued;
+};
 
 /* ---- conn.c: one connected peer over any stream transport ------------------------------ */
 
@@ -29,10 +48,21 @@ typedef struct nipc_conn_hooks {
     void (*on_error)(nipc_conn_t *c, int err, json_t *payload);
     /* Everything queued was written after an emit had been refused with EQUEUEFULL. */
     void (*on_drain)(nipc_conn_t *c);
-    /* The handle is closed; status is the error that closed it, or 0. The hook may free
-     * the memory holding the conn, or open it again. */
+    /* The connection has begun to close (optional): no more events but on_close follow. */
+    void (*on_closing)(nipc_conn_t *c);
+    /* The handle is closed; status is the error that closed it (UV_EOF when the peer
+     * closed), or 0 when this side closed it. What was queued and not written is still
+     * counted (nipc__conn_take_loss). The hook may free the memory holding the conn, or
+     * open it again. */
     void (*on_close)(nipc_conn_t *c, int status);
 } nipc_conn_hooks_t;
+
+/* Frames and bytes accepted by emit and then discarded unwritten (or not known to be
+ * written: a write that failed may have delivered part of them). */
+typedef struct nipc_loss {
+    size_t frames;
+    size_t bytes;
+} nipc_loss_t;
 
 struct nipc_conn {
     union {
@@ -47,9 +77,14 @@ struct nipc_conn {
     nipc_buf_t out;      /* frames emitted since the last write was started */
     nipc_buf_t inflight; /* the bytes of the write in progress */
     nipc_frame_t frame;
-    json_t *shape; /* the last event's data, reused for the next of the same shape */
+    json_t *shape;          /* the last event's data, reused for the next of the same shape */
+    size_t out_frames;      /* frames in `out` with bytes still unwritten */
+    size_t inflight_frames; /* frames in the write in progress */
     uv_write_t wreq;
     uv_shutdown_t sreq;
+    uv_timer_t *flush_timer; /* a flush-then-close's bound (flush_timeout_ms), or NULL */
+    nipc_deferred_t fail_d;  /* a write error met inside an emit, reported from the loop */
+    int fail_err;
     nipc_conn_t *dirty_next; /* in the instance's list of conns to flush */
     size_t read_chunk;       /* the next read's size: grows while reads come back full */
     size_t read_offered;     /* the room the last read was given */
@@ -68,7 +103,8 @@ void nipc__conn_init(nipc_conn_t *c, nipc_t *ipc, const nipc_conn_hooks_t *hooks
 int nipc__conn_open(nipc_conn_t *c, nipc_transport_t t);
 /* The peer is connected: start reading and writing what is queued. */
 int nipc__conn_start(nipc_conn_t *c);
-/* Encodes and queues one frame (W1). */
+/* Encodes and queues one frame (W1): 0, UV_ENOTCONN (closing), NIPC_EQUEUEFULL, or an
+ * encoding error of nipc__encode(). */
 int nipc__conn_send(nipc_conn_t *c, const char *type, const json_t *data);
 /* Queues bytes that are already a frame (broadcast encodes once). */
 int nipc__conn_send_bytes(nipc_conn_t *c, const char *p, size_t n);
@@ -80,14 +116,14 @@ void nipc__conn_close(nipc_conn_t *c, bool flush, int status);
 void nipc__conn_abort(nipc_conn_t *c);
 /* Frees the buffers; the handle must be closed. */
 void nipc__conn_release(nipc_conn_t *c);
+/* What was queued and not written, which is then discarded. */
+nipc_loss_t nipc__conn_take_loss(nipc_conn_t *c);
 static inline size_t nipc__conn_queued(const nipc_conn_t *c)
 {
     return nipc__buf_size(&c->out) + nipc__buf_size(&c->inflight);
 }
 
 /* ---- ipc.c: the instance ----------------------------------------------------------------- */
-
-typedef void (*nipc_deferred_cb)(void *arg);
 
 struct nipc_s {
     uv_loop_t *loop;
@@ -103,15 +139,31 @@ struct nipc_s {
     uv_idle_t spin;         /* busy_poll_us: active for that long after traffic */
     uint64_t spin_until;    /* uv_hrtime() at which the busy poll ends */
     nipc_conn_t *dirty;
-    nipc_deferred_t *deferred;
+    nipc_deferred_t *deferred; /* queued, in order */
     nipc_deferred_t *deferred_tail;
+    nipc_deferred_t *running; /* the calls of this turn not yet made */
     unsigned pending_closes;
+    unsigned depth;      /* handlers running: nipc_free() waits until none is */
+    bool free_requested; /* nipc_free() was called from a handler */
+    bool in_run;         /* nipc_run() is running the owned loop */
+    bool log_color;      /* log_in_color, and the lines go where colours show */
 };
 
-/* Runs fn(arg) from the loop, after the current callback returns. */
-int nipc__defer(nipc_t *ipc, nipc_deferred_cb fn, void *arg);
-/* Forgets deferred calls whose arg is `arg` (the object is going away). */
-void nipc__defer_cancel(nipc_t *ipc, void *arg);
+/* Queues d->fn(d) to run from the loop after the current callback returns. A node already
+ * queued stays where it is. */
+void nipc__defer(nipc_t *ipc, nipc_deferred_t *d, nipc_deferred_cb fn);
+/* Unqueues d (its object is going away); safe while the deferred calls are being made. */
+void nipc__defer_cancel(nipc_t *ipc, nipc_deferred_t *d);
+/* Runs the handlers of `t` for ev, unless the instance is being freed (except `drop`). */
+void nipc__publish(nipc_t *ipc, nipc_events_t *t, const nipc_event_t *ev);
+/* {frames, bytes, code, message} for a `drop` event. */
+json_t *nipc__drop_payload(nipc_loss_t loss, int reason);
+/* Logs the loss and publishes `drop` with its payload (nothing when nothing was lost). */
+void nipc__publish_drop(nipc_t *ipc, nipc_events_t *t, nipc_event_t *ev, nipc_loss_t loss,
+                        int reason);
+/* nipc__msg_encode() with the instance's rules: delimiter, legacy data, reserved names
+ * (NIPC_ERESERVED unless allow_reserved_events) and max_message_size (UV_EMSGSIZE). */
+int nipc__encode(const nipc_t *ipc, nipc_buf_t *out, const char *type, const json_t *data);
 /* Puts a conn on the flush list. */
 void nipc__schedule_flush(nipc_t *ipc, nipc_conn_t *c);
 /* Traffic on a connection: with busy_poll_us, the loop polls without sleeping for a while. */
@@ -123,6 +175,8 @@ void nipc__handle_closed(nipc_t *ipc);
 /* Logs "<prefix> <json>" rendered per the log settings. */
 void nipc__log_json(nipc_t *ipc, const char *prefix, const json_t *v);
 bool nipc__log_on(const nipc_t *ipc);
+/* json_vpack_ex(): 0, UV_EINVAL (a bad format or argument) or UV_ENOMEM. */
+int nipc__vpack(json_t **out, const char *fmt, va_list ap);
 /* {code, message} for a transport error event. */
 json_t *nipc__error_payload(int err);
 /* The longest Unix socket path this platform accepts. */
@@ -138,8 +192,10 @@ size_t nipc__max_path(void);
 struct nipc_socket_s {
     nipc_conn_t conn; /* first: the conn hooks cast back to the socket */
     nipc_server_t *server;
-    json_t *id; /* learned from data.id (S9), or NULL */
+    json_t *id;    /* learned from data.id (S9), or NULL */
+    char *id_text; /* nipc_socket_id() of an id that is not a string, made when asked */
     void *data;
+    bool closing_counted; /* counted in the server's `closing` */
     bool udp;
     const char *family; /* "IPv4", "IPv6", or NULL for a Unix socket */
     char address[64];   /* the text of sa, made on first use ("" until then) */
@@ -147,6 +203,13 @@ struct nipc_socket_s {
     size_t size;                /* UDP: the datagram's size */
     struct sockaddr_storage sa; /* the peer's address (UDP: where replies go) */
 };
+
+/* The socket file a Unix socket server bound: what it may remove when it stops. */
+typedef struct nipc_sockfile {
+    dev_t dev;
+    ino_t ino;
+    bool valid;
+} nipc_sockfile_t;
 
 struct nipc_server_s {
     nipc_t *ipc;
@@ -167,7 +230,10 @@ struct nipc_server_s {
     nipc_socket_t **sockets;        /* stream peers in connection order (server.sockets) */
     size_t count;
     size_t cap;
-    nipc_socket_t self;             /* UDP: the bound socket, for `connect` */
+    size_t closing;          /* of those, how many are closing: they no longer take a slot (S6) */
+    nipc_sockfile_t file;    /* the socket file bound, removed when the server stops */
+    nipc_deferred_t start_d; /* publishes `start` (and UDP's `connect`) */
+    nipc_socket_t self;      /* UDP: the bound socket, for `connect` */
     struct sockaddr_storage *peers; /* UDP: senders heard from, for broadcast */
     size_t npeers;
     char *dgram;        /* UDP: the receive buffer */
@@ -213,5 +279,12 @@ void nipc__resolve_cancel(nipc_resolver_t *r);
 /* Closes everything at once; the memory is freed by the close callbacks. */
 void nipc__server_teardown(nipc_server_t *server);
 void nipc__client_teardown(nipc_client_t *client);
+/* nipc_free(): a `drop` event for each connection with frames still queued. */
+void nipc__server_report_losses(nipc_server_t *server);
+void nipc__client_report_loss(nipc_client_t *client);
+/* nipc_stop(): stops listening and closes every socket after its queue is written. */
+void nipc__server_shutdown(nipc_server_t *server);
+/* The next client of of[] in creation order. */
+nipc_client_t *nipc__client_next(const nipc_client_t *client);
 
 #endif /* NIPC_INTERNAL_H */

@@ -20,14 +20,10 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/un.h>
-
-struct nipc_deferred {
-    nipc_deferred_t *next;
-    nipc_deferred_cb fn;
-    void *arg;
-};
+#include <unistd.h>
 
 size_t nipc__max_path(void)
 {
@@ -87,37 +83,59 @@ void nipc__unschedule_flush(nipc_t *ipc, nipc_conn_t *c)
     c->dirty_next = NULL;
 }
 
-int nipc__defer(nipc_t *ipc, nipc_deferred_cb fn, void *arg)
+void nipc__defer(nipc_t *ipc, nipc_deferred_t *d, nipc_deferred_cb fn)
 {
-    nipc_deferred_t *d = nipc__calloc(1, sizeof *d);
-    if (d == NULL)
-        return UV_ENOMEM;
     d->fn = fn;
-    d->arg = arg;
+    if (d->queued)
+        return;
+    d->queued = true;
+    d->next = NULL;
     if (ipc->deferred_tail != NULL)
         ipc->deferred_tail->next = d;
     else
         ipc->deferred = d;
     ipc->deferred_tail = d;
     wake(ipc);
-    return 0;
 }
 
-void nipc__defer_cancel(nipc_t *ipc, void *arg)
+/* Unlinks d from a singly linked list; returns the node before it (NULL: it was first). */
+static bool unlink_node(nipc_deferred_t **head, nipc_deferred_t *d, nipc_deferred_t **prev)
 {
-    nipc_deferred_t **link = &ipc->deferred;
-    ipc->deferred_tail = NULL;
-    while (*link != NULL) {
-        nipc_deferred_t *d = *link;
-        if (d->arg == arg) {
+    *prev = NULL;
+    for (nipc_deferred_t **link = head; *link != NULL; link = &(*link)->next) {
+        if (*link == d) {
             *link = d->next;
-            nipc__free(d);
-        } else {
-            ipc->deferred_tail = d;
-            link = &d->next;
+            return true;
         }
+        *prev = *link;
+    }
+    return false;
+}
+
+void nipc__defer_cancel(nipc_t *ipc, nipc_deferred_t *d)
+{
+    if (!d->queued)
+        return;
+    nipc_deferred_t *prev;
+    d->queued = false;
+    /* This turn's calls first: a call may cancel a later one of the same turn. */
+    if (unlink_node(&ipc->running, d, &prev))
+        return;
+    if (unlink_node(&ipc->deferred, d, &prev) && ipc->deferred_tail == d)
+        ipc->deferred_tail = prev;
+}
+
+static void drop_deferred(nipc_deferred_t **head)
+{
+    while (*head != NULL) {
+        nipc_deferred_t *d = *head;
+        *head = d->next;
+        d->queued = false;
+        d->next = NULL;
     }
 }
+
+static void free_now(nipc_t *ipc, bool inside_loop);
 
 static void on_check(uv_check_t *h)
 {
@@ -132,23 +150,75 @@ static void on_check(uv_check_t *h)
         nipc__conn_flush(c);
     }
 
-    /* The calls queued so far, popped one at a time from the live list so that a call may
-     * cancel later ones (its object is going away); calls queued meanwhile wait a turn. */
-    nipc_deferred_t *last = ipc->deferred_tail;
-    while (last != NULL && ipc->deferred != NULL) {
-        nipc_deferred_t *d = ipc->deferred;
-        ipc->deferred = d->next;
-        if (ipc->deferred == NULL)
-            ipc->deferred_tail = NULL;
-        bool was_last = d == last;
-        d->fn(d->arg);
-        nipc__free(d);
-        if (was_last)
-            break;
+    /* The calls queued so far: the list is taken whole, so calls queued meanwhile wait for
+     * the next turn, and each is unlinked before it runs, so a call may cancel any other. */
+    ipc->running = ipc->deferred;
+    ipc->deferred = ipc->deferred_tail = NULL;
+    while (ipc->running != NULL && !ipc->free_requested) {
+        nipc_deferred_t *d = ipc->running;
+        ipc->running = d->next;
+        d->next = NULL;
+        d->queued = false;
+        d->fn(d);
+    }
+    if (ipc->free_requested) {
+        free_now(ipc, true);
+        return;
     }
 
     if (ipc->dirty == NULL && ipc->deferred == NULL)
         uv_idle_stop(&ipc->idle);
+}
+
+void nipc__publish(nipc_t *ipc, nipc_events_t *t, const nipc_event_t *ev)
+{
+    if (ipc->freeing || ipc->free_requested)
+        return;
+    ipc->depth++;
+    nipc__events_publish(t, ev);
+    ipc->depth--;
+}
+
+json_t *nipc__drop_payload(nipc_loss_t loss, int reason)
+{
+    return json_pack("{s:I, s:I, s:s, s:s}", "frames", (json_int_t)loss.frames, "bytes",
+                     (json_int_t)loss.bytes, "code", nipc_err_name(reason), "message",
+                     nipc_strerror(reason));
+}
+
+void nipc__publish_drop(nipc_t *ipc, nipc_events_t *t, nipc_event_t *ev, nipc_loss_t loss,
+                        int reason)
+{
+    if (loss.frames == 0 && loss.bytes == 0)
+        return;
+    nipc_log(ipc, "dropped %zu frames (%zu bytes) not written: %s", loss.frames, loss.bytes,
+             nipc_strerror(reason));
+    json_t *payload = nipc__drop_payload(loss, reason);
+    ev->type = "drop";
+    ev->data = payload;
+    ev->status = reason;
+    /* Reported even while the instance is being freed: a loss is never silent. */
+    if (!ipc->free_requested) {
+        ipc->depth++;
+        nipc__events_publish(t, ev);
+        ipc->depth--;
+    }
+    json_decref(payload);
+}
+
+int nipc__encode(const nipc_t *ipc, nipc_buf_t *out, const char *type, const json_t *data)
+{
+    const nipc_config_t *cfg = &ipc->cfg;
+    /* A nipc receiver refuses these names (W14), so they are refused here too. */
+    if (type != NULL && !cfg->allow_reserved_events && nipc__event_reserved(type))
+        return NIPC_ERESERVED;
+    size_t mark = out->len;
+    int err = nipc__msg_encode(out, type, data, cfg->legacy_data, cfg->delimiter, ipc->dlen);
+    if (err == 0 && out->len - mark - ipc->dlen > cfg->max_message_size) {
+        out->len = mark; /* a nipc receiver would close the connection on it */
+        return UV_EMSGSIZE;
+    }
+    return err;
 }
 
 void nipc__close_handle(nipc_t *ipc, uv_handle_t *h, uv_close_cb cb)
@@ -190,6 +260,21 @@ static void ignore_sigpipe(void)
     }
 }
 
+/*
+ * jansson allocates through nipc's allocator, so that the out-of-memory tests reach its
+ * allocations too. Its functions are process-wide: they are set only while they are still
+ * jansson's defaults (malloc and free, which nipc's allocator calls), never over an
+ * application's own.
+ */
+static void use_our_allocator(void)
+{
+    json_malloc_t m;
+    json_free_t f;
+    json_get_alloc_funcs(&m, &f);
+    if (m == malloc && f == free)
+        json_set_alloc_funcs(nipc__malloc, nipc__free);
+}
+
 int nipc_new(nipc_t **out, uv_loop_t *loop, const nipc_config_t *cfg)
 {
     nipc_config_t defaults;
@@ -217,6 +302,9 @@ int nipc_new(nipc_t **out, uv_loop_t *loop, const nipc_config_t *cfg)
         return err;
     }
     ipc->dlen = strlen(ipc->cfg.delimiter);
+    /* ANSI colours go to a terminal, or to a logger that asked for them; a log redirected to
+     * a file stays plain text (node-ipc's util.inspect would colour it regardless). */
+    ipc->log_color = ipc->cfg.log_in_color && (ipc->cfg.logger != NULL || isatty(STDOUT_FILENO));
     if (loop == NULL) {
         if ((err = uv_loop_init(&ipc->own_loop)) != 0) {
             finish_free(ipc);
@@ -227,6 +315,7 @@ int nipc_new(nipc_t **out, uv_loop_t *loop, const nipc_config_t *cfg)
     }
     ipc->loop = loop;
     ignore_sigpipe();
+    use_our_allocator();
     uv_check_init(loop, &ipc->check);
     uv_idle_init(loop, &ipc->idle);
     uv_idle_init(loop, &ipc->spin);
@@ -238,16 +327,30 @@ int nipc_new(nipc_t **out, uv_loop_t *loop, const nipc_config_t *cfg)
     return 0;
 }
 
-void nipc_free(nipc_t *ipc)
+/* The owned loop runs until the last close callback; then the instance is gone. */
+static void finish_owned(nipc_t *ipc)
 {
-    if (ipc == NULL || ipc->freeing)
-        return;
+    while (ipc->pending_closes > 0)
+        uv_run(&ipc->own_loop, UV_RUN_ONCE);
+    uv_loop_close(&ipc->own_loop);
+    finish_free(ipc);
+}
+
+/*
+ * Reports what every connection still had queued, then closes everything. `inside_loop`:
+ * called from the check callback (a nipc_free() made in a handler), where an owned loop
+ * cannot be run again; nipc_run() then completes the free when the loop returns.
+ */
+static void free_now(nipc_t *ipc, bool inside_loop)
+{
     ipc->freeing = true;
-    while (ipc->deferred != NULL) {
-        nipc_deferred_t *d = ipc->deferred;
-        ipc->deferred = d->next;
-        nipc__free(d);
-    }
+    ipc->free_requested = false;
+    if (ipc->server != NULL)
+        nipc__server_report_losses(ipc->server);
+    for (nipc_client_t *cl = ipc->clients; cl != NULL; cl = nipc__client_next(cl))
+        nipc__client_report_loss(cl);
+    drop_deferred(&ipc->running);
+    drop_deferred(&ipc->deferred);
     ipc->deferred_tail = NULL;
     if (ipc->server != NULL)
         nipc__server_teardown(ipc->server);
@@ -256,17 +359,52 @@ void nipc_free(nipc_t *ipc)
     nipc__close_handle(ipc, (uv_handle_t *)&ipc->check, on_own_handle_closed);
     nipc__close_handle(ipc, (uv_handle_t *)&ipc->idle, on_own_handle_closed);
     nipc__close_handle(ipc, (uv_handle_t *)&ipc->spin, on_own_handle_closed);
-    if (ipc->owns_loop) {
-        while (ipc->pending_closes > 0)
-            uv_run(&ipc->own_loop, UV_RUN_ONCE);
-        uv_loop_close(&ipc->own_loop);
-        finish_free(ipc);
+    if (ipc->owns_loop && !inside_loop && !ipc->in_run)
+        finish_owned(ipc);
+}
+
+void nipc_free(nipc_t *ipc)
+{
+    if (ipc == NULL || ipc->freeing || ipc->free_requested)
+        return;
+    if (ipc->depth > 0) {
+        /* From a handler: the objects on the stack stay valid until it returns. */
+        ipc->free_requested = true;
+        wake(ipc);
+        return;
     }
+    free_now(ipc, false);
 }
 
 int nipc_run(nipc_t *ipc)
 {
-    return uv_run(ipc->loop, UV_RUN_DEFAULT);
+    if (ipc == NULL || ipc->freeing)
+        return UV_EINVAL;
+    if (!ipc->owns_loop) {
+        uv_run(ipc->loop, UV_RUN_DEFAULT);
+        return 0;
+    }
+    ipc->in_run = true;
+    uv_run(ipc->loop, UV_RUN_DEFAULT);
+    ipc->in_run = false;
+    if (ipc->freeing) /* nipc_free() was called while it ran */
+        finish_owned(ipc);
+    return 0;
+}
+
+int nipc_stop(nipc_t *ipc)
+{
+    if (ipc == NULL || ipc->freeing || ipc->free_requested)
+        return UV_EINVAL;
+    if (ipc->server != NULL)
+        nipc__server_shutdown(ipc->server);
+    nipc_client_t *cl = ipc->clients;
+    while (cl != NULL) {
+        nipc_client_t *next = nipc__client_next(cl);
+        nipc_client_close(cl, true);
+        cl = next;
+    }
+    return 0;
 }
 
 uv_loop_t *nipc_loop(nipc_t *ipc)
@@ -329,10 +467,19 @@ void nipc__log_json(nipc_t *ipc, const char *prefix, const json_t *v)
     nipc_buf_t b;
     nipc__buf_init(&b);
     if (nipc__buf_append(&b, prefix, strlen(prefix)) == 0 && nipc__buf_append(&b, " ", 1) == 0 &&
-        nipc__log_render(&b, v, ipc->cfg.log_depth, ipc->cfg.log_in_color) == 0 &&
+        nipc__log_render(&b, v, ipc->cfg.log_depth, ipc->log_color) == 0 &&
         nipc__buf_append(&b, "", 1) == 0)
         emit_line(ipc, b.data);
     nipc__buf_free(&b);
+}
+
+int nipc__vpack(json_t **out, const char *fmt, va_list ap)
+{
+    json_error_t e;
+    *out = json_vpack_ex(&e, 0, fmt, ap);
+    if (*out != NULL)
+        return 0;
+    return json_error_code(&e) == json_error_out_of_memory ? UV_ENOMEM : UV_EINVAL;
 }
 
 json_t *nipc__error_payload(int err)

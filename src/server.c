@@ -14,7 +14,7 @@ void nipc__server_publish(nipc_server_t *s, const char *type, json_t *data, nipc
                           int status)
 {
     nipc_event_t ev = {type, data, sock, s, NULL, status};
-    nipc__events_publish(&s->events, &ev);
+    nipc__publish(s->ipc, &s->events, &ev);
 }
 
 #define publish nipc__server_publish
@@ -40,6 +40,8 @@ void nipc__server_deliver(nipc_server_t *s, nipc_socket_t *sock, const char *typ
     if (names_socket(id)) {
         json_decref(sock->id);
         sock->id = json_incref(id);
+        nipc__free(sock->id_text);
+        sock->id_text = NULL;
     }
     if (nipc__log_on(s->ipc)) {
         nipc_log(s->ipc, "received event of : %s", type);
@@ -79,7 +81,22 @@ static void free_socket(nipc_socket_t *sock)
 {
     nipc__conn_release(&sock->conn);
     json_decref(sock->id);
+    nipc__free(sock->id_text);
     nipc__free(sock);
+}
+
+/* What the socket still had queued is discarded and reported. */
+static void drop_queue(nipc_socket_t *sock, int reason)
+{
+    nipc_event_t ev = {"drop", NULL, sock, sock->server, NULL, 0};
+    nipc__publish_drop(sock->server->ipc, &sock->server->events, &ev,
+                       nipc__conn_take_loss(&sock->conn), reason);
+}
+
+void nipc__server_report_losses(nipc_server_t *s)
+{
+    for (size_t i = 0; i < s->count; i++)
+        drop_queue(s->sockets[i], UV_ECANCELED);
 }
 
 static void on_socket_message(nipc_conn_t *c, const char *type, json_t *data)
@@ -104,6 +121,16 @@ static void on_socket_drain(nipc_conn_t *c)
     publish(sock->server, "drain", NULL, sock, 0);
 }
 
+/* A closing socket gives its maxConnections slot back at once (S6). */
+static void on_socket_closing(nipc_conn_t *c)
+{
+    nipc_socket_t *sock = (nipc_socket_t *)c;
+    if (sock->server != NULL && !sock->closing_counted) {
+        sock->closing_counted = true;
+        sock->server->closing++;
+    }
+}
+
 static void on_socket_close(nipc_conn_t *c, int status)
 {
     nipc_socket_t *sock = (nipc_socket_t *)c;
@@ -112,20 +139,25 @@ static void on_socket_close(nipc_conn_t *c, int status)
         free_socket(sock);
         return;
     }
+    if (sock->closing_counted)
+        s->closing--;
     remove_socket(s, sock);
+    drop_queue(sock, status != 0 ? status : UV_ECANCELED);
     nipc_log(s->ipc, "## socket disconnected ## %s",
-             json_is_string(sock->id) ? json_string_value(sock->id) : "");
-    /* S10, then node-ipc's internal close event with its had-error boolean (S11). */
+             nipc_socket_id(sock) ? nipc_socket_id(sock) : "");
+    /* S10, then node-ipc's internal close event with its had-error boolean (S11): the peer's
+     * end of file is no error. */
     publish(s, "socket.disconnected", sock->id ? sock->id : json_false(), sock, 0);
-    publish(s, "close", json_boolean(status != 0), sock, 0);
+    publish(s, "close", json_boolean(status != 0 && status != UV_EOF), sock, 0);
     free_socket(sock);
 }
 
 static const nipc_conn_hooks_t socket_hooks = {
-    on_socket_message,
-    on_socket_error,
-    on_socket_drain,
-    on_socket_close,
+    .on_message = on_socket_message,
+    .on_error = on_socket_error,
+    .on_drain = on_socket_drain,
+    .on_closing = on_socket_closing,
+    .on_close = on_socket_close,
 };
 
 /* ---- listening --------------------------------------------------------------------------- */
@@ -144,7 +176,9 @@ static void close_listener(nipc_server_t *s)
     if (s->listener == NULL)
         return;
     s->listener->handle.data = s->ipc;
-    /* libuv removes a Unix socket's file here (S15). */
+    /* S15: the socket file goes at once, and only if it is still ours. */
+    if (!s->is_net)
+        nipc__pipe_unlink_own(s->path, &s->file);
     nipc__close_handle(s->ipc, &s->listener->handle, on_handle_freed);
     s->listener = NULL;
 }
@@ -177,9 +211,9 @@ static void refuse(nipc_server_t *s, uv_stream_t *listener)
     nipc__close_handle(s->ipc, h, on_handle_freed);
 }
 
-static void publish_start(void *arg)
+static void publish_start(nipc_deferred_t *d)
 {
-    nipc_server_t *s = arg;
+    nipc_server_t *s = nipc__container_of(d, nipc_server_t, start_d);
     s->start_pending = false;
     publish(s, "start", NULL, NULL, 0);
 }
@@ -199,10 +233,10 @@ static void on_connection(uv_stream_t *listener, int status)
     int err = status;
     /* `start` always comes first (S3), even when a peer connects in the same loop turn. */
     if (s->start_pending) {
-        nipc__defer_cancel(s->ipc, s);
-        publish_start(s);
+        nipc__defer_cancel(s->ipc, &s->start_d);
+        publish_start(&s->start_d);
     }
-    if (err == 0 && s->count >= s->ipc->cfg.max_connections) {
+    if (err == 0 && s->count - s->closing >= s->ipc->cfg.max_connections) {
         refuse(s, listener);
         return;
     }
@@ -260,17 +294,17 @@ static int listen_on(nipc_server_t *s, const struct sockaddr *sa)
     }
     s->listener->handle.data = s;
     if (!s->is_net)
-        err = nipc__pipe_listen(&s->listener->pipe, s->path, &s->ipc->cfg, on_connection);
+        err = nipc__pipe_listen(&s->listener->pipe, s->path, &s->ipc->cfg, on_connection, &s->file);
     else if (!is_udp(s))
         err = nipc__tcp_listen(&s->listener->tcp, sa, on_connection, &s->bound_port);
     else
         err = nipc__udp_start(s, sa); /* publishes its own start and connect (U7) */
-    if (err == 0 && !is_udp(s))
-        err = nipc__defer(s->ipc, publish_start, s);
     if (err) {
         close_listener(s);
         return err;
     }
+    if (!is_udp(s))
+        nipc__defer(s->ipc, &s->start_d, publish_start);
     s->start_pending = !is_udp(s);
     return 0;
 }
@@ -337,6 +371,12 @@ int nipc_serve_net(nipc_t *ipc, const char *host, int port, nipc_net_t net, nipc
     /* U1: udp4 asked to bind "::1" binds 127.0.0.1, as node-ipc does. */
     if (net == NIPC_UDP4 && strcmp(host, "::1") == 0)
         host = "127.0.0.1";
+    /* A literal of the other family cannot be bound by that socket type: node's dgram fails
+     * there too. (udp6 on the default host 127.0.0.1 would otherwise open IPv4.) */
+    struct sockaddr_storage lit;
+    if (net != NIPC_TCP && nipc__ip_parse(host, 0, &lit) == 0 &&
+        (lit.ss_family == AF_INET6) != (net == NIPC_UDP6))
+        return UV_EAFNOSUPPORT;
     int err = create(ipc, nipc__strdup(host), out);
     if (err)
         return err;
@@ -353,6 +393,10 @@ nipc_server_t *nipc_server(nipc_t *ipc)
 
 int nipc_server_start(nipc_server_t *s)
 {
+    if (s == NULL)
+        return UV_EINVAL;
+    if (s->ipc->freeing || s->ipc->free_requested)
+        return NIPC_EDESTROYED;
     if (s->listener != NULL || s->resolver != NULL)
         return UV_EALREADY;
     if (!s->is_net) {
@@ -378,9 +422,9 @@ int nipc_server_start(nipc_server_t *s)
 
 int nipc_server_stop(nipc_server_t *s)
 {
-    if (s->listener == NULL && s->resolver == NULL)
+    if (s == NULL || (s->listener == NULL && s->resolver == NULL))
         return UV_EINVAL;
-    nipc__defer_cancel(s->ipc, s);
+    nipc__defer_cancel(s->ipc, &s->start_d);
     s->start_pending = false;
     close_listener(s);
     s->bound_port = 0;
@@ -388,8 +432,17 @@ int nipc_server_stop(nipc_server_t *s)
     return 0;
 }
 
+void nipc__server_shutdown(nipc_server_t *s)
+{
+    if (s->listener != NULL || s->resolver != NULL)
+        nipc_server_stop(s);
+    for (size_t i = 0; i < s->count; i++)
+        nipc__conn_close(&s->sockets[i]->conn, true, 0);
+}
+
 void nipc__server_teardown(nipc_server_t *s)
 {
+    nipc__defer_cancel(s->ipc, &s->start_d);
     close_listener(s);
     for (size_t i = 0; i < s->count; i++) {
         nipc_socket_t *sock = s->sockets[i];
@@ -409,9 +462,14 @@ void nipc__server_teardown(nipc_server_t *s)
 
 /* ---- sending ----------------------------------------------------------------------------- */
 
-static bool owns(const nipc_server_t *s, const nipc_socket_t *sock)
+/* 0 when `sock` is a live socket of `s`; the emit's error otherwise. */
+static int check_socket(const nipc_server_t *s, const nipc_socket_t *sock)
 {
-    return sock != NULL && sock->server == s && !sock->conn.closing;
+    if (s == NULL || sock == NULL || sock->server != s)
+        return UV_EINVAL;
+    if (s->ipc->freeing || s->ipc->free_requested)
+        return NIPC_EDESTROYED;
+    return sock->conn.closing ? UV_ENOTCONN : 0;
 }
 
 static void log_emit(nipc_server_t *s, const char *what, const char *type, const json_t *data)
@@ -426,18 +484,18 @@ static void log_emit(nipc_server_t *s, const char *what, const char *type, const
 static int encode(nipc_server_t *s, const char *type, const json_t *data)
 {
     nipc__buf_reset(&s->scratch);
-    return nipc__msg_encode(&s->scratch, type, data, s->ipc->cfg.legacy_data, s->ipc->cfg.delimiter,
-                            s->ipc->dlen);
+    return nipc__encode(s->ipc, &s->scratch, type, data);
 }
 
 int nipc_server_emit(nipc_server_t *s, nipc_socket_t *sock, const char *type, json_t *data)
 {
-    if (s == NULL || !owns(s, sock))
-        return UV_EINVAL;
+    int err = check_socket(s, sock);
+    if (err)
+        return err;
     log_emit(s, "dispatching event to socket", type, data);
     if (!sock->udp)
         return nipc__conn_send(&sock->conn, type, data);
-    int err = encode(s, type, data);
+    err = encode(s, type, data);
     return err ? err
                : nipc__udp_send(s, (struct sockaddr *)&sock->sa, s->scratch.data, s->scratch.len);
 }
@@ -451,13 +509,13 @@ int nipc_server_emit_new(nipc_server_t *s, nipc_socket_t *sock, const char *type
 
 int nipc_server_emitf(nipc_server_t *s, nipc_socket_t *sock, const char *type, const char *fmt, ...)
 {
-    json_error_t e;
+    json_t *data;
     va_list ap;
     va_start(ap, fmt);
-    json_t *data = json_vpack_ex(&e, 0, fmt, ap);
+    int err = nipc__vpack(&data, fmt, ap);
     va_end(ap);
-    if (data == NULL)
-        return UV_EINVAL;
+    if (err)
+        return err;
     return nipc_server_emit_new(s, sock, type, data);
 }
 
@@ -468,6 +526,8 @@ int nipc_server_emit_to(nipc_server_t *s, const char *address, int port, const c
     if (s == NULL || !is_udp(s) || address == NULL || port <= 0 || port > 65535 ||
         nipc__ip_parse(address, port, &sa) != 0)
         return UV_EINVAL;
+    if (s->ipc->freeing || s->ipc->free_requested)
+        return NIPC_EDESTROYED;
     log_emit(s, "dispatching event to address", type, data);
     int err = encode(s, type, data);
     return err ? err : nipc__udp_send(s, (struct sockaddr *)&sa, s->scratch.data, s->scratch.len);
@@ -485,6 +545,8 @@ int nipc_server_broadcast(nipc_server_t *s, const char *type, json_t *data)
 {
     if (s == NULL)
         return UV_EINVAL;
+    if (s->ipc->freeing || s->ipc->free_requested)
+        return NIPC_EDESTROYED;
     int err = encode(s, type, data);
     if (err)
         return err;
@@ -512,13 +574,13 @@ int nipc_server_broadcast_new(nipc_server_t *s, const char *type, json_t *data)
 
 int nipc_server_broadcastf(nipc_server_t *s, const char *type, const char *fmt, ...)
 {
-    json_error_t e;
+    json_t *data;
     va_list ap;
     va_start(ap, fmt);
-    json_t *data = json_vpack_ex(&e, 0, fmt, ap);
+    int err = nipc__vpack(&data, fmt, ap);
     va_end(ap);
-    if (data == NULL)
-        return UV_EINVAL;
+    if (err)
+        return err;
     return nipc_server_broadcast_new(s, type, data);
 }
 
@@ -566,7 +628,23 @@ int nipc_server_off(nipc_server_t *s, const char *type, nipc_event_cb cb, void *
 
 const char *nipc_socket_id(const nipc_socket_t *sock)
 {
-    return json_is_string(sock->id) ? json_string_value(sock->id) : NULL;
+    if (sock->id == NULL || json_is_string(sock->id))
+        return sock->id ? json_string_value(sock->id) : NULL;
+    if (sock->id_text == NULL) {
+        /* Made once per learned id; the cast reaches only this cache. */
+        nipc_buf_t b;
+        nipc__buf_init(&b);
+        if (nipc__json_write(&b, sock->id) == 0 && nipc__buf_append(&b, "", 1) == 0)
+            ((nipc_socket_t *)sock)->id_text = b.data;
+        else
+            nipc__buf_free(&b);
+    }
+    return sock->id_text;
+}
+
+json_t *nipc_socket_id_json(const nipc_socket_t *sock)
+{
+    return sock->id;
 }
 
 nipc_server_t *nipc_socket_server(const nipc_socket_t *sock)
@@ -608,8 +686,10 @@ size_t nipc_socket_size(const nipc_socket_t *sock)
 
 int nipc_socket_close(nipc_socket_t *sock, bool flush)
 {
-    if (sock == NULL || sock->udp || sock->conn.closing)
+    if (sock == NULL || sock->udp || sock->server == NULL)
         return UV_EINVAL;
+    if (sock->conn.closing)
+        return UV_EALREADY;
     nipc__conn_close(&sock->conn, flush, 0);
     return 0;
 }

@@ -96,7 +96,7 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struc
         nipc__msg_clear(&m);
     }
     if (s->listener != NULL && off < n)
-        nipc__server_publish_error(s, NIPC_EPROTO, &sock); /* a fragment with no delimiter */
+        nipc__server_publish_error(s, UV_EPROTO, &sock); /* a fragment with no delimiter */
     if (valid)
         remember(s, from);
     json_decref(sock.id);
@@ -118,7 +118,7 @@ int nipc__udp_send(nipc_server_t *s, const struct sockaddr *to, const char *p, s
     if (s->listener == NULL)
         return UV_EINVAL;
     if (n > NIPC_UDP_MAX_FRAME)
-        return NIPC_EMSGSIZE;
+        return UV_EMSGSIZE;
     uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
     int r = uv_udp_try_send(&s->listener->udp, &b, 1, to);
     if (r >= 0)
@@ -149,9 +149,9 @@ int nipc__udp_broadcast(nipc_server_t *s, const char *p, size_t n)
 }
 
 /* U7: `start` with {address, port}, then `connect` once with the bound socket. */
-static void started(void *arg)
+static void started(nipc_deferred_t *d)
 {
-    nipc_server_t *s = arg;
+    nipc_server_t *s = nipc__container_of(d, nipc_server_t, start_d);
     json_t *where = json_pack("{s:s, s:i}", "address", s->path, "port", s->bound_port);
     nipc__server_publish(s, "start", where, NULL, 0);
     json_decref(where);
@@ -177,5 +177,6 @@ int nipc__udp_start(nipc_server_t *s, const struct sockaddr *sa)
     s->bound_port = s->self.port;
     if ((err = uv_udp_recv_start(h, on_alloc, on_recv)) != 0)
         return err;
-    return nipc__defer(s->ipc, started, s);
+    nipc__defer(s->ipc, &s->start_d, started);
+    return 0;
 }

@@ -10,16 +10,27 @@
 
 #define NIPC__ERR_BASE (-30000)
 
-/* X(name, offset, message): the single table names and messages come from. */
+/*
+ * X(name, offset, message): the single table names and messages come from. Only what libuv
+ * has no code for is here; a protocol error is UV_EPROTO, a frame too large UV_EMSGSIZE, a
+ * connection that is not up UV_ENOTCONN, a feature this release lacks UV_ENOTSUP.
+ *  - EBADTYPE: a frame that is JSON but whose `type` is not a string (node-ipc v10 crashes
+ *    on it), told apart from invalid JSON (UV_EPROTO) because the peer is not speaking
+ *    node-ipc's envelope at all;
+ *  - ERESERVED: a lifecycle event name (connect, error, ...) received or sent without
+ *    allow_reserved_events: the frame is well formed, but refused by policy;
+ *  - EQUEUEFULL: the connection's queue is above max_queued_bytes: nothing is broken, emit
+ *    again after `drain` (UV_ENOBUFS would read as an allocation failure);
+ *  - EDESTROYED: the client or instance was closed by the application, which differs from
+ *    a connection that is down for now (UV_ENOTCONN, a retry may bring it back);
+ *  - EDELIM: the frame's text would contain the delimiter and be cut at the receiver.
+ * Offsets are never reused: 1, 4, 6 and 8 were the codes now taken from libuv.
+ */
 #define NIPC_ERRNO_MAP(X)                                                                          \
-    X(EPROTO, 1, "invalid frame: not a JSON message")                                              \
     X(EBADTYPE, 2, "invalid frame: type is not a string")                                          \
     X(ERESERVED, 3, "frame uses a reserved lifecycle event name")                                  \
-    X(EMSGSIZE, 4, "message larger than max_message_size")                                         \
     X(EQUEUEFULL, 5, "output queue above max_queued_bytes")                                        \
-    X(ENOTCONN, 6, "client is not connected")                                                      \
-    X(EDESTROYED, 7, "client was destroyed")                                                       \
-    X(ENOTSUP, 8, "feature not supported by this build of nipc")                                   \
+    X(EDESTROYED, 7, "client or instance was closed")                                              \
     X(EDELIM, 9, "frame text would contain the delimiter")
 
 enum nipc_errno {

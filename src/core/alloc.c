@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The library's one allocator. Tests make the n-th allocation fail through
- * nipc_test_fail_alloc_after() to walk the out-of-memory paths. The countdown is a plain
+ * The library's one allocator (jansson's too, see nipc_new). Tests make the n-th allocation
+ * fail through nipc__test_fail_alloc_after() to walk the out-of-memory paths; it is not part
+ * of the public ABI (the tests link the static library). The countdown is a plain
  * global: like the rest of nipc, it belongs to the loop's thread.
  */
 #include "core.h"
@@ -11,7 +12,7 @@
 
 static unsigned long fail_countdown;
 
-void nipc_test_fail_alloc_after(unsigned long n)
+void nipc__test_fail_alloc_after(unsigned long n)
 {
     fail_countdown = n;
 }

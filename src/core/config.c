@@ -2,19 +2,27 @@
 /* node-ipc's defaults (K1), per-instance copies (K2) and the default socket path (S1, C1). */
 #include "core.h"
 
+#include <pthread.h>
 #include <string.h>
 #include <unistd.h>
 
 #define MIB ((size_t)1024 * 1024)
 
+/* node-ipc's id default is os.hostname(). Read once per process, so every config points at
+ * the same string and no call rewrites it under another thread's feet. */
 static char hostname[256];
+static pthread_once_t hostname_once = PTHREAD_ONCE_INIT;
+
+static void read_hostname(void)
+{
+    if (gethostname(hostname, sizeof hostname - 1) != 0 || hostname[0] == '\0')
+        strcpy(hostname, "localhost");
+}
 
 void nipc_config_init(nipc_config_t *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
-    /* node-ipc's id default is os.hostname(), read once per config. */
-    if (gethostname(hostname, sizeof hostname - 1) != 0 || hostname[0] == '\0')
-        strcpy(hostname, "localhost");
+    pthread_once(&hostname_once, read_hostname);
     cfg->appspace = "app.";
     cfg->socket_root = "/tmp/";
     cfg->id = hostname;
@@ -30,6 +38,8 @@ void nipc_config_init(nipc_config_t *cfg)
     cfg->max_retries = NIPC_RETRY_FOREVER;
     cfg->tls.reject_unauthorized = true;
     cfg->max_message_size = 64 * MIB;
+    cfg->max_queued_bytes = 64 * MIB;
+    cfg->flush_timeout_ms = 10000;
     cfg->unix_send_buffer = 256 * 1024;
     cfg->legacy_data = true;
 }
@@ -94,15 +104,23 @@ int nipc__config_check(const nipc_config_t *cfg, const char **why)
     if (cfg->encoding != NULL && strcmp(cfg->encoding, "utf8") != 0 &&
         strcmp(cfg->encoding, "utf-8") != 0) {
         *why = "JSON mode is UTF-8 only: encoding must be \"utf8\"";
-        return NIPC_ENOTSUP;
+        return UV_ENOTSUP;
     }
     if (cfg->raw_buffer) {
         *why = "raw_buffer mode is not supported by this release";
-        return NIPC_ENOTSUP;
+        return UV_ENOTSUP;
     }
     if (cfg->sync) {
         *why = "sync mode is not supported by this release";
-        return NIPC_ENOTSUP;
+        return UV_ENOTSUP;
+    }
+    /* Refused rather than ignored: a TLS setting accepted over plain TCP would send in
+     * plaintext what the caller meant to protect. */
+    if (cfg->tls.enabled || cfg->tls.private_key != NULL || cfg->tls.public_cert != NULL ||
+        cfg->tls.dhparam != NULL || cfg->tls.trusted_connections != NULL || cfg->tls.request_cert ||
+        !cfg->tls.reject_unauthorized) {
+        *why = "TLS is not supported by this release: tls settings must keep their defaults";
+        return UV_ENOTSUP;
     }
     return 0;
 }

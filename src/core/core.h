@@ -21,6 +21,8 @@ void *nipc__realloc(void *p, size_t n);
 void nipc__free(void *p);
 char *nipc__strdup(const char *s); /* NULL stays NULL */
 char *nipc__strndup(const char *s, size_t n);
+/* Tests only: makes the n-th allocation from now fail (0 turns it off). */
+void nipc__test_fail_alloc_after(unsigned long n);
 
 /* ---- buf.c: a growable byte buffer with a consumed prefix ------------------------------ */
 
@@ -152,7 +154,7 @@ bool nipc__event_reserved(const char *type);
 /* Deep copy of every string of `src` into `dst`. 0 or UV_ENOMEM (dst then holds nothing). */
 int nipc__config_copy(nipc_config_t *dst, const nipc_config_t *src);
 void nipc__config_free(nipc_config_t *cfg);
-/* 0, or UV_EINVAL / NIPC_ENOTSUP with a reason in *why. */
+/* 0, or UV_EINVAL / UV_ENOTSUP with a reason in *why. */
 int nipc__config_check(const nipc_config_t *cfg, const char **why);
 /*
  * socket_root + appspace + id, the default path (S1, C1). Returns a new string, or NULL

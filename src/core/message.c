@@ -680,13 +680,13 @@ static void general_decode(nipc_msg_t *m, const char *p, size_t n, bool allow_re
 
     memset(m, 0, sizeof *m);
     if (root == NULL) {
-        fail(m, NIPC_EPROTO, "Invalid JSON response format", e.text, frame_text(p, n));
+        fail(m, UV_EPROTO, "Invalid JSON response format", e.text, frame_text(p, n));
         return;
     }
     if (json_is_null(root)) {
         /* js-message loses the text of a `null` frame; so does node-ipc's payload. */
         json_decref(root);
-        fail(m, NIPC_EPROTO, "Invalid JSON response format", "message is null", NULL);
+        fail(m, UV_EPROTO, "Invalid JSON response format", "message is null", NULL);
         return;
     }
     json_t *type = json_is_object(root) ? json_object_get(root, "type") : NULL;

@@ -3,10 +3,16 @@
  * Unix domain sockets: listening with node-ipc's options and our unlink policy, and
  * connecting. Paths are used verbatim (K5) and refused, never truncated, past the OS limit.
  *
- * Unlink policy (S4, DESIGN): only a stale socket is removed. A path that holds something
- * other than a socket is refused with UV_EEXIST; a socket someone still accepts on is
- * refused with UV_EADDRINUSE. The probe is a plain connect() on a local socket, which
- * completes or fails at once.
+ * Unlink policy (S4, DESIGN): only a stale socket is removed before listening. A path that
+ * holds something other than a socket is refused with UV_EEXIST; a socket someone still
+ * accepts on is refused with UV_EADDRINUSE. The probe is one non-blocking connect(): it
+ * never waits, whatever the peer does. A listener whose backlog is full (a stopped or busy
+ * server) answers EAGAIN at once and counts as live.
+ *
+ * The listening socket is bound here, not by libuv, so that libuv does not know its path
+ * and never unlinks it. When the server stops, nipc__pipe_unlink_own() removes the path only
+ * if it is still the socket this server bound (same device and inode, still a socket):
+ * a file put there since, or the socket of a server that took the path over, stays.
  */
 #include "transport.h"
 
@@ -17,22 +23,27 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+static void fill_addr(struct sockaddr_un *sa, const char *path)
+{
+    memset(sa, 0, sizeof *sa);
+    sa->sun_family = AF_UNIX;
+    memcpy(sa->sun_path, path, strlen(path) + 1);
+}
+
 static int probe_listening(const char *path, bool *listening)
 {
     struct sockaddr_un sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sun_family = AF_UNIX;
-    memcpy(sa.sun_path, path, strlen(path) + 1);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    fill_addr(&sa, path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
-        return (-(errno));
+        return -errno;
     int rc = connect(fd, (struct sockaddr *)&sa, sizeof sa);
-    int e = errno;
+    int e = rc == 0 ? 0 : errno;
     close(fd);
-    /* EAGAIN: the backlog is full, so someone is listening. */
-    *listening = rc == 0 || e == EAGAIN;
-    if (rc != 0 && e != ECONNREFUSED && e != EAGAIN && e != ENOENT)
-        return (-(e));
+    /* EAGAIN (Linux) or EINPROGRESS: someone listens and has not accepted yet. */
+    *listening = rc == 0 || e == EAGAIN || e == EINPROGRESS;
+    if (rc != 0 && !*listening && e != ECONNREFUSED && e != ENOENT)
+        return -e;
     return 0;
 }
 
@@ -40,7 +51,7 @@ int nipc__pipe_clear_stale(const char *path)
 {
     struct stat st;
     if (lstat(path, &st) != 0)
-        return errno == ENOENT ? 0 : (-(errno));
+        return errno == ENOENT ? 0 : -errno;
     if (!S_ISSOCK(st.st_mode))
         return UV_EEXIST;
     bool listening = false;
@@ -50,25 +61,65 @@ int nipc__pipe_clear_stale(const char *path)
     if (listening)
         return UV_EADDRINUSE;
     if (unlink(path) != 0 && errno != ENOENT)
-        return (-(errno));
+        return -errno;
+    return 0;
+}
+
+/* S5: readableAll / writableAll add read or write permission for everyone. */
+static int apply_mode(const char *path, const nipc_config_t *cfg)
+{
+    mode_t add = (cfg->readable_all ? 0444 : 0) | (cfg->writable_all ? 0222 : 0);
+    struct stat st;
+    if (add == 0)
+        return 0;
+    if (stat(path, &st) != 0 || chmod(path, (st.st_mode & 07777) | add) != 0)
+        return -errno;
     return 0;
 }
 
 int nipc__pipe_listen(uv_pipe_t *h, const char *path, const nipc_config_t *cfg,
-                      uv_connection_cb on_connection)
+                      uv_connection_cb on_connection, nipc_sockfile_t *bound)
 {
     int err;
+    struct sockaddr_un sa;
+    struct stat st;
     if (strlen(path) > nipc__max_path())
         return UV_ENAMETOOLONG;
     if (cfg->unlink && (err = nipc__pipe_clear_stale(path)) != 0)
         return err;
-    if ((err = uv_pipe_bind(h, path)) != 0)
+    fill_addr(&sa, path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return -errno;
+    /* A missing directory is ENOENT here (libuv's own bind would report EACCES). */
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        err = -errno;
+        close(fd);
         return err;
-    int mode = (cfg->readable_all ? UV_READABLE : 0) | (cfg->writable_all ? UV_WRITABLE : 0);
-    if (mode != 0 && (err = uv_pipe_chmod(h, mode)) != 0)
+    }
+    if ((err = apply_mode(path, cfg)) != 0 || (lstat(path, &st) != 0 && (err = -errno) != 0) ||
+        (err = uv_pipe_open(h, fd)) != 0) {
+        unlink(path);
+        close(fd);
         return err;
-    /* node's default backlog; maxConnections is enforced per accept (S6). */
-    return uv_listen((uv_stream_t *)h, 511, on_connection);
+    }
+    bound->dev = st.st_dev;
+    bound->ino = st.st_ino;
+    bound->valid = true;
+    /* node's default backlog; maxConnections is enforced per accept (S6). The handle owns
+     * the descriptor from here, and closing the handle closes it. */
+    if ((err = uv_listen((uv_stream_t *)h, 511, on_connection)) != 0)
+        nipc__pipe_unlink_own(path, bound);
+    return err;
+}
+
+bool nipc__pipe_unlink_own(const char *path, nipc_sockfile_t *bound)
+{
+    struct stat st;
+    bool ours = bound->valid && lstat(path, &st) == 0 && S_ISSOCK(st.st_mode) &&
+                st.st_dev == bound->dev && st.st_ino == bound->ino;
+    bound->valid = false;
+    return ours && unlink(path) == 0;
 }
 
 int nipc__pipe_connect(uv_connect_t *req, uv_pipe_t *h, const char *path, uv_connect_cb cb)

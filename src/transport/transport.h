@@ -10,9 +10,12 @@
 
 /* Removes `path` only if it is a socket nobody listens on (see pipe.c). */
 int nipc__pipe_clear_stale(const char *path);
-/* Binds, applies readable_all / writable_all (S5) and listens. */
+/* Binds, applies readable_all / writable_all (S5) and listens; *bound identifies the
+ * socket file made. On error nothing is left at the path that was not there before. */
 int nipc__pipe_listen(uv_pipe_t *h, const char *path, const nipc_config_t *cfg,
-                      uv_connection_cb on_connection);
+                      uv_connection_cb on_connection, nipc_sockfile_t *bound);
+/* Removes `path` if it is still the socket recorded in *bound; true when it was removed. */
+bool nipc__pipe_unlink_own(const char *path, nipc_sockfile_t *bound);
 /* Starts connecting; errors from the attempt reach cb. */
 int nipc__pipe_connect(uv_connect_t *req, uv_pipe_t *h, const char *path, uv_connect_cb cb);
 

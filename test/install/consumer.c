@@ -10,6 +10,6 @@
 int main(void)
 {
     printf("nipc %s\n", nipc_version_string());
-    printf("NIPC_EPROTO: %s\n", nipc_strerror(NIPC_EPROTO));
+    printf("NIPC_EQUEUEFULL: %s\n", nipc_strerror(NIPC_EQUEUEFULL));
     return 0;
 }

@@ -6,6 +6,7 @@
  * allocation of a whole exchange.
  */
 #include "../support/harness.h"
+#include "core/core.h"
 
 static char dir[64];
 
@@ -335,14 +336,14 @@ Test(instance, refused_configurations)
     nipc_t *ipc = (nipc_t *)1;
     th_config(&cfg);
     cfg.raw_buffer = true;
-    cr_assert_eq(nipc_new(&ipc, NULL, &cfg), NIPC_ENOTSUP);
+    cr_assert_eq(nipc_new(&ipc, NULL, &cfg), UV_ENOTSUP);
     cr_assert_null(ipc);
     th_config(&cfg);
     cfg.sync = true;
-    cr_assert_eq(nipc_new(&ipc, NULL, &cfg), NIPC_ENOTSUP);
+    cr_assert_eq(nipc_new(&ipc, NULL, &cfg), UV_ENOTSUP);
     th_config(&cfg);
     cfg.encoding = "latin1";
-    cr_assert_eq(nipc_new(&ipc, NULL, &cfg), NIPC_ENOTSUP);
+    cr_assert_eq(nipc_new(&ipc, NULL, &cfg), UV_ENOTSUP);
     th_config(&cfg);
     cfg.delimiter = "";
     cr_assert_eq(nipc_new(&ipc, NULL, &cfg), UV_EINVAL);
@@ -376,7 +377,7 @@ Test(instance, every_allocation_failure_is_survived, .timeout = 120)
         nipc_server_t *s = NULL;
         nipc_client_t *c = NULL;
         th_rec_t *rec = calloc(1, sizeof *rec);
-        nipc_test_fail_alloc_after(n);
+        nipc__test_fail_alloc_after(n);
         int err = nipc_new(&ipc, &loop, &cfg);
         if (err == 0)
             err = nipc_serve(ipc, th_path(dir, "oom.sock"), &s);
@@ -398,7 +399,7 @@ Test(instance, every_allocation_failure_is_survived, .timeout = 120)
             finished = th_count(rec, "pong") == 1;
         }
         cr_assert(err == 0 || err == UV_ENOMEM, "n=%lu: %s", n, nipc_strerror(err));
-        nipc_test_fail_alloc_after(0);
+        nipc__test_fail_alloc_after(0);
         nipc_free(ipc);
         th_loop_close(&loop);
         free(rec);

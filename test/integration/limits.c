@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * nipc's two limits, over real sockets. max_message_size: a frame longer than it, finished
- * or not, closes its own connection with NIPC_EMSGSIZE and no other; a frame of exactly
+ * or not, closes its own connection with UV_EMSGSIZE and no other; a frame of exactly
  * the limit is delivered; the 64 MiB default carries a 10 MiB frame. max_queued_bytes: an
  * emit that would take the output queue past it is refused with NIPC_EQUEUEFULL and not
  * queued; `drain` follows once the queue is written, and then emits succeed again; every
@@ -159,7 +159,7 @@ ParameterizedTest(th_transport_t *t, limits,
     cr_assert(e >= from && e < d, "%s: error must come before socket.disconnected: %s", t->name,
               th_types(&srv.rec));
     assert_event(t, e, "error", sa);
-    cr_assert_eq(srv.rec.status[e], NIPC_EMSGSIZE, "%s: status %s", t->name,
+    cr_assert_eq(srv.rec.status[e], UV_EMSGSIZE, "%s: status %s", t->name,
                  nipc_err_name(srv.rec.status[e]));
     assert_event(t, d, "socket.disconnected", sa);
     cr_assert_eq(th_count(&srv.rec, "t"), 1, "%s: the oversized frame was delivered", t->name);
@@ -206,7 +206,7 @@ ParameterizedTest(th_transport_t *t, limits, a_frame_that_never_ends_is_cut_once
     cr_assert(wait_type(&srv.rec, "socket.disconnected", 1, 2000), "%s", t->name);
     int e = th_find(&srv.rec, "error", 0);
     assert_event(t, e, "error", sa);
-    cr_assert_eq(srv.rec.status[e], NIPC_EMSGSIZE, "%s: status %s", t->name,
+    cr_assert_eq(srv.rec.status[e], UV_EMSGSIZE, "%s: status %s", t->name,
                  nipc_err_name(srv.rec.status[e]));
     cr_assert_lt(e, th_find(&srv.rec, "socket.disconnected", 0), "%s", t->name);
     assert_event(t, th_find(&srv.rec, "socket.disconnected", 0), "socket.disconnected", sa);

@@ -342,7 +342,7 @@ Test(udp, a_frame_too_large_for_a_datagram_is_refused)
     char *big = malloc(n);
     memset(big, 'x', n);
     json_t *s = json_stringn(big, n);
-    cr_assert_eq(nipc_server_emit_to(p.s, "127.0.0.1", 9, "big", s), NIPC_EMSGSIZE);
+    cr_assert_eq(nipc_server_emit_to(p.s, "127.0.0.1", 9, "big", s), UV_EMSGSIZE);
     json_decref(s);
     /* The largest that fits goes out whole. */
     int rport;

@@ -246,7 +246,7 @@ static void assert_bad_frame(const th_transport_t *t, const kept_t *k, int i, in
     const json_t *d = k->data[i];
     cr_assert(json_is_object(d), "%s: the payload is not an object", t->name);
     cr_assert_not_null(str_of(d, "message"), "%s", t->name);
-    if (status == NIPC_EPROTO)
+    if (status == UV_EPROTO)
         cr_assert_str_eq(str_of(d, "message"), "Invalid JSON response format", "%s", t->name);
     cr_assert(str_of(d, "err") != NULL && str_of(d, "err")[0] != '\0', "%s: err is not a string",
               t->name);
@@ -656,7 +656,7 @@ ParameterizedTest(th_transport_t *t, wire,
 
     send_str(fd, "{\"type\":\"a\",\f");
     cr_assert(wait_int(&slog.n, base + 1, 2000), "%s", t->name);
-    assert_bad_frame(t, &slog, base, NIPC_EPROTO, sock, "{\"type\":\"a\",", 12);
+    assert_bad_frame(t, &slog, base, UV_EPROTO, sock, "{\"type\":\"a\",", 12);
 
     /* Still open both ways. */
     send_str(fd, "{\"type\":\"ok\",\"data\":1}\f");
@@ -670,12 +670,12 @@ ParameterizedTest(th_transport_t *t, wire,
     /* Empty frames: a lone delimiter, and two delimiters in a row between good frames. */
     send_str(fd, "\f");
     cr_assert(wait_int(&slog.n, base + 3, 2000), "%s", t->name);
-    assert_bad_frame(t, &slog, base + 2, NIPC_EPROTO, sock, "", 0);
+    assert_bad_frame(t, &slog, base + 2, UV_EPROTO, sock, "", 0);
     send_str(fd, "{\"type\":\"ok\",\"data\":2}\f\f{\"type\":\"ok\",\"data\":3}\f");
     cr_assert(wait_int(&slog.n, base + 6, 2000), "%s", t->name);
     json_t *two = json_integer(2), *three = json_integer(3);
     assert_dispatch(t, &slog, base + 3, "ok", two, sock);
-    assert_bad_frame(t, &slog, base + 4, NIPC_EPROTO, sock, "", 0);
+    assert_bad_frame(t, &slog, base + 4, UV_EPROTO, sock, "", 0);
     assert_dispatch(t, &slog, base + 5, "ok", three, sock);
 
     th_run_for(&loop, 20);
@@ -705,10 +705,10 @@ ParameterizedTest(th_transport_t *t, wire,
 
     send_str(p.fd, "not json\f{\"type\":\"ok\",\"data\":1}\f\f");
     cr_assert(wait_int(&cl_log.n, base + 3, 2000), "%s: %d events", t->name, cl_log.n - base);
-    assert_bad_frame(t, &cl_log, base, NIPC_EPROTO, NULL, "not json", 8);
+    assert_bad_frame(t, &cl_log, base, UV_EPROTO, NULL, "not json", 8);
     json_t *one = json_integer(1);
     assert_dispatch(t, &cl_log, base + 1, "ok", one, NULL);
-    assert_bad_frame(t, &cl_log, base + 2, NIPC_EPROTO, NULL, "", 0);
+    assert_bad_frame(t, &cl_log, base + 2, UV_EPROTO, NULL, "", 0);
     json_decref(one);
 
     th_run_for(&loop, 20);
@@ -871,25 +871,25 @@ ParameterizedTest(th_transport_t *t, wire,
     ADD_STR("top-level number", "42", NIPC_EBADTYPE, NULL);
     ADD_STR("top-level string", "\"str\"", NIPC_EBADTYPE, NULL);
     ADD_STR("top-level true", "true", NIPC_EBADTYPE, NULL);
-    ADD_STR("top-level null", "null", NIPC_EPROTO, NULL);
+    ADD_STR("top-level null", "null", UV_EPROTO, NULL);
     /* Received prototype names are legal strings: only sending them is refused (W13). */
     ADD_STR("constructor", "{\"type\":\"constructor\",\"data\":1}", 0, "constructor");
     ADD_STR("__proto__", "{\"type\":\"__proto__\",\"data\":1}", 0, "__proto__");
     ADD_STR("toString", "{\"type\":\"toString\",\"data\":1}", 0, "toString");
     ADD_STR("hasOwnProperty", "{\"type\":\"hasOwnProperty\",\"data\":1}", 0, "hasOwnProperty");
-    ADD_STR("invalid UTF-8 in type", "{\"type\":\"\xff\xfe\"}", NIPC_EPROTO, NULL);
-    ADD_STR("truncated UTF-8 in data", "{\"type\":\"t\",\"data\":\"\xc3(\"}", NIPC_EPROTO, NULL);
+    ADD_STR("invalid UTF-8 in type", "{\"type\":\"\xff\xfe\"}", UV_EPROTO, NULL);
+    ADD_STR("truncated UTF-8 in data", "{\"type\":\"t\",\"data\":\"\xc3(\"}", UV_EPROTO, NULL);
     ADD_STR("escaped NUL in type", "{\"type\":\"a\\u0000b\"}", NIPC_EBADTYPE, NULL);
-    ADD_STR("raw NUL in type", "{\"type\":\"a\0b\"}", NIPC_EPROTO, NULL);
+    ADD_STR("raw NUL in type", "{\"type\":\"a\0b\"}", UV_EPROTO, NULL);
     ADD_STR("huge integer", "{\"type\":\"big\",\"data\":123456789012345678901234567890}", 0, "big");
-    ADD_STR("unterminated string", "{\"type\":\"t", NIPC_EPROTO, NULL);
+    ADD_STR("unterminated string", "{\"type\":\"t", UV_EPROTO, NULL);
 
     /* 100000 '[': deeper than any parser stack should go. */
     size_t deep = 100000;
     char *p = malloc(deep);
     cr_assert_not_null(p, "%s", t->name);
     memset(p, '[', deep);
-    n = add_hostile(h, n, "100000 nested arrays", p, deep, NIPC_EPROTO, NULL);
+    n = add_hostile(h, n, "100000 nested arrays", p, deep, UV_EPROTO, NULL);
     free(p);
 
     /* 1 MB of random bytes (never the delimiter), far below max_message_size. */
@@ -902,7 +902,7 @@ ParameterizedTest(th_transport_t *t, wire,
         if (p[i] == '\f')
             p[i] = 'f';
     }
-    n = add_hostile(h, n, "1 MB of random bytes", p, big, NIPC_EPROTO, NULL);
+    n = add_hostile(h, n, "1 MB of random bytes", p, big, UV_EPROTO, NULL);
     free(p);
 
     for (int i = 0; i < n; i++) {
@@ -934,7 +934,7 @@ ParameterizedTest(th_transport_t *t, wire,
     /* Invalid UTF-8 is replaced by U+FFFD in the response, as Node's decoder does. */
     int bad_utf8 = -1;
     for (int i = 0; i < slog.n; i++) {
-        const char *r = slog.status[i] == NIPC_EPROTO ? str_of(slog.data[i], "response") : NULL;
+        const char *r = slog.status[i] == UV_EPROTO ? str_of(slog.data[i], "response") : NULL;
         if (r != NULL && strcmp(r, "{\"type\":\"\xef\xbf\xbd\xef\xbf\xbd\"}") == 0)
             bad_utf8 = i;
     }

@@ -219,16 +219,16 @@ Test(buf, failed_growth_leaves_buffer_intact, .timeout = 10)
     char big[1000];
     memset(big, 'q', sizeof big);
 
-    nipc_test_fail_alloc_after(1);
+    nipc__test_fail_alloc_after(1);
     cr_assert_eq(nipc__buf_append(&b, big, sizeof big), UV_ENOMEM);
-    nipc_test_fail_alloc_after(0);
+    nipc__test_fail_alloc_after(0);
     cr_assert_eq(b.data, data);
     cr_assert_eq(b.cap, cap);
     expect_content(&b, "keep me", 7);
 
-    nipc_test_fail_alloc_after(1);
+    nipc__test_fail_alloc_after(1);
     cr_assert_eq(nipc__buf_reserve(&b, 5000), UV_ENOMEM);
-    nipc_test_fail_alloc_after(0);
+    nipc__test_fail_alloc_after(0);
     expect_content(&b, "keep me", 7);
 
     /* It works again once memory is back. */
@@ -242,9 +242,9 @@ Test(buf, failed_first_allocation_leaves_buffer_empty, .timeout = 10)
 {
     nipc_buf_t b;
     nipc__buf_init(&b);
-    nipc_test_fail_alloc_after(1);
+    nipc__test_fail_alloc_after(1);
     cr_assert_eq(nipc__buf_append(&b, "x", 1), UV_ENOMEM);
-    nipc_test_fail_alloc_after(0);
+    nipc__test_fail_alloc_after(0);
     cr_assert_null(b.data);
     cr_assert_eq(b.cap, 0);
     cr_assert_eq(nipc__buf_size(&b), 0);
@@ -262,9 +262,9 @@ Test(buf, failed_growth_after_compaction_keeps_live_bytes, .timeout = 10)
     b.off = 240;
     char big[600];
     memset(big, 'q', sizeof big);
-    nipc_test_fail_alloc_after(1);
+    nipc__test_fail_alloc_after(1);
     cr_assert_eq(nipc__buf_append(&b, big, sizeof big), UV_ENOMEM);
-    nipc_test_fail_alloc_after(0);
+    nipc__test_fail_alloc_after(0);
     expect_content(&b, "0123456789", 10);
     nipc__buf_free(&b);
 }

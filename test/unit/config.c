@@ -54,7 +54,8 @@ Test(config, nipc_own_defaults, .timeout = 10)
     nipc_config_t c;
     nipc_config_init(&c);
     cr_assert_eq(c.max_message_size, (size_t)64 * 1024 * 1024);
-    cr_assert_eq(c.max_queued_bytes, 0);
+    cr_assert_eq(c.max_queued_bytes, (size_t)64 * 1024 * 1024);
+    cr_assert_eq(c.flush_timeout_ms, 10000);
     cr_assert_eq(c.allow_reserved_events, false);
     cr_assert_eq(c.legacy_data, true);
 }
@@ -166,9 +167,9 @@ Test(config, k2_copy_out_of_memory_at_every_allocation, .timeout = 10)
     for (n = 1;; n++) {
         nipc_config_t dst;
         memset(&dst, 0x5a, sizeof dst);
-        nipc_test_fail_alloc_after(n);
+        nipc__test_fail_alloc_after(n);
         int err = nipc__config_copy(&dst, &src);
-        nipc_test_fail_alloc_after(0);
+        nipc__test_fail_alloc_after(0);
         if (err == 0) {
             cr_assert_str_eq(dst.tls.trusted_connections, "/ca.pem");
             nipc__config_free(&dst);
@@ -228,17 +229,17 @@ Test(config, unsupported_modes_are_enotsup, .timeout = 10)
     nipc_config_t c;
     nipc_config_init(&c);
     c.raw_buffer = true;
-    cr_assert_eq(check(&c), NIPC_ENOTSUP);
+    cr_assert_eq(check(&c), UV_ENOTSUP);
 
     nipc_config_init(&c);
     c.sync = true;
-    cr_assert_eq(check(&c), NIPC_ENOTSUP);
+    cr_assert_eq(check(&c), UV_ENOTSUP);
 
     static const char *const bad[] = {"latin1", "binary", "ascii", "hex", "base64", "utf16le"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         nipc_config_init(&c);
         c.encoding = bad[i];
-        cr_assert_eq(check(&c), NIPC_ENOTSUP, "W17: encoding %s", bad[i]);
+        cr_assert_eq(check(&c), UV_ENOTSUP, "W17: encoding %s", bad[i]);
     }
     nipc_config_init(&c);
     c.encoding = "utf-8";
@@ -314,9 +315,9 @@ Test(config, s1_path_out_of_memory, .timeout = 10)
     nipc_config_t c;
     nipc_config_init(&c);
     int err = 0;
-    nipc_test_fail_alloc_after(1);
+    nipc__test_fail_alloc_after(1);
     char *p = nipc__config_path(&c, "world", 107, &err);
-    nipc_test_fail_alloc_after(0);
+    nipc__test_fail_alloc_after(0);
     cr_assert_null(p);
     cr_assert_eq(err, UV_ENOMEM);
 }

@@ -200,9 +200,9 @@ Test(events, k4_bad_arguments_are_einval)
 Test(events, on_out_of_memory_leaves_table_unchanged)
 {
     cr_assert_eq(nipc__events_on(&table, "t", record, "a", false), 0);
-    nipc_test_fail_alloc_after(1);
+    nipc__test_fail_alloc_after(1);
     cr_assert_eq(nipc__events_on(&table, "t", record, "b", false), UV_ENOMEM);
-    nipc_test_fail_alloc_after(0);
+    nipc__test_fail_alloc_after(0);
     publish("t");
     EXPECT("a:t");
     cr_assert_eq(nipc__events_on(&table, "t", record, "c", false), 0);

@@ -162,9 +162,9 @@ Test(log, render_out_of_memory_leaves_buffer_unchanged, .timeout = 10)
         nipc_buf_t b;
         nipc__buf_init(&b);
         cr_assert_eq(nipc__buf_append(&b, "prefix", 6), 0);
-        nipc_test_fail_alloc_after(n);
+        nipc__test_fail_alloc_after(n);
         int err = nipc__log_render(&b, v, 5, true);
-        nipc_test_fail_alloc_after(0);
+        nipc__test_fail_alloc_after(0);
         if (err == 0) {
             nipc__buf_free(&b);
             break;

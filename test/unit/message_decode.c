@@ -240,19 +240,19 @@ Test(decode, w11_invalid_json_gives_error_payload, .timeout = 10)
         "}",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        expect_error(bad[i], NIPC_EPROTO, "Invalid JSON response format");
+        expect_error(bad[i], UV_EPROTO, "Invalid JSON response format");
 }
 
 Test(decode, w11_empty_frame_is_invalid_json, .timeout = 10)
 {
-    expect_error_n("", 0, NIPC_EPROTO, "Invalid JSON response format", "", 0);
-    expect_error_n("   ", 3, NIPC_EPROTO, "Invalid JSON response format", "   ", 3);
+    expect_error_n("", 0, UV_EPROTO, "Invalid JSON response format", "", 0);
+    expect_error_n("   ", 3, UV_EPROTO, "Invalid JSON response format", "   ", 3);
 }
 
 Test(decode, w11_json_null_gives_null_response, .timeout = 10)
 {
-    expect_error_n("null", 4, NIPC_EPROTO, "Invalid JSON response format", NULL, 0);
-    expect_error_n(" null\n", 6, NIPC_EPROTO, "Invalid JSON response format", NULL, 0);
+    expect_error_n("null", 4, UV_EPROTO, "Invalid JSON response format", NULL, 0);
+    expect_error_n(" null\n", 6, UV_EPROTO, "Invalid JSON response format", NULL, 0);
 }
 
 Test(decode, w11_invalid_utf8_gives_error_with_valid_utf8_response, .timeout = 10)
@@ -283,7 +283,7 @@ Test(decode, w11_invalid_utf8_one_replacement_per_bad_byte, .timeout = 10)
 {
     const char f[] = "{\"type\":\"t\",\"data\":\"a\xffz\"}";
     const char r[] = "{\"type\":\"t\",\"data\":\"a\xef\xbf\xbdz\"}";
-    expect_error_n(f, sizeof f - 1, NIPC_EPROTO, "Invalid JSON response format", r, sizeof r - 1);
+    expect_error_n(f, sizeof f - 1, UV_EPROTO, "Invalid JSON response format", r, sizeof r - 1);
 }
 
 /*
@@ -461,7 +461,7 @@ Test(decode, w14_allow_reserved_does_not_accept_bad_frames, .timeout = 10)
 {
     nipc_msg_t m;
     decode(&m, "{", 1, true);
-    cr_assert_eq(m.err, NIPC_EPROTO);
+    cr_assert_eq(m.err, UV_EPROTO);
     nipc__msg_clear(&m);
     decode(&m, "{\"type\":1}", 10, true);
     cr_assert_eq(m.err, NIPC_EBADTYPE);
@@ -482,7 +482,7 @@ static void check_outcome(const char *p, size_t n, bool allow_reserved)
                      "type must point into decoded");
         cr_assert_eq(json_object_get(m.decoded, "data"), m.data);
     } else {
-        cr_assert(m.err == NIPC_EPROTO || m.err == NIPC_EBADTYPE || m.err == NIPC_ERESERVED,
+        cr_assert(m.err == UV_EPROTO || m.err == NIPC_EBADTYPE || m.err == NIPC_ERESERVED,
                   "unexpected code %d", m.err);
         cr_assert_null(m.type);
         cr_assert_null(m.data);
@@ -657,7 +657,7 @@ Test(reuse, a_half_written_tree_is_dropped_not_delivered, .timeout = 10)
     /* An invalid frame after a reuse: the general path's error, and no leak. */
     const char bad[] = "{\"type\":\"m\",\"data\":{\"i\":}";
     nipc__msg_decode_into(&m, bad, sizeof bad - 1, false, &shape);
-    cr_assert_eq(m.err, NIPC_EPROTO);
+    cr_assert_eq(m.err, UV_EPROTO);
     nipc__msg_done(&m, &shape);
     json_decref(shape);
 }

@@ -695,9 +695,9 @@ Test(encode, out_of_memory_leaves_buffer_unchanged, .timeout = 10)
         nipc_buf_t b;
         nipc__buf_init(&b);
         cr_assert_eq(nipc__buf_append(&b, "queued", 6), 0);
-        nipc_test_fail_alloc_after(n);
+        nipc__test_fail_alloc_after(n);
         int err = nipc__msg_encode(&b, "t", data, true, "\f", 1);
-        nipc_test_fail_alloc_after(0);
+        nipc__test_fail_alloc_after(0);
         if (err == 0) {
             cr_assert_gt(n, 1, "the frame needs the buffer to grow");
             nipc__buf_free(&b);
