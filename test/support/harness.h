@@ -68,6 +68,15 @@ static TH_UNUSED void th_config(nipc_config_t *cfg)
     cfg->silent = true;
 }
 
+/* A logger that appends each line and a newline to a char[4096] (arg), cut to fit. */
+static TH_UNUSED void th_log_to(const char *line, void *arg)
+{
+    char *log = arg;
+    size_t n = strlen(log);
+    if (n < 4095)
+        snprintf(log + n, 4096 - n, "%s\n", line);
+}
+
 /* ---- loop ------------------------------------------------------------------------------ */
 
 /*
