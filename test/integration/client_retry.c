@@ -151,6 +151,34 @@ ParameterizedTest(th_transport_t *t, retry, c10_stop_retrying_means_one_attempt)
     nipc_free(r.ipc);
 }
 
+/* node-ipc logs maxRetries: Infinity as "Infinity", not as -1 or any number. */
+Test(retry, c7_the_retry_log_says_infinity)
+{
+    nipc_config_t cfg;
+    th_config(&cfg);
+    cfg.silent = false;
+    cfg.retry = 10;
+    char log[4096] = "";
+    cfg.logger = th_log_to;
+    cfg.logger_arg = log;
+    nipc_t *ipc;
+    cr_assert_eq(nipc_new(&ipc, &loop, &cfg), 0);
+    nipc_client_t *c;
+    cr_assert_eq(nipc_connect_to(ipc, "x", th_path(dir, "nobody.sock"), &c), 0);
+    th_run_for(&loop, 100);
+    cr_assert_not_null(strstr(log, "retrying x: Infinity retries remaining"), "%s", log);
+    cr_assert_null(strstr(log, "-1 retries"), "%s", log);
+    nipc_free(ipc);
+
+    cfg.max_retries = 3;
+    log[0] = '\0';
+    cr_assert_eq(nipc_new(&ipc, &loop, &cfg), 0);
+    cr_assert_eq(nipc_connect_to(ipc, "x", th_path(dir, "nobody.sock"), &c), 0);
+    th_run_for(&loop, 100);
+    cr_assert_not_null(strstr(log, "retrying x: 2 retries remaining"), "%s", log);
+    nipc_free(ipc);
+}
+
 ParameterizedTestParameters(retry, c8_max_retries_zero_means_no_retry)
 {
     TH_TRANSPORT_PARAMS();

@@ -5,7 +5,7 @@
  * when there is nothing left to do, refused configurations, and out-of-memory at every
  * allocation of a whole exchange.
  */
-#include "../support/harness.h"
+#include "../support/transport.h"
 #include "core/core.h"
 
 static char dir[64];
@@ -345,6 +345,10 @@ Test(instance, refused_configurations)
     cfg.encoding = "latin1";
     cr_assert_eq(nipc_new(&ipc, NULL, &cfg), UV_ENOTSUP);
     th_config(&cfg);
+    cfg.tls.enabled = true; /* never plaintext in its place */
+    cr_assert_eq(nipc_new(&ipc, NULL, &cfg), UV_ENOTSUP);
+    cr_assert_null(ipc);
+    th_config(&cfg);
     cfg.delimiter = "";
     cr_assert_eq(nipc_new(&ipc, NULL, &cfg), UV_EINVAL);
     th_config(&cfg);
@@ -360,14 +364,53 @@ Test(instance, refused_configurations)
 /* ---- out of memory ------------------------------------------------------------------------- */
 
 /*
- * A whole exchange (instance, server, client, emits both ways, disconnect) with the n-th
- * allocation failing, for every n until one run needs no failure. Each step either works or
- * returns UV_ENOMEM; nothing crashes and (under ASan) nothing leaks.
+ * A whole exchange (instance, server start, client connect, emits both ways, a flushing
+ * disconnect, the server seeing the socket leave) with the n-th allocation failing, jansson's
+ * allocations included, for every n until one run needs no failure, over every stream
+ * transport. Each call either works or returns UV_ENOMEM; nothing crashes and (under ASan)
+ * nothing leaks. And no event is ever published inside the call that caused it: every
+ * handler checks that no nipc call is on the stack.
  */
-Test(instance, every_allocation_failure_is_survived, .timeout = 120)
+static int in_call;       /* nipc calls made by the test that are running */
+static int inside_events; /* events published inside one of them */
+
+static int oom_ret;
+static int call_done(int ret)
+{
+    in_call--;
+    return ret;
+}
+#define CALL(expr) (in_call++, oom_ret = (expr), call_done(oom_ret))
+
+static void oom_record(const nipc_event_t *ev, void *arg)
+{
+    inside_events += in_call > 0;
+    th_record(ev, arg);
+}
+
+static void oom_reply(const nipc_event_t *ev, void *arg)
+{
+    inside_events += in_call > 0;
+    (void)arg;
+    (void)CALL(nipc_server_emitf(ev->server, ev->socket, "pong", "{s:O?}", "got", ev->data));
+}
+
+static void oom_goodbye(const nipc_event_t *ev, void *arg)
+{
+    inside_events += in_call > 0;
+    (void)CALL(nipc_disconnect(arg, nipc_client_id(ev->client)));
+}
+
+ParameterizedTestParameters(instance, every_allocation_failure_is_survived)
+{
+    TH_TRANSPORT_PARAMS();
+}
+
+ParameterizedTest(th_transport_t *t, instance, every_allocation_failure_is_survived, .timeout = 240)
 {
     bool finished = false;
-    for (unsigned long n = 1; n < 400 && !finished; n++) {
+    unsigned long n = 1;
+    for (; n < 2000 && !finished; n++) {
         uv_loop_t loop;
         uv_loop_init(&loop);
         nipc_config_t cfg;
@@ -376,34 +419,51 @@ Test(instance, every_allocation_failure_is_survived, .timeout = 120)
         nipc_t *ipc = NULL;
         nipc_server_t *s = NULL;
         nipc_client_t *c = NULL;
-        th_rec_t *rec = calloc(1, sizeof *rec);
+        th_rec_t *rec = calloc(1, sizeof *rec), *srec = calloc(1, sizeof *srec);
         nipc__test_fail_alloc_after(n);
-        int err = nipc_new(&ipc, &loop, &cfg);
+        int err = CALL(nipc_new(&ipc, &loop, &cfg));
         if (err == 0)
-            err = nipc_serve(ipc, th_path(dir, "oom.sock"), &s);
+            err = CALL(th_serve(ipc, t, dir, "oom.sock", &s));
         if (err == 0) {
-            nipc_server_on(s, "ping", reply, NULL);
-            err = nipc_server_start(s);
+            nipc_server_on(s, "ping", oom_reply, NULL);
+            nipc_server_on(s, NIPC_EVENT_ANY, oom_record, srec);
+            err = CALL(nipc_server_start(s));
         }
         if (err == 0)
-            err = nipc_connect_to(ipc, "s", th_path(dir, "oom.sock"), &c);
+            err = CALL(th_connect(ipc, t, "s", s, &c));
         if (err == 0) {
-            nipc_client_on(c, NIPC_EVENT_ANY, th_record, rec);
-            err = nipc_client_emitf(c, "ping", "{s:i}", "i", 1);
+            nipc_client_on(c, NIPC_EVENT_ANY, oom_record, rec);
+            /* The disconnect drops wildcard handlers (C12): destroy needs its own. */
+            nipc_client_on(c, "destroy", oom_record, rec);
+            nipc_client_on(c, "pong", oom_goodbye, ipc);
+            err = CALL(nipc_client_emitf(c, "ping", "{s:i}", "i", 1));
         }
         if (err == 0) {
-            uint64_t end = uv_hrtime() / 1000000 + 500;
-            while (th_count(rec, "pong") < 1 && th_count(rec, "destroy") < 1 &&
-                   uv_hrtime() / 1000000 < end)
+            /* Until the exchange is over, or nothing has happened for 30 ms (a failed
+             * allocation can leave a side waiting for ever, e.g. for a reply never sent). */
+            uint64_t now = uv_hrtime() / 1000000, end = now + 1000, quiet = now + 30;
+            int seen = 0;
+            while ((th_count(rec, "destroy") < 1 || th_count(srec, "socket.disconnected") < 1) &&
+                   now < end && now < quiet) {
                 uv_run(&loop, UV_RUN_NOWAIT);
-            finished = th_count(rec, "pong") == 1;
+                now = uv_hrtime() / 1000000;
+                if (rec->n + srec->n != seen) {
+                    seen = rec->n + srec->n;
+                    quiet = now + 30;
+                }
+            }
+            finished = th_count(rec, "pong") == 1 && th_count(rec, "destroy") == 1 &&
+                       th_count(srec, "socket.disconnected") == 1;
         }
-        cr_assert(err == 0 || err == UV_ENOMEM, "n=%lu: %s", n, nipc_strerror(err));
+        cr_assert(err == 0 || err == UV_ENOMEM, "%s: n=%lu: %s", t->name, n, nipc_strerror(err));
         nipc__test_fail_alloc_after(0);
         nipc_free(ipc);
         th_loop_close(&loop);
         free(rec);
+        free(srec);
         unlink(th_path(dir, "oom.sock"));
     }
-    cr_assert(finished, "the exchange never completed");
+    cr_assert(finished, "%s: the exchange never completed", t->name);
+    cr_assert_gt(n, 20, "%s: the exchange made only %lu allocations", t->name, n);
+    cr_assert_eq(inside_events, 0, "%s: %d events published inside a call", t->name, inside_events);
 }

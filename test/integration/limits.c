@@ -769,3 +769,86 @@ Test(limits, unix_send_buffer_zero_keeps_the_system_default)
     cr_assert_gt(wmem_default, 0, "cannot read net.core.wmem_default");
     cr_assert_eq(connect_pair(&cfg, (int)wmem_default), 2, "both ends keep net.core.wmem_default");
 }
+
+/* ---- max_message_size = SIZE_MAX, send-side rules ------------------------------------------ */
+
+ParameterizedTestParameters(limits, an_unbounded_size_with_a_long_delimiter_keeps_split_frames)
+{
+    TH_TRANSPORT_PARAMS();
+}
+
+/* SIZE_MAX + dlen - 1 wrapped round: every frame split across two reads closed its
+ * connection with UV_EMSGSIZE. */
+ParameterizedTest(th_transport_t *t, limits,
+                  an_unbounded_size_with_a_long_delimiter_keeps_split_frames)
+{
+    nipc_config_t cfg;
+    th_config(&cfg);
+    cfg.max_message_size = SIZE_MAX;
+    cfg.delimiter = "\r\n";
+    start_server(t, &cfg, "unbounded.sock");
+    int fd = raw_client(t, NULL);
+    for (int i = 0; i < 5; i++) {
+        send_str(fd, "{\"type\":\"t\",\"da");
+        th_run_for(&loop, 10); /* the first half is read alone */
+        send_str(fd, "ta\":1}\r\n");
+        cr_assert(wait_type(&srv.rec, "t", i + 1, 2000), "%s: frame %d lost (%s)", t->name, i,
+                  th_types(&srv.rec));
+    }
+    cr_assert_eq(th_count(&srv.rec, "error"), 0, "%s: %s", t->name, th_types(&srv.rec));
+    close(fd);
+    nipc_free(srv.ipc);
+}
+
+ParameterizedTestParameters(limits, the_sender_refuses_what_a_nipc_receiver_would_refuse)
+{
+    TH_TRANSPORT_PARAMS();
+}
+
+/* One rule each way: a frame past max_message_size and a reserved name are refused at send,
+ * as a nipc receiver with the same config would refuse them (it used to show the sender only
+ * ECONNRESET, or an `error` on the other side). */
+ParameterizedTest(th_transport_t *t, limits, the_sender_refuses_what_a_nipc_receiver_would_refuse)
+{
+    nipc_config_t cfg;
+    th_config(&cfg);
+    cfg.max_message_size = 100;
+    start_server(t, &cfg, "send.sock");
+    nipc_socket_t *sock;
+    int fd = raw_client(t, &sock);
+    char big[128];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    cr_assert_eq(nipc_server_emit_new(srv.server, sock, "t", json_string(big)), UV_EMSGSIZE);
+    /* {"type":"t","data":"..."} of exactly 100 bytes is still accepted. */
+    big[100 - 22] = '\0';
+    cr_assert_eq(nipc_server_emit_new(srv.server, sock, "t", json_string(big)), 0, "%s", t->name);
+    static const char *const reserved[] = {"connect", "error", "*",
+                                           "destroy", "drop",  "socket.disconnected"};
+    for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++) {
+        if (strcmp(reserved[i], "drop") == 0)
+            continue; /* nipc's own event name, not one a receiver refuses (W14) */
+        cr_assert_eq(nipc_server_emit(srv.server, sock, reserved[i], NULL), NIPC_ERESERVED, "%s",
+                     reserved[i]);
+        cr_assert_eq(nipc_server_broadcast(srv.server, reserved[i], NULL), NIPC_ERESERVED, "%s",
+                     reserved[i]);
+    }
+    char got[128] = {0};
+    size_t want = 100 + 1;
+    cr_assert_eq(th_raw_read(&loop, fd, got, want, 2000), want, "%s", t->name);
+    cr_assert_eq(got[100], '\f', "%s", t->name);
+    cr_assert_eq(th_raw_read(&loop, fd, got, 1, 100), 0, "%s: more was sent", t->name);
+    close(fd);
+    nipc_free(srv.ipc);
+
+    /* With allow_reserved_events both ends agree again: it is sent. */
+    th_config(&cfg);
+    cfg.allow_reserved_events = true;
+    start_server(t, &cfg, "send2.sock");
+    fd = raw_client(t, &sock);
+    cr_assert_eq(nipc_server_emit(srv.server, sock, "connect", NULL), 0, "%s", t->name);
+    static const char frame[] = "{\"type\":\"connect\",\"data\":{}}\f";
+    cr_assert_eq(th_raw_read(&loop, fd, got, sizeof frame - 1, 2000), sizeof frame - 1);
+    close(fd);
+    nipc_free(srv.ipc);
+}

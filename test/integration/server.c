@@ -372,6 +372,37 @@ ParameterizedTest(th_transport_t *t, server,
     nipc_free(srv.ipc);
 }
 
+ParameterizedTestParameters(server, s6_a_peer_that_left_gives_its_slot_back_at_once)
+{
+    TH_TRANSPORT_PARAMS();
+}
+
+/* The issue's churn: peers leave and newcomers arrive in the same loop turn. A peer whose
+ * end of file was read no longer takes a slot, even before its close callback has run. */
+ParameterizedTest(th_transport_t *t, server, s6_a_peer_that_left_gives_its_slot_back_at_once)
+{
+    nipc_config_t cfg;
+    th_config(&cfg);
+    cfg.max_connections = 2;
+    th_server_t srv;
+    th_server_start_on(&srv, &loop, &cfg, t, dir, "churn.sock");
+    int fds[2];
+    fds[0] = th_raw_connect_server(t, srv.server);
+    fds[1] = th_raw_connect_server(t, srv.server);
+    cr_assert(count_reaches(&srv.rec, "connect", 2, 2000), "%s", t->name);
+    for (int i = 0; i < 20; i++) {
+        /* One leaves, one arrives, before the loop runs again. */
+        close(fds[i % 2]);
+        fds[i % 2] = th_raw_connect_server(t, srv.server);
+        cr_assert(count_reaches(&srv.rec, "connect", 3 + i, 2000),
+                  "%s: newcomer %d refused with fewer than 2 peers connected (%s)", t->name, i,
+                  th_types(&srv.rec));
+    }
+    close(fds[0]);
+    close(fds[1]);
+    nipc_free(srv.ipc);
+}
+
 /* ---- S7-S12: per-socket events ----------------------------------------------------------------
  */
 
@@ -465,6 +496,44 @@ ParameterizedTest(th_transport_t *t, server, s9_s10_learned_id_is_reported_when_
     cr_assert_str_eq(srv.rec.data[th_find(&srv.rec, "socket.disconnected", 1)], "false", "%s",
                      t->name);
     cr_assert_eq(nipc_server_socket_count(srv.server), 0, "%s", t->name);
+    nipc_free(srv.ipc);
+}
+
+ParameterizedTestParameters(server, s9_an_id_that_is_not_a_string_is_reported_as_its_text)
+{
+    TH_TRANSPORT_PARAMS();
+}
+
+/* data.id = 5: socket.disconnected carries 5, and nipc_socket_id() says "5", not NULL. */
+ParameterizedTest(th_transport_t *t, server, s9_an_id_that_is_not_a_string_is_reported_as_its_text)
+{
+    nipc_config_t cfg;
+    th_config(&cfg);
+    th_server_t srv;
+    th_server_start_on(&srv, &loop, &cfg, t, dir, "idn.sock");
+    client_t c;
+    client_connect_to(&c, t, "s", srv.server);
+    nipc_client_emitf(c.c, "message", "{s:i}", "id", 5);
+    cr_assert(count_reaches(&srv.rec, "message", 1, 2000), "%s", t->name);
+    nipc_socket_t *sock = srv.rec.socket[th_find(&srv.rec, "message", 0)];
+    cr_assert_str_eq(nipc_socket_id(sock), "5", "%s", t->name);
+    cr_assert(json_is_integer(nipc_socket_id_json(sock)), "%s", t->name);
+    cr_assert_eq(json_integer_value(nipc_socket_id_json(sock)), 5, "%s", t->name);
+    nipc_client_emitf(c.c, "message", "{s:{s:b}}", "id", "x", 1);
+    nipc_client_emitf(c.c, "message", "{s:f}", "id", 1.5);
+    cr_assert(count_reaches(&srv.rec, "message", 3, 2000), "%s", t->name);
+    cr_assert_str_eq(nipc_socket_id(sock), "1.5", "%s", t->name);
+    nipc_client_emitf(c.c, "message", "{s:b}", "id", 1);
+    cr_assert(count_reaches(&srv.rec, "message", 4, 2000), "%s", t->name);
+    cr_assert_str_eq(nipc_socket_id(sock), "true", "%s", t->name);
+    nipc_client_emitf(c.c, "message", "{s:{s:i}}", "id", "a", 1);
+    cr_assert(count_reaches(&srv.rec, "message", 5, 2000), "%s", t->name);
+    cr_assert_str_eq(nipc_socket_id(sock), "{\"a\":1}", "%s", t->name);
+    nipc_client_emitf(c.c, "message", "{s:i}", "id", 5);
+    cr_assert(count_reaches(&srv.rec, "message", 6, 2000), "%s", t->name);
+    nipc_free(c.ipc);
+    cr_assert(count_reaches(&srv.rec, "socket.disconnected", 1, 2000), "%s", t->name);
+    cr_assert_str_eq(srv.rec.data[th_find(&srv.rec, "socket.disconnected", 0)], "5", "%s", t->name);
     nipc_free(srv.ipc);
 }
 

@@ -151,6 +151,23 @@ Test(udp, u1_u7_udp6_start_and_connect)
     u1_u7_start_and_connect(&v6);
 }
 
+/* node's dgram refuses to bind an address of the other family; nipc used to open an IPv4
+ * socket for NIPC_UDP6 on the default host 127.0.0.1 without a word. */
+Test(udp, u1_a_literal_of_the_other_family_is_refused)
+{
+    nipc_config_t cfg;
+    th_config(&cfg);
+    nipc_t *ipc;
+    nipc_server_t *s = (nipc_server_t *)1;
+    cr_assert_eq(nipc_new(&ipc, &loop, &cfg), 0);
+    cr_assert_eq(nipc_serve_net(ipc, NULL, 0, NIPC_UDP6, &s), UV_EAFNOSUPPORT);
+    cr_assert_null(nipc_server(ipc), "a refused serve made a server");
+    cr_assert_eq(nipc_serve_net(ipc, "127.0.0.1", 0, NIPC_UDP6, &s), UV_EAFNOSUPPORT);
+    cr_assert_eq(nipc_serve_net(ipc, "fe80::1", 0, NIPC_UDP4, &s), UV_EAFNOSUPPORT);
+    cr_assert_eq(nipc_serve_net(ipc, "::1", 0, NIPC_UDP6, &s), 0);
+    nipc_free(ipc);
+}
+
 Test(udp, u1_udp4_asked_for_ipv6_loopback_binds_127_0_0_1)
 {
     family_t f = v4;

@@ -246,6 +246,44 @@ Test(config, unsupported_modes_are_enotsup, .timeout = 10)
     cr_assert_eq(check(&c), 0);
 }
 
+/* TLS is not in this release: a tls setting accepted over plain TCP would send in plaintext
+ * what the caller meant to protect, so every change from the defaults is refused. */
+Test(config, t1_any_tls_setting_is_enotsup_not_plaintext, .timeout = 10)
+{
+    nipc_config_t c;
+    nipc_config_init(&c);
+    c.tls.enabled = true;
+    cr_assert_eq(check(&c), UV_ENOTSUP);
+    nipc_config_init(&c);
+    c.tls.private_key = "key.pem";
+    cr_assert_eq(check(&c), UV_ENOTSUP);
+    nipc_config_init(&c);
+    c.tls.public_cert = "cert.pem";
+    cr_assert_eq(check(&c), UV_ENOTSUP);
+    nipc_config_init(&c);
+    c.tls.dhparam = "dh.pem";
+    cr_assert_eq(check(&c), UV_ENOTSUP);
+    nipc_config_init(&c);
+    c.tls.trusted_connections = "ca.pem";
+    cr_assert_eq(check(&c), UV_ENOTSUP);
+    nipc_config_init(&c);
+    c.tls.request_cert = true;
+    cr_assert_eq(check(&c), UV_ENOTSUP);
+    nipc_config_init(&c);
+    c.tls.reject_unauthorized = false;
+    cr_assert_eq(check(&c), UV_ENOTSUP);
+}
+
+/* The default id is one string read once, whatever the number of configs. */
+Test(config, k1_the_host_name_is_one_string_read_once, .timeout = 10)
+{
+    nipc_config_t a, b;
+    nipc_config_init(&a);
+    nipc_config_init(&b);
+    cr_assert_eq(a.id, b.id);
+    cr_assert_gt(strlen(a.id), 0);
+}
+
 Test(config, other_invalid_values_are_einval, .timeout = 10)
 {
     nipc_config_t c;
