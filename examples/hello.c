@@ -1,150 +1,237 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * node-ipc's basic client examples, in C, as "hello".
+ * node-ipc's basic client examples, in C, as "hello" (`hello --help` for the options).
  *
- *   hello               connects to "world" on the default Unix socket (/tmp/app.world),
- *                       emits `message` "hello" and prints the answer; then says goodbye
- *                       with its id in data.id, so world can name it when it leaves, and
- *                       disconnects: what was emitted is written before the socket closes.
- *   hello --tcp [PORT]  the same to world over TCP on 127.0.0.1 (default port 8000).
- *   hello --udp4 [PORT] node-ipc's UDP example: a UDP "client" is a second UDP server. It
- *                       binds 127.0.0.1 port 8001 (or PORT), sends
- *                       {"from":"hello","message":"Hello"} to 127.0.0.1:8000 and prints
- *                       the answer.
- *   hello --udp6 [PORT] the same on ::1.
+ * On a Unix socket or TCP it connects to world (retrying every 1.5 s until world is up),
+ * emits `message` "hello" and prints the answer; then it says goodbye with its id in
+ * data.id, so world can name it when it leaves, and disconnects: what was emitted is written
+ * before the socket closes.
  *
- * Gives up after 10 seconds.
+ * Over UDP it is node-ipc's README UDP client, which is a second UDP server: it binds its
+ * own socket (any free port, unless --local-port says which), sends
+ * {"from":"hello","message":"Hello"} to world's address and port, and prints the answer.
+ * Only a datagram from world's address and port is an answer; hello refuses to run on
+ * world's port, where it would hear itself.
+ *
+ * Exits 0 once world has answered, 1 when world has not answered within the timeout (10 s
+ * by default) or something failed, 2 for a bad command line.
  */
+#include "cli.h"
+
 #include <nipc.h>
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int status = 1;
+static const char help[] =
+    "usage: hello [--path PATH | --tcp [PORT] | --udp4 [PORT] | --udp6 [PORT]]\n"
+    "             [--local-port PORT] [--timeout SECONDS]\n"
+    "       hello -h | --help\n"
+    "\n"
+    "node-ipc's basic client example. Connects to world, emits `message` \"hello\", prints\n"
+    "the answer, says goodbye with its id in data.id and disconnects. Over UDP it is\n"
+    "node-ipc's README UDP client: it sends {\"from\":\"hello\",\"message\":\"Hello\"} from its\n"
+    "own UDP socket to world and prints the answer.\n"
+    "\n"
+    "  (no option)        world's Unix socket at node-ipc's default path, /tmp/app.world\n"
+    "  --path PATH        world's Unix socket at PATH\n"
+    "  --tcp [PORT]       world over TCP at 127.0.0.1 port PORT (default 8000)\n"
+    "  --udp4 [PORT]      world over UDP at 127.0.0.1 port PORT (default 8000)\n"
+    "  --udp6 [PORT]      world over UDP at ::1 port PORT (default 8000)\n"
+    "  --local-port PORT  with --udp4 or --udp6: hello's own port (default: any free port);\n"
+    "                     it must not be world's\n"
+    "  --timeout SECONDS  give up when world has not answered within SECONDS (1-3600,\n"
+    "                     default 10); until then hello retries every 1.5 s\n"
+    "  -h, --help         print this help and exit\n"
+    "\n"
+    "PORT is a decimal number from 1 to 65535.\n"
+    "Exit status: 0 when world answered, 1 when it did not in time or something failed,\n"
+    "2 for a bad command line.\n";
+
+typedef struct hello {
+    nipc_t *ipc;
+    nipc_server_t *udp;     /* hello's own UDP socket, or NULL over a stream */
+    const char *world_host; /* UDP: where world is */
+    int world_port;
+    unsigned timeout_s;
+    uv_timer_t timeout;
+    int status; /* the exit status: 1 until world answers */
+    bool done;
+} hello_t;
+
+/* Ends the exchange: the client's disconnect, or the UDP socket's close, lets nipc_run()
+ * return. */
+static void finish(hello_t *h, int status)
+{
+    if (h->done)
+        return;
+    h->done = true;
+    h->status = status;
+    uv_timer_stop(&h->timeout);
+    if (h->udp != NULL)
+        nipc_server_stop(h->udp);
+    else
+        nipc_disconnect(h->ipc, "world");
+}
+
+/* Prints world's answer: a string as itself, anything else as JSON text. */
+static void print_answer(hello_t *h, const json_t *data)
+{
+    char *json = json_is_string(data) ? NULL : json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY);
+    const char *text = json_is_string(data) ? json_string_value(data) : json;
+    nipc_log(h->ipc, "got a message from world : %s", text != NULL ? text : "undefined");
+    printf("hello <- world: %s\n", text != NULL ? text : "undefined");
+    fflush(stdout);
+    free(json);
+}
+
+static void on_timeout(uv_timer_t *t)
+{
+    hello_t *h = t->data;
+    fprintf(stderr, "hello: no answer from world within %u s\n", h->timeout_s);
+    finish(h, 1);
+}
+
+/* ---- Unix socket and TCP ------------------------------------------------------------------- */
 
 static void on_connect(const nipc_event_t *ev, void *arg)
 {
-    nipc_log(arg, "## connected to world ##");
-    nipc_client_emit_new(ev->client, "message", json_string("hello"));
+    hello_t *h = arg;
+    nipc_log(h->ipc, "## connected to world ##");
+    int err = nipc_client_emit_new(ev->client, "message", json_string("hello"));
+    if (err) {
+        fprintf(stderr, "hello: %s\n", nipc_strerror(err));
+        finish(h, 1);
+    }
 }
 
 static void on_message(const nipc_event_t *ev, void *arg)
 {
-    nipc_t *ipc = arg;
-    const char *text = json_is_string(ev->data) ? json_string_value(ev->data) : "?";
-    nipc_log(ipc, "got a message from world : %s", text);
-    printf("hello <- world: %s\n", text);
-    fflush(stdout);
-    status = 0;
-    nipc_client_emitf(ev->client, "message", "{s:s, s:s}", "id", nipc_config(ipc)->id, "message",
+    hello_t *h = arg;
+    if (h->done)
+        return;
+    print_answer(h, ev->data);
+    nipc_client_emitf(ev->client, "message", "{s:s, s:s}", "id", nipc_config(h->ipc)->id, "message",
                       "goodbye");
-    nipc_disconnect(ipc, "world");
+    finish(h, 0);
 }
 
 static void on_disconnect(const nipc_event_t *ev, void *arg)
 {
     (void)ev;
-    nipc_log(arg, "disconnected from world");
+    nipc_log(((hello_t *)arg)->ipc, "disconnected from world");
 }
 
 static void on_error(const nipc_event_t *ev, void *arg)
 {
-    nipc_log(arg, "error: %s", nipc_strerror(ev->status));
+    nipc_log(((hello_t *)arg)->ipc, "error: %s", nipc_strerror(ev->status));
 }
 
 /* ---- UDP ----------------------------------------------------------------------------------- */
 
-static const char *udp_world; /* the address world listens on */
-
 static void on_udp_start(const nipc_event_t *ev, void *arg)
 {
-    nipc_log(arg, "hello is bound to %s port %d", nipc_server_host(ev->server),
-             nipc_server_port(ev->server));
-    int err = nipc_server_emit_to_new(ev->server, udp_world, 8000, "message",
-                                      json_pack("{s:s, s:s}", "from", "hello", "message", "Hello"));
-    if (err)
+    hello_t *h = arg;
+    int port = nipc_server_port(ev->server);
+    nipc_log(h->ipc, "hello is bound to %s port %d", nipc_server_host(ev->server), port);
+    if (port == h->world_port) { /* the system's choice fell on a port world does not hold */
+        fprintf(stderr, "hello: bound to world's port %d, where hello would hear itself\n", port);
+        finish(h, 1);
+        return;
+    }
+    int err = nipc_server_emit_to_new(
+        ev->server, h->world_host, h->world_port, "message",
+        json_pack("{s:s, s:s}", "from", nipc_config(h->ipc)->id, "message", "Hello"));
+    if (err) {
         fprintf(stderr, "hello: %s\n", nipc_strerror(err));
+        finish(h, 1);
+    }
 }
 
 static void on_udp_message(const nipc_event_t *ev, void *arg)
 {
-    char *text = json_dumps(ev->data, JSON_COMPACT);
-    nipc_log(arg, "got a message from %s port %d : %s", nipc_socket_address(ev->socket),
-             nipc_socket_port(ev->socket), text ? text : "?");
-    printf("hello <- world: %s\n", text ? text : "?");
-    fflush(stdout);
-    free(text);
-    status = 0;
-    nipc_server_stop(ev->server);
+    hello_t *h = arg;
+    const char *from = nipc_socket_address(ev->socket);
+    int from_port = nipc_socket_port(ev->socket);
+    if (h->done)
+        return;
+    /* hello's own port is never world's (see on_udp_start), so this also drops its own. */
+    if (from == NULL || strcmp(from, h->world_host) != 0 || from_port != h->world_port) {
+        nipc_log(h->ipc, "ignored a message from %s port %d, not world", from ? from : "?",
+                 from_port);
+        return;
+    }
+    print_answer(h, ev->data);
+    finish(h, 0);
 }
 
-static void on_timeout(uv_timer_t *t)
+static int start(hello_t *h, const cli_t *cli)
 {
-    fprintf(stderr, "hello: no answer from world within 10 s\n");
-    uv_stop(t->loop);
-}
+    nipc_client_t *world;
+    int err;
 
-static int usage(void)
-{
-    fprintf(stderr, "usage: hello [--tcp [PORT] | --udp4 [PORT] | --udp6 [PORT]]\n");
-    return 2;
+    switch (cli->transport) {
+    case CLI_UNIX:
+    case CLI_TCP:
+        err = cli->transport == CLI_UNIX
+                  ? nipc_connect_to(h->ipc, "world", cli->path, &world)
+                  : nipc_connect_to_net(h->ipc, "world", NULL, cli->port, &world);
+        if (err == 0) {
+            nipc_client_on(world, "connect", on_connect, h);
+            nipc_client_on(world, "message", on_message, h);
+            nipc_client_on(world, "disconnect", on_disconnect, h);
+            nipc_client_on(world, "error", on_error, h);
+        }
+        return err;
+    case CLI_UDP4:
+    case CLI_UDP6:
+        h->world_host = cli->transport == CLI_UDP6 ? "::1" : "127.0.0.1";
+        h->world_port = cli->port;
+        err = nipc_serve_net(h->ipc, h->world_host, cli->local_port,
+                             cli->transport == CLI_UDP6 ? NIPC_UDP6 : NIPC_UDP4, &h->udp);
+        if (err == 0) {
+            nipc_server_on(h->udp, "start", on_udp_start, h);
+            nipc_server_on(h->udp, "message", on_udp_message, h);
+            err = nipc_server_start(h->udp);
+        }
+        return err;
+    }
+    return UV_EINVAL;
 }
 
 int main(int argc, char **argv)
 {
-    const char *mode = argc > 1 ? argv[1] : NULL;
-    int port = argc > 2 ? atoi(argv[2]) : NIPC_PORT_DEFAULT;
-    if (argc > 3 ||
-        (mode && strcmp(mode, "--tcp") && strcmp(mode, "--udp4") && strcmp(mode, "--udp6")) ||
-        (argc > 2 && (port <= 0 || port > 65535)))
-        return usage();
-    bool udp = mode && strncmp(mode, "--udp", 5) == 0;
-
     nipc_config_t cfg;
     nipc_config_init(&cfg);
     cfg.id = "hello";
     cfg.retry = 1500;
     cfg.log_in_color = false;
 
-    nipc_t *ipc;
-    int err = nipc_new(&ipc, NULL, &cfg);
-    if (err == 0 && udp) {
-        bool v6 = strcmp(mode, "--udp6") == 0;
-        udp_world = v6 ? "::1" : "127.0.0.1";
-        nipc_server_t *me;
-        err = nipc_serve_net(ipc, udp_world, port == NIPC_PORT_DEFAULT ? 8001 : port,
-                             v6 ? NIPC_UDP6 : NIPC_UDP4, &me);
-        if (err == 0) {
-            nipc_server_on(me, "start", on_udp_start, ipc);
-            nipc_server_on(me, "message", on_udp_message, ipc);
-            err = nipc_server_start(me);
-        }
-    } else if (err == 0) {
-        nipc_client_t *world;
-        err = mode == NULL ? nipc_connect_to(ipc, "world", NULL, &world)
-                           : nipc_connect_to_net(ipc, "world", NULL, port, &world);
-        if (err == 0) {
-            nipc_client_on(world, "connect", on_connect, ipc);
-            nipc_client_on(world, "message", on_message, ipc);
-            nipc_client_on(world, "disconnect", on_disconnect, ipc);
-            nipc_client_on(world, "error", on_error, ipc);
-        }
-    }
+    cli_t cli = {
+        .prog = "hello", .help = help, .client = true, .port = cfg.network_port, .timeout_s = 10};
+    int status = cli_parse(&cli, argc, argv);
+    if (status >= 0)
+        return status;
+
+    hello_t h = {.timeout_s = cli.timeout_s, .status = 1};
+    int err = nipc_new(&h.ipc, NULL, &cfg);
+    if (err == 0)
+        err = start(&h, &cli);
     if (err != 0) {
         fprintf(stderr, "hello: %s\n", nipc_strerror(err));
-        nipc_free(ipc);
+        nipc_free(h.ipc);
         return 1;
     }
 
-    uv_timer_t timeout;
-    uv_timer_init(nipc_loop(ipc), &timeout);
-    uv_timer_start(&timeout, on_timeout, 10000, 0);
-    uv_unref((uv_handle_t *)&timeout); /* the exchange alone decides when the loop ends */
+    uv_timer_init(nipc_loop(h.ipc), &h.timeout);
+    h.timeout.data = &h;
+    uv_timer_start(&h.timeout, on_timeout, (uint64_t)cli.timeout_s * 1000, 0);
+    uv_unref((uv_handle_t *)&h.timeout); /* the exchange alone keeps the loop running */
 
-    nipc_run(ipc);
+    nipc_run(h.ipc);
 
-    uv_close((uv_handle_t *)&timeout, NULL);
-    nipc_free(ipc);
-    return status;
+    uv_close((uv_handle_t *)&h.timeout, NULL);
+    nipc_free(h.ipc);
+    return h.status;
 }

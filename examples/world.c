@@ -1,45 +1,83 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * node-ipc's basic server examples, in C, as "world".
+ * node-ipc's basic server examples, in C, as "world" (`world --help` for the options).
  *
- *   world               Unix socket at the default path (/tmp/app.world): answers every
- *                       `message` whose data is a string with that string + " world!", and
- *                       logs each client that leaves, by the id it sent in data.id.
- *   world --tcp [PORT]  the same over TCP on 127.0.0.1 (default port 8000).
- *   world --udp4 [PORT] node-ipc's UDP example on 127.0.0.1 (default 8000): answers each
- *                       `message` with {"from":"world","message":<message> + " world!"},
- *                       sent to the address and port the datagram came from.
- *   world --udp6 [PORT] the same on ::1.
+ * On a Unix socket or TCP it answers every `message` with its data + " world!", converted as
+ * JavaScript's `data + ' world!'` does in node-ipc's example (nipc_js_string()): "hello"
+ * gives "hello world!", 5 "5 world!", [1,2] "1,2 world!", {"a":1} "[object Object] world!".
+ * So a Node hello, or any node-ipc client, sees the answers node-ipc's world would give. It
+ * logs each client that leaves by the id it sent in data.id.
+ *
+ * Over UDP it is node-ipc's README UDP server: each `message` is answered with
+ * {"from":"world","message":<data.message> + " world!"}, sent to the address and port the
+ * datagram came from.
  *
  * Stops cleanly on SIGINT or SIGTERM.
  */
+#include "cli.h"
+
 #include <nipc.h>
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+static const char help[] =
+    "usage: world [--path PATH | --tcp [PORT] | --udp4 [PORT] | --udp6 [PORT]]\n"
+    "       world -h | --help\n"
+    "\n"
+    "node-ipc's basic server example. Answers each `message` with its data + \" world!\",\n"
+    "written as JavaScript converts it (\"hello world!\", \"5 world!\", \"1,2 world!\",\n"
+    "\"[object Object] world!\"), and logs each client that leaves by the id it sent in\n"
+    "data.id. Over UDP the answer is {\"from\":\"world\",\"message\":M + \" world!\"},\n"
+    "where M is data.message, sent to the address and port the message came from.\n"
+    "\n"
+    "  (no option)    listen on node-ipc's default Unix socket, /tmp/app.world\n"
+    "  --path PATH    listen on a Unix socket at PATH\n"
+    "  --tcp [PORT]   listen on TCP, 127.0.0.1 port PORT (default 8000)\n"
+    "  --udp4 [PORT]  listen on UDP, 127.0.0.1 port PORT (default 8000)\n"
+    "  --udp6 [PORT]  listen on UDP, ::1 port PORT (default 8000)\n"
+    "  -h, --help     print this help and exit\n"
+    "\n"
+    "PORT is a decimal number from 1 to 65535. world runs until SIGINT or SIGTERM.\n"
+    "Exit status: 0 once stopped, 1 when it cannot listen, 2 for a bad command line.\n";
+
+/* Logs a `message` as node-ipc's world does, with its data as JSON text. */
+static void log_message(nipc_t *ipc, const json_t *data)
+{
+    char *text = data != NULL ? json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    nipc_log(ipc, "got a message : %s", text != NULL ? text : "undefined");
+    free(text);
+}
+
+/* Sends the answer, or says why there is none. */
+static void answer(const nipc_event_t *ev, json_t *reply)
+{
+    int err =
+        reply != NULL ? nipc_server_emit_new(ev->server, ev->socket, "message", reply) : UV_ENOMEM;
+    if (err)
+        fprintf(stderr, "world: cannot answer: %s\n", nipc_strerror(err));
+}
+
 static void on_message(const nipc_event_t *ev, void *arg)
 {
-    nipc_t *ipc = arg;
-    nipc_log(ipc, "got a message : %s",
-             json_is_string(ev->data) ? json_string_value(ev->data) : "(not a string)");
-    if (!json_is_string(ev->data))
-        return;
-    json_t *reply = json_sprintf("%s world!", json_string_value(ev->data));
-    nipc_server_emit_new(ev->server, ev->socket, "message", reply);
+    log_message(arg, ev->data);
+    char *text = nipc_js_string(ev->data);
+    answer(ev, text != NULL ? json_sprintf("%s world!", text) : NULL);
+    free(text);
 }
 
 /* UDP: data is {from, message}; the answer goes back to the sender's address and port. */
 static void on_udp_message(const nipc_event_t *ev, void *arg)
 {
-    const char *text = json_string_value(json_object_get(ev->data, "message"));
-    const char *from = json_string_value(json_object_get(ev->data, "from"));
-    nipc_log(arg, "got a message from %s : %s", from ? from : "?", text ? text : "?");
-    if (text == NULL)
-        return;
-    json_t *reply = json_pack("{s:s, s:s+}", "from", "world", "message", text, " world!");
-    nipc_server_emit_new(ev->server, ev->socket, "message", reply);
+    nipc_t *ipc = arg;
+    log_message(ipc, ev->data);
+    /* data.message: undefined when data is not an object or has no such key. */
+    char *text = nipc_js_string(json_object_get(ev->data, "message"));
+    answer(ev, text != NULL ? json_pack("{s:s, s:s+}", "from", nipc_config(ipc)->id, "message",
+                                        text, " world!")
+                            : NULL);
+    free(text);
 }
 
 static void on_disconnected(const nipc_event_t *ev, void *arg)
@@ -64,38 +102,40 @@ static void on_signal(uv_signal_t *sig, int signum)
     uv_stop(sig->loop);
 }
 
-static int usage(void)
+static int serve(nipc_t *ipc, const cli_t *cli, nipc_server_t **server)
 {
-    fprintf(stderr, "usage: world [--tcp [PORT] | --udp4 [PORT] | --udp6 [PORT]]\n");
-    return 2;
+    switch (cli->transport) {
+    case CLI_UNIX:
+        return nipc_serve(ipc, cli->path, server);
+    case CLI_TCP:
+        return nipc_serve_net(ipc, NULL, cli->port, NIPC_TCP, server);
+    case CLI_UDP4:
+        return nipc_serve_net(ipc, NULL, cli->port, NIPC_UDP4, server);
+    case CLI_UDP6:
+        return nipc_serve_net(ipc, "::1", cli->port, NIPC_UDP6, server);
+    }
+    return UV_EINVAL;
 }
 
 int main(int argc, char **argv)
 {
-    const char *mode = argc > 1 ? argv[1] : NULL;
-    int port = argc > 2 ? atoi(argv[2]) : NIPC_PORT_DEFAULT;
-    if (argc > 3 ||
-        (mode && strcmp(mode, "--tcp") && strcmp(mode, "--udp4") && strcmp(mode, "--udp6")) ||
-        (argc > 2 && (port <= 0 || port > 65535)))
-        return usage();
-    bool udp = mode && strncmp(mode, "--udp", 5) == 0;
-
     nipc_config_t cfg;
     nipc_config_init(&cfg);
     cfg.id = "world";
     cfg.retry = 1500;
     cfg.log_in_color = false;
 
+    cli_t cli = {.prog = "world", .help = help, .port = cfg.network_port};
+    int status = cli_parse(&cli, argc, argv);
+    if (status >= 0)
+        return status;
+    bool udp = cli.transport == CLI_UDP4 || cli.transport == CLI_UDP6;
+
     nipc_t *ipc;
     nipc_server_t *server;
     int err = nipc_new(&ipc, NULL, &cfg);
-    if (err == 0 && mode == NULL)
-        err = nipc_serve(ipc, NULL, &server);
-    else if (err == 0 && strcmp(mode, "--tcp") == 0)
-        err = nipc_serve_net(ipc, NULL, port, NIPC_TCP, &server);
-    else if (err == 0)
-        err = nipc_serve_net(ipc, strcmp(mode, "--udp6") == 0 ? "::1" : NULL, port,
-                             strcmp(mode, "--udp6") == 0 ? NIPC_UDP6 : NIPC_UDP4, &server);
+    if (err == 0)
+        err = serve(ipc, &cli, &server);
     if (err == 0) {
         nipc_server_on(server, "start", on_start, ipc);
         nipc_server_on(server, "message", udp ? on_udp_message : on_message, ipc);

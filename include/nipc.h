@@ -78,6 +78,16 @@ NIPC_EXTERN const char *nipc_strerror(int err);
 NIPC_EXTERN const char *nipc_err_name(int err);
 NIPC_EXTERN const char *nipc_version_string(void);
 NIPC_EXTERN unsigned nipc_version(void);
+/*
+ * JavaScript's String(v) for a JSON value, which is what a node-ipc program writes with
+ * `data + ""`: a string as itself, a number as Number.prototype.toString writes it (an
+ * integer past 2^53 rounded, as in JavaScript), true / false / null as words, an object as
+ * "[object Object]", an array as Array.prototype.join(",") of its elements (null elements
+ * give "", nested arrays are joined in place, an array met again inside itself gives ""),
+ * and NULL as "undefined". A string that holds a NUL byte ends there in C. Returns a new
+ * NUL-terminated string for the caller to free(), or NULL when out of memory. Since 0.2.0.
+ */
+NIPC_EXTERN char *nipc_js_string(const json_t *v);
 
 /* ---- config ---------------------------------------------------------------------------- */
 

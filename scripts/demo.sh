@@ -3,6 +3,7 @@
 # Usage: scripts/demo.sh [builddir]
 # Runs the demo: examples/world serves on node-ipc's default socket, examples/hello connects,
 # exchanges messages and exits; then world is stopped and both outputs are printed.
+# NIPC_DEMO_SOCKET=PATH runs both on that socket instead (their --path PATH).
 # Exits non-zero if world never comes up or hello fails.
 set -euo pipefail
 
@@ -11,6 +12,8 @@ builddir=${1:-$root/build}
 world=$builddir/examples/world
 hello=$builddir/examples/hello
 sock=${NIPC_DEMO_SOCKET:-/tmp/app.world} # node-ipc default: <socketRoot><appspace><id>
+where=() # no option: node-ipc's default path
+[ -z "${NIPC_DEMO_SOCKET:-}" ] || where=(--path "$sock")
 
 for exe in "$world" "$hello"; do
     [ -x "$exe" ] || { echo "demo: $exe not built (run make first)" >&2; exit 1; }
@@ -49,7 +52,7 @@ rm -f "$sock"
 # stdbuf: line-buffered stdout, so world's output survives being killed. Its preload would
 # upset an ASan build's link-order check, which is harmless here.
 ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 \
-    stdbuf -oL -eL "$world" >"$tmp/world.out" 2>&1 &
+    stdbuf -oL -eL "$world" "${where[@]}" >"$tmp/world.out" 2>&1 &
 world_pid=$!
 
 # Wait up to 5 s for world's socket.
@@ -67,7 +70,8 @@ if [ ! -S "$sock" ]; then
 fi
 
 hello_status=0
-timeout 30 "$hello" >"$tmp/hello.out" 2>&1 || hello_status=$?
+# hello gives up by itself after 10 s; the timeout only bounds a hello that hangs.
+timeout 30 "$hello" "${where[@]}" >"$tmp/hello.out" 2>&1 || hello_status=$?
 
 # Stop world and wait for it, so its output is complete.
 stop_world

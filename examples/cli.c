@@ -1,0 +1,137 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * hello's and world's command line (cli.h). Every value is checked strictly: a port is
+ * decimal digits only, so "1e3" or "8050x" is an error, never port 1 or 8050.
+ */
+#include "cli.h"
+
+#include <nipc.h>
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#define PORT_MAX 65535
+#define TIMEOUT_MAX 3600
+
+/* The help's first paragraph: the usage lines. */
+static void synopsis(const cli_t *cli)
+{
+    const char *end = strstr(cli->help, "\n\n");
+    int n = end != NULL ? (int)(end - cli->help) + 1 : (int)strlen(cli->help);
+    fprintf(stderr, "%.*s", n, cli->help);
+}
+
+/* Says why the command line is wrong, then how it should look; returns the exit status. */
+static int bad(const cli_t *cli, const char *fmt, ...) NIPC_PRINTF(2, 3);
+static int bad(const cli_t *cli, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "%s: ", cli->prog);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    synopsis(cli);
+    return 2;
+}
+
+/* A decimal number from min to max, written with digits only (no sign, space or exponent). */
+static bool number(const char *s, unsigned long min, unsigned long max, unsigned long *out)
+{
+    unsigned long v = 0;
+    if (*s == '\0')
+        return false;
+    for (; *s != '\0'; s++) {
+        if (*s < '0' || *s > '9')
+            return false;
+        v = v * 10 + (unsigned long)(*s - '0');
+        if (v > max) /* checked at each digit, so v never overflows */
+            return false;
+    }
+    *out = v;
+    return v >= min;
+}
+
+static bool port_arg(const char *s, int *port)
+{
+    unsigned long v;
+    if (!number(s, 1, PORT_MAX, &v))
+        return false;
+    *port = (int)v;
+    return true;
+}
+
+/* Whether the argument after --tcp/--udp4/--udp6 is its PORT rather than the next option:
+ * anything but "-" followed by a non-digit, so "-1" and "" are refused as ports. */
+static bool is_operand(const char *s)
+{
+    return s[0] != '-' || (s[1] >= '0' && s[1] <= '9');
+}
+
+static int transport_of(const char *a)
+{
+    if (strcmp(a, "--tcp") == 0)
+        return CLI_TCP;
+    if (strcmp(a, "--udp4") == 0)
+        return CLI_UDP4;
+    if (strcmp(a, "--udp6") == 0)
+        return CLI_UDP6;
+    return -1;
+}
+
+int cli_parse(cli_t *cli, int argc, char **argv)
+{
+    bool chosen = false, local_port_set = false;
+    unsigned long v;
+
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+        int t = transport_of(a);
+
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            fputs(cli->help, stdout);
+            return 0;
+        }
+        if (t >= 0 || strcmp(a, "--path") == 0) {
+            if (chosen)
+                return bad(cli, "%s: only one of --path, --tcp, --udp4 and --udp6", a);
+            chosen = true;
+        }
+        if (t >= 0) {
+            cli->transport = (cli_transport_t)t;
+            if (val != NULL && is_operand(val) && !port_arg(argv[++i], &cli->port))
+                return bad(cli, "%s: \"%s\" is not a port number (1-%d)", a, val, PORT_MAX);
+        } else if (strcmp(a, "--path") == 0) {
+            if (val == NULL || *val == '\0')
+                return bad(cli, "%s: PATH is missing", a);
+            cli->transport = CLI_UNIX;
+            cli->path = argv[++i];
+        } else if (cli->client && strcmp(a, "--local-port") == 0) {
+            if (val == NULL)
+                return bad(cli, "%s: PORT is missing", a);
+            if (!port_arg(argv[++i], &cli->local_port))
+                return bad(cli, "%s: \"%s\" is not a port number (1-%d)", a, val, PORT_MAX);
+            local_port_set = true;
+        } else if (cli->client && strcmp(a, "--timeout") == 0) {
+            if (val == NULL)
+                return bad(cli, "%s: SECONDS is missing", a);
+            if (!number(argv[++i], 1, TIMEOUT_MAX, &v))
+                return bad(cli, "%s: \"%s\" is not a number of seconds (1-%d)", a, val,
+                           TIMEOUT_MAX);
+            cli->timeout_s = (unsigned)v;
+        } else if (a[0] == '-') {
+            return bad(cli, "unknown option \"%s\"", a);
+        } else {
+            return bad(cli, "unexpected argument \"%s\"", a);
+        }
+    }
+
+    if (local_port_set && cli->transport != CLI_UDP4 && cli->transport != CLI_UDP6)
+        return bad(cli, "--local-port goes with --udp4 or --udp6");
+    /* Both ends are on the same host: hello would send to itself and take that for world. */
+    if (local_port_set && cli->local_port == cli->port)
+        return bad(cli, "--local-port: %d is world's port", cli->local_port);
+    return -1;
+}

@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The command line that hello and world share: the transport and where world is, and
+ * hello's own options. Not part of node-ipc's examples; it only keeps the two programs'
+ * argument checks in one place.
+ */
+#ifndef NIPC_EXAMPLES_CLI_H
+#define NIPC_EXAMPLES_CLI_H
+
+#include <stdbool.h>
+
+/* Where world is (for world: where it listens). */
+typedef enum cli_transport {
+    CLI_UNIX, /* a Unix socket: --path PATH, or node-ipc's default path */
+    CLI_TCP,  /* --tcp [PORT] */
+    CLI_UDP4, /* --udp4 [PORT] */
+    CLI_UDP6, /* --udp6 [PORT] */
+} cli_transport_t;
+
+/*
+ * The caller sets prog, help and client, and the defaults of the other fields; cli_parse()
+ * overwrites what the command line gives.
+ */
+typedef struct cli {
+    const char *prog; /* "hello" or "world": the prefix of every message */
+    const char *help; /* the full usage text; its first paragraph is the synopsis */
+    bool client;      /* hello: also --local-port and --timeout */
+
+    cli_transport_t transport;
+    const char *path;   /* --path PATH; the default, NULL, is node-ipc's path */
+    int port;           /* world's port: --tcp/--udp4/--udp6 PORT */
+    int local_port;     /* --local-port PORT (hello, UDP); the default, 0, the system's choice */
+    unsigned timeout_s; /* --timeout SECONDS (hello) */
+} cli_t;
+
+/*
+ * Reads argv into *cli. A PORT is 1-65535, in decimal digits only; 0 is refused, since with
+ * "the system's choice" the other side would not know where to go. Returns -1 when the
+ * program should go on; otherwise the exit status it should end with: 0 after printing the
+ * help to stdout (-h, --help), 2 after printing why the command line is wrong, and the
+ * synopsis, to stderr.
+ */
+int cli_parse(cli_t *cli, int argc, char **argv);
+
+#endif /* NIPC_EXAMPLES_CLI_H */

@@ -1,0 +1,409 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Usage: test/examples/run.sh CASE BUILDDIR [NODE]
+# Tests examples/hello and examples/world as a user runs them. CASE is one of:
+#   options   --help / -h on stdout with exit 0; bad ports, unknown options and other bad
+#             command lines refused with exit 2, the reason and the synopsis on stderr
+#   timeout   hello with no world exits 1 within its --timeout (UDP, TCP, Unix socket)
+#   exchange  hello against world on a Unix socket in a temporary directory, and on a free
+#             non-default port over TCP, UDP4 (also with --local-port) and UDP6 when ::1 works
+#   node      world answers a node-ipc client (client.js) as node-ipc's world does, for
+#             5, {"a":1}, [1,2] and "hello"; hello gets its answer from a node-ipc world
+#             (test/interop/node/peer.js) on a Unix socket and over UDP
+# Loopback and a temporary directory only; every wait is bounded. Exits 1 if a check failed.
+set -uo pipefail
+
+case_name=${1:?usage: run.sh CASE BUILDDIR [NODE]}
+builddir=$(cd "${2:?usage: run.sh CASE BUILDDIR [NODE]}" && pwd)
+node=${3:-node}
+here=$(cd "$(dirname "$0")" && pwd)
+peer=$here/../interop/node/peer.js
+hello=$builddir/examples/hello
+world=$builddir/examples/world
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/nipc-examples.XXXXXX")
+failed=0
+pids=() # background processes started here and not yet reaped, killed at exit
+
+# shellcheck disable=SC2317 # run by the EXIT trap
+cleanup() {
+    for p in "${pids[@]}"; do
+        kill -KILL "$p" 2>/dev/null || true
+        wait "$p" 2>/dev/null || true
+    done
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+fail() {
+    echo "FAIL: $*"
+    failed=1
+}
+ok() {
+    echo "ok: $*"
+}
+
+# Prints a file under a title, for the log of a failed check.
+show() { # <title> <file>
+    echo "----- $1"
+    cat "$2"
+    echo "-----"
+}
+
+# run <seconds> <name> <command...>: runs the command in the foreground, bounded, with its
+# stdout and stderr in $tmp/<name>.out and .err; sets $rc (124 when the bound was hit).
+run() {
+    local secs=$1 name=$2
+    shift 2
+    timeout -k 2 "$secs" "$@" >"$tmp/$name.out" 2>"$tmp/$name.err"
+    rc=$?
+}
+
+# expect_rc <want> <name> <what>: checks $rc from the last run; shows its output on failure.
+expect_rc() {
+    if [ "$rc" = "$1" ]; then
+        ok "$3: exit $rc"
+        return 0
+    fi
+    fail "$3: exit $rc, want $1"
+    show "stdout" "$tmp/$2.out"
+    show "stderr" "$tmp/$2.err"
+    return 1
+}
+
+# expect_in <file> <fixed string> <what>
+expect_in() {
+    if grep -qF -- "$2" "$1"; then
+        return 0
+    fi
+    fail "$3: no '$2' in $(basename "$1")"
+    show "$(basename "$1")" "$1"
+    return 1
+}
+
+expect_empty() { # <file> <what>
+    [ -s "$1" ] || return 0
+    fail "$2: $(basename "$1") is not empty"
+    show "$(basename "$1")" "$1"
+}
+
+# A free loopback port for <tcp|udp4|udp6>, the system's choice; never 8000, the default.
+free_port() {
+    local p
+    p=$("$node" -e '
+        const kind = process.argv[1];
+        const done = (port, close) => { console.log(port); close(); };
+        if (kind === "tcp") {
+            const s = require("node:net").createServer();
+            s.listen(0, "127.0.0.1", () => done(s.address().port, () => s.close()));
+        } else {
+            const s = require("node:dgram").createSocket(kind);
+            s.bind(0, kind === "udp6" ? "::1" : "127.0.0.1",
+                   () => done(s.address().port, () => s.close()));
+        }' "$1") || return 1
+    [ "$p" != 8000 ] || p=$(free_port "$1")
+    echo "$p"
+}
+
+# start_bg <name> <ready string> <command...>: starts a server in the background, output in
+# $tmp/<name>.out/.err, and waits up to 5 s for <ready string> in its stdout. Sets $bg_pid.
+# Returns 1 if it exited or did not get ready.
+start_bg() {
+    local name=$1 ready=$2
+    shift 2
+    "$@" >"$tmp/$name.out" 2>"$tmp/$name.err" &
+    bg_pid=$!
+    pids+=("$bg_pid")
+    for _ in $(seq 50); do
+        grep -qF -- "$ready" "$tmp/$name.out" && return 0
+        kill -0 "$bg_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    return 1
+}
+
+# forget <pid>: it was reaped, so its number may be another process's from now on.
+forget() {
+    local p keep=()
+    for p in "${pids[@]}"; do
+        [ "$p" = "$1" ] || keep+=("$p")
+    done
+    pids=("${keep[@]}")
+}
+
+# stop_bg <name> <pid> <want status>: SIGTERM, then up to 5 s for it to exit with that status.
+stop_bg() {
+    local name=$1 pid=$2 want=$3 status
+    kill -TERM "$pid" 2>/dev/null
+    for _ in $(seq 50); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        fail "$name: still running 5 s after SIGTERM"
+        kill -KILL "$pid" 2>/dev/null
+    fi
+    wait "$pid"
+    status=$?
+    forget "$pid"
+    if [ "$status" != "$want" ]; then
+        fail "$name: exit $status after SIGTERM, want $want"
+        show "$name stdout" "$tmp/$name.out"
+        show "$name stderr" "$tmp/$name.err"
+    fi
+}
+
+# start_world <name> <transport option> [<port kind>]: world on a free port (a few tries, as
+# another process may take the port between free_port and world's bind). Sets $port.
+start_world() {
+    local name=$1 opt=$2 kind=${3:-}
+    for _ in 1 2 3; do
+        port=$(free_port "$kind") || return 1
+        start_bg "$name" "world is listening" "$world" "$opt" "$port" && return 0
+        kill -KILL "$bg_pid" 2>/dev/null
+        wait "$bg_pid" 2>/dev/null
+        forget "$bg_pid"
+    done
+    return 1
+}
+
+# ---- options --------------------------------------------------------------------------------
+
+case_options() {
+    local prog exe opt v
+    for prog in hello world; do
+        exe=$builddir/examples/$prog
+        for opt in --help -h; do
+            run 10 help "$exe" "$opt"
+            expect_rc 0 help "$prog $opt" &&
+                expect_in "$tmp/help.out" "usage: $prog" "$prog $opt" &&
+                expect_in "$tmp/help.out" "--udp4 [PORT]" "$prog $opt: the options" &&
+                expect_empty "$tmp/help.err" "$prog $opt"
+        done
+        for opt in --tcp --udp4 --udp6; do
+            for v in 1e3 8050x 0 65536 -1 "" " 80" +80 99999999999999999999; do
+                run 10 port "$exe" "$opt" "$v"
+                expect_rc 2 port "$prog $opt '$v'" &&
+                    expect_in "$tmp/port.err" \
+                        "$prog: $opt: \"$v\" is not a port number (1-65535)" \
+                        "$prog $opt '$v'" &&
+                    expect_in "$tmp/port.err" "usage: $prog" "$prog $opt '$v'" &&
+                    expect_empty "$tmp/port.out" "$prog $opt '$v'"
+            done
+        done
+        for v in --bogus -x; do
+            run 10 unknown "$exe" "$v"
+            expect_rc 2 unknown "$prog $v" &&
+                expect_in "$tmp/unknown.err" "$prog: unknown option \"$v\"" "$prog $v" &&
+                expect_in "$tmp/unknown.err" "usage: $prog" "$prog $v" &&
+                expect_empty "$tmp/unknown.out" "$prog $v"
+        done
+        run 10 stray "$exe" stray
+        expect_rc 2 stray "$prog stray" &&
+            expect_in "$tmp/stray.err" "unexpected argument \"stray\"" "$prog stray"
+        run 10 two "$exe" --tcp 8001 --udp4 8002
+        expect_rc 2 two "$prog with two transports" &&
+            expect_in "$tmp/two.err" "only one of" "$prog with two transports"
+        run 10 nopath "$exe" --path
+        expect_rc 2 nopath "$prog --path without PATH" &&
+            expect_in "$tmp/nopath.err" "PATH is missing" "$prog --path"
+        run 10 stray "$exe" --local-port 9000
+        if [ "$prog" = world ]; then
+            expect_rc 2 stray "world --local-port (hello's only)" &&
+                expect_in "$tmp/stray.err" "unknown option \"--local-port\"" "world --local-port"
+        fi
+    done
+
+    for v in 1e3 8050x 0 65536 -1 ""; do
+        run 10 local "$hello" --udp4 8001 --local-port "$v"
+        expect_rc 2 local "hello --local-port '$v'" &&
+            expect_in "$tmp/local.err" "--local-port: \"$v\" is not a port number" \
+                "hello --local-port '$v'"
+    done
+    run 10 local "$hello" --udp4 --local-port 8000
+    expect_rc 2 local "hello --local-port = world's port" &&
+        expect_in "$tmp/local.err" "8000 is world's port" "hello --local-port 8000"
+    run 10 local "$hello" --tcp 8001 --local-port 9000
+    expect_rc 2 local "hello --tcp --local-port" &&
+        expect_in "$tmp/local.err" "--local-port goes with --udp4 or --udp6" "hello --tcp --local-port"
+    for v in 0 x 1.5 3601 ""; do
+        run 10 tmo "$hello" --timeout "$v"
+        expect_rc 2 tmo "hello --timeout '$v'" &&
+            expect_in "$tmp/tmo.err" "--timeout: \"$v\" is not a number of seconds (1-3600)" \
+                "hello --timeout '$v'"
+    done
+}
+
+# ---- timeout --------------------------------------------------------------------------------
+
+# expect_no_answer <name> <what>: hello (just run with --timeout 1) gave up, in time.
+expect_no_answer() {
+    local name=$1 what=$2 elapsed=$3
+    expect_rc 1 "$name" "$what" || return
+    expect_in "$tmp/$name.err" "hello: no answer from world within 1 s" "$what"
+    if grep -qF "hello <- world" "$tmp/$name.out"; then
+        fail "$what: hello printed an answer"
+        show stdout "$tmp/$name.out"
+    fi
+    if [ "$elapsed" -lt 1 ] || [ "$elapsed" -gt 5 ]; then
+        fail "$what: took $elapsed s, want about 1"
+    fi
+}
+
+case_timeout() {
+    local p lp start
+    p=$(free_port udp4) || { fail "no free UDP port"; return; }
+    start=$SECONDS
+    run 20 udp "$hello" --udp4 "$p" --timeout 1
+    expect_no_answer udp "hello --udp4 $p with no world" $((SECONDS - start))
+    # With its own port chosen, hello still does not take its own datagram for an answer.
+    p=$(free_port udp4) || { fail "no free UDP port"; return; }
+    start=$SECONDS
+    lp=$(free_port udp4) || { fail "no free UDP port"; return; }
+    [ "$lp" != "$p" ] || lp=$(free_port udp4)
+    run 20 udp "$hello" --udp4 "$p" --local-port "$lp" --timeout 1
+    expect_no_answer udp "hello --udp4 $p --local-port with no world" $((SECONDS - start))
+
+    p=$(free_port tcp) || { fail "no free TCP port"; return; }
+    start=$SECONDS
+    run 20 tcp "$hello" --tcp "$p" --timeout 1
+    expect_no_answer tcp "hello --tcp $p with no world" $((SECONDS - start))
+
+    start=$SECONDS
+    run 20 unix "$hello" --path "$tmp/nobody.sock" --timeout 1
+    expect_no_answer unix "hello --path with no world" $((SECONDS - start))
+}
+
+# ---- exchange -------------------------------------------------------------------------------
+
+# hello_against <name> <what> <answer line> <hello arguments...>
+hello_against() {
+    local name=$1 what=$2 line=$3
+    shift 3
+    run 30 "$name" "$hello" "$@"
+    expect_rc 0 "$name" "$what" && expect_in "$tmp/$name.out" "hello <- world: $line" "$what"
+}
+
+case_exchange() {
+    local sock=$tmp/world.sock udp='{"from":"world","message":"Hello world!"}' lp
+    if start_bg w-unix "world is listening" "$world" --path "$sock"; then
+        hello_against unix "hello --path" "hello world!" --path "$sock"
+        stop_bg w-unix "$bg_pid" 0
+        expect_in "$tmp/w-unix.out" "client hello has disconnected!" "world --path"
+        [ ! -e "$sock" ] || fail "world --path left $sock behind"
+    else
+        fail "world --path did not start"
+        show "world stderr" "$tmp/w-unix.err"
+    fi
+
+    if start_world w-tcp --tcp tcp; then
+        hello_against tcp "hello --tcp $port" "hello world!" --tcp "$port"
+        stop_bg w-tcp "$bg_pid" 0
+        expect_in "$tmp/w-tcp.out" "client hello has disconnected!" "world --tcp"
+    else
+        fail "world --tcp did not start"
+        show "world stderr" "$tmp/w-tcp.err"
+    fi
+
+    if start_world w-udp4 --udp4 udp4; then
+        hello_against udp4 "hello --udp4 $port" "$udp" --udp4 "$port"
+        lp=$(free_port udp4)
+        hello_against udp4-lp "hello --udp4 $port --local-port $lp" "$udp" \
+            --udp4 "$port" --local-port "$lp" &&
+            expect_in "$tmp/udp4-lp.out" "hello is bound to 127.0.0.1 port $lp" "--local-port $lp"
+        stop_bg w-udp4 "$bg_pid" 0
+    else
+        fail "world --udp4 did not start"
+        show "world stderr" "$tmp/w-udp4.err"
+    fi
+
+    if ! free_port udp6 >/dev/null 2>&1; then
+        echo "skip: no ::1 here, so no --udp6 exchange"
+    elif start_world w-udp6 --udp6 udp6; then
+        hello_against udp6 "hello --udp6 $port" "$udp" --udp6 "$port"
+        stop_bg w-udp6 "$bg_pid" 0
+    else
+        fail "world --udp6 did not start"
+        show "world stderr" "$tmp/w-udp6.err"
+    fi
+}
+
+# ---- node -----------------------------------------------------------------------------------
+
+# What node-ipc's world answers, in JavaScript: data + ' world!'.
+node_values=(5 '{"a":1}' '[1,2]' '"hello"')
+node_answers='"5 world!"
+"[object Object] world!"
+"1,2 world!"
+"hello world!"'
+
+# node_client <name> <what> <client.js transport arguments...>
+node_client() {
+    local name=$1 what=$2
+    shift 2
+    run 30 "$name" "$node" "$here/client.js" "$@" "${node_values[@]}"
+    expect_rc 0 "$name" "$what" || return
+    if [ "$(cat "$tmp/$name.out")" != "$node_answers" ]; then
+        fail "$what: world's answers differ from node-ipc's"
+        echo "want:"
+        echo "$node_answers"
+        show "got" "$tmp/$name.out"
+    fi
+}
+
+case_node() {
+    local sock=$tmp/world.sock nsock=$tmp/node-world.sock p
+    if start_bg w-unix "world is listening" "$world" --path "$sock"; then
+        node_client node-unix "node-ipc client, world --path" --path "$sock"
+        stop_bg w-unix "$bg_pid" 0
+    else
+        fail "world --path did not start"
+        show "world stderr" "$tmp/w-unix.err"
+    fi
+    if start_world w-tcp --tcp tcp; then
+        node_client node-tcp "node-ipc client, world --tcp $port" --tcp "$port"
+        stop_bg w-tcp "$bg_pid" 0
+    else
+        fail "world --tcp did not start"
+        show "world stderr" "$tmp/w-tcp.err"
+    fi
+
+    # The other way round: hello against node-ipc's world (peer.js answers a string message
+    # with data + " world!" too).
+    if start_bg n-unix '"ev":"listening"' "$node" "$peer" --ver 10 --role server-echo \
+        --id world --path "$nsock"; then
+        hello_against hello-node "hello --path, node-ipc world" "hello world!" --path "$nsock"
+        stop_bg n-unix "$bg_pid" 0
+    else
+        fail "the node-ipc world did not start"
+        show "stderr" "$tmp/n-unix.err"
+    fi
+    if start_bg n-udp '"ev":"listening"' "$node" "$peer" --ver 10 --role udp-server \
+        --id world --reply "Hello world!" --udp4 127.0.0.1:0; then
+        p=$(sed -n 's/.*"ev":"listening","port":\([0-9]*\).*/\1/p' "$tmp/n-udp.out")
+        hello_against hello-node-udp "hello --udp4 $p, node-ipc world" \
+            '{"id":"world","message":"Hello world!"}' --udp4 "$p"
+        stop_bg n-udp "$bg_pid" 0
+    else
+        fail "the node-ipc UDP world did not start"
+        show "stderr" "$tmp/n-udp.err"
+    fi
+}
+
+for exe in "$hello" "$world"; do
+    [ -x "$exe" ] || { echo "FAIL: $exe not built"; exit 1; }
+done
+case "$case_name" in
+options) case_options ;;
+timeout) case_timeout ;;
+exchange) case_exchange ;;
+node) case_node ;;
+*)
+    echo "run.sh: unknown case '$case_name'" >&2
+    exit 2
+    ;;
+esac
+# Every program's stderr, for ctest's sanitizer patterns (FAIL_REGULAR_EXPRESSION).
+cat "$tmp"/*.err 2>/dev/null | grep -E 'Sanitizer|runtime error' && failed=1
+[ "$failed" = 0 ] && echo "all passed" || echo "some checks failed"
+exit "$failed"
