@@ -96,10 +96,16 @@ static void on_start(const nipc_event_t *ev, void *arg)
                  nipc_server_port(ev->server));
 }
 
+static uv_signal_t sigint, sigterm;
+
+/* Ctrl-C or SIGTERM: what was emitted is still written, then nipc_run() returns. The signal
+ * handles are this program's own: it closes them, or the loop would never end. */
 static void on_signal(uv_signal_t *sig, int signum)
 {
     (void)signum;
-    uv_stop(sig->loop);
+    uv_close((uv_handle_t *)&sigint, NULL);
+    uv_close((uv_handle_t *)&sigterm, NULL);
+    nipc_stop(sig->data);
 }
 
 static int serve(nipc_t *ipc, const cli_t *cli, nipc_server_t **server)
@@ -148,16 +154,13 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    uv_signal_t sigint, sigterm;
     uv_signal_init(nipc_loop(ipc), &sigint);
     uv_signal_init(nipc_loop(ipc), &sigterm);
+    sigint.data = sigterm.data = ipc;
     uv_signal_start(&sigint, on_signal, SIGINT);
     uv_signal_start(&sigterm, on_signal, SIGTERM);
 
     nipc_run(ipc);
-
-    uv_close((uv_handle_t *)&sigint, NULL);
-    uv_close((uv_handle_t *)&sigterm, NULL);
     nipc_log(ipc, "world stopped");
     nipc_free(ipc);
     return 0;

@@ -135,10 +135,10 @@ Test(jsstring, out_of_memory_is_null, .timeout = 10)
     char *got = NULL;
     unsigned long n;
     for (n = 1; n < 100 && got == NULL; n++) {
-        nipc_test_fail_alloc_after(n);
+        nipc__test_fail_alloc_after(n);
         got = nipc_js_string(v);
     }
-    nipc_test_fail_alloc_after(0);
+    nipc__test_fail_alloc_after(0);
     cr_expect_gt(n, 2, "the first allocation's failure was not reported");
     cr_assert_not_null(got);
     cr_expect_str_eq(got, "1,2,3,4,5,6,7,8,9,10,x");
