@@ -7,6 +7,8 @@
  */
 #include <nipc.h>
 
+#include "doubles.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +27,9 @@ typedef struct opts {
 } opts_t;
 
 static opts_t o = {.count = 1000000, .size = 16, .clients = 10, .seconds = 60};
-static bool sweep; /* is("sweep"), decided once rather than per event */
+static bool sweep;   /* is("sweep"), decided once rather than per event */
+static bool doubles; /* is("doubles") */
+static double pool[DOUBLES_EVENTS * DOUBLES_PER_EVENT];
 static nipc_t *ipc;
 static uv_loop_t *loop;
 
@@ -121,6 +125,17 @@ static void on_event(const nipc_event_t *ev, void *arg)
     json_t *i = json_object_get(ev->data, "i");
     if (json_integer_value(i) != expected)
         fail("out of order or lost event");
+    if (doubles) {
+        /* Every double must arrive as the very double sent. */
+        json_t *d = json_object_get(ev->data, "d");
+        const double *want = pool + (expected % DOUBLES_EVENTS) * DOUBLES_PER_EVENT;
+        if (json_array_size(d) != DOUBLES_PER_EVENT)
+            fail("doubles: not an array of eight");
+        for (size_t j = 0; j < DOUBLES_PER_EVENT; j++)
+            if (json_real_value(json_array_get(d, j)) != want[j])
+                fail("doubles: a double changed on the way");
+        bytes += DOUBLES_PER_EVENT * sizeof(double);
+    }
     if (expected++ == 0)
         first_ns = now_ns();
     if (sweep)
@@ -228,6 +243,7 @@ static int run_server(const nipc_config_t *cfg)
 
 static nipc_client_t *client;
 static long next_i;
+static json_t *rows[DOUBLES_EVENTS]; /* doubles: the pool's rows as JSON arrays */
 static bool blocked;
 static uv_idle_t sender;
 
@@ -237,6 +253,8 @@ static void send_more(uv_idle_t *h)
     (void)h;
     while (next_i < o.count) {
         json_integer_set(payload_i, next_i);
+        if (doubles)
+            json_object_set(payload, "d", rows[next_i % DOUBLES_EVENTS]);
         int err = nipc_client_emit(client, "m", payload);
         if (err == NIPC_EQUEUEFULL) {
             blocked = true;
@@ -313,7 +331,7 @@ static void on_connect(const nipc_event_t *ev, void *arg)
     (void)arg;
     if (is("latency"))
         ping();
-    else if (is("throughput") || is("sweep"))
+    else if (is("throughput") || is("sweep") || doubles)
         uv_idle_start(&sender, send_more);
 }
 
@@ -383,14 +401,26 @@ static int run_client(nipc_config_t *cfg)
         }
     }
 
-    /* The payload: {"i":N,"s":"hello"} or, for the sweep, --size bytes of 'x'. */
+    /*
+     * The payload: {"i":N,"s":"hello"}; for the sweep, --size bytes of 'x'; for doubles,
+     * {"i":N,"d":[eight doubles]}, a row of the pool taken in turn.
+     */
     char *s = NULL;
     if (is("sweep")) {
         s = malloc((size_t)o.size + 1);
         memset(s, 'x', (size_t)o.size);
         s[o.size] = '\0';
     }
-    payload = json_pack("{s:i, s:s}", "i", 0, "s", s ? s : "hello");
+    if (doubles) {
+        for (int k = 0; k < DOUBLES_EVENTS; k++) {
+            rows[k] = json_array();
+            for (int j = 0; j < DOUBLES_PER_EVENT; j++)
+                json_array_append_new(rows[k], json_real(pool[k * DOUBLES_PER_EVENT + j]));
+        }
+        payload = json_pack("{s:i, s:O}", "i", 0, "d", rows[0]);
+    } else {
+        payload = json_pack("{s:i, s:s}", "i", 0, "s", s ? s : "hello");
+    }
     payload_i = json_object_get(payload, "i");
     free(s);
     if (is("latency"))
@@ -445,6 +475,9 @@ int main(int argc, char **argv)
         o.size < 0)
         fail("missing or bad arguments");
     sweep = is("sweep");
+    doubles = is("doubles");
+    if (doubles)
+        doubles_pool(pool);
 
     nipc_config_t cfg;
     nipc_config_init(&cfg);

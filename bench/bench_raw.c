@@ -17,6 +17,9 @@
  *                      The server reads with a 1 MiB buffer, finds frames with memchr('\f'),
  *                      checks i = 0, 1, 2, ... and n, and prints the result, timed from its
  *                      first read to `done`.
+ *   doubles            the same with {"i":N,"d":[...]}, a row of bench/doubles.h's pool of
+ *                      eight doubles taken in turn, its text written once before the run (the
+ *                      floor formats nothing while measured, as it writes 'x' for the sweep).
  *   latency            --count round trips, one frame each way, blocking read/write; the
  *                      client records every RTT (CLOCK_MONOTONIC) and prints p50/p99/p99.9.
  *                      With --wait epoll both sides sleep in epoll_wait before each read.
@@ -54,6 +57,8 @@
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "doubles.h"
 
 #define BATCH ((size_t)64 * 1024)  /* client write batch */
 #define RBUF ((size_t)1024 * 1024) /* receive buffer */
@@ -490,7 +495,7 @@ static void show(const char *h, size_t hl, char *out, size_t cap)
     out[n] = 0;
 }
 
-/* ---- throughput, sweep ------------------------------------------------------------------ */
+/* ---- throughput, sweep, doubles --------------------------------------------------------- */
 
 struct wbuf {
     int fd;
@@ -561,7 +566,7 @@ static int writev_frame(int fd, const char *head, size_t hlen, const char *paylo
     return 0;
 }
 
-static void client_stream(int sweep)
+static void client_stream(int sweep, int doubles)
 {
     int fd = connect_one();
     struct wbuf w = {fd, xalloc(BATCH), 0};
@@ -573,12 +578,22 @@ static void client_stream(int sweep)
         xs = xalloc(o.size);
         memset(xs, 'x', o.size);
     }
+    static size_t dlen[DOUBLES_EVENTS];
+    char *dtext = NULL;
+    if (doubles) {
+        dtext = xalloc((size_t)DOUBLES_EVENTS * DOUBLES_TAIL);
+        doubles_tails(dtext, dlen, "}}\f");
+    }
     char f[128];
     for (uint64_t i = 0; i < o.count; i++) {
         size_t n = sizeof P_M - 1;
         memcpy(f, P_M, n);
         n += put_u64(f + n, i);
-        if (!sweep) {
+        if (doubles) {
+            size_t k = i % DOUBLES_EVENTS;
+            if (wb_put(&w, f, n) < 0 || wb_put(&w, dtext + k * DOUBLES_TAIL, dlen[k]) < 0)
+                goto timeout;
+        } else if (!sweep) {
             memcpy(f + n, LIT(",\"s\":\"hello\"}}\f"));
             n += sizeof ",\"s\":\"hello\"}}\f" - 1;
             if (w.len + n <= BATCH) { /* the common case: room in the batch */
@@ -1121,11 +1136,11 @@ int main(int argc, char **argv)
         o.clients = !strcmp(o.test, "idle") ? 100 : 10;
     arm_timer(o.seconds);
 
-    if (!strcmp(o.test, "throughput") || !strcmp(o.test, "sweep")) {
+    if (!strcmp(o.test, "throughput") || !strcmp(o.test, "sweep") || !strcmp(o.test, "doubles")) {
         if (o.server)
             server_stream();
         else
-            client_stream(!strcmp(o.test, "sweep"));
+            client_stream(!strcmp(o.test, "sweep"), !strcmp(o.test, "doubles"));
     } else if (!strcmp(o.test, "latency")) {
         if (o.server)
             server_latency();

@@ -16,6 +16,8 @@
  *   throughput, sweep  PUSH (client) -> PULL (server): --count messages
  *                      {"type":"m","data":{"i":N,"s":...}}, then {"type":"done",...}; the
  *                      server checks i = 0, 1, 2, ... and n, timed from the first message.
+ *   doubles            the same with {"i":N,"d":[...]}, a row of bench/doubles.h's pool of
+ *                      eight doubles taken in turn, its text written once before the run.
  *   latency            REQ (client) / REP (server): ping {"i":N} -> pong {"i":N}, --count
  *                      round trips, then done; the client prints p50/p99/p99.9 in ns.
  *   broadcast          XPUB (server) / SUB (client, --clients sockets). The server counts
@@ -43,6 +45,8 @@
 #include <time.h>
 #include <unistd.h>
 #include <zmq.h>
+
+#include "doubles.h"
 
 #define HDR 64 /* bytes of a message's start read for its fields */
 
@@ -325,9 +329,9 @@ static size_t frame(char *f, const char *prefix, size_t plen, uint64_t v, const 
     return n + tlen;
 }
 
-/* ---- throughput, sweep ------------------------------------------------------------------ */
+/* ---- throughput, sweep, doubles --------------------------------------------------------- */
 
-static void client_stream(int sweep)
+static void client_stream(int sweep, int doubles)
 {
     void *s = sock(ZMQ_PUSH);
     setopt_int(s, ZMQ_LINGER, (int)(o.seconds * 1000));
@@ -340,9 +344,22 @@ static void client_stream(int sweep)
         memset(buf + off, 'x', o.size);
         memcpy(buf + off + o.size, "\"}}", 3);
     }
-    char f[128];
+    static size_t dlen[DOUBLES_EVENTS];
+    char *dtext = NULL;
+    if (doubles) {
+        dtext = malloc((size_t)DOUBLES_EVENTS * DOUBLES_TAIL);
+        if (!dtext)
+            fail(1, "out of memory");
+        doubles_tails(dtext, dlen, "}}");
+    }
+    char f[128 + DOUBLES_TAIL];
     for (uint64_t i = 0; i < o.count; i++) {
-        if (!sweep) {
+        if (doubles) {
+            size_t k = i % DOUBLES_EVENTS;
+            size_t n = frame(f, LIT(P_M), i, dtext + k * DOUBLES_TAIL, dlen[k]);
+            if (send_buf(s, f, n, 0) < 0)
+                fail(1, "timed out after %g s", o.seconds);
+        } else if (!sweep) {
             size_t n = frame(f, LIT(P_M), i, LIT(",\"s\":\"hello\"}}"));
             if (send_buf(s, f, n, 0) < 0)
                 fail(1, "timed out after %g s", o.seconds);
@@ -760,11 +777,11 @@ int main(int argc, char **argv)
     zmq_ctx_set(ctx, ZMQ_MAX_SOCKETS, maxs);
     arm_timer(o.seconds);
 
-    if (!strcmp(o.test, "throughput") || !strcmp(o.test, "sweep")) {
+    if (!strcmp(o.test, "throughput") || !strcmp(o.test, "sweep") || !strcmp(o.test, "doubles")) {
         if (o.server)
             server_stream();
         else
-            client_stream(!strcmp(o.test, "sweep"));
+            client_stream(!strcmp(o.test, "sweep"), !strcmp(o.test, "doubles"));
     } else if (!strcmp(o.test, "latency")) {
         if (o.server)
             server_latency();

@@ -182,7 +182,8 @@ const MiB = 1024 * 1024;
 // kind: stream (server measures), latency, broadcast (client measures), idle, startup.
 // smoke: the fixed count with --smoke (null: not run with --smoke); c0: the first count the
 // calibration tries in a full run; cmin, cmax: the fewest (default c0 / 10; latency keeps
-// 2000 round trips so that p99.9 means something) and the most it will use.
+// 2000 round trips so that p99.9 means something) and the most it will use; payload: the
+// payload bytes of an event when --size does not give them (eight doubles: 64 bytes).
 function benchmarks(pinned) {
     const list = [
         { id: 'throughput', kind: 'stream', test: 'throughput', smoke: 20000, c0: 20000, cmax: 50e6 },
@@ -190,6 +191,7 @@ function benchmarks(pinned) {
         { id: 'sweep-1k', kind: 'stream', test: 'sweep', size: KiB, smoke: 5000, c0: 5000, cmax: 20e6 },
         { id: 'sweep-64k', kind: 'stream', test: 'sweep', size: 64 * KiB, smoke: 200, c0: 200, cmax: 500e3 },
         { id: 'sweep-1m', kind: 'stream', test: 'sweep', size: MiB, smoke: null, c0: 20, cmax: 30e3 },
+        { id: 'sweep-doubles', kind: 'stream', test: 'doubles', payload: 64, smoke: 20000, c0: 20000, cmax: 50e6 },
     ];
     if (pinned) {
         list.push(
@@ -565,7 +567,8 @@ class Driver {
                 cpu_server: isNum(res.cpu_ns) ? res.cpu_ns : null,
                 cpu_client: lastCpuNs(client),
             };
-            if (bench.size) m.mbps = (count * bench.size) / res.seconds / 1e6;
+            const payload = bench.size || bench.payload;
+            if (payload) m.mbps = (count * payload) / res.seconds / 1e6;
             return m;
         }
         case 'latency': {
@@ -758,7 +761,7 @@ class Driver {
         if (bad.length) return `FAIL: ${bad[0].error}`;
         const v = (m) => {
             switch (bench.kind) {
-            case 'stream': return bench.size ? `${fmtNum(m.mbps)} MB/s` : `${fmtNum(m.rate)} ev/s`;
+            case 'stream': return bench.size || bench.payload ? `${fmtNum(m.mbps)} MB/s` : `${fmtNum(m.rate)} ev/s`;
             case 'latency': return `p50 ${fmtNum(m.p50)} µs`;
             case 'broadcast': return `${fmtNum(m.rate)} deliveries/s`;
             case 'idle': return `${fmtNum(m.rss_mib)} MiB`;
@@ -880,7 +883,9 @@ function report(d) {
     section('Throughput: small events per second (higher is better)', ['transport'],
         defs(['throughput'], (t, id) => [{ labels: [t], bench: id, transport: t, get: (x) => x.rate }]), true);
 
-    const sizes = { 'sweep-16': '16 B', 'sweep-1k': '1 KiB', 'sweep-64k': '64 KiB', 'sweep-1m': '1 MiB' };
+    const sizes = {
+        'sweep-16': '16 B', 'sweep-1k': '1 KiB', 'sweep-64k': '64 KiB', 'sweep-1m': '1 MiB', 'sweep-doubles': '8 doubles',
+    };
     section('Payload sweep: MB/s of payload (higher is better)', ['transport', 'payload'],
         defs(Object.keys(sizes), (t, id) => [{ labels: [t, sizes[id]], bench: id, transport: t, get: (x) => x.mbps }]), true);
 

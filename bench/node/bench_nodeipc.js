@@ -6,7 +6,7 @@
 // (bench/README.md):
 //
 //   node bench_nodeipc.js server|client --transport unix|tcp --endpoint PATH|HOST:PORT
-//        --test throughput|sweep|latency|broadcast|idle [--count N] [--size N] [--clients N]
+//        --test throughput|sweep|doubles|latency|broadcast|idle [--count N] [--size N] [--clients N]
 //        [--seconds S]
 //
 // Its best honest configuration: config.silent = true, one emit per event (node-ipc has no
@@ -20,6 +20,9 @@
 //   throughput, sweep  the client emits --count `m` {i, s} (s = "hello", or --size 'x' for
 //                      sweep), then `done` {n}; the server checks i = 0, 1, 2, ... and n and
 //                      prints the result, timed from the first bytes received to `done`.
+//   doubles            the same with {i, d}, d a row of eight doubles of the pool that
+//                      bench/doubles.h describes, taken in turn; the server also checks that
+//                      every double arrived as sent.
 //   latency            ping {i} -> pong {i}, --count round trips, each timed with
 //                      process.hrtime.bigint(); the client prints p50/p99/p99.9 in ns.
 //   broadcast          the client process opens --clients connections, one IPCModule each;
@@ -115,11 +118,13 @@ function parseCli(argv) {
     };
     if (v.transport !== 'unix' && v.transport !== 'tcp') fail('--transport must be unix or tcp', 2);
     if (!v.endpoint) fail('--endpoint is required', 2);
-    const tests = ['throughput', 'sweep', 'latency', 'broadcast', 'idle'];
+    const tests = ['throughput', 'sweep', 'doubles', 'latency', 'broadcast', 'idle'];
     if (!tests.includes(v.test)) fail(`--test must be one of ${tests.join(', ')}`, 2);
     const seconds = Number(v.seconds);
     if (!(seconds > 0)) fail(`--seconds wants a positive number, got '${v.seconds}'`, 2);
-    const defaults = { throughput: 1000000, sweep: 10000, latency: 100000, broadcast: 10000, idle: 0 };
+    const defaults = {
+        throughput: 1000000, sweep: 10000, doubles: 100000, latency: 100000, broadcast: 10000, idle: 0,
+    };
     const o = {
         server: role === 'server',
         tcp: v.transport === 'tcp',
@@ -234,9 +239,36 @@ async function drained(sock) {
 const hr = () => process.hrtime.bigint();
 const secs = (t0, t1) => Number(t1 - t0) / 1e9;
 
-// ---- throughput, sweep -----------------------------------------------------------------
+// ---- throughput, sweep, doubles --------------------------------------------------------
+
+// The doubles test's pool, as bench/doubles.h builds it: DOUBLES_EVENTS rows of eight
+// doubles (2^52 + 52 bits of xorshift32) / 2^53, in [0.5, 1).
+const DOUBLES_EVENTS = 1024;
+function doublesPool() {
+    let s = 2463534242;
+    const next = () => {
+        s ^= s << 13;
+        s >>>= 0;
+        s ^= s >>> 17;
+        s ^= s << 5;
+        s >>>= 0;
+        return s;
+    };
+    const rows = [];
+    for (let k = 0; k < DOUBLES_EVENTS; k++) {
+        const row = [];
+        for (let j = 0; j < 8; j++) {
+            const a = next();
+            const b = next();
+            row.push((2 ** 52 + (a >>> 12) * 2 ** 32 + b) / 2 ** 53);
+        }
+        rows.push(row);
+    }
+    return rows;
+}
 
 function serverStream() {
+    const pool = o.test === 'doubles' ? doublesPool() : null;
     let expect = 0;
     let bytes = 0;
     let t0 = 0n;
@@ -261,6 +293,14 @@ function serverStream() {
             if (!data || data.i !== expect) {
                 fail(`out of order: got i=${data && data.i}, expected ${expect}`);
             }
+            if (pool) {
+                const want = pool[expect % DOUBLES_EVENTS];
+                const d = data.d;
+                if (!Array.isArray(d) || d.length !== 8) fail('doubles: not an array of eight');
+                for (let j = 0; j < 8; j++) {
+                    if (d[j] !== want[j]) fail('doubles: a double changed on the way');
+                }
+            }
             expect++;
         });
         ipc.server.on('done', (data) => {
@@ -277,10 +317,12 @@ function serverStream() {
 function clientStream(sweep) {
     const c = connect();
     const s = sweep ? 'x'.repeat(o.size) : 'hello';
+    const pool = o.test === 'doubles' ? doublesPool() : null;
     c.on('connect', async () => {
         const sock = c.socket;
         for (let i = 0; i < o.count; i++) {
-            c.emit('m', { i, s });
+            if (pool) c.emit('m', { i, d: pool[i % DOUBLES_EVENTS] });
+            else c.emit('m', { i, s });
             if (sock.writableNeedDrain) await drainOrClose(sock);
         }
         c.emit('done', { n: o.count });
@@ -472,6 +514,7 @@ function clientIdle() {
 const run = {
     throughput: [serverStream, () => clientStream(false)],
     sweep: [serverStream, () => clientStream(true)],
+    doubles: [serverStream, () => clientStream(false)],
     latency: [serverLatency, clientLatency],
     broadcast: [serverBroadcast, clientBroadcast],
     idle: [serverIdle, clientIdle],

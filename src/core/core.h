@@ -113,7 +113,11 @@ int nipc__msg_encode(nipc_buf_t *out, const char *type, const json_t *data, bool
 
 /* Appends one JSON value in JavaScript's JSON.stringify form. */
 int nipc__json_write(nipc_buf_t *out, const json_t *v);
-/* Formats a double as JavaScript's Number.prototype.toString does; returns the length. */
+/*
+ * number.c: a double as JavaScript's Number.prototype.toString writes it ("null" for NaN and
+ * the infinities, as JSON.stringify does, and "0" for -0), at most 25 bytes. Like snprintf,
+ * it writes at most cap - 1 of them and a NUL (when cap > 0), and returns the full length.
+ */
 size_t nipc__js_number(char *dst, size_t cap, double d);
 
 /*

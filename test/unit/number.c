@@ -5,7 +5,10 @@
 #include <criterion/criterion.h>
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct sample {
@@ -425,13 +428,348 @@ Test(number, w6b_shortest_at_power_of_two_boundaries, .timeout = 10)
 
 Test(number, w6b_every_power_of_two_reads_back, .timeout = 10)
 {
-    /* Whatever digits are chosen, they must name the same double. */
+    /* Whatever digits are chosen, they must name the same double; so must its neighbours'. */
     for (int e = -1074; e <= 1023; e++) {
         double d = ldexp(1.0, e);
         char out[64];
         nipc__js_number(out, sizeof out, d);
         cr_assert_eq(strtod(out, NULL), d, "2^%d written as %s", e, out);
+
+        uint64_t b;
+        memcpy(&b, &d, sizeof b);
+        const double near[] = {from_bits(b - 1), from_bits(b + 1), -d};
+        for (size_t i = 0; i < sizeof near / sizeof near[0]; i++) {
+            nipc__js_number(out, sizeof out, near[i]);
+            cr_assert_eq(strtod(out, NULL), near[i], "near 2^%d: %a written as %s", e, near[i],
+                         out);
+        }
     }
+}
+
+/* Edge cases, each with its negative, and what Node 20 writes for them (String(x)). */
+static const sample_t edge_samples[] = {
+    /* Subnormals: the smallest, the largest, the normals around them. */
+    {0x0000000000000001ULL, "5e-324"},
+    {0x8000000000000001ULL, "-5e-324"},
+    {0x0000000000000002ULL, "1e-323"},
+    {0x8000000000000002ULL, "-1e-323"},
+    {0x0000000000000003ULL, "1.5e-323"},
+    {0x8000000000000003ULL, "-1.5e-323"},
+    {0x000fffffffffffffULL, "2.225073858507201e-308"},
+    {0x800fffffffffffffULL, "-2.225073858507201e-308"},
+    {0x000ffffffffffffeULL, "2.2250738585072004e-308"},
+    {0x800ffffffffffffeULL, "-2.2250738585072004e-308"},
+    {0x0010000000000000ULL, "2.2250738585072014e-308"},
+    {0x8010000000000000ULL, "-2.2250738585072014e-308"},
+    {0x0010000000000001ULL, "2.225073858507202e-308"},
+    {0x8010000000000001ULL, "-2.225073858507202e-308"},
+    {0x0000000000001000ULL, "2.0237e-320"},
+    {0x8000000000001000ULL, "-2.0237e-320"},
+    {0x0008000000000000ULL, "1.1125369292536007e-308"},
+    {0x8008000000000000ULL, "-1.1125369292536007e-308"},
+    /* DBL_MAX, the double below it, the largest power of two, DBL_MIN. */
+    {0x7fefffffffffffffULL, "1.7976931348623157e+308"},
+    {0xffefffffffffffffULL, "-1.7976931348623157e+308"},
+    {0x7feffffffffffffeULL, "1.7976931348623155e+308"},
+    {0xffeffffffffffffeULL, "-1.7976931348623155e+308"},
+    {0x7fe0000000000000ULL, "8.98846567431158e+307"},
+    {0xffe0000000000000ULL, "-8.98846567431158e+307"},
+    /* 1e21, where the layout turns to exponents, and the doubles around it. */
+    {0x444b1ae4d6e2ef50ULL, "1e+21"},
+    {0xc44b1ae4d6e2ef50ULL, "-1e+21"},
+    {0x444b1ae4d6e2ef4fULL, "999999999999999900000"},
+    {0xc44b1ae4d6e2ef4fULL, "-999999999999999900000"},
+    {0x444b1ae4d6e2ef51ULL, "1.0000000000000001e+21"},
+    {0xc44b1ae4d6e2ef51ULL, "-1.0000000000000001e+21"},
+    {0x444b1ae4d6e2ef4eULL, "999999999999999700000"},
+    {0xc44b1ae4d6e2ef4eULL, "-999999999999999700000"},
+    {0x4454542ba12a337cULL, "1.5e+21"},
+    {0xc454542ba12a337cULL, "-1.5e+21"},
+    /* 1e-6 and 1e-7, where the layout turns to exponents below 1, and around them. */
+    {0x3eb0c6f7a0b5ed8dULL, "0.000001"},
+    {0xbeb0c6f7a0b5ed8dULL, "-0.000001"},
+    {0x3eb0c6f7a0b5ed8cULL, "9.999999999999997e-7"},
+    {0xbeb0c6f7a0b5ed8cULL, "-9.999999999999997e-7"},
+    {0x3eb0c6f7a0b5ed8eULL, "0.0000010000000000000002"},
+    {0xbeb0c6f7a0b5ed8eULL, "-0.0000010000000000000002"},
+    {0x3e7ad7f29abcaf48ULL, "1e-7"},
+    {0xbe7ad7f29abcaf48ULL, "-1e-7"},
+    {0x3e7ad7f29abcaf47ULL, "9.999999999999998e-8"},
+    {0xbe7ad7f29abcaf47ULL, "-9.999999999999998e-8"},
+    {0x3e7ad7f29abcaf49ULL, "1.0000000000000001e-7"},
+    {0xbe7ad7f29abcaf49ULL, "-1.0000000000000001e-7"},
+    {0x3eb92a737110e454ULL, "0.0000015"},
+    {0xbeb92a737110e454ULL, "-0.0000015"},
+    {0x3eb4b66dc015e19bULL, "0.00000123456789"},
+    {0xbeb4b66dc015e19bULL, "-0.00000123456789"},
+    /* Values that need 17 significant digits. */
+    {0x3fd3333333333334ULL, "0.30000000000000004"},
+    {0xbfd3333333333334ULL, "-0.30000000000000004"},
+    {0x3ff0000000000001ULL, "1.0000000000000002"},
+    {0xbff0000000000001ULL, "-1.0000000000000002"},
+    {0x3fefffffffffffffULL, "0.9999999999999999"},
+    {0xbfefffffffffffffULL, "-0.9999999999999999"},
+    {0x018c92d503f699ccULL, "3.3333333333333334e-301"},
+    {0x818c92d503f699ccULL, "-3.3333333333333334e-301"},
+    {0x419d6f34547e6b75ULL, "123456789.12345679"},
+    {0xc19d6f34547e6b75ULL, "-123456789.12345679"},
+    {0x3ea0c6f7a0b5ed8eULL, "5.000000000000001e-7"},
+    {0xbea0c6f7a0b5ed8eULL, "-5.000000000000001e-7"},
+    {0x4000000000000001ULL, "2.0000000000000004"},
+    {0xc000000000000001ULL, "-2.0000000000000004"},
+    {0x001fffffffffffffULL, "4.4501477170144023e-308"},
+    {0x801fffffffffffffULL, "-4.4501477170144023e-308"},
+    /* Integers near 2^53 and beyond, where doubles stop being consecutive integers. */
+    {0x433fffffffffffffULL, "9007199254740991"},
+    {0xc33fffffffffffffULL, "-9007199254740991"},
+    {0x4340000000000000ULL, "9007199254740992"},
+    {0xc340000000000000ULL, "-9007199254740992"},
+    {0x4340000000000001ULL, "9007199254740994"},
+    {0xc340000000000001ULL, "-9007199254740994"},
+    {0x4340000000000002ULL, "9007199254740996"},
+    {0xc340000000000002ULL, "-9007199254740996"},
+    {0x4350000000000002ULL, "18014398509481990"},
+    {0xc350000000000002ULL, "-18014398509481990"},
+    {0x4350000000000001ULL, "18014398509481988"},
+    {0xc350000000000001ULL, "-18014398509481988"},
+    {0x43e0000000000000ULL, "9223372036854776000"},
+    {0xc3e0000000000000ULL, "-9223372036854776000"},
+    {0x43f0000000000000ULL, "18446744073709552000"},
+    {0xc3f0000000000000ULL, "-18446744073709552000"},
+    {0x43efffffffffffffULL, "18446744073709550000"},
+    {0xc3efffffffffffffULL, "-18446744073709550000"},
+    {0x4440000000000000ULL, "590295810358705700000"},
+    {0xc440000000000000ULL, "-590295810358705700000"},
+    {0x4450000000000000ULL, "1.1805916207174113e+21"},
+    {0xc450000000000000ULL, "-1.1805916207174113e+21"},
+    {0x4450000000000001ULL, "1.1805916207174116e+21"},
+    {0xc450000000000001ULL, "-1.1805916207174116e+21"},
+    {0x4376345785d8a001ULL, "100000000000000020"},
+    {0xc376345785d8a001ULL, "-100000000000000020"},
+    {0x437b69b4ba630f35ULL, "123456789012345680"},
+    {0xc37b69b4ba630f35ULL, "-123456789012345680"},
+    {0x4378000000000001ULL, "108086391056891920"},
+    {0xc378000000000001ULL, "-108086391056891920"},
+    /* Powers of two, whose interval is narrower below, across the exponent range. */
+    {0x0020000000000000ULL, "4.450147717014403e-308"},
+    {0x8020000000000000ULL, "-4.450147717014403e-308"},
+    {0x39b0000000000000ULL, "7.888609052210118e-31"},
+    {0xb9b0000000000000ULL, "-7.888609052210118e-31"},
+    {0x3fe0000000000000ULL, "0.5"},
+    {0xbfe0000000000000ULL, "-0.5"},
+    {0x3ff0000000000000ULL, "1"},
+    {0xbff0000000000000ULL, "-1"},
+    {0x4000000000000000ULL, "2"},
+    {0xc000000000000000ULL, "-2"},
+    {0x4330000000000000ULL, "4503599627370496"},
+    {0xc330000000000000ULL, "-4503599627370496"},
+    {0x4580000000000000ULL, "6.189700196426902e+26"},
+    {0xc580000000000000ULL, "-6.189700196426902e+26"},
+    {0x4630000000000000ULL, "1.2676506002282294e+30"},
+    {0xc630000000000000ULL, "-1.2676506002282294e+30"},
+    {0x7e70000000000000ULL, "1.0715086071862673e+301"},
+    {0xfe70000000000000ULL, "-1.0715086071862673e+301"},
+    /* Ends of the rounding interval on a round number (in for an even significand, out for
+     * an odd one), and halfway ties (to the even digit). */
+    {0x43efffffffffffcaULL, "18446744073709440000"},
+    {0xc3efffffffffffcaULL, "-18446744073709440000"},
+    {0x43efffffffffffcbULL, "18446744073709443000"},
+    {0xc3efffffffffffcbULL, "-18446744073709443000"},
+    {0x447017f7df96be17ULL, "4.749999999999999e+21"},
+    {0xc47017f7df96be17ULL, "-4.749999999999999e+21"},
+    {0x447017f7df96be18ULL, "4.75e+21"},
+    {0xc47017f7df96be18ULL, "-4.75e+21"},
+    {0x4310000000000001ULL, "1125899906842624.2"},
+    {0xc310000000000001ULL, "-1125899906842624.2"},
+    {0x4310000000000003ULL, "1125899906842624.8"},
+    {0xc310000000000003ULL, "-1125899906842624.8"},
+    {0x4320000000000001ULL, "2251799813685248.5"},
+    {0xc320000000000001ULL, "-2251799813685248.5"},
+};
+
+Test(number, w6b_edge_cases_match_node, .timeout = 10)
+{
+    expect_samples(edge_samples, sizeof edge_samples / sizeof edge_samples[0]);
+}
+
+/* ---- random doubles, checked without Node: read back, no shorter, the closest ---------- */
+
+/* The xorshift32 generator test/unit/number.js runs too. */
+static uint32_t xorshift32(uint32_t *s)
+{
+    uint32_t x = *s;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    return *s = x;
+}
+
+/* A random finite double: every bit pattern but the all-ones exponent equally likely. */
+static uint64_t random_finite_bits(uint32_t *s)
+{
+    uint64_t b;
+    do {
+        uint64_t hi = xorshift32(s);
+        uint64_t lo = xorshift32(s);
+        b = hi << 32 | lo;
+    } while ((b >> 52 & 0x7ff) == 0x7ff);
+    return b;
+}
+
+/* The significant digits of a JavaScript number's text, without leading or trailing zeros. */
+static size_t significant_digits(const char *js, char *digits)
+{
+    size_t n = 0;
+    for (const char *p = js; *p != '\0' && *p != 'e'; p++)
+        if (*p >= '0' && *p <= '9' && (n > 0 || *p != '0'))
+            digits[n++] = *p;
+    while (n > 0 && digits[n - 1] == '0')
+        n--;
+    digits[n] = '\0';
+    return n;
+}
+
+/* Whether the decimal <digits of m>e<exp> reads back as d. */
+static bool reads_back(long long m, int exp, double d)
+{
+    char text[48];
+    snprintf(text, sizeof text, "%llde%d", m, exp);
+    return strtod(text, NULL) == d;
+}
+
+/*
+ * The decimal printf writes with n significant digits is the closest one of that length; for
+ * a double whose interval is symmetric (every one but the powers of two) it is JavaScript's
+ * choice whenever the length is the shortest. glibc rounds exactly, so it is the oracle here.
+ */
+Test(number, w6b_random_doubles_are_shortest_and_closest, .timeout = 60)
+{
+    uint32_t seed = 0x9e3779b9;
+    for (int i = 0; i < 100000; i++) {
+        uint64_t b = random_finite_bits(&seed);
+        double d = from_bits(b);
+        if (d == 0)
+            continue;
+        char out[64], ours[32];
+        nipc__js_number(out, sizeof out, d);
+        cr_assert_eq(strtod(out, NULL), d, "%a written as %s, which reads back otherwise", d, out);
+        size_t len = significant_digits(out, ours);
+        cr_assert(len >= 1 && len <= 17, "%a written as %s", d, out);
+
+        /* One digit fewer: none of the decimals around d reads back. */
+        if (len > 1) {
+            char e[40];
+            snprintf(e, sizeof e, "%.*e", (int)len - 2, fabs(d));
+            long long m = 0;
+            int k = 0;
+            for (const char *p = e; *p != 'e'; p++)
+                if (*p >= '0' && *p <= '9') {
+                    m = m * 10 + (*p - '0');
+                    k++;
+                }
+            int exp = atoi(strchr(e, 'e') + 1) - (k - 1);
+            for (long long c = m - 1; c <= m + 1; c++)
+                cr_assert(c <= 0 || !reads_back(c, exp, fabs(d)),
+                          "%a written as %s, but %llde%d is shorter and reads back", d, out, c,
+                          exp);
+        }
+
+        /* The same length: the closest decimal, unless the interval is lopsided. */
+        if ((b & ((1ULL << 52) - 1)) != 0) {
+            char e[40], want[32];
+            snprintf(e, sizeof e, "%.*e", (int)len - 1, fabs(d));
+            significant_digits(e, want);
+            cr_assert_str_eq(ours, want, "%a written as %s, the closest is %s", d, out, e);
+        }
+    }
+}
+
+/* ---- against Node itself ------------------------------------------------------------ */
+
+/*
+ * test/unit/number.js prints, for its seed-determined list, each double's bits and String(x).
+ * The first two parts of the list are generated here too, to check that the script listed
+ * what was asked; the edge cases come from the script only.
+ */
+#define NODE_SEED 20240601u
+#define NODE_RANDOM 1000000
+#define NODE_DECIMALS 200000
+#define NODE_EDGES_AT_LEAST 10000
+
+/* Decimal k of test/unit/number.js: 1 to 15 digits over 10^j, or <digits>e<exponent> text. */
+static uint64_t decimal_bits(uint32_t *s)
+{
+    static const double p10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                 1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+    const int k = 1 + (int)(xorshift32(s) % 15);
+    const uint64_t hi = xorshift32(s) % 2097152;
+    const uint64_t lo = xorshift32(s);
+    const uint64_t r = hi * 4294967296u + lo;
+    const uint64_t low = (uint64_t)p10[k - 1];
+    const uint64_t m = low + r % (9 * low);
+    double x;
+    if (xorshift32(s) % 2 == 0) {
+        x = (double)m / p10[xorshift32(s) % 23];
+    } else {
+        const int elo = -340, ehi = 308 - k;
+        const int e = elo + (int)(xorshift32(s) % (uint32_t)(ehi - elo + 1));
+        char text[48];
+        snprintf(text, sizeof text, "%llue%d", (unsigned long long)m, e);
+        x = strtod(text, NULL);
+    }
+    if (xorshift32(s) % 2 != 0)
+        x = -x;
+    uint64_t b;
+    memcpy(&b, &x, sizeof b);
+    return b;
+}
+
+Test(number, w6b_matches_node_on_a_million_doubles, .timeout = 120)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "'%s' '%s/test/unit/number.js' %u %d %d", NIPC_NODE_EXECUTABLE,
+             NIPC_SOURCE_DIR, NODE_SEED, NODE_RANDOM, NODE_DECIMALS);
+    FILE *node = popen(cmd, "r");
+    cr_assert_not_null(node, "popen %s", cmd);
+
+    uint32_t seed = NODE_SEED;
+    char line[128];
+    long lines = 0, differ = 0, end = -1;
+    while (fgets(line, sizeof line, node) != NULL) {
+        if (strncmp(line, "end ", 4) == 0) {
+            end = atol(line + 4);
+            break;
+        }
+        char *js = line + 17;
+        cr_assert(strlen(line) > 18 && line[16] == ' ', "line %ld: %s", lines + 1, line);
+        js[strcspn(js, "\n")] = '\0';
+        uint64_t b = strtoull(line, NULL, 16);
+        if (lines < NODE_RANDOM) {
+            uint64_t want = random_finite_bits(&seed);
+            cr_assert_eq(b, want, "line %ld: node listed %016llx, not %016llx", lines + 1,
+                         (unsigned long long)b, (unsigned long long)want);
+        } else if (lines < NODE_RANDOM + NODE_DECIMALS) {
+            uint64_t want = decimal_bits(&seed);
+            cr_assert_eq(b, want, "line %ld: node listed %016llx, not %016llx", lines + 1,
+                         (unsigned long long)b, (unsigned long long)want);
+        }
+        lines++;
+
+        char out[64];
+        size_t n = nipc__js_number(out, sizeof out, from_bits(b));
+        if (strcmp(out, js) != 0 || n != strlen(js)) {
+            if (differ < 20)
+                cr_expect_fail("%016llx: JavaScript writes %s, nipc %s (length %zu)",
+                               (unsigned long long)b, js, out, n);
+            differ++;
+        }
+    }
+    int status = pclose(node);
+    cr_assert_eq(status, 0, "%s exited with status %d", cmd, status);
+    cr_assert_eq(end, lines, "node said %ld lines, %ld read", end, lines);
+    cr_assert_geq(lines, NODE_RANDOM + NODE_DECIMALS + NODE_EDGES_AT_LEAST);
+    cr_assert_eq(differ, 0, "%ld of %ld doubles differ from JavaScript", differ, lines);
 }
 
 Test(number, returns_full_length_when_truncated, .timeout = 10)
