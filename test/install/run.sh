@@ -38,11 +38,29 @@ check_output() { # <name> <command...>
         echo "FAIL: $name printed nothing" >&2
         exit 1
     fi
+    printf '%s\n' "$out" | grep -qx "nipc $version" || {
+        echo "FAIL: $name does not report version $version" >&2
+        exit 1
+    }
 }
+
+# One place sets the version (include/nipc/version.h): the library, nipc.pc and the CMake
+# package follow it, and no declaration in nipc.h claims a newer one.
+version=$(sed -n 's/^#define NIPC_VERSION_STRING "\(.*\)"$/\1/p' "$here/../../include/nipc/version.h")
+newest=$(grep -o 'Since [0-9]*\.[0-9]*\.[0-9]*' "$here/../../include/nipc.h" | cut -d' ' -f2 |
+    sort -V | tail -n 1)
+echo "== version $version; newest 'Since' in nipc.h: $newest"
+if [ "$(printf '%s\n%s\n' "$newest" "$version" | sort -V | tail -n 1)" != "$version" ]; then
+    echo "FAIL: nipc.h marks functions since $newest, but the library is $version" >&2
+    exit 1
+fi
+want_minor=${newest%.*}
 
 echo "== pkg-config"
 export PKG_CONFIG_PATH="$libdir/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
 pc_flags=$(pkg-config --cflags --libs nipc)
+pc_version=$(pkg-config --modversion nipc)
+[ "$pc_version" = "$version" ] || { echo "FAIL: nipc.pc says $pc_version, not $version" >&2; exit 1; }
 echo "pkg-config --cflags --libs nipc: $pc_flags"
 # shellcheck disable=SC2086 # pkg-config output is meant to be word-split
 "$cc" "${cflags[@]}" -std=c11 -Wall -Wextra -Werror "$here/consumer.c" $pc_flags \
@@ -50,7 +68,7 @@ echo "pkg-config --cflags --libs nipc: $pc_flags"
 check_output pkg-config "$tmp/consumer_pc"
 
 echo "== find_package(nipc)"
-cmake -S "$here" -B "$tmp/cmake-build" -DCMAKE_PREFIX_PATH="$prefix" \
+cmake -S "$here" -B "$tmp/cmake-build" -DCMAKE_PREFIX_PATH="$prefix" -DNIPC_WANT_VERSION="$want_minor" \
     -DCMAKE_C_COMPILER="$cc" -DCMAKE_C_FLAGS="${NIPC_CONSUMER_CFLAGS:-}" \
     >"$tmp/cmake.log" 2>&1 || {
     cat "$tmp/cmake.log"
