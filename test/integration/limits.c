@@ -852,3 +852,81 @@ ParameterizedTest(th_transport_t *t, limits, the_sender_refuses_what_a_nipc_rece
     close(fd);
     nipc_free(srv.ipc);
 }
+
+/* ---- writes past 4 GiB ----------------------------------------------------------------------- */
+
+/* MemAvailable in GiB, from /proc/meminfo (0 when unknown). */
+static unsigned long mem_available_gib(void)
+{
+    FILE *f = fopen("/proc/meminfo", "r");
+    char line[128];
+    unsigned long kib = 0;
+    while (f != NULL && fgets(line, sizeof line, f) != NULL)
+        if (sscanf(line, "MemAvailable: %lu kB", &kib) == 1)
+            break;
+    if (f != NULL)
+        fclose(f);
+    return kib / (1024 * 1024);
+}
+
+/*
+ * One write of more than 4 GiB: a uv_buf_t holds an unsigned length, and the queue was
+ * handed to libuv in one buffer cast to it, so everything past 4 GiB was lost. Four frames
+ * of 1.1 GiB emitted while the client connects make one queue of 4.4 GiB, written when the
+ * connection comes up; a raw peer counts every byte and every frame.
+ */
+Test(limits, a_queue_past_4_gib_is_written_whole, .timeout = 300)
+{
+    /* The string, the queue with its growth, and the sanitizers' copies. */
+    if (mem_available_gib() < 14)
+        cr_skip_test("needs 14 GiB of free memory, %lu GiB available", mem_available_gib());
+    const th_transport_t unix_t = {"unix", TH_UNIX};
+    nipc_config_t cfg;
+    th_config(&cfg);
+    cfg.max_queued_bytes = 0;
+    cfg.max_message_size = SIZE_MAX;
+    cfg.stop_retrying = true;
+    int port;
+    int lfd = th_raw_listen_any(&unix_t, dir, "huge.sock", &port);
+    nipc_t *ipc;
+    cr_assert_eq(nipc_new(&ipc, &loop, &cfg), 0);
+    nipc_client_t *c;
+    cr_assert_eq(nipc_connect_to(ipc, "huge", th_path(dir, "huge.sock"), &c), 0);
+    const size_t len = (size_t)1100 << 20;
+    char *bytes = malloc(len);
+    cr_assert_not_null(bytes);
+    memset(bytes, 'z', len);
+    json_t *s = json_stringn_nocheck(bytes, len);
+    free(bytes);
+    cr_assert_not_null(s);
+    for (int i = 0; i < 4; i++)
+        cr_assert_eq(nipc_client_emit(c, "huge", s), 0);
+    json_decref(s);
+    const size_t frame = len + sizeof "{\"type\":\"huge\",\"data\":\"\"}\f" - 1;
+    cr_assert_gt(4 * frame, (size_t)UINT32_MAX);
+
+    int fd = th_raw_accept(&loop, lfd, 5000);
+    cr_assert(fd >= 0);
+    static char buf[1 << 20];
+    size_t got = 0, frames = 0;
+    uint64_t end = uv_hrtime() / 1000000 + 240000;
+    while (got < 4 * frame && uv_hrtime() / 1000000 < end) {
+        uv_run(&loop, UV_RUN_NOWAIT);
+        ssize_t r = read(fd, buf, sizeof buf);
+        if (r == 0)
+            break;
+        if (r < 0) {
+            struct pollfd pfd = {fd, POLLIN, 0};
+            poll(&pfd, 1, 1);
+            continue;
+        }
+        got += (size_t)r;
+        for (const char *p = buf; (p = memchr(p, '\f', (size_t)(buf + r - p))) != NULL; p++)
+            frames++;
+    }
+    cr_assert_eq(got, 4 * frame, "%zu of %zu bytes arrived", got, 4 * frame);
+    cr_assert_eq(frames, 4);
+    close(fd);
+    close(lfd);
+    nipc_free(ipc);
+}
