@@ -310,7 +310,10 @@ NIPC_EXTERN int nipc_server_emit(nipc_server_t *server, nipc_socket_t *socket, c
                                  json_t *data);
 NIPC_EXTERN int nipc_server_emit_new(nipc_server_t *server, nipc_socket_t *socket, const char *type,
                                      json_t *data);
-/* `fmt` and the arguments build the data with json_pack(). */
+/* `_new` steals `data`, even on error. `_emitf`: `fmt` and the arguments build the data with
+ * json_pack(); a format that does not match its arguments is UV_EINVAL, and no frame is
+ * sent. Both return the codes of nipc_server_emit(). The same holds for every `_new` and
+ * `f` variant below. */
 NIPC_EXTERN int nipc_server_emitf(nipc_server_t *server, nipc_socket_t *socket, const char *type,
                                   const char *fmt, ...);
 
