@@ -13,22 +13,7 @@
  */
 #include "../support/transport.h"
 
-static uv_loop_t loop;
-static char dir[64];
-
-static void setup(void)
-{
-    cr_assert_eq(uv_loop_init(&loop), 0);
-    th_tmpdir(dir);
-}
-
-static void teardown(void)
-{
-    th_loop_close(&loop);
-    th_rmdir(dir);
-}
-
-TestSuite(coalesce, .init = setup, .fini = teardown, .timeout = 30);
+TH_LOOP_SUITE(coalesce, 30);
 
 #define BURST 1000
 

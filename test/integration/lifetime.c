@@ -8,22 +8,7 @@
 #include "../support/transport.h"
 #include "internal.h"
 
-static uv_loop_t loop;
-static char dir[64];
-
-static void setup(void)
-{
-    cr_assert_eq(uv_loop_init(&loop), 0);
-    th_tmpdir(dir);
-}
-
-static void teardown(void)
-{
-    th_loop_close(&loop);
-    th_rmdir(dir);
-}
-
-TestSuite(lifetime, .init = setup, .fini = teardown, .timeout = 20);
+TH_LOOP_SUITE(lifetime, 20);
 
 typedef struct freer {
     nipc_t *ipc;

@@ -9,22 +9,7 @@
 
 #include <fcntl.h>
 
-static uv_loop_t loop;
-static char dir[64];
-
-static void setup(void)
-{
-    cr_assert_eq(uv_loop_init(&loop), 0);
-    th_tmpdir(dir);
-}
-
-static void teardown(void)
-{
-    th_loop_close(&loop);
-    th_rmdir(dir);
-}
-
-TestSuite(socket_file, .init = setup, .fini = teardown, .timeout = 20);
+TH_LOOP_SUITE(socket_file, 20);
 
 static void write_file(const char *path, const char *text)
 {

@@ -149,6 +149,25 @@ static TH_UNUSED void th_loop_close(uv_loop_t *loop)
     cr_assert_eq(uv_loop_close(loop), 0, "the loop still has open handles");
 }
 
+/*
+ * The suite most integration tests share: a fresh loop and temporary directory per test,
+ * the loop checked closed and the directory removed after it. Defines `loop` and `dir`.
+ */
+#define TH_LOOP_SUITE(name, secs)                                                                  \
+    static uv_loop_t loop;                                                                         \
+    static char dir[64];                                                                           \
+    static void th_suite_setup_(void)                                                              \
+    {                                                                                              \
+        cr_assert_eq(uv_loop_init(&loop), 0);                                                      \
+        th_tmpdir(dir);                                                                            \
+    }                                                                                              \
+    static void th_suite_teardown_(void)                                                           \
+    {                                                                                              \
+        th_loop_close(&loop);                                                                      \
+        th_rmdir(dir);                                                                             \
+    }                                                                                              \
+    TestSuite(name, .init = th_suite_setup_, .fini = th_suite_teardown_, .timeout = (secs))
+
 /* ---- event recorder -------------------------------------------------------------------- */
 
 #define TH_MAX_EVENTS 4096
