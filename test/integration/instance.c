@@ -467,3 +467,66 @@ ParameterizedTest(th_transport_t *t, instance, every_allocation_failure_is_survi
     cr_assert_gt(n, 20, "%s: the exchange made only %lu allocations", t->name, n);
     cr_assert_eq(inside_events, 0, "%s: %d events published inside a call", t->name, inside_events);
 }
+
+/* The same sweep over UDP: two UDP servers, one sends `ping` to the other, which answers the
+ * sender's socket with `pong` (node-ipc's UDP hello world, U6). */
+static void udp_pong(const nipc_event_t *ev, void *arg)
+{
+    inside_events += in_call > 0;
+    (void)arg;
+    (void)CALL(nipc_server_emit(ev->server, ev->socket, "pong", ev->data));
+}
+
+Test(instance, every_allocation_failure_is_survived_over_udp, .timeout = 120)
+{
+    bool finished = false;
+    unsigned long n = 1;
+    for (; n < 2000 && !finished; n++) {
+        uv_loop_t loop;
+        uv_loop_init(&loop);
+        nipc_config_t cfg;
+        th_config(&cfg);
+        nipc_t *a = NULL, *b = NULL;
+        nipc_server_t *sa = NULL, *sb = NULL;
+        th_rec_t *rec = calloc(1, sizeof *rec);
+        nipc__test_fail_alloc_after(n);
+        int err = CALL(nipc_new(&a, &loop, &cfg));
+        if (err == 0)
+            err = CALL(nipc_new(&b, &loop, &cfg));
+        if (err == 0)
+            err = CALL(nipc_serve_net(a, "127.0.0.1", 0, NIPC_UDP4, &sa));
+        if (err == 0)
+            err = CALL(nipc_serve_net(b, "127.0.0.1", 0, NIPC_UDP4, &sb));
+        if (err == 0) {
+            nipc_server_on(sa, "ping", udp_pong, NULL);
+            nipc_server_on(sb, NIPC_EVENT_ANY, oom_record, rec);
+            err = CALL(nipc_server_start(sa));
+        }
+        if (err == 0)
+            err = CALL(nipc_server_start(sb));
+        if (err == 0)
+            err = CALL(nipc_server_emit_to(sb, "127.0.0.1", nipc_server_port(sa), "ping", NULL));
+        if (err == 0) {
+            uint64_t now = uv_hrtime() / 1000000, end = now + 1000, quiet = now + 30;
+            int seen = 0;
+            while (th_count(rec, "pong") < 1 && now < end && now < quiet) {
+                uv_run(&loop, UV_RUN_NOWAIT);
+                now = uv_hrtime() / 1000000;
+                if (rec->n != seen) {
+                    seen = rec->n;
+                    quiet = now + 30;
+                }
+            }
+            finished = th_count(rec, "pong") == 1;
+        }
+        cr_assert(err == 0 || err == UV_ENOMEM, "n=%lu: %s", n, nipc_strerror(err));
+        nipc__test_fail_alloc_after(0);
+        nipc_free(a);
+        nipc_free(b);
+        th_loop_close(&loop);
+        free(rec);
+    }
+    cr_assert(finished, "the exchange never completed");
+    cr_assert_gt(n, 10, "the exchange made only %lu allocations", n);
+    cr_assert_eq(inside_events, 0, "%d events published inside a call", inside_events);
+}
