@@ -144,6 +144,13 @@ void nipc__msg_decode_into(nipc_msg_t *m, const char *p, size_t n, bool allow_re
                            json_t **shape);
 void nipc__msg_done(nipc_msg_t *m, json_t **shape);
 
+/*
+ * For tests only: decodes as nipc__msg_decode() does, but with the general path alone
+ * (jansson's parser), never the fast path nor a reused tree. It is the reference the fast
+ * path must agree with on every input, which the differential test compares against.
+ */
+void nipc__msg_decode_general(nipc_msg_t *m, const char *p, size_t n, bool allow_reserved);
+
 /* True for names the library publishes itself (connect, error, ...; W14). */
 bool nipc__event_reserved(const char *type);
 

@@ -664,7 +664,7 @@ static json_t *load(const char *p, size_t n, json_error_t *e)
     return root;
 }
 
-static void general_decode(nipc_msg_t *m, const char *p, size_t n, bool allow_reserved)
+void nipc__msg_decode_general(nipc_msg_t *m, const char *p, size_t n, bool allow_reserved)
 {
     json_error_t e;
     json_t *root = load(p, n, &e);
@@ -714,7 +714,9 @@ static void general_decode(nipc_msg_t *m, const char *p, size_t n, bool allow_re
  * building the envelope, and gives up (returns false) on anything else or anything it does
  * not handle itself: reals, integers of more than 18 digits, lone surrogates, nesting past
  * FAST_DEPTH, any invalid input. The general path then decodes the frame from the start, so
- * giving up changes nothing but the speed, and every error is the general path's.
+ * giving up changes nothing but the speed, and every error is the general path's. Whatever
+ * the fast path accepts, it must decode exactly as the general path would (the same data,
+ * key order and integer or real typing).
  */
 #define FAST_DEPTH 64
 
@@ -1117,7 +1119,7 @@ void nipc__msg_decode_into(nipc_msg_t *m, const char *p, size_t n, bool allow_re
     m->decoded = NULL;
     if (fast_decode(m, p, n, allow_reserved, shape))
         return;
-    general_decode(m, p, n, allow_reserved);
+    nipc__msg_decode_general(m, p, n, allow_reserved);
 }
 
 void nipc__msg_decode(nipc_msg_t *m, const char *p, size_t n, bool allow_reserved)

@@ -682,3 +682,33 @@ Test(reuse, integers_at_the_edge_of_the_fast_path, .timeout = 10)
     }
     json_decref(shape);
 }
+
+/* ---- the general path alone (the reference of test/unit/message_paths.c) ---------------- */
+
+Test(decode, general_path_alone_gives_the_same_message, .timeout = 10)
+{
+    static const char f[] = "{\"type\":\"t\",\"data\":{\"a\":[1,\"x\"],\"b\":{\"c\":null}}}";
+    nipc_msg_t fast, general;
+    nipc__msg_decode(&fast, f, sizeof f - 1, false);
+    nipc__msg_decode_general(&general, f, sizeof f - 1, false);
+    cr_assert_eq(fast.err, 0);
+    cr_assert_eq(general.err, 0);
+    /* The fast path owns the data alone; the general path owns the whole envelope. */
+    cr_assert_eq(fast.decoded, fast.data);
+    cr_assert_neq(general.decoded, general.data);
+    cr_assert(json_is_object(general.decoded));
+    cr_assert_str_eq(general.type, "t");
+    cr_assert(json_equal(general.data, fast.data));
+    nipc__msg_clear(&fast);
+    nipc__msg_clear(&general);
+
+    /* Its errors are the entry's: the fast path has none of its own. */
+    static const char bad[] = "{\"type\":\"t\",\"data\":}";
+    nipc__msg_decode(&fast, bad, sizeof bad - 1, false);
+    nipc__msg_decode_general(&general, bad, sizeof bad - 1, false);
+    cr_assert_eq(general.err, NIPC_EPROTO);
+    cr_assert_eq(fast.err, general.err);
+    cr_assert(json_equal(fast.decoded, general.decoded));
+    nipc__msg_clear(&fast);
+    nipc__msg_clear(&general);
+}
