@@ -777,6 +777,22 @@ static bool fast_string(cursor_t *c, const char **s, size_t *len, char **owned)
 }
 
 /*
+ * An object key after its opening quote, as fast_string reads it. jansson's parser refuses
+ * a key holding NUL ("a\u0000"), so the fast path must not accept one either; only an
+ * unescaped copy can hold one, since a raw NUL byte is a control byte.
+ */
+static bool fast_key(cursor_t *c, const char **k, size_t *klen, char **owned)
+{
+    if (!fast_string(c, k, klen, owned))
+        return false;
+    if (*owned != NULL && memchr(*owned, '\0', *klen) != NULL) {
+        nipc__free(*owned);
+        return false;
+    }
+    return true;
+}
+
+/*
  * A string with escapes, unescaped into a copy (never longer than the text). Apart from
  * fast_string, so that the common plain string does not pay for this code's registers.
  */
@@ -905,7 +921,7 @@ static json_t *fast_value(cursor_t *c, int depth)
             const char *k;
             size_t klen;
             char *owned;
-            if (c->p >= c->end || *c->p++ != '"' || !fast_string(c, &k, &klen, &owned))
+            if (c->p >= c->end || *c->p++ != '"' || !fast_key(c, &k, &klen, &owned))
                 goto bad_obj;
             json_t *v = NULL;
             if (c->p < c->end && *c->p == ':') {
@@ -1002,7 +1018,7 @@ static bool fast_update_object(cursor_t *c, json_t *obj, int depth)
         const char *k;
         size_t klen;
         char *owned;
-        if (it == NULL || c->p >= c->end || *c->p++ != '"' || !fast_string(c, &k, &klen, &owned))
+        if (it == NULL || c->p >= c->end || *c->p++ != '"' || !fast_key(c, &k, &klen, &owned))
             return false;
         bool same =
             klen == json_object_iter_key_len(it) && memcmp(k, json_object_iter_key(it), klen) == 0;
