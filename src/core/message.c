@@ -13,7 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* jansson's parser stops at this nesting too; the encoder refuses deeper user data. */
+/*
+ * jansson's parser takes 2048 levels of nesting, each value a level of its own: in a frame the
+ * envelope is the first and the data the second. The encoder refuses data that would nest
+ * deeper, since no nipc receiver could read the frame.
+ */
 #define MAX_DEPTH 2048
 
 static const char hex[] = "0123456789abcdef";
@@ -226,8 +230,26 @@ static bool utf8_valid(const char *s, size_t n)
     return true;
 }
 
-/* A JSON string as JSON.stringify writes it: only ", \\ and controls below 0x20 escaped. */
-static int write_string(nipc_buf_t *out, const char *s, size_t n)
+/*
+ * The ASCII bytes JSON.stringify copies as they are: all but controls, quote and backslash
+ * (32 a row from 0x00; none above 0x7F).
+ */
+static const bool copied_as_is[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+};
+
+/*
+ * A JSON string as JSON.stringify writes it: only ", \\ and controls below 0x20 escaped.
+ * Refuses (UV_EINVAL) text that is not valid UTF-8, which jansson lets a caller build
+ * (json_stringn_nocheck) but no receiver reads, and with `key` a NUL byte, which jansson's
+ * parser refuses in a key. The check costs an ASCII string nothing: the block scan stops at
+ * the first byte above 0x7F, the rest of the string is then checked once, and the scan goes
+ * on letting such bytes through.
+ */
+static int write_string(nipc_buf_t *out, const char *s, size_t n, bool key)
 {
     /* Worst case every byte becomes \u00XX. */
     if (n > (SIZE_MAX - 2) / 6)
@@ -237,15 +259,24 @@ static int write_string(nipc_buf_t *out, const char *s, size_t n)
         return err;
     const unsigned char *u = (const unsigned char *)s;
     char *w = out->data + out->len;
+    bool ascii = true; /* no byte above 0x7F so far, so the rest is not yet checked */
     *w++ = '"';
     for (size_t i = 0; i < n;) {
-        size_t k = n - i >= 16 ? plain_blocks(u + i, n - i, false, w) : 0;
+        size_t k = n - i >= 16 ? plain_blocks(u + i, n - i, ascii, w) : 0;
         w += k;
         i += k;
-        /* Byte by byte until the end of the block that stopped the copy. */
+        /* Byte by byte until the end of the block that stopped the copy. While `ascii`
+         * holds, every byte before i is ASCII, so a character starts at i. */
         for (size_t stop = i + 16 < n ? i + 16 : n; i < stop; i++) {
             unsigned char c = u[i];
-            if (c >= 0x20 && c != '"' && c != '\\') {
+            if (copied_as_is[c]) {
+                *w++ = (char)c;
+                continue;
+            }
+            if (c >= 0x80) {
+                if (ascii && !utf8_valid(s + i, n - i))
+                    return UV_EINVAL;
+                ascii = false;
                 *w++ = (char)c;
                 continue;
             }
@@ -271,6 +302,8 @@ static int write_string(nipc_buf_t *out, const char *s, size_t n)
                 *w++ = 't';
                 break;
             default:
+                if (c == 0 && key)
+                    return UV_EINVAL;
                 *w++ = 'u';
                 *w++ = '0';
                 *w++ = '0';
@@ -395,27 +428,30 @@ static size_t format_integer(char *buf, json_int_t v)
     return len;
 }
 
+/* `depth` is the number of levels around v: 0 for a value alone, 1 for a frame's data. */
 static int write_value(nipc_buf_t *out, const json_t *v, int depth)
 {
     char num[64];
     size_t n;
     int err;
 
-    if (depth > MAX_DEPTH)
+    if (depth >= MAX_DEPTH)
         return UV_EINVAL;
     switch (json_typeof(v)) {
     case JSON_OBJECT: {
         bool first = true;
         if ((err = nipc__buf_append(out, "{", 1)))
             return err;
-        /* The iterator gives each key's length: keys may hold NUL (jansson >= 2.13). */
+        /* The iterator gives each key's length, so a key holding NUL (jansson >= 2.13 makes
+         * them) is seen, and refused, rather than cut short into another key. */
         for (void *it = json_object_iter((json_t *)v); it != NULL;
              it = json_object_iter_next((json_t *)v, it)) {
             json_t *val = json_object_iter_value(it);
             if (!first && (err = nipc__buf_append(out, ",", 1)))
                 return err;
             first = false;
-            if ((err = write_string(out, json_object_iter_key(it), json_object_iter_key_len(it))) ||
+            if ((err = write_string(out, json_object_iter_key(it), json_object_iter_key_len(it),
+                                    true)) ||
                 (err = nipc__buf_append(out, ":", 1)) || (err = write_value(out, val, depth + 1)))
                 return err;
         }
@@ -435,7 +471,7 @@ static int write_value(nipc_buf_t *out, const json_t *v, int depth)
         return nipc__buf_append(out, "]", 1);
     }
     case JSON_STRING:
-        return write_string(out, json_string_value(v), json_string_length(v));
+        return write_string(out, json_string_value(v), json_string_length(v), false);
     case JSON_INTEGER:
         n = format_integer(num, json_integer_value(v));
         return nipc__buf_append(out, num, n);
@@ -513,7 +549,8 @@ static bool delim_can_appear(const char *delim)
 int nipc__msg_encode(nipc_buf_t *out, const char *type, const json_t *data, bool legacy,
                      const char *delim, size_t dlen)
 {
-    if (type == NULL || crashes_legacy(type) || !utf8_valid(type, strlen(type)))
+    /* The type's UTF-8 is checked as it is written, like every string of the data. */
+    if (type == NULL || crashes_legacy(type))
         return UV_EINVAL;
     if (data != NULL && legacy) {
         /* W4: node-ipc sends falsy data (null, "") and emitter-like objects as {}. */
@@ -529,9 +566,9 @@ int nipc__msg_encode(nipc_buf_t *out, const char *type, const json_t *data, bool
     size_t mark = out->len;
     int err;
     if ((err = nipc__buf_append(out, "{\"type\":", 8)) ||
-        (err = write_string(out, type, strlen(type))) ||
+        (err = write_string(out, type, strlen(type), false)) ||
         (err = nipc__buf_append(out, ",\"data\":", 8)) ||
-        (err = data ? write_value(out, data, 0) : nipc__buf_append(out, "{}", 2)) ||
+        (err = data ? write_value(out, data, 1) : nipc__buf_append(out, "{}", 2)) ||
         (err = nipc__buf_append(out, "}", 1))) {
         out->len = mark;
         return err;

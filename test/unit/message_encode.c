@@ -388,19 +388,6 @@ Test(encode, w5_control_chars_in_keys_escaped, .timeout = 10)
     json_decref(o);
 }
 
-/*
- * jansson keys may hold NUL (json_object_setn); JSON.stringify({"a\0b": 1}) gives
- * {"a\u0000b":1}. Truncating at the NUL would send another key.
- */
-Test(encode, w5_key_with_embedded_nul_escaped_not_truncated, .timeout = 10)
-{
-    json_t *o = json_object();
-    cr_assert_eq(json_object_setn_new(o, "a\0b", 3, json_integer(1)), 0);
-    static const char want[] = "{\"a\\u0000b\":1}";
-    expect_data(o, want, sizeof want - 1);
-    json_decref(o);
-}
-
 Test(encode, w5_type_escaped_like_data, .timeout = 10)
 {
     expect_frame("a\"b\\c\n\x01\xc3\xa9", NULL, true,
@@ -679,6 +666,166 @@ Test(encode, w13_invalid_utf8_type_refused, .timeout = 10)
         cr_assert_eq(b.len, 0);
     }
     nipc__buf_free(&b);
+}
+
+/* ---- nothing a nipc receiver would refuse is sent ------------------------------------- */
+
+/* Encodes `data` after some queued bytes and expects UV_EINVAL with those bytes untouched. */
+static void expect_refused(const json_t *data, const char *what)
+{
+    nipc_buf_t b;
+    nipc__buf_init(&b);
+    cr_assert_eq(nipc__buf_append(&b, "queued", 6), 0);
+    int err = nipc__msg_encode(&b, "t", data, false, "\f", 1);
+    cr_assert_eq(err, UV_EINVAL, "%s: got %s", what, nipc_err_name(err));
+    assert_bytes(b.data + b.off, nipc__buf_size(&b), "queued", 6);
+    nipc__buf_free(&b);
+}
+
+/*
+ * jansson keys may hold NUL (json_object_setn), and JSON.stringify({"a\0b": 1}) gives
+ * {"a\u0000b":1}, but jansson's parser refuses such a key, so no nipc receiver could read
+ * the frame: it is refused, wherever the key is. A NUL in a string value is read back and
+ * goes out as \u0000.
+ */
+Test(encode, key_holding_nul_refused_buffer_unchanged, .timeout = 10)
+{
+    static const struct {
+        const char *key;
+        size_t len;
+    } keys[] = {{"a\0b", 3}, {"\0", 1}, {"ab\0", 3}, {"\0\0", 2}};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        json_t *o = json_object();
+        cr_assert_eq(json_object_setn_new(o, keys[i].key, keys[i].len, json_integer(1)), 0);
+        expect_refused(o, "a key at the top");
+        json_t *nested = json_pack("{s:i, s:[i, {s:o}]}", "first", 1, "list", 2, "in", o);
+        cr_assert_not_null(nested);
+        expect_refused(nested, "a key deep in the data");
+        json_decref(nested);
+    }
+    json_t *v = json_pack("{s:s%}", "k", "a\0b", (size_t)3);
+    static const char want[] = "{\"k\":\"a\\u0000b\"}";
+    expect_data(v, want, sizeof want - 1);
+    json_decref(v);
+}
+
+/*
+ * jansson lets a caller build strings and keys that are not UTF-8 (json_stringn_nocheck,
+ * json_object_setn_nocheck); no receiver reads them back, so they are refused. The bad bytes
+ * sit at every offset of the block scans, alone or after valid non-ASCII text (which starts
+ * the check of the rest of the string) and with text after them.
+ */
+Test(encode, invalid_utf8_in_strings_and_keys_refused, .timeout = 30)
+{
+    static const char *const bad[] = {
+        "\x80",
+        "\xff",
+        "\xc3",
+        "\xc3\x28",
+        "\xc0\xaf",
+        "\xe2\x82",
+        "\xe0\x80\xaf",
+        "\xed\xa0\x80",
+        "\xed\xbf\xbf",
+        "\xf0\x9f\x98",
+        "\xf4\x90\x80\x80",
+        "\xf8\x88\x80\x80\x80",
+    };
+    char s[400];
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        size_t bl = strlen(bad[i]);
+        for (size_t at = 0; at <= 300; at++) {
+            for (int variant = 0; variant < 3; variant++) {
+                memset(s, 'x', sizeof s);
+                if (variant == 1 && at >= 2)
+                    memcpy(s, "\xc3\xa9", 2); /* é first */
+                if (variant == 2 && at >= 4)
+                    memcpy(s + at - 4, "\xf0\x9f\x98\x80", 4); /* an emoji just before */
+                memcpy(s + at, bad[i], bl);
+                size_t n = at + bl + (variant == 0 ? 0 : 40);
+                json_t *str = json_stringn_nocheck(s, n);
+                cr_assert_not_null(str);
+                expect_refused(str, hexdump(bad[i], bl));
+                json_t *o = json_object();
+                cr_assert_eq(json_object_setn_new_nocheck(o, s, n, json_true()), 0);
+                expect_refused(o, hexdump(bad[i], bl));
+                json_t *arr = json_pack("[i, {s:o}]", 1, "v", str); /* steals str */
+                expect_refused(arr, hexdump(bad[i], bl));
+                json_decref(arr);
+                json_decref(o);
+            }
+        }
+    }
+}
+
+/*
+ * The other side of the check: valid UTF-8 of every length, then escapes and more text, at
+ * every offset, goes out byte for byte, after the scan switched to letting non-ASCII through.
+ */
+Test(encode, valid_utf8_at_every_offset_sent_as_is, .timeout = 30)
+{
+    static const char *const good[] = {"\xc3\xa9",     "\xe2\x82\xac",     "\xf0\x9f\x98\x80",
+                                       "\xef\xbf\xbf", "\xf4\x8f\xbf\xbf", "\x7f"};
+    unsigned char s[400];
+    char want[sizeof s * 6 + 2];
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        size_t gl = strlen(good[i]);
+        for (size_t at = 0; at <= 300; at++) {
+            memset(s, 'y', sizeof s);
+            memcpy(s + at, good[i], gl);
+            s[at + gl + 3] = '\n';
+            memcpy(s + at + gl + 20, "\xe4\xb8\xad\"", 4);
+            size_t n = at + gl + 90;
+            json_t *j = json_stringn((const char *)s, n);
+            cr_assert_not_null(j);
+            expect_data(j, want, escape_slowly(s, n, want));
+            json_decref(j);
+        }
+    }
+}
+
+/* Nested `levels` deep, data itself the first: arrays around an integer. */
+static json_t *nested(int levels)
+{
+    json_t *v = json_integer(1);
+    for (int i = 1; i < levels; i++) {
+        json_t *outer = json_array();
+        cr_assert_eq(json_array_append_new(outer, v), 0);
+        v = outer;
+    }
+    return v;
+}
+
+/*
+ * jansson's parser takes 2048 levels, the envelope the first, so a frame's data may nest
+ * 2047 deep and no more; a value written alone, 2048.
+ */
+Test(encode, data_nested_past_the_parser_limit_refused, .timeout = 10)
+{
+    json_t *ok = nested(2047), *deep = nested(2048), *deeper = nested(2049);
+    nipc_buf_t b;
+    nipc__buf_init(&b);
+    cr_assert_eq(nipc__msg_encode(&b, "t", ok, false, "\f", 1), 0);
+    nipc_msg_t m;
+    nipc__msg_decode(&m, b.data, b.len - 1, false);
+    cr_assert_eq(m.err, 0, "the deepest frame sent is read back: %s", nipc_err_name(m.err));
+    cr_assert(json_equal(m.data, ok));
+    nipc__msg_clear(&m);
+    expect_refused(deep, "2048 levels of data");
+
+    nipc__buf_reset(&b);
+    cr_assert_eq(nipc__json_write(&b, deep), 0);
+    json_error_t e;
+    json_t *back = json_loadb(b.data, b.len, 0, &e);
+    cr_assert_not_null(back, "2048 levels alone are read back: %s", e.text);
+    json_decref(back);
+    nipc__buf_reset(&b);
+    cr_assert_eq(nipc__json_write(&b, deeper), UV_EINVAL);
+    cr_assert_eq(b.len, 0);
+    nipc__buf_free(&b);
+    json_decref(ok);
+    json_decref(deep);
+    json_decref(deeper);
 }
 
 /* ---- failures keep the buffer as it was ----------------------------------------------- */
