@@ -114,6 +114,73 @@ __attribute__((target("avx2"))) static size_t plain_blocks_avx2(const unsigned c
     }
     return i;
 }
+
+/*
+ * Whether p[0, m) (m a multiple of 32) holds no UTF-8 error, 32 bytes a step; a character
+ * cut at the end is the caller's. Every error shows in a pair of bytes, through the two
+ * nibbles of the first and the high nibble of the second, except a third or fourth byte
+ * that is missing or in excess, which depends on the bytes two and three back. A table per
+ * nibble gives the kinds of error that nibble can be part of; a byte is wrong when its three
+ * nibbles share a kind. CONT, a continuation byte after one that is not a lead byte, is
+ * wrong exactly when the byte is not a third or fourth one.
+ */
+__attribute__((target("avx2"))) static bool utf8_blocks_avx2(const unsigned char *p, size_t m)
+{
+    enum {
+        SHORT = 0x01, /* a lead byte, then no continuation byte */
+        OVER2 = 0x02, /* C0 or C1 */
+        OVER3 = 0x04, /* E0, then 80-9F */
+        SURR = 0x08,  /* ED, then A0-BF: a surrogate */
+        F_8X = 0x10,  /* F0 or F5-FF, then 80-8F */
+        LARGE = 0x20, /* F4-FF, then 90-BF: past U+10FFFF */
+        CONT = 0x40,
+    };
+    /* Indexed by a nibble, each table twice: a byte shuffle looks up within its 128-bit lane. */
+#define NIBBLES(...) _mm256_setr_epi8(__VA_ARGS__, __VA_ARGS__)
+#define ANY (SHORT | CONT) /* what any low nibble of the first byte allows */
+    /* clang-format off */
+    const __m256i first_high = NIBBLES(
+        CONT, CONT, CONT, CONT, CONT, CONT, CONT, CONT,   /* 0-7: ASCII */
+        CONT, CONT, CONT, CONT,                           /* 8-B: continuation bytes */
+        SHORT | OVER2, SHORT, SHORT | OVER3 | SURR, SHORT | F_8X | LARGE);
+    const __m256i first_low = NIBBLES(
+        ANY | OVER2 | OVER3 | F_8X, ANY | OVER2, ANY, ANY,
+        ANY | LARGE, ANY | F_8X | LARGE, ANY | F_8X | LARGE, ANY | F_8X | LARGE,
+        ANY | F_8X | LARGE, ANY | F_8X | LARGE, ANY | F_8X | LARGE, ANY | F_8X | LARGE,
+        ANY | F_8X | LARGE, ANY | SURR | F_8X | LARGE, ANY | F_8X | LARGE, ANY | F_8X | LARGE);
+    const __m256i second_high = NIBBLES(
+        SHORT, SHORT, SHORT, SHORT, SHORT, SHORT, SHORT, SHORT,
+        OVER2 | OVER3 | F_8X | CONT, OVER2 | OVER3 | LARGE | CONT,
+        OVER2 | SURR | LARGE | CONT, OVER2 | SURR | LARGE | CONT,
+        SHORT, SHORT, SHORT, SHORT);
+    /* clang-format on */
+#undef ANY
+#undef NIBBLES
+    const __m256i nibble = _mm256_set1_epi8(0x0f);
+    __m256i prev = _mm256_setzero_si256(); /* before the text: as if ASCII */
+    __m256i err = _mm256_setzero_si256();
+    for (size_t i = 0; i < m; i += 32) {
+        __m256i cur = _mm256_loadu_si256((const __m256i *)(p + i));
+        /* The bytes one, two and three back: the last of prev, then cur's own. */
+        __m256i back = _mm256_permute2x128_si256(prev, cur, 0x21);
+        __m256i prev1 = _mm256_alignr_epi8(cur, back, 15);
+        __m256i prev2 = _mm256_alignr_epi8(cur, back, 14);
+        __m256i prev3 = _mm256_alignr_epi8(cur, back, 13);
+        __m256i kinds = _mm256_and_si256(
+            _mm256_and_si256(_mm256_shuffle_epi8(
+                                 first_high, _mm256_and_si256(_mm256_srli_epi16(prev1, 4), nibble)),
+                             _mm256_shuffle_epi8(first_low, _mm256_and_si256(prev1, nibble))),
+            _mm256_shuffle_epi8(second_high, _mm256_and_si256(_mm256_srli_epi16(cur, 4), nibble)));
+        /* A third byte follows E0-FF two back, a fourth F0-FF three back. */
+        __m256i late = _mm256_or_si256(_mm256_subs_epu8(prev2, _mm256_set1_epi8((char)0xdf)),
+                                       _mm256_subs_epu8(prev3, _mm256_set1_epi8((char)0xef)));
+        __m256i must = _mm256_and_si256(_mm256_cmpgt_epi8(late, _mm256_setzero_si256()),
+                                        _mm256_set1_epi8(CONT));
+        err = _mm256_or_si256(err, _mm256_xor_si256(kinds, must));
+        prev = cur;
+    }
+    return _mm256_testz_si256(err, err) != 0;
+}
 #endif
 
 static inline size_t plain_blocks(const unsigned char *p, size_t n, bool ascii, char *dst)
@@ -209,23 +276,58 @@ static size_t utf8_seq(const unsigned char *p, size_t n, size_t *bad)
     return len;
 }
 
+/*
+ * Whether s[0, n) is valid UTF-8: what utf8_seq accepts, checked faster, since text that is
+ * not ASCII is checked here whole (by the encoder too): with AVX2, 32 bytes a step, and then
+ * each sequence with its length's checks inline.
+ */
 static bool utf8_valid(const char *s, size_t n)
 {
-    const unsigned char *p = (const unsigned char *)s;
-    size_t bad;
-    for (size_t i = 0; i < n;) {
-        if (i + 8 <= n && (load8(p + i) & HIGHS) == 0) { /* eight ASCII bytes */
-            i += 8;
-            continue;
-        }
-        if (p[i] < 0x80) { /* ASCII, the common case, without a call per byte */
-            i++;
-            continue;
-        }
-        size_t k = utf8_seq(p + i, n - i, &bad);
-        if (k == 0)
+    const unsigned char *p = (const unsigned char *)s, *end = p + n;
+#if defined(HAVE_AVX2_PATH)
+    if (n >= 32 && __builtin_cpu_supports("avx2")) {
+        size_t m = n & ~(size_t)31;
+        if (!utf8_blocks_avx2(p, m))
             return false;
-        i += k;
+        /* The blocks may end inside a character: go on from its lead byte. */
+        p += m;
+        for (int k = 0; k < 3 && (p[-1] & 0xc0) == 0x80; k++)
+            p--;
+        if (p[-1] >= 0xc0)
+            p--;
+    }
+#endif
+    while (p < end) {
+        if (end - p >= 8 && (load8(p) & HIGHS) == 0) { /* eight ASCII bytes */
+            p += 8;
+            continue;
+        }
+        unsigned c = *p;
+        if (c < 0x80) { /* ASCII, without a call per byte */
+            p++;
+            continue;
+        }
+        /* The code point's high bits from the first two bytes rule out overlong forms,
+         * surrogates and what lies past U+10FFFF. */
+        if (c < 0xc2 || c > 0xf4 || end - p < 2 || (p[1] & 0xc0) != 0x80)
+            return false;
+        if (c < 0xe0) {
+            p += 2;
+            continue;
+        }
+        if (end - p < 3 || (p[2] & 0xc0) != 0x80)
+            return false;
+        if (c < 0xf0) {
+            unsigned hi = (c & 0x0f) << 12 | (p[1] & 0x3fu) << 6;
+            if (hi < 0x800 || (hi >= 0xd800 && hi < 0xe000))
+                return false;
+            p += 3;
+            continue;
+        }
+        unsigned hi = (c & 0x07) << 18 | (p[1] & 0x3fu) << 12;
+        if (end - p < 4 || (p[3] & 0xc0) != 0x80 || hi < 0x10000 || hi > 0x10ffff)
+            return false;
+        p += 4;
     }
     return true;
 }

@@ -784,6 +784,108 @@ Test(encode, valid_utf8_at_every_offset_sent_as_is, .timeout = 30)
     }
 }
 
+/* Whether the encoder sends s[0, n) as a string, and whether jansson calls it UTF-8. */
+static void expect_utf8_agrees(json_t *str, nipc_buf_t *b, const char *s, size_t n)
+{
+    cr_assert_eq(json_string_setn_nocheck(str, s, n), 0);
+    nipc__buf_reset(b);
+    int err = nipc__json_write(b, str);
+    json_t *checked = json_stringn(s, n);
+    json_decref(checked);
+    if ((err == 0) != (checked != NULL))
+        cr_assert_fail("%s, jansson %s: %s", err ? nipc_err_name(err) : "sent",
+                       checked ? "accepts" : "refuses", hexdump(s, n));
+}
+
+/*
+ * The encoder's UTF-8 check (32 bytes a step with AVX2, then byte by byte) accepts exactly
+ * what jansson accepts. A string starts with é, so the check runs from its first byte; then
+ * every pair of bytes, and every lead byte from E0 with every second byte and chosen third
+ * and fourth ones, sits at each offset around the 32-byte steps and where the last step cuts
+ * the text (100 bytes: steps up to 96; 40 bytes: one step), and in text too short for a step
+ * (24 bytes).
+ */
+Test(encode, utf8_check_agrees_with_jansson, .timeout = 60)
+{
+    static const struct {
+        size_t len, at;
+    } places[] = {{100, 2},  {100, 31}, {100, 32}, {100, 33}, {100, 63}, {100, 92},
+                  {100, 93}, {100, 94}, {100, 95}, {100, 96}, {40, 29},  {40, 30},
+                  {40, 31},  {40, 32},  {40, 36},  {24, 2},   {24, 13},  {24, 20}};
+    static const unsigned char tails[] = {0x41, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0};
+    char s[100];
+    json_t *str = json_string("");
+    nipc_buf_t b;
+    nipc__buf_init(&b);
+    for (size_t o = 0; o < sizeof places / sizeof places[0]; o++) {
+        size_t at = places[o].at, len = places[o].len;
+        for (unsigned b0 = 0x80; b0 < 0x100; b0++) {
+            for (unsigned b1 = 0; b1 < 0x100; b1++) {
+                memset(s, 'a', len);
+                memcpy(s, "\xc3\xa9", 2);
+                s[at] = (char)b0;
+                s[at + 1] = (char)b1;
+                expect_utf8_agrees(str, &b, s, len);
+                if (b0 < 0xe0 || (b1 & 0xc0) != 0x80)
+                    continue;
+                for (size_t t2 = 0; t2 < sizeof tails; t2++) {
+                    s[at + 2] = (char)tails[t2];
+                    expect_utf8_agrees(str, &b, s, len);
+                    if (b0 < 0xf0 || at + 3 >= len)
+                        continue;
+                    for (size_t t3 = 0; t3 < sizeof tails; t3++) {
+                        s[at + 3] = (char)tails[t3];
+                        expect_utf8_agrees(str, &b, s, len);
+                    }
+                    s[at + 3] = 'a';
+                }
+            }
+        }
+    }
+    nipc__buf_free(&b);
+    json_decref(str);
+}
+
+/* And random text, mostly UTF-8, of every length from empty to past several steps. */
+Test(encode, utf8_check_agrees_with_jansson_on_random_text, .timeout = 60)
+{
+    static const unsigned char bytes[] = {'a',  '"',  0x00, 0x7f, 0x80, 0x8f, 0x90,
+                                          0x9f, 0xa0, 0xbf, 0xc0, 0xc2, 0xdf, 0xe0,
+                                          0xed, 0xef, 0xf0, 0xf4, 0xf5, 0xff};
+    uint64_t x = 88172645463325252ULL;
+    char s[300];
+    json_t *str = json_string("");
+    nipc_buf_t b;
+    nipc__buf_init(&b);
+    for (int round = 0; round < 100000; round++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        size_t n = (size_t)(x % sizeof s);
+        for (size_t i = 0; i < n; i++) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            /* Mostly whole characters, so that errors are rare enough to sit anywhere. */
+            unsigned k = (unsigned)(x >> 40) % 64;
+            if (k < 40) {
+                s[i] = (char)('a' + k % 26);
+            } else if (k < 60 && i + 3 < n) {
+                static const char *const chars[] = {"\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80",
+                                                    "\xed\x9f\xbf", "\xf4\x8f\xbf\xbf"};
+                const char *c = chars[k % 5];
+                memcpy(s + i, c, strlen(c));
+                i += strlen(c) - 1;
+            } else {
+                s[i] = (char)bytes[(x >> 20) % sizeof bytes];
+            }
+        }
+        expect_utf8_agrees(str, &b, s, n);
+    }
+    nipc__buf_free(&b);
+    json_decref(str);
+}
+
 /* Nested `levels` deep, data itself the first: arrays around an integer. */
 static json_t *nested(int levels)
 {
