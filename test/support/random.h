@@ -100,19 +100,16 @@ static inline unsigned th_code_point(th_rng_t *r, unsigned bytes)
     }
 }
 
-/*
- * Equal as values and as bytes on the wire: the same types (an integer is not a real), key
- * order, key and string bytes (NUL included), and reals equal bit for bit (-0.0 is not 0.0).
- * json_equal() ignores key order and the sign of zero, so it is not enough here.
- */
-static inline bool th_same_tree(const json_t *a, const json_t *b)
+/* Whether two values that are not both objects or both arrays are equal. */
+typedef bool th_leaf_eq(const json_t *a, const json_t *b);
+
+/* Objects with the same keys in the same order, arrays of the same length, and leaves that
+ * `leaf` calls equal, all the way down. */
+static inline bool th_match(const json_t *a, const json_t *b, th_leaf_eq *leaf)
 {
     if (a == NULL || b == NULL)
         return a == b;
-    if (json_typeof(a) != json_typeof(b))
-        return false;
-    switch (json_typeof(a)) {
-    case JSON_OBJECT: {
+    if (json_is_object(a) && json_is_object(b)) {
         if (json_object_size(a) != json_object_size(b))
             return false;
         void *ia = json_object_iter((json_t *)a), *ib = json_object_iter((json_t *)b);
@@ -121,18 +118,29 @@ static inline bool th_same_tree(const json_t *a, const json_t *b)
             size_t n = json_object_iter_key_len(ia);
             if (n != json_object_iter_key_len(ib) ||
                 memcmp(json_object_iter_key(ia), json_object_iter_key(ib), n) != 0 ||
-                !th_same_tree(json_object_iter_value(ia), json_object_iter_value(ib)))
+                !th_match(json_object_iter_value(ia), json_object_iter_value(ib), leaf))
                 return false;
         }
         return ia == NULL && ib == NULL;
     }
-    case JSON_ARRAY:
+    if (json_is_array(a) && json_is_array(b)) {
         if (json_array_size(a) != json_array_size(b))
             return false;
         for (size_t i = 0; i < json_array_size(a); i++)
-            if (!th_same_tree(json_array_get(a, i), json_array_get(b, i)))
+            if (!th_match(json_array_get(a, i), json_array_get(b, i), leaf))
                 return false;
         return true;
+    }
+    return leaf(a, b);
+}
+
+/* The same type (an integer is not a real) and value: string bytes, NUL included, and reals
+ * bit for bit (-0.0 is not 0.0). */
+static inline bool th_same_leaf(const json_t *a, const json_t *b)
+{
+    if (json_typeof(a) != json_typeof(b))
+        return false;
+    switch (json_typeof(a)) {
     case JSON_STRING:
         return json_string_length(a) == json_string_length(b) &&
                memcmp(json_string_value(a), json_string_value(b), json_string_length(a)) == 0;
@@ -142,9 +150,21 @@ static inline bool th_same_tree(const json_t *a, const json_t *b)
         double x = json_real_value(a), y = json_real_value(b);
         return memcmp(&x, &y, sizeof x) == 0;
     }
-    default: /* true, false, null */
+    case JSON_OBJECT:
+    case JSON_ARRAY:
+        return false; /* an object and an array */
+    default:          /* true, false, null */
         return true;
     }
+}
+
+/*
+ * Equal as values and as bytes on the wire: types, key order, string bytes and reals. json_equal()
+ * ignores key order and the sign of zero, so it is not enough here.
+ */
+static inline bool th_same_tree(const json_t *a, const json_t *b)
+{
+    return th_match(a, b, th_same_leaf);
 }
 
 /*
