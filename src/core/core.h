@@ -103,15 +103,23 @@ static inline size_t nipc__frame_pending(const nipc_frame_t *f)
 /*
  * Appends the frame {"type":<type>,"data":<data>}<delim> to `out`, byte-identical to
  * node-ipc's JSON.stringify (W1-W6b). data NULL is sent as {} (W3); with `legacy`, null,
- * "" and objects with a truthy _maxListeners are also sent as {} (W4). On error `out` is
- * left as it was. Returns 0, UV_EINVAL (type NULL, not valid UTF-8, or a name that crashes
- * legacy receivers, W13), NIPC_EDELIM (the frame's text contains the delimiter, which would
- * split it at the receiver) or UV_ENOMEM.
+ * "" and objects with a truthy _maxListeners are also sent as {} (W4). It never writes a
+ * frame a nipc receiver would refuse. On error the bytes of `out` are left as they were.
+ * Returns 0, NIPC_EDELIM (the frame's text contains the delimiter, which would split it at
+ * the receiver), UV_ENOMEM, or UV_EINVAL for:
+ *  - type NULL, or a name that crashes legacy receivers (W13);
+ *  - the type, a string or an object key of data that is not valid UTF-8 (jansson builds
+ *    such strings with json_stringn_nocheck and json_object_setn_nocheck);
+ *  - an object key holding NUL (json_object_setn makes one; jansson's parser refuses it);
+ *  - data nested past what jansson's parser takes in a frame: 2047 levels, data the first.
  */
 int nipc__msg_encode(nipc_buf_t *out, const char *type, const json_t *data, bool legacy,
                      const char *delim, size_t dlen);
 
-/* Appends one JSON value in JavaScript's JSON.stringify form. */
+/*
+ * Appends one JSON value in JavaScript's JSON.stringify form. Refuses (UV_EINVAL, `out` as
+ * it was) what nipc__msg_encode refuses in data, here with 2048 levels of nesting allowed.
+ */
 int nipc__json_write(nipc_buf_t *out, const json_t *v);
 /*
  * number.c: a double as JavaScript's Number.prototype.toString writes it ("null" for NaN and
@@ -149,6 +157,13 @@ void nipc__msg_clear(nipc_msg_t *m);
 void nipc__msg_decode_into(nipc_msg_t *m, const char *p, size_t n, bool allow_reserved,
                            json_t **shape);
 void nipc__msg_done(nipc_msg_t *m, json_t **shape);
+
+/*
+ * For tests only: decodes as nipc__msg_decode() does, but with the general path alone
+ * (jansson's parser), never the fast path nor a reused tree. It is the reference the fast
+ * path must agree with on every input, which the differential test compares against.
+ */
+void nipc__msg_decode_general(nipc_msg_t *m, const char *p, size_t n, bool allow_reserved);
 
 /* True for names the library publishes itself (connect, error, ...; W14). */
 bool nipc__event_reserved(const char *type);

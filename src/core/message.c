@@ -13,7 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* jansson's parser stops at this nesting too; the encoder refuses deeper user data. */
+/*
+ * jansson's parser takes 2048 levels of nesting, each value a level of its own: in a frame the
+ * envelope is the first and the data the second. The encoder refuses data that would nest
+ * deeper, since no nipc receiver could read the frame.
+ */
 #define MAX_DEPTH 2048
 
 static const char hex[] = "0123456789abcdef";
@@ -110,6 +114,73 @@ __attribute__((target("avx2"))) static size_t plain_blocks_avx2(const unsigned c
     }
     return i;
 }
+
+/*
+ * Whether p[0, m) (m a multiple of 32) holds no UTF-8 error, 32 bytes a step; a character
+ * cut at the end is the caller's. Every error shows in a pair of bytes, through the two
+ * nibbles of the first and the high nibble of the second, except a third or fourth byte
+ * that is missing or in excess, which depends on the bytes two and three back. A table per
+ * nibble gives the kinds of error that nibble can be part of; a byte is wrong when its three
+ * nibbles share a kind. CONT, a continuation byte after one that is not a lead byte, is
+ * wrong exactly when the byte is not a third or fourth one.
+ */
+__attribute__((target("avx2"))) static bool utf8_blocks_avx2(const unsigned char *p, size_t m)
+{
+    enum {
+        SHORT = 0x01, /* a lead byte, then no continuation byte */
+        OVER2 = 0x02, /* C0 or C1 */
+        OVER3 = 0x04, /* E0, then 80-9F */
+        SURR = 0x08,  /* ED, then A0-BF: a surrogate */
+        F_8X = 0x10,  /* F0 or F5-FF, then 80-8F */
+        LARGE = 0x20, /* F4-FF, then 90-BF: past U+10FFFF */
+        CONT = 0x40,
+    };
+    /* Indexed by a nibble, each table twice: a byte shuffle looks up within its 128-bit lane. */
+#define NIBBLES(...) _mm256_setr_epi8(__VA_ARGS__, __VA_ARGS__)
+#define ANY (SHORT | CONT) /* what any low nibble of the first byte allows */
+    /* clang-format off */
+    const __m256i first_high = NIBBLES(
+        CONT, CONT, CONT, CONT, CONT, CONT, CONT, CONT,   /* 0-7: ASCII */
+        CONT, CONT, CONT, CONT,                           /* 8-B: continuation bytes */
+        SHORT | OVER2, SHORT, SHORT | OVER3 | SURR, SHORT | F_8X | LARGE);
+    const __m256i first_low = NIBBLES(
+        ANY | OVER2 | OVER3 | F_8X, ANY | OVER2, ANY, ANY,
+        ANY | LARGE, ANY | F_8X | LARGE, ANY | F_8X | LARGE, ANY | F_8X | LARGE,
+        ANY | F_8X | LARGE, ANY | F_8X | LARGE, ANY | F_8X | LARGE, ANY | F_8X | LARGE,
+        ANY | F_8X | LARGE, ANY | SURR | F_8X | LARGE, ANY | F_8X | LARGE, ANY | F_8X | LARGE);
+    const __m256i second_high = NIBBLES(
+        SHORT, SHORT, SHORT, SHORT, SHORT, SHORT, SHORT, SHORT,
+        OVER2 | OVER3 | F_8X | CONT, OVER2 | OVER3 | LARGE | CONT,
+        OVER2 | SURR | LARGE | CONT, OVER2 | SURR | LARGE | CONT,
+        SHORT, SHORT, SHORT, SHORT);
+    /* clang-format on */
+#undef ANY
+#undef NIBBLES
+    const __m256i nibble = _mm256_set1_epi8(0x0f);
+    __m256i prev = _mm256_setzero_si256(); /* before the text: as if ASCII */
+    __m256i err = _mm256_setzero_si256();
+    for (size_t i = 0; i < m; i += 32) {
+        __m256i cur = _mm256_loadu_si256((const __m256i *)(p + i));
+        /* The bytes one, two and three back: the last of prev, then cur's own. */
+        __m256i back = _mm256_permute2x128_si256(prev, cur, 0x21);
+        __m256i prev1 = _mm256_alignr_epi8(cur, back, 15);
+        __m256i prev2 = _mm256_alignr_epi8(cur, back, 14);
+        __m256i prev3 = _mm256_alignr_epi8(cur, back, 13);
+        __m256i kinds = _mm256_and_si256(
+            _mm256_and_si256(_mm256_shuffle_epi8(
+                                 first_high, _mm256_and_si256(_mm256_srli_epi16(prev1, 4), nibble)),
+                             _mm256_shuffle_epi8(first_low, _mm256_and_si256(prev1, nibble))),
+            _mm256_shuffle_epi8(second_high, _mm256_and_si256(_mm256_srli_epi16(cur, 4), nibble)));
+        /* A third byte follows E0-FF two back, a fourth F0-FF three back. */
+        __m256i late = _mm256_or_si256(_mm256_subs_epu8(prev2, _mm256_set1_epi8((char)0xdf)),
+                                       _mm256_subs_epu8(prev3, _mm256_set1_epi8((char)0xef)));
+        __m256i must = _mm256_and_si256(_mm256_cmpgt_epi8(late, _mm256_setzero_si256()),
+                                        _mm256_set1_epi8(CONT));
+        err = _mm256_or_si256(err, _mm256_xor_si256(kinds, must));
+        prev = cur;
+    }
+    return _mm256_testz_si256(err, err) != 0;
+}
 #endif
 
 static inline size_t plain_blocks(const unsigned char *p, size_t n, bool ascii, char *dst)
@@ -205,29 +276,82 @@ static size_t utf8_seq(const unsigned char *p, size_t n, size_t *bad)
     return len;
 }
 
+/*
+ * Whether s[0, n) is valid UTF-8: what utf8_seq accepts, checked faster, since text that is
+ * not ASCII is checked here whole (by the encoder too): with AVX2, 32 bytes a step, and then
+ * each sequence with its length's checks inline.
+ */
 static bool utf8_valid(const char *s, size_t n)
 {
-    const unsigned char *p = (const unsigned char *)s;
-    size_t bad;
-    for (size_t i = 0; i < n;) {
-        if (i + 8 <= n && (load8(p + i) & HIGHS) == 0) { /* eight ASCII bytes */
-            i += 8;
-            continue;
-        }
-        if (p[i] < 0x80) { /* ASCII, the common case, without a call per byte */
-            i++;
-            continue;
-        }
-        size_t k = utf8_seq(p + i, n - i, &bad);
-        if (k == 0)
+    const unsigned char *p = (const unsigned char *)s, *end = p + n;
+#if defined(HAVE_AVX2_PATH)
+    if (n >= 32 && __builtin_cpu_supports("avx2")) {
+        size_t m = n & ~(size_t)31;
+        if (!utf8_blocks_avx2(p, m))
             return false;
-        i += k;
+        /* The blocks may end inside a character: go on from its lead byte. */
+        p += m;
+        for (int k = 0; k < 3 && (p[-1] & 0xc0) == 0x80; k++)
+            p--;
+        if (p[-1] >= 0xc0)
+            p--;
+    }
+#endif
+    while (p < end) {
+        if (end - p >= 8 && (load8(p) & HIGHS) == 0) { /* eight ASCII bytes */
+            p += 8;
+            continue;
+        }
+        unsigned c = *p;
+        if (c < 0x80) { /* ASCII, without a call per byte */
+            p++;
+            continue;
+        }
+        /* The code point's high bits from the first two bytes rule out overlong forms,
+         * surrogates and what lies past U+10FFFF. */
+        if (c < 0xc2 || c > 0xf4 || end - p < 2 || (p[1] & 0xc0) != 0x80)
+            return false;
+        if (c < 0xe0) {
+            p += 2;
+            continue;
+        }
+        if (end - p < 3 || (p[2] & 0xc0) != 0x80)
+            return false;
+        if (c < 0xf0) {
+            unsigned hi = (c & 0x0f) << 12 | (p[1] & 0x3fu) << 6;
+            if (hi < 0x800 || (hi >= 0xd800 && hi < 0xe000))
+                return false;
+            p += 3;
+            continue;
+        }
+        unsigned hi = (c & 0x07) << 18 | (p[1] & 0x3fu) << 12;
+        if (end - p < 4 || (p[3] & 0xc0) != 0x80 || hi < 0x10000 || hi > 0x10ffff)
+            return false;
+        p += 4;
     }
     return true;
 }
 
-/* A JSON string as JSON.stringify writes it: only ", \\ and controls below 0x20 escaped. */
-static int write_string(nipc_buf_t *out, const char *s, size_t n)
+/*
+ * The ASCII bytes JSON.stringify copies as they are: all but controls, quote and backslash
+ * (32 a row from 0x00; none above 0x7F).
+ */
+static const bool copied_as_is[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+};
+
+/*
+ * A JSON string as JSON.stringify writes it: only ", \\ and controls below 0x20 escaped.
+ * Refuses (UV_EINVAL) text that is not valid UTF-8, which jansson lets a caller build
+ * (json_stringn_nocheck) but no receiver reads, and with `key` a NUL byte, which jansson's
+ * parser refuses in a key. The check costs an ASCII string nothing: the block scan stops at
+ * the first byte above 0x7F, the rest of the string is then checked once, and the scan goes
+ * on letting such bytes through.
+ */
+static int write_string(nipc_buf_t *out, const char *s, size_t n, bool key)
 {
     /* Worst case every byte becomes \u00XX. */
     if (n > (SIZE_MAX - 2) / 6)
@@ -237,15 +361,24 @@ static int write_string(nipc_buf_t *out, const char *s, size_t n)
         return err;
     const unsigned char *u = (const unsigned char *)s;
     char *w = out->data + out->len;
+    bool ascii = true; /* no byte above 0x7F so far, so the rest is not yet checked */
     *w++ = '"';
     for (size_t i = 0; i < n;) {
-        size_t k = n - i >= 16 ? plain_blocks(u + i, n - i, false, w) : 0;
+        size_t k = n - i >= 16 ? plain_blocks(u + i, n - i, ascii, w) : 0;
         w += k;
         i += k;
-        /* Byte by byte until the end of the block that stopped the copy. */
+        /* Byte by byte until the end of the block that stopped the copy. While `ascii`
+         * holds, every byte before i is ASCII, so a character starts at i. */
         for (size_t stop = i + 16 < n ? i + 16 : n; i < stop; i++) {
             unsigned char c = u[i];
-            if (c >= 0x20 && c != '"' && c != '\\') {
+            if (copied_as_is[c]) {
+                *w++ = (char)c;
+                continue;
+            }
+            if (c >= 0x80) {
+                if (ascii && !utf8_valid(s + i, n - i))
+                    return UV_EINVAL;
+                ascii = false;
                 *w++ = (char)c;
                 continue;
             }
@@ -271,6 +404,8 @@ static int write_string(nipc_buf_t *out, const char *s, size_t n)
                 *w++ = 't';
                 break;
             default:
+                if (c == 0 && key)
+                    return UV_EINVAL;
                 *w++ = 'u';
                 *w++ = '0';
                 *w++ = '0';
@@ -304,27 +439,30 @@ static size_t format_integer(char *buf, json_int_t v)
     return len;
 }
 
+/* `depth` is the number of levels around v: 0 for a value alone, 1 for a frame's data. */
 static int write_value(nipc_buf_t *out, const json_t *v, int depth)
 {
     char num[64];
     size_t n;
     int err;
 
-    if (depth > MAX_DEPTH)
+    if (depth >= MAX_DEPTH)
         return UV_EINVAL;
     switch (json_typeof(v)) {
     case JSON_OBJECT: {
         bool first = true;
         if ((err = nipc__buf_append(out, "{", 1)))
             return err;
-        /* The iterator gives each key's length: keys may hold NUL (jansson >= 2.13). */
+        /* The iterator gives each key's length, so a key holding NUL (jansson >= 2.13 makes
+         * them) is seen, and refused, rather than cut short into another key. */
         for (void *it = json_object_iter((json_t *)v); it != NULL;
              it = json_object_iter_next((json_t *)v, it)) {
             json_t *val = json_object_iter_value(it);
             if (!first && (err = nipc__buf_append(out, ",", 1)))
                 return err;
             first = false;
-            if ((err = write_string(out, json_object_iter_key(it), json_object_iter_key_len(it))) ||
+            if ((err = write_string(out, json_object_iter_key(it), json_object_iter_key_len(it),
+                                    true)) ||
                 (err = nipc__buf_append(out, ":", 1)) || (err = write_value(out, val, depth + 1)))
                 return err;
         }
@@ -344,7 +482,7 @@ static int write_value(nipc_buf_t *out, const json_t *v, int depth)
         return nipc__buf_append(out, "]", 1);
     }
     case JSON_STRING:
-        return write_string(out, json_string_value(v), json_string_length(v));
+        return write_string(out, json_string_value(v), json_string_length(v), false);
     case JSON_INTEGER:
         n = format_integer(num, json_integer_value(v));
         return nipc__buf_append(out, num, n);
@@ -422,7 +560,8 @@ static bool delim_can_appear(const char *delim)
 int nipc__msg_encode(nipc_buf_t *out, const char *type, const json_t *data, bool legacy,
                      const char *delim, size_t dlen)
 {
-    if (type == NULL || crashes_legacy(type) || !utf8_valid(type, strlen(type)))
+    /* The type's UTF-8 is checked as it is written, like every string of the data. */
+    if (type == NULL || crashes_legacy(type))
         return UV_EINVAL;
     if (data != NULL && legacy) {
         /* W4: node-ipc sends falsy data (null, "") and emitter-like objects as {}. */
@@ -438,9 +577,9 @@ int nipc__msg_encode(nipc_buf_t *out, const char *type, const json_t *data, bool
     size_t mark = out->len;
     int err;
     if ((err = nipc__buf_append(out, "{\"type\":", 8)) ||
-        (err = write_string(out, type, strlen(type))) ||
+        (err = write_string(out, type, strlen(type), false)) ||
         (err = nipc__buf_append(out, ",\"data\":", 8)) ||
-        (err = data ? write_value(out, data, 0) : nipc__buf_append(out, "{}", 2)) ||
+        (err = data ? write_value(out, data, 1) : nipc__buf_append(out, "{}", 2)) ||
         (err = nipc__buf_append(out, "}", 1))) {
         out->len = mark;
         return err;
@@ -573,7 +712,7 @@ static json_t *load(const char *p, size_t n, json_error_t *e)
     return root;
 }
 
-static void general_decode(nipc_msg_t *m, const char *p, size_t n, bool allow_reserved)
+void nipc__msg_decode_general(nipc_msg_t *m, const char *p, size_t n, bool allow_reserved)
 {
     json_error_t e;
     json_t *root = load(p, n, &e);
@@ -623,7 +762,9 @@ static void general_decode(nipc_msg_t *m, const char *p, size_t n, bool allow_re
  * building the envelope, and gives up (returns false) on anything else or anything it does
  * not handle itself: reals, integers of more than 18 digits, lone surrogates, nesting past
  * FAST_DEPTH, any invalid input. The general path then decodes the frame from the start, so
- * giving up changes nothing but the speed, and every error is the general path's.
+ * giving up changes nothing but the speed, and every error is the general path's. Whatever
+ * the fast path accepts, it must decode exactly as the general path would (the same data,
+ * key order and integer or real typing).
  */
 #define FAST_DEPTH 64
 
@@ -680,6 +821,22 @@ static bool fast_string(cursor_t *c, const char **s, size_t *len, char **owned)
     *owned = NULL;
     *s = start;
     *len = n;
+    return true;
+}
+
+/*
+ * An object key after its opening quote, as fast_string reads it. jansson's parser refuses
+ * a key holding NUL ("a\u0000"), so the fast path must not accept one either; only an
+ * unescaped copy can hold one, since a raw NUL byte is a control byte.
+ */
+static bool fast_key(cursor_t *c, const char **k, size_t *klen, char **owned)
+{
+    if (!fast_string(c, k, klen, owned))
+        return false;
+    if (*owned != NULL && memchr(*owned, '\0', *klen) != NULL) {
+        nipc__free(*owned);
+        return false;
+    }
     return true;
 }
 
@@ -812,7 +969,7 @@ static json_t *fast_value(cursor_t *c, int depth)
             const char *k;
             size_t klen;
             char *owned;
-            if (c->p >= c->end || *c->p++ != '"' || !fast_string(c, &k, &klen, &owned))
+            if (c->p >= c->end || *c->p++ != '"' || !fast_key(c, &k, &klen, &owned))
                 goto bad_obj;
             json_t *v = NULL;
             if (c->p < c->end && *c->p == ':') {
@@ -909,7 +1066,7 @@ static bool fast_update_object(cursor_t *c, json_t *obj, int depth)
         const char *k;
         size_t klen;
         char *owned;
-        if (it == NULL || c->p >= c->end || *c->p++ != '"' || !fast_string(c, &k, &klen, &owned))
+        if (it == NULL || c->p >= c->end || *c->p++ != '"' || !fast_key(c, &k, &klen, &owned))
             return false;
         bool same =
             klen == json_object_iter_key_len(it) && memcmp(k, json_object_iter_key(it), klen) == 0;
@@ -1026,7 +1183,7 @@ void nipc__msg_decode_into(nipc_msg_t *m, const char *p, size_t n, bool allow_re
     m->decoded = NULL;
     if (fast_decode(m, p, n, allow_reserved, shape))
         return;
-    general_decode(m, p, n, allow_reserved);
+    nipc__msg_decode_general(m, p, n, allow_reserved);
 }
 
 void nipc__msg_decode(nipc_msg_t *m, const char *p, size_t n, bool allow_reserved)

@@ -243,6 +243,37 @@ Test(decode, w11_invalid_json_gives_error_payload, .timeout = 10)
         expect_error(bad[i], UV_EPROTO, "Invalid JSON response format");
 }
 
+/*
+ * jansson's parser refuses an object key holding NUL, so such a frame is refused whichever
+ * path reads it: the exact envelope (the fast path's), the same with a space or a real in it
+ * (the general path's), and a frame read into the tree an earlier frame left.
+ */
+Test(decode, w11_nul_in_a_key_refused_on_every_path, .timeout = 10)
+{
+    static const char *const frames[] = {
+        "{\"type\":\"t\",\"data\":{\"a\\u0000\":1}}",
+        "{\"type\":\"t\", \"data\":{\"a\\u0000\":1}}",
+        "{\"type\":\"t\",\"data\":{\"a\\u0000\":1,\"r\":1.5}}",
+        "{\"type\":\"t\",\"data\":[{\"\\u0000b\":\"s\"}]}",
+        "{\"type\":\"t\",\"data\":{\"x\":{\"\\u0000\":true}}}",
+    };
+    for (size_t i = 0; i < sizeof frames / sizeof frames[0]; i++)
+        expect_error(frames[i], NIPC_EPROTO, "Invalid JSON response format");
+
+    json_t *shape = NULL;
+    nipc_msg_t m;
+    static const char first[] = "{\"type\":\"t\",\"data\":{\"x\":{\"k\":true}}}";
+    nipc__msg_decode_into(&m, first, sizeof first - 1, false, &shape);
+    cr_assert_eq(m.err, 0);
+    nipc__msg_done(&m, &shape);
+    cr_assert_not_null(shape, "the tree is kept for the next frame");
+    const char *f = frames[4];
+    nipc__msg_decode_into(&m, f, strlen(f), false, &shape);
+    cr_assert_eq(m.err, NIPC_EPROTO, "got %s", nipc_err_name(m.err));
+    nipc__msg_done(&m, &shape);
+    json_decref(shape);
+}
+
 Test(decode, w11_empty_frame_is_invalid_json, .timeout = 10)
 {
     expect_error_n("", 0, UV_EPROTO, "Invalid JSON response format", "", 0);
@@ -681,4 +712,34 @@ Test(reuse, integers_at_the_edge_of_the_fast_path, .timeout = 10)
         nipc__msg_done(&m, &shape);
     }
     json_decref(shape);
+}
+
+/* ---- the general path alone (the reference of test/unit/message_paths.c) ---------------- */
+
+Test(decode, general_path_alone_gives_the_same_message, .timeout = 10)
+{
+    static const char f[] = "{\"type\":\"t\",\"data\":{\"a\":[1,\"x\"],\"b\":{\"c\":null}}}";
+    nipc_msg_t fast, general;
+    nipc__msg_decode(&fast, f, sizeof f - 1, false);
+    nipc__msg_decode_general(&general, f, sizeof f - 1, false);
+    cr_assert_eq(fast.err, 0);
+    cr_assert_eq(general.err, 0);
+    /* The fast path owns the data alone; the general path owns the whole envelope. */
+    cr_assert_eq(fast.decoded, fast.data);
+    cr_assert_neq(general.decoded, general.data);
+    cr_assert(json_is_object(general.decoded));
+    cr_assert_str_eq(general.type, "t");
+    cr_assert(json_equal(general.data, fast.data));
+    nipc__msg_clear(&fast);
+    nipc__msg_clear(&general);
+
+    /* Its errors are the entry's: the fast path has none of its own. */
+    static const char bad[] = "{\"type\":\"t\",\"data\":}";
+    nipc__msg_decode(&fast, bad, sizeof bad - 1, false);
+    nipc__msg_decode_general(&general, bad, sizeof bad - 1, false);
+    cr_assert_eq(general.err, NIPC_EPROTO);
+    cr_assert_eq(fast.err, general.err);
+    cr_assert(json_equal(fast.decoded, general.decoded));
+    nipc__msg_clear(&fast);
+    nipc__msg_clear(&general);
 }

@@ -388,19 +388,6 @@ Test(encode, w5_control_chars_in_keys_escaped, .timeout = 10)
     json_decref(o);
 }
 
-/*
- * jansson keys may hold NUL (json_object_setn); JSON.stringify({"a\0b": 1}) gives
- * {"a\u0000b":1}. Truncating at the NUL would send another key.
- */
-Test(encode, w5_key_with_embedded_nul_escaped_not_truncated, .timeout = 10)
-{
-    json_t *o = json_object();
-    cr_assert_eq(json_object_setn_new(o, "a\0b", 3, json_integer(1)), 0);
-    static const char want[] = "{\"a\\u0000b\":1}";
-    expect_data(o, want, sizeof want - 1);
-    json_decref(o);
-}
-
 Test(encode, w5_type_escaped_like_data, .timeout = 10)
 {
     expect_frame("a\"b\\c\n\x01\xc3\xa9", NULL, true,
@@ -679,6 +666,268 @@ Test(encode, w13_invalid_utf8_type_refused, .timeout = 10)
         cr_assert_eq(b.len, 0);
     }
     nipc__buf_free(&b);
+}
+
+/* ---- nothing a nipc receiver would refuse is sent ------------------------------------- */
+
+/* Encodes `data` after some queued bytes and expects UV_EINVAL with those bytes untouched. */
+static void expect_refused(const json_t *data, const char *what)
+{
+    nipc_buf_t b;
+    nipc__buf_init(&b);
+    cr_assert_eq(nipc__buf_append(&b, "queued", 6), 0);
+    int err = nipc__msg_encode(&b, "t", data, false, "\f", 1);
+    cr_assert_eq(err, UV_EINVAL, "%s: got %s", what, nipc_err_name(err));
+    assert_bytes(b.data + b.off, nipc__buf_size(&b), "queued", 6);
+    nipc__buf_free(&b);
+}
+
+/*
+ * jansson keys may hold NUL (json_object_setn), and JSON.stringify({"a\0b": 1}) gives
+ * {"a\u0000b":1}, but jansson's parser refuses such a key, so no nipc receiver could read
+ * the frame: it is refused, wherever the key is. A NUL in a string value is read back and
+ * goes out as \u0000.
+ */
+Test(encode, key_holding_nul_refused_buffer_unchanged, .timeout = 10)
+{
+    static const struct {
+        const char *key;
+        size_t len;
+    } keys[] = {{"a\0b", 3}, {"\0", 1}, {"ab\0", 3}, {"\0\0", 2}};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        json_t *o = json_object();
+        cr_assert_eq(json_object_setn_new(o, keys[i].key, keys[i].len, json_integer(1)), 0);
+        expect_refused(o, "a key at the top");
+        json_t *nested = json_pack("{s:i, s:[i, {s:o}]}", "first", 1, "list", 2, "in", o);
+        cr_assert_not_null(nested);
+        expect_refused(nested, "a key deep in the data");
+        json_decref(nested);
+    }
+    json_t *v = json_pack("{s:s%}", "k", "a\0b", (size_t)3);
+    static const char want[] = "{\"k\":\"a\\u0000b\"}";
+    expect_data(v, want, sizeof want - 1);
+    json_decref(v);
+}
+
+/*
+ * jansson lets a caller build strings and keys that are not UTF-8 (json_stringn_nocheck,
+ * json_object_setn_nocheck); no receiver reads them back, so they are refused. The bad bytes
+ * sit at every offset of the block scans, alone or after valid non-ASCII text (which starts
+ * the check of the rest of the string) and with text after them.
+ */
+Test(encode, invalid_utf8_in_strings_and_keys_refused, .timeout = 30)
+{
+    static const char *const bad[] = {
+        "\x80",
+        "\xff",
+        "\xc3",
+        "\xc3\x28",
+        "\xc0\xaf",
+        "\xe2\x82",
+        "\xe0\x80\xaf",
+        "\xed\xa0\x80",
+        "\xed\xbf\xbf",
+        "\xf0\x9f\x98",
+        "\xf4\x90\x80\x80",
+        "\xf8\x88\x80\x80\x80",
+    };
+    char s[400];
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        size_t bl = strlen(bad[i]);
+        for (size_t at = 0; at <= 300; at++) {
+            for (int variant = 0; variant < 3; variant++) {
+                memset(s, 'x', sizeof s);
+                if (variant == 1 && at >= 2)
+                    memcpy(s, "\xc3\xa9", 2); /* é first */
+                if (variant == 2 && at >= 4)
+                    memcpy(s + at - 4, "\xf0\x9f\x98\x80", 4); /* an emoji just before */
+                memcpy(s + at, bad[i], bl);
+                size_t n = at + bl + (variant == 0 ? 0 : 40);
+                json_t *str = json_stringn_nocheck(s, n);
+                cr_assert_not_null(str);
+                expect_refused(str, hexdump(bad[i], bl));
+                json_t *o = json_object();
+                cr_assert_eq(json_object_setn_new_nocheck(o, s, n, json_true()), 0);
+                expect_refused(o, hexdump(bad[i], bl));
+                json_t *arr = json_pack("[i, {s:o}]", 1, "v", str); /* steals str */
+                expect_refused(arr, hexdump(bad[i], bl));
+                json_decref(arr);
+                json_decref(o);
+            }
+        }
+    }
+}
+
+/*
+ * The other side of the check: valid UTF-8 of every length, then escapes and more text, at
+ * every offset, goes out byte for byte, after the scan switched to letting non-ASCII through.
+ */
+Test(encode, valid_utf8_at_every_offset_sent_as_is, .timeout = 30)
+{
+    static const char *const good[] = {"\xc3\xa9",     "\xe2\x82\xac",     "\xf0\x9f\x98\x80",
+                                       "\xef\xbf\xbf", "\xf4\x8f\xbf\xbf", "\x7f"};
+    unsigned char s[400];
+    char want[sizeof s * 6 + 2];
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        size_t gl = strlen(good[i]);
+        for (size_t at = 0; at <= 300; at++) {
+            memset(s, 'y', sizeof s);
+            memcpy(s + at, good[i], gl);
+            s[at + gl + 3] = '\n';
+            memcpy(s + at + gl + 20, "\xe4\xb8\xad\"", 4);
+            size_t n = at + gl + 90;
+            json_t *j = json_stringn((const char *)s, n);
+            cr_assert_not_null(j);
+            expect_data(j, want, escape_slowly(s, n, want));
+            json_decref(j);
+        }
+    }
+}
+
+/* Whether the encoder sends s[0, n) as a string, and whether jansson calls it UTF-8. */
+static void expect_utf8_agrees(json_t *str, nipc_buf_t *b, const char *s, size_t n)
+{
+    cr_assert_eq(json_string_setn_nocheck(str, s, n), 0);
+    nipc__buf_reset(b);
+    int err = nipc__json_write(b, str);
+    json_t *checked = json_stringn(s, n);
+    json_decref(checked);
+    if ((err == 0) != (checked != NULL))
+        cr_assert_fail("%s, jansson %s: %s", err ? nipc_err_name(err) : "sent",
+                       checked ? "accepts" : "refuses", hexdump(s, n));
+}
+
+/*
+ * The encoder's UTF-8 check (32 bytes a step with AVX2, then byte by byte) accepts exactly
+ * what jansson accepts. A string starts with é, so the check runs from its first byte; then
+ * every pair of bytes, and every lead byte from E0 with every second byte and chosen third
+ * and fourth ones, sits at each offset around the 32-byte steps and where the last step cuts
+ * the text (100 bytes: steps up to 96; 40 bytes: one step), and in text too short for a step
+ * (24 bytes).
+ */
+Test(encode, utf8_check_agrees_with_jansson, .timeout = 60)
+{
+    static const struct {
+        size_t len, at;
+    } places[] = {{100, 2},  {100, 31}, {100, 32}, {100, 33}, {100, 63}, {100, 92},
+                  {100, 93}, {100, 94}, {100, 95}, {100, 96}, {40, 29},  {40, 30},
+                  {40, 31},  {40, 32},  {40, 36},  {24, 2},   {24, 13},  {24, 20}};
+    static const unsigned char tails[] = {0x41, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0};
+    char s[100];
+    json_t *str = json_string("");
+    nipc_buf_t b;
+    nipc__buf_init(&b);
+    for (size_t o = 0; o < sizeof places / sizeof places[0]; o++) {
+        size_t at = places[o].at, len = places[o].len;
+        for (unsigned b0 = 0x80; b0 < 0x100; b0++) {
+            for (unsigned b1 = 0; b1 < 0x100; b1++) {
+                memset(s, 'a', len);
+                memcpy(s, "\xc3\xa9", 2);
+                s[at] = (char)b0;
+                s[at + 1] = (char)b1;
+                expect_utf8_agrees(str, &b, s, len);
+                if (b0 < 0xe0 || (b1 & 0xc0) != 0x80)
+                    continue;
+                for (size_t t2 = 0; t2 < sizeof tails; t2++) {
+                    s[at + 2] = (char)tails[t2];
+                    expect_utf8_agrees(str, &b, s, len);
+                    if (b0 < 0xf0 || at + 3 >= len)
+                        continue;
+                    for (size_t t3 = 0; t3 < sizeof tails; t3++) {
+                        s[at + 3] = (char)tails[t3];
+                        expect_utf8_agrees(str, &b, s, len);
+                    }
+                    s[at + 3] = 'a';
+                }
+            }
+        }
+    }
+    nipc__buf_free(&b);
+    json_decref(str);
+}
+
+/* And random text, mostly UTF-8, of every length from empty to past several steps. */
+Test(encode, utf8_check_agrees_with_jansson_on_random_text, .timeout = 60)
+{
+    static const unsigned char bytes[] = {'a',  '"',  0x00, 0x7f, 0x80, 0x8f, 0x90,
+                                          0x9f, 0xa0, 0xbf, 0xc0, 0xc2, 0xdf, 0xe0,
+                                          0xed, 0xef, 0xf0, 0xf4, 0xf5, 0xff};
+    uint64_t x = 88172645463325252ULL;
+    char s[300];
+    json_t *str = json_string("");
+    nipc_buf_t b;
+    nipc__buf_init(&b);
+    for (int round = 0; round < 100000; round++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        size_t n = (size_t)(x % sizeof s);
+        for (size_t i = 0; i < n; i++) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            /* Mostly whole characters, so that errors are rare enough to sit anywhere. */
+            unsigned k = (unsigned)(x >> 40) % 64;
+            if (k < 40) {
+                s[i] = (char)('a' + k % 26);
+            } else if (k < 60 && i + 3 < n) {
+                static const char *const chars[] = {"\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80",
+                                                    "\xed\x9f\xbf", "\xf4\x8f\xbf\xbf"};
+                const char *c = chars[k % 5];
+                memcpy(s + i, c, strlen(c));
+                i += strlen(c) - 1;
+            } else {
+                s[i] = (char)bytes[(x >> 20) % sizeof bytes];
+            }
+        }
+        expect_utf8_agrees(str, &b, s, n);
+    }
+    nipc__buf_free(&b);
+    json_decref(str);
+}
+
+/* Nested `levels` deep, data itself the first: arrays around an integer. */
+static json_t *nested(int levels)
+{
+    json_t *v = json_integer(1);
+    for (int i = 1; i < levels; i++) {
+        json_t *outer = json_array();
+        cr_assert_eq(json_array_append_new(outer, v), 0);
+        v = outer;
+    }
+    return v;
+}
+
+/*
+ * jansson's parser takes 2048 levels, the envelope the first, so a frame's data may nest
+ * 2047 deep and no more; a value written alone, 2048.
+ */
+Test(encode, data_nested_past_the_parser_limit_refused, .timeout = 10)
+{
+    json_t *ok = nested(2047), *deep = nested(2048), *deeper = nested(2049);
+    nipc_buf_t b;
+    nipc__buf_init(&b);
+    cr_assert_eq(nipc__msg_encode(&b, "t", ok, false, "\f", 1), 0);
+    nipc_msg_t m;
+    nipc__msg_decode(&m, b.data, b.len - 1, false);
+    cr_assert_eq(m.err, 0, "the deepest frame sent is read back: %s", nipc_err_name(m.err));
+    cr_assert(json_equal(m.data, ok));
+    nipc__msg_clear(&m);
+    expect_refused(deep, "2048 levels of data");
+
+    nipc__buf_reset(&b);
+    cr_assert_eq(nipc__json_write(&b, deep), 0);
+    json_error_t e;
+    json_t *back = json_loadb(b.data, b.len, 0, &e);
+    cr_assert_not_null(back, "2048 levels alone are read back: %s", e.text);
+    json_decref(back);
+    nipc__buf_reset(&b);
+    cr_assert_eq(nipc__json_write(&b, deeper), UV_EINVAL);
+    cr_assert_eq(b.len, 0);
+    nipc__buf_free(&b);
+    json_decref(ok);
+    json_decref(deep);
+    json_decref(deeper);
 }
 
 /* ---- failures keep the buffer as it was ----------------------------------------------- */
