@@ -602,8 +602,17 @@ bool nipc__event_reserved(const char *type)
 {
     /* Called for every frame received: the first byte rules out most names at once. */
     static const char *const names[] = {
-        "*",          "close", "connect", "data",  "destroy",
-        "disconnect", "drain", "error",   "start", "socket.disconnected",
+        "*",
+        "close",
+        "connect",
+        "data",
+        "destroy",
+        "disconnect",
+        "drain",
+        "drop",
+        "error",
+        "start",
+        "socket.disconnected",
     };
     if (strchr("*cdes", type[0]) == NULL || type[0] == '\0')
         return false;
