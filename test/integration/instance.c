@@ -6,7 +6,10 @@
  * allocation of a whole exchange.
  */
 #include "../support/transport.h"
-#include "core/core.h"
+#include "internal.h"
+
+#include <fcntl.h>
+#include <stdlib.h>
 
 static char dir[64];
 
@@ -529,4 +532,58 @@ Test(instance, every_allocation_failure_is_survived_over_udp, .timeout = 120)
     cr_assert(finished, "the exchange never completed");
     cr_assert_gt(n, 10, "the exchange made only %lu allocations", n);
     cr_assert_eq(inside_events, 0, "%d events published inside a call", inside_events);
+}
+
+/* ---- K3: colours only where they show ---------------------------------------------------- */
+
+/* Logs one JSON value through the default logger (stdout) with log_in_color, with stdout
+ * pointing at `fd`; returns what was written, read back by read_back(). */
+static void log_to_stdout_fd(int fd)
+{
+    fflush(stdout);
+    int saved = dup(STDOUT_FILENO);
+    cr_assert(saved >= 0);
+    cr_assert_eq(dup2(fd, STDOUT_FILENO), STDOUT_FILENO);
+    nipc_config_t cfg;
+    nipc_config_init(&cfg);
+    cfg.log_in_color = true;
+    nipc_t *ipc;
+    cr_assert_eq(nipc_new(&ipc, NULL, &cfg), 0);
+    json_t *v = json_pack("{s:s}", "name", "x");
+    nipc__log_json(ipc, "data:", v);
+    json_decref(v);
+    nipc_free(ipc);
+    fflush(stdout);
+    cr_assert_eq(dup2(saved, STDOUT_FILENO), STDOUT_FILENO);
+    close(saved);
+}
+
+/* log_in_color (default true): node-ipc colours a log redirected to a file too; nipc colours
+ * only a terminal, so a log file holds plain text. */
+Test(instance, k3_colours_go_to_a_terminal_and_never_to_a_file)
+{
+    char path[96];
+    snprintf(path, sizeof path, "%s/log.txt", dir);
+    int fd = open(path, O_CREAT | O_TRUNC | O_RDWR, 0600);
+    cr_assert(fd >= 0);
+    log_to_stdout_fd(fd);
+    char got[512] = "";
+    cr_assert_gt(pread(fd, got, sizeof got - 1, 0), 0);
+    close(fd);
+    cr_assert_not_null(strstr(got, "data: { name: 'x' }"), "%s", got);
+    cr_assert_null(strchr(got, '\x1b'), "escape codes in a file: %s", got);
+
+    int master = posix_openpt(O_RDWR | O_NOCTTY);
+    cr_assert(master >= 0);
+    cr_assert_eq(grantpt(master), 0);
+    cr_assert_eq(unlockpt(master), 0);
+    int slave = open(ptsname(master), O_RDWR | O_NOCTTY);
+    cr_assert(slave >= 0);
+    log_to_stdout_fd(slave);
+    memset(got, 0, sizeof got);
+    ssize_t n = read(master, got, sizeof got - 1);
+    cr_assert_gt(n, 0);
+    close(slave);
+    close(master);
+    cr_assert_not_null(strstr(got, "\x1b[32m'x'\x1b[39m"), "no colour on a terminal: %s", got);
 }
