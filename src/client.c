@@ -413,7 +413,7 @@ int nipc_connect_to(nipc_t *ipc, const char *id, const char *path, nipc_client_t
         *out = NULL;
     if (ipc == NULL || id == NULL || id[0] == '\0')
         return UV_EINVAL;
-    if (ipc->freeing || ipc->free_requested)
+    if (nipc__gone(ipc))
         return NIPC_EDESTROYED;
     char *p = NULL;
     if (nipc_of(ipc, id) == NULL) {
@@ -436,7 +436,7 @@ int nipc_connect_to_net(nipc_t *ipc, const char *id, const char *host, int port,
     if (ipc == NULL || id == NULL || id[0] == '\0' || port < NIPC_PORT_DEFAULT || port == 0 ||
         port > 65535)
         return UV_EINVAL;
-    if (ipc->freeing || ipc->free_requested)
+    if (nipc__gone(ipc))
         return NIPC_EDESTROYED;
     if (host == NULL || host[0] == '\0')
         host = ipc->cfg.network_host;
@@ -499,8 +499,7 @@ int nipc_client_emit(nipc_client_t *cl, const char *type, json_t *data)
 {
     if (cl == NULL)
         return UV_EINVAL;
-    if (cl->explicit_disconnect || cl->state == DESTROYED || cl->ipc->freeing ||
-        cl->ipc->free_requested)
+    if (cl->explicit_disconnect || cl->state == DESTROYED || nipc__gone(cl->ipc))
         return NIPC_EDESTROYED;
     if (cl->state == WAITING || cl->conn.closing)
         return UV_ENOTCONN;

@@ -149,6 +149,12 @@ struct nipc_s {
     bool log_color;      /* log_in_color, and the lines go where colours show */
 };
 
+/* The instance is being freed, or will be once the running handler returns: no event is
+ * published and every call that would start something fails with NIPC_EDESTROYED. */
+static inline bool nipc__gone(const nipc_t *ipc)
+{
+    return ipc->freeing || ipc->free_requested;
+}
 /* Queues d->fn(d) to run from the loop after the current callback returns. A node already
  * queued stays where it is. */
 void nipc__defer(nipc_t *ipc, nipc_deferred_t *d, nipc_deferred_cb fn);

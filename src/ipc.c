@@ -172,7 +172,7 @@ static void on_check(uv_check_t *h)
 
 void nipc__publish(nipc_t *ipc, nipc_events_t *t, const nipc_event_t *ev)
 {
-    if (ipc->freeing || ipc->free_requested)
+    if (nipc__gone(ipc))
         return;
     ipc->depth++;
     nipc__events_publish(t, ev);
@@ -197,12 +197,11 @@ void nipc__publish_drop(nipc_t *ipc, nipc_events_t *t, nipc_event_t *ev, nipc_lo
     ev->type = "drop";
     ev->data = payload;
     ev->status = reason;
-    /* Reported even while the instance is being freed: a loss is never silent. */
-    if (!ipc->free_requested) {
-        ipc->depth++;
-        nipc__events_publish(t, ev);
-        ipc->depth--;
-    }
+    /* Published even while the instance is being freed (nipc__publish would not): a loss is
+     * never silent. Calls from its handlers fail then with NIPC_EDESTROYED. */
+    ipc->depth++;
+    nipc__events_publish(t, ev);
+    ipc->depth--;
     json_decref(payload);
 }
 
@@ -365,7 +364,7 @@ static void free_now(nipc_t *ipc, bool inside_loop)
 
 void nipc_free(nipc_t *ipc)
 {
-    if (ipc == NULL || ipc->freeing || ipc->free_requested)
+    if (ipc == NULL || nipc__gone(ipc))
         return;
     if (ipc->depth > 0) {
         /* From a handler: the objects on the stack stay valid until it returns. */
@@ -394,7 +393,7 @@ int nipc_run(nipc_t *ipc)
 
 int nipc_stop(nipc_t *ipc)
 {
-    if (ipc == NULL || ipc->freeing || ipc->free_requested)
+    if (ipc == NULL || nipc__gone(ipc))
         return UV_EINVAL;
     if (ipc->server != NULL)
         nipc__server_shutdown(ipc->server);

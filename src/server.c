@@ -395,7 +395,7 @@ int nipc_server_start(nipc_server_t *s)
 {
     if (s == NULL)
         return UV_EINVAL;
-    if (s->ipc->freeing || s->ipc->free_requested)
+    if (nipc__gone(s->ipc))
         return NIPC_EDESTROYED;
     if (s->listener != NULL || s->resolver != NULL)
         return UV_EALREADY;
@@ -467,7 +467,7 @@ static int check_socket(const nipc_server_t *s, const nipc_socket_t *sock)
 {
     if (s == NULL || sock == NULL || sock->server != s)
         return UV_EINVAL;
-    if (s->ipc->freeing || s->ipc->free_requested)
+    if (nipc__gone(s->ipc))
         return NIPC_EDESTROYED;
     return sock->conn.closing ? UV_ENOTCONN : 0;
 }
@@ -526,7 +526,7 @@ int nipc_server_emit_to(nipc_server_t *s, const char *address, int port, const c
     if (s == NULL || !is_udp(s) || address == NULL || port <= 0 || port > 65535 ||
         nipc__ip_parse(address, port, &sa) != 0)
         return UV_EINVAL;
-    if (s->ipc->freeing || s->ipc->free_requested)
+    if (nipc__gone(s->ipc))
         return NIPC_EDESTROYED;
     log_emit(s, "dispatching event to address", type, data);
     int err = encode(s, type, data);
@@ -545,7 +545,7 @@ int nipc_server_broadcast(nipc_server_t *s, const char *type, json_t *data)
 {
     if (s == NULL)
         return UV_EINVAL;
-    if (s->ipc->freeing || s->ipc->free_requested)
+    if (nipc__gone(s->ipc))
         return NIPC_EDESTROYED;
     int err = encode(s, type, data);
     if (err)
