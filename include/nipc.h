@@ -279,8 +279,8 @@ NIPC_EXTERN nipc_server_t *nipc_server(nipc_t *ipc);
  * where someone listens gives UV_EADDRINUSE, and a path holding anything but a socket
  * UV_EEXIST (nothing else is ever deleted). Whether a socket is stale is decided by one
  * non-blocking connect, which never waits: a server that cannot accept at once (its backlog
- * full, or the process stopped) counts as live. A missing directory is UV_ENOENT, a
- * directory without permission UV_EACCES; the log line names the path. `start` is published
+ * full, or the process stopped) counts as live. A missing directory is UV_ENOENT (other
+ * failures are the system's own codes); the log line names the path. `start` is published
  * once listening. UV_EALREADY when listening or starting.
  */
 NIPC_EXTERN int nipc_server_start(nipc_server_t *server);

@@ -202,6 +202,28 @@ ParameterizedTest(th_transport_t *t, lifetime, nipc_stop_ends_nipc_run_and_loses
     nipc_free(srv.ipc);
 }
 
+/* nipc_stop() also ends a client that is retrying, and one that is connecting. */
+Test(lifetime, nipc_stop_ends_retrying_clients)
+{
+    nipc_config_t cfg;
+    th_config(&cfg);
+    cfg.retry = 20;
+    nipc_t *ipc;
+    cr_assert_eq(nipc_new(&ipc, &loop, &cfg), 0);
+    nipc_client_t *a, *b;
+    cr_assert_eq(nipc_connect_to(ipc, "a", th_path(dir, "nobody.sock"), &a), 0);
+    int destroys = 0;
+    nipc_client_on(a, "destroy", th_tally, &destroys);
+    th_run_for(&loop, 100); /* a few attempts: it is between two of them now or soon */
+    cr_assert_eq(nipc_connect_to(ipc, "b", th_path(dir, "nobody.sock"), &b), 0);
+    nipc_client_on(b, "destroy", th_tally, &destroys);
+    cr_assert_eq(nipc_stop(ipc), 0);
+    cr_assert_eq(nipc_run(ipc), 0); /* returns: nothing retries any more */
+    cr_assert_eq(destroys, 2);
+    cr_assert_null(nipc_of(ipc, "a"));
+    nipc_free(ipc);
+}
+
 /* ---- deferred work ---------------------------------------------------------------------- */
 
 typedef struct job {

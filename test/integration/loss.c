@@ -19,12 +19,16 @@ typedef struct drops {
     int status;
     bool before_destroy; /* the last drop came before any destroy */
     int destroys;
+    int emit_in_drop; /* what an emit from the drop handler returned */
 } drops_t;
 
 static void on_drop(const nipc_event_t *ev, void *arg)
 {
     drops_t *d = arg;
     d->events++;
+    /* Whatever frees or closes, nothing emitted from a drop handler is accepted silently. */
+    d->emit_in_drop = ev->client != NULL ? nipc_client_emit(ev->client, "again", NULL)
+                                         : nipc_server_emit(ev->server, ev->socket, "again", NULL);
     d->frames += json_integer_value(json_object_get(ev->data, "frames"));
     d->bytes += json_integer_value(json_object_get(ev->data, "bytes"));
     snprintf(d->code, sizeof d->code, "%s", json_string_value(json_object_get(ev->data, "code")));
@@ -178,10 +182,12 @@ ParameterizedTest(th_transport_t *t, loss, nipc_free_reports_what_was_queued)
     nipc_free(p.ipc);
     cr_assert_eq(p.cd.events, 1, "%s: the client's drop", t->name);
     cr_assert_eq(p.cd.frames, 4, "%s", t->name);
+    cr_assert_eq(p.cd.emit_in_drop, NIPC_EDESTROYED, "%s", t->name);
     nipc_free(p.srv.ipc);
     cr_assert_eq(p.sd.events, 1, "%s: the server's drop", t->name);
     cr_assert_eq(p.sd.frames, 4, "%s", t->name);
     cr_assert_str_eq(p.sd.code, "ECANCELED", "%s", t->name);
+    cr_assert_eq(p.sd.emit_in_drop, NIPC_EDESTROYED, "%s", t->name);
     th_run_for(&loop, 20);
 }
 
