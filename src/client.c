@@ -43,7 +43,6 @@ struct nipc_client_s {
     nipc_deferred_t attempt_d; /* reports attempt_err */
     nipc_deferred_t final_d;   /* a close between attempts: `destroy` from the loop */
     nipc_events_t events;
-    uv_connect_t creq;
     uv_timer_t timer;
     enum client_state state;
     long retries_remaining;
@@ -229,9 +228,9 @@ static void on_client_close(nipc_conn_t *c, int status)
     after_close(cl);
 }
 
-static void on_connect(uv_connect_t *req, int status)
+static void on_connect(nipc_conn_t *c, int status)
 {
-    nipc_client_t *cl = req->data;
+    nipc_client_t *cl = (nipc_client_t *)c;
     if (cl->finalizing || cl->conn.closing)
         return;
     if (status == 0)
@@ -270,11 +269,9 @@ static void fail_attempt(nipc_client_t *cl, int err)
     nipc__defer(cl->ipc, &cl->attempt_d, attempt_failed);
 }
 
-static void tcp_connect(nipc_client_t *cl, const struct sockaddr *sa)
+static void net_connect(nipc_client_t *cl, const struct sockaddr *sa)
 {
-    int err = nipc__tcp_bind_local(&cl->conn.u.tcp, &cl->ipc->cfg, sa->sa_family);
-    if (err == 0)
-        err = uv_tcp_connect(&cl->creq, &cl->conn.u.tcp, sa, on_connect);
+    int err = cl->conn.ops->connect(&cl->conn, NULL, sa);
     if (err)
         fail_attempt(cl, err);
 }
@@ -286,24 +283,24 @@ static void on_host_resolved(void *owner, int status, const struct sockaddr *sa)
     if (status)
         fail_attempt(cl, status);
     else
-        tcp_connect(cl, sa);
+        net_connect(cl, sa);
 }
 
 /* Starts an attempt. A failure to set up the handle is returned (nothing is published);
  * any later failure reaches on_connect or attempt_failed from the loop. */
 static int connect_now(nipc_client_t *cl)
 {
-    int err = nipc__conn_open(&cl->conn, cl->net ? NIPC_TRANSPORT_TCP : NIPC_TRANSPORT_PIPE);
+    int err = nipc__conn_open(&cl->conn);
     if (err)
         return err;
     cl->state = CONNECTING;
-    cl->creq.data = cl;
+    cl->conn.on_connected = on_connect;
     if (!cl->net) {
-        err = nipc__pipe_connect(&cl->creq, &cl->conn.u.pipe, cl->path, on_connect);
+        err = cl->conn.ops->connect(&cl->conn, cl->path, NULL);
     } else {
         struct sockaddr_storage sa;
         if (nipc__ip_parse(cl->path, cl->port, &sa) == 0) {
-            tcp_connect(cl, (struct sockaddr *)&sa);
+            net_connect(cl, (struct sockaddr *)&sa);
             return 0;
         }
         err = nipc__resolve(cl->ipc, cl->path, cl->port, cl->ipc->cfg.iface.family, cl,
@@ -382,7 +379,7 @@ static int open_client(nipc_t *ipc, const char *id, char *where, bool net, int p
     cl->port = port;
     cl->retries_remaining = ipc->cfg.max_retries;
     nipc__events_init(&cl->events);
-    nipc__conn_init(&cl->conn, ipc, &client_hooks);
+    nipc__conn_init(&cl->conn, ipc, &client_hooks, net ? &nipc__tcp_ops : &nipc__pipe_ops);
     uv_timer_init(ipc->loop, &cl->timer);
     cl->timer.data = cl;
 

@@ -18,7 +18,7 @@
  * Invariant: once `closing` is set, no hook but on_close runs again, except the error of a
  * write that failed inside an emit, which is reported from the loop just before.
  */
-#include "internal.h"
+#include "transport/transport.h"
 
 #include <limits.h>
 #include <string.h>
@@ -33,27 +33,21 @@
 /* Buffers on the stack for one write: 8 GiB. A larger queue takes an array. */
 #define WRITE_PIECES 8
 
-void nipc__conn_init(nipc_conn_t *c, nipc_t *ipc, const nipc_conn_hooks_t *hooks)
+void nipc__conn_init(nipc_conn_t *c, nipc_t *ipc, const nipc_conn_hooks_t *hooks,
+                     const nipc_stream_ops_t *ops)
 {
     memset(c, 0, sizeof *c);
     c->ipc = ipc;
     c->hooks = hooks;
+    c->ops = ops;
     nipc__buf_init(&c->in);
     nipc__buf_init(&c->out);
     nipc__buf_init(&c->inflight);
 }
 
-int nipc__conn_open(nipc_conn_t *c, nipc_transport_t t)
+int nipc__conn_open(nipc_conn_t *c)
 {
-    int err = UV_EINVAL;
-    switch (t) {
-    case NIPC_TRANSPORT_PIPE:
-        err = uv_pipe_init(c->ipc->loop, &c->u.pipe, 0);
-        break;
-    case NIPC_TRANSPORT_TCP:
-        err = uv_tcp_init(c->ipc->loop, &c->u.tcp);
-        break;
-    }
+    int err = c->ops->init(c->ipc->loop, &c->u.handle);
     if (err)
         return err;
     c->u.handle.data = c;
@@ -98,9 +92,8 @@ static void report_write_error(nipc_deferred_t *d)
     c->hooks->on_error(c, c->fail_err, NULL);
 }
 
-static void on_closed(uv_handle_t *h)
+void nipc__conn_closed(nipc_conn_t *c)
 {
-    nipc_conn_t *c = h->data;
     nipc_t *ipc = c->ipc;
     c->open = false;
     c->established = false;
@@ -130,7 +123,7 @@ static void close_now(nipc_conn_t *c)
     if (uv_is_closing(&c->u.handle))
         return;
     nipc__unschedule_flush(c->ipc, c);
-    nipc__close_handle(c->ipc, &c->u.handle, on_closed);
+    c->ops->close(c);
 }
 
 static void begin_closing(nipc_conn_t *c);
@@ -183,24 +176,20 @@ static size_t frames_in(const nipc_conn_t *c, const char *p, size_t n)
 
 /* ---- sending --------------------------------------------------------------------------- */
 
-static void on_shutdown(uv_shutdown_t *req, int status)
+void nipc__conn_shut(nipc_conn_t *c)
 {
-    nipc_conn_t *c = req->data;
-    (void)status;
     close_now(c);
 }
 
 /* All queued bytes are out (or the peer is gone): finish a flush-then-close. */
 static void finish_close(nipc_conn_t *c)
 {
-    c->sreq.data = c;
-    if (uv_shutdown(&c->sreq, &c->u.stream, on_shutdown) != 0)
+    if (c->ops->shutdown(c) != 0)
         close_now(c);
 }
 
-static void on_written(uv_write_t *req, int status)
+void nipc__conn_written(nipc_conn_t *c, int status)
 {
-    nipc_conn_t *c = req->data;
     c->writing = false;
     if (status < 0) {
         /* The bytes stay counted in `inflight`: the close reports them as lost. UV_ECANCELED:
@@ -246,8 +235,7 @@ static void start_write(nipc_conn_t *c)
     int err = UV_ENOMEM;
     if (b != NULL) {
         unsigned k = pieces(b, (unsigned)need, c->inflight.data + c->inflight.off, n);
-        c->wreq.data = c;
-        err = uv_write(&c->wreq, &c->u.stream, b, k, on_written); /* libuv copies b */
+        err = c->ops->write(c, b, k); /* the transport copies b */
         if (b != small)
             nipc__free(b);
     }
@@ -273,7 +261,7 @@ void nipc__conn_flush(nipc_conn_t *c)
     uv_buf_t b[WRITE_PIECES];
     unsigned k = pieces(b, WRITE_PIECES, c->out.data + c->out.off, nipc__buf_size(&c->out));
     nipc__busy_poll(c->ipc); /* the answer may come soon */
-    int n = uv_try_write(&c->u.stream, b, k);
+    int n = c->ops->try_write(c, b, k);
     if (n < 0 && n != UV_EAGAIN) {
         write_failed(c, n);
         return;
@@ -368,7 +356,7 @@ static void arm_flush_timer(nipc_conn_t *c)
 static void begin_closing(nipc_conn_t *c)
 {
     if (c->established)
-        uv_read_stop(&c->u.stream);
+        c->ops->read_stop(c);
     c->closing = true;
     if (c->hooks->on_closing != NULL)
         c->hooks->on_closing(c);
@@ -401,10 +389,8 @@ void nipc__conn_abort(nipc_conn_t *c)
 
 /* ---- receiving ------------------------------------------------------------------------- */
 
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+void nipc__conn_rx_room(nipc_conn_t *c, uv_buf_t *buf)
 {
-    nipc_conn_t *c = h->data;
-    (void)suggested;
     /* Reads start at 64 KiB. They grow while they come back full (a peer streaming faster
      * than one read drains the socket) and while a large frame is pending, so a stream
      * arrives in few system calls and the sender finds room sooner. */
@@ -455,10 +441,8 @@ static void dispatch(nipc_conn_t *c, const char *p, size_t n)
     nipc__msg_done(&m, &c->shape);
 }
 
-static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+void nipc__conn_rx(nipc_conn_t *c, ssize_t nread)
 {
-    nipc_conn_t *c = s->data;
-    (void)buf;
     if (nread < 0) {
         if (nread == UV_EOF)
             nipc__conn_close(c, false, UV_EOF);
@@ -508,18 +492,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 
 int nipc__conn_start(nipc_conn_t *c)
 {
-    /* Writes are already coalesced per loop turn: Nagle would only add latency. */
-    if (c->u.handle.type == UV_TCP)
-        uv_tcp_nodelay(&c->u.tcp, 1);
-    /* A Unix socket's send buffer bounds what is in flight between two processes; the
-     * system's 208 KiB makes a 1 MiB event cross in five sleeps and wake-ups of each side.
-     * Best effort: the kernel caps the size, and a refusal changes only the speed. */
-    size_t sndbuf = c->ipc->cfg.unix_send_buffer;
-    if (c->u.handle.type == UV_NAMED_PIPE && sndbuf > 0) {
-        int v = sndbuf > INT_MAX / 2 ? INT_MAX / 2 : (int)sndbuf;
-        (void)uv_send_buffer_size(&c->u.handle, &v);
-    }
-    int err = uv_read_start(&c->u.stream, on_alloc, on_read);
+    int err = c->ops->start(c);
     if (err)
         return err;
     c->established = true;

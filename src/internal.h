@@ -17,6 +17,8 @@
 
 typedef struct nipc_conn nipc_conn_t;
 typedef struct nipc_deferred nipc_deferred_t;
+/* A kind of stream: transport/transport.h. */
+typedef struct nipc_stream_ops nipc_stream_ops_t;
 
 /* The object that holds `member` at address p. */
 #define nipc__container_of(p, type, member) ((type *)(void *)((char *)(p)-offsetof(type, member)))
@@ -37,8 +39,6 @@ struct nipc_deferred {
 };
 
 /* ---- conn.c: one connected peer over any stream transport ------------------------------ */
-
-typedef enum { NIPC_TRANSPORT_PIPE, NIPC_TRANSPORT_TCP } nipc_transport_t;
 
 typedef struct nipc_conn_hooks {
     /* A decoded frame (S8, C5). */
@@ -73,6 +73,9 @@ struct nipc_conn {
     } u;
     nipc_t *ipc;
     const nipc_conn_hooks_t *hooks;
+    const nipc_stream_ops_t *ops; /* the transport */
+    uv_connect_t creq;
+    void (*on_connected)(nipc_conn_t *c, int status); /* the owner's, for ops->connect */
     nipc_buf_t in;       /* received bytes; the partial frame at its end */
     nipc_buf_t out;      /* frames emitted since the last write was started */
     nipc_buf_t inflight; /* the bytes of the write in progress */
@@ -98,9 +101,10 @@ struct nipc_conn {
     bool refused; /* an emit was refused with EQUEUEFULL: publish drain when empty */
 };
 
-void nipc__conn_init(nipc_conn_t *c, nipc_t *ipc, const nipc_conn_hooks_t *hooks);
-/* Initialises the handle for a transport. */
-int nipc__conn_open(nipc_conn_t *c, nipc_transport_t t);
+void nipc__conn_init(nipc_conn_t *c, nipc_t *ipc, const nipc_conn_hooks_t *hooks,
+                     const nipc_stream_ops_t *ops);
+/* Initialises the handle, for an accept or a connect. */
+int nipc__conn_open(nipc_conn_t *c);
 /* The peer is connected: start reading and writing what is queued. */
 int nipc__conn_start(nipc_conn_t *c);
 /* Encodes and queues one frame (W1): 0, UV_ENOTCONN (closing), NIPC_EQUEUEFULL, or an
@@ -188,7 +192,7 @@ json_t *nipc__error_payload(int err);
 /* The longest Unix socket path this platform accepts. */
 size_t nipc__max_path(void);
 
-/* ---- server.c, udp.c ---------------------------------------------------------------------- */
+/* ---- server.c ------------------------------------------------------------------------------- */
 
 /*
  * A server's peer. Stream transports: a connection, owned by the server's array until its
@@ -219,6 +223,7 @@ typedef struct nipc_sockfile {
 
 struct nipc_server_s {
     nipc_t *ipc;
+    const nipc_stream_ops_t *ops; /* the stream transport; NULL for UDP */
     nipc_net_t net;
     bool is_net; /* TCP or UDP, else a Unix socket at `path` */
     char *path;  /* Unix socket path, or the host for network servers */
@@ -254,13 +259,20 @@ void nipc__server_publish_error(nipc_server_t *s, int err, nipc_socket_t *sock);
 /* A frame arrived from `sock`: learn data.id (S9), log, publish. */
 void nipc__server_deliver(nipc_server_t *s, nipc_socket_t *sock, const char *type, json_t *data);
 
-/* udp.c (U1-U7) */
-int nipc__udp_start(nipc_server_t *s, const struct sockaddr *sa);
+/* A datagram arrived from `from`: its frames are the server's (U2, U3). */
+void nipc__server_datagram(nipc_server_t *s, const char *p, size_t n, const struct sockaddr *from);
+
+/* transport/udp.c (U1, U4) */
+/* Binds and starts receiving (into s->dgram, then nipc__server_datagram); *bound is the
+ * address the system gave. */
+int nipc__udp_bind(uv_udp_t *h, const struct sockaddr *sa, struct sockaddr_storage *bound);
+/* One datagram: UV_EMSGSIZE past NIPC_UDP_MAX_FRAME, UV_EINVAL when not bound. */
 int nipc__udp_send(nipc_server_t *s, const struct sockaddr *to, const char *p, size_t n);
-int nipc__udp_broadcast(nipc_server_t *s, const char *p, size_t n);
 
-/* ---- transport/tcp.c: addresses and name resolution ---------------------------------------- */
+/* ---- transport/addr.c: addresses and name resolution --------------------------------------- */
 
+/* The port of an IPv4 or IPv6 address. */
+int nipc__ip_port(const struct sockaddr *sa);
 /* Fills `sa` from an IP literal and a port: 0, or UV_EINVAL when host is not a literal. */
 int nipc__ip_parse(const char *host, int port, struct sockaddr_storage *sa);
 /* A socket's peer or own address: kept in sock->sa with its port and node-ipc's family name

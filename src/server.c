@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * node-ipc's server (S1-S15) over every transport: Unix sockets and TCP share the stream
- * path here; UDP's datagram path is in udp.c. State: the listener (NULL when not
- * listening), the connected stream sockets in connection order (node-ipc's server.sockets)
- * and the handler table. A stream socket leaves the array when its connection has closed,
- * just before socket.disconnected is published, and is freed when that event has returned.
+ * node-ipc's server (S1-S15) over every transport: the stream transports (transport.h)
+ * share one path; UDP's datagrams have theirs (U1-U7), over transport/udp.c's socket. State: the
+ * listener (NULL when not listening), the connected stream sockets in connection order (node-ipc's
+ * server.sockets) and the handler table. A stream socket leaves the array when its connection has
+ * closed, just before socket.disconnected is published, and is freed when that event has returned.
  */
 #include "transport/transport.h"
 
@@ -160,6 +160,123 @@ static const nipc_conn_hooks_t socket_hooks = {
     .on_close = on_socket_close,
 };
 
+/* ---- UDP (U1-U7) -----------------------------------------------------------------------------
+ *
+ * Every datagram is parsed on its own (U2): each complete frame in it is published with a
+ * socket describing the sender (U3), valid during the handlers only; a fragment without its
+ * delimiter at the end is reported as an `error` (node-ipc drops the whole datagram
+ * silently). An emit is exactly one datagram holding one frame (U4); a frame that would not
+ * fit one datagram is refused, never truncated.
+ *
+ * Broadcast: node-ipc's UDP broadcast sends nothing (U5). Here it sends the frame to every
+ * sender a valid frame came from, most recent max_connections of them, which is what
+ * node-ipc's UDP broadcast example expects.
+ */
+
+static bool same_peer(const struct sockaddr_storage *a, const struct sockaddr *b)
+{
+    if (a->ss_family != b->sa_family)
+        return false;
+    if (b->sa_family == AF_INET) {
+        const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+        return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+    }
+    const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+    return x->sin6_port == y->sin6_port &&
+           memcmp(&x->sin6_addr, &y->sin6_addr, sizeof x->sin6_addr) == 0;
+}
+
+/* Keeps the most recent senders, for broadcast: a new one beyond the bound evicts the oldest. */
+static void remember(nipc_server_t *s, const struct sockaddr *sa)
+{
+    for (size_t i = 0; i < s->npeers; i++)
+        if (same_peer(&s->peers[i], sa))
+            return;
+    size_t max = s->ipc->cfg.max_connections;
+    if (max == 0)
+        return;
+    if (s->peers == NULL && (s->peers = nipc__calloc(max, sizeof *s->peers)) == NULL)
+        return;
+    if (s->npeers == max) {
+        memmove(s->peers, s->peers + 1, (max - 1) * sizeof *s->peers);
+        s->npeers--;
+    }
+    memset(&s->peers[s->npeers], 0, sizeof s->peers[0]);
+    memcpy(&s->peers[s->npeers++], sa,
+           sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
+}
+
+void nipc__server_datagram(nipc_server_t *s, const char *p, size_t n, const struct sockaddr *from)
+{
+    nipc_socket_t sock;
+    memset(&sock, 0, sizeof sock);
+    sock.udp = true;
+    sock.server = s;
+    sock.size = n;
+    nipc__ip_describe(&sock, from);
+
+    size_t off = 0, flen;
+    nipc_frame_t f;
+    nipc__frame_init(&f, s->ipc->cfg.delimiter, s->ipc->dlen);
+    bool valid = false;
+    /* A handler may stop the server: then the rest of the datagram is not delivered. */
+    while (s->listener != NULL && nipc__frame_next(&f, p + off, n - off, &flen)) {
+        nipc_msg_t m;
+        nipc__msg_decode(&m, p + off, flen, s->ipc->cfg.allow_reserved_events);
+        off += flen + s->ipc->dlen;
+        if (m.err) {
+            nipc__server_publish(s, "error", m.decoded, &sock, m.err);
+        } else {
+            valid = true;
+            nipc__server_deliver(s, &sock, m.type, m.data);
+        }
+        nipc__msg_clear(&m);
+    }
+    if (s->listener != NULL && off < n)
+        nipc__server_publish_error(s, UV_EPROTO, &sock); /* a fragment with no delimiter */
+    if (valid)
+        remember(s, from);
+    json_decref(sock.id);
+}
+
+static int udp_broadcast(nipc_server_t *s, const char *p, size_t n)
+{
+    int first = 0;
+    for (size_t i = 0; i < s->npeers; i++) {
+        int err = nipc__udp_send(s, (struct sockaddr *)&s->peers[i], p, n);
+        if (err && first == 0)
+            first = err;
+    }
+    return first;
+}
+
+/* U7: `start` with {address, port}, then `connect` once with the bound socket. */
+static void udp_started(nipc_deferred_t *d)
+{
+    nipc_server_t *s = nipc__container_of(d, nipc_server_t, start_d);
+    json_t *where = json_pack("{s:s, s:i}", "address", s->path, "port", s->bound_port);
+    nipc__server_publish(s, "start", where, NULL, 0);
+    json_decref(where);
+    if (s->listener != NULL)
+        nipc__server_publish(s, "connect", NULL, &s->self, 0);
+}
+
+static int udp_start(nipc_server_t *s, const struct sockaddr *sa)
+{
+    struct sockaddr_storage got;
+    int err = nipc__udp_bind(&s->listener->udp, sa, &got);
+    if (err)
+        return err;
+    json_decref(s->self.id);
+    memset(&s->self, 0, sizeof s->self);
+    s->self.udp = true;
+    s->self.server = s;
+    nipc__ip_describe(&s->self, (struct sockaddr *)&got);
+    s->bound_port = s->self.port;
+    nipc__defer(s->ipc, &s->start_d, udp_started);
+    return 0;
+}
+
 /* ---- listening --------------------------------------------------------------------------- */
 
 static void on_handle_freed(uv_handle_t *h)
@@ -188,18 +305,11 @@ static bool is_udp(const nipc_server_t *s)
     return s->is_net && s->net != NIPC_TCP;
 }
 
-static nipc_transport_t stream_transport(const nipc_server_t *s)
-{
-    return s->is_net ? NIPC_TRANSPORT_TCP : NIPC_TRANSPORT_PIPE;
-}
-
 /* S6: accept the connection, then close it at once, without a connect event. */
 static void refuse(nipc_server_t *s, uv_stream_t *listener)
 {
     uv_handle_t *h = nipc__malloc(sizeof(((nipc_conn_t *)0)->u));
-    int err = h == NULL   ? UV_ENOMEM
-              : s->is_net ? uv_tcp_init(s->ipc->loop, (uv_tcp_t *)h)
-                          : uv_pipe_init(s->ipc->loop, (uv_pipe_t *)h, 0);
+    int err = h == NULL ? UV_ENOMEM : s->ops->init(s->ipc->loop, h);
     if (err) {
         nipc__free(h);
         return;
@@ -218,12 +328,11 @@ static void publish_start(nipc_deferred_t *d)
     publish(s, "start", NULL, NULL, 0);
 }
 
-/* Notes a TCP socket's remote address (node-ipc's socket.remoteAddress and family). */
+/* Notes a network socket's remote address (node-ipc's socket.remoteAddress and family). */
 static void describe_peer(nipc_socket_t *sock)
 {
     struct sockaddr_storage sa;
-    int len = sizeof sa;
-    if (uv_tcp_getpeername(&sock->conn.u.tcp, (struct sockaddr *)&sa, &len) == 0)
+    if (sock->conn.ops->peer(&sock->conn, &sa) == 0)
         nipc__ip_describe(sock, (struct sockaddr *)&sa);
 }
 
@@ -244,22 +353,21 @@ static void on_connection(uv_stream_t *listener, int status)
     if (err == 0 && (sock = nipc__calloc(1, sizeof *sock)) == NULL)
         err = UV_ENOMEM;
     if (err == 0) {
-        nipc__conn_init(&sock->conn, s->ipc, &socket_hooks);
-        if ((err = nipc__conn_open(&sock->conn, stream_transport(s))) != 0) {
+        nipc__conn_init(&sock->conn, s->ipc, &socket_hooks, s->ops);
+        if ((err = nipc__conn_open(&sock->conn)) != 0) {
             free_socket(sock);
             sock = NULL;
         }
     }
     /* Until it is in the array, the socket has no server: its close publishes nothing. */
-    if (err == 0 && ((err = uv_accept(listener, &sock->conn.u.stream)) != 0 ||
-                     (err = add_socket(s, sock)) != 0)) {
+    if (err == 0 &&
+        ((err = s->ops->accept(listener, &sock->conn)) != 0 || (err = add_socket(s, sock)) != 0)) {
         nipc__conn_close(&sock->conn, false, err);
         sock = NULL;
     }
     if (err == 0) {
         sock->server = s;
-        if (s->is_net)
-            describe_peer(sock);
+        describe_peer(sock);
         if ((err = nipc__conn_start(&sock->conn)) != 0) {
             remove_socket(s, sock);
             sock->server = NULL;
@@ -280,25 +388,18 @@ static int listen_on(nipc_server_t *s, const struct sockaddr *sa)
     s->listener = nipc__calloc(1, sizeof *s->listener);
     if (s->listener == NULL)
         return UV_ENOMEM;
-    int err;
-    if (!s->is_net)
-        err = uv_pipe_init(s->ipc->loop, &s->listener->pipe, 0);
-    else if (!is_udp(s))
-        err = uv_tcp_init(s->ipc->loop, &s->listener->tcp);
-    else
-        err = uv_udp_init(s->ipc->loop, &s->listener->udp);
+    int err = is_udp(s) ? uv_udp_init(s->ipc->loop, &s->listener->udp)
+                        : s->ops->init(s->ipc->loop, &s->listener->handle);
     if (err) {
         nipc__free(s->listener);
         s->listener = NULL;
         return err;
     }
     s->listener->handle.data = s;
-    if (!s->is_net)
-        err = nipc__pipe_listen(&s->listener->pipe, s->path, &s->ipc->cfg, on_connection, &s->file);
-    else if (!is_udp(s))
-        err = nipc__tcp_listen(&s->listener->tcp, sa, on_connection, &s->bound_port);
+    if (!is_udp(s))
+        err = s->ops->listen(s, &s->listener->stream, sa, on_connection);
     else
-        err = nipc__udp_start(s, sa); /* publishes its own start and connect (U7) */
+        err = udp_start(s, sa); /* publishes its own start and connect (U7) */
     if (err) {
         close_listener(s);
         return err;
@@ -333,6 +434,7 @@ static int create(nipc_t *ipc, char *path, nipc_server_t **out)
     }
     s->ipc = ipc;
     s->path = path;
+    s->ops = &nipc__pipe_ops; /* nipc_serve_net() changes it */
     nipc__events_init(&s->events);
     nipc__buf_init(&s->scratch);
     ipc->server = s;
@@ -382,6 +484,7 @@ int nipc_serve_net(nipc_t *ipc, const char *host, int port, nipc_net_t net, nipc
         return err;
     ipc->server->is_net = true;
     ipc->server->net = net;
+    ipc->server->ops = net == NIPC_TCP ? &nipc__tcp_ops : NULL; /* UDP is no stream */
     ipc->server->port = port == NIPC_PORT_DEFAULT ? ipc->cfg.network_port : port;
     return 0;
 }
@@ -552,7 +655,7 @@ int nipc_server_broadcast(nipc_server_t *s, const char *type, json_t *data)
         return err;
     log_emit(s, "broadcasting event to all known sockets", type, data);
     if (is_udp(s))
-        return nipc__udp_broadcast(s, s->scratch.data, s->scratch.len);
+        return udp_broadcast(s, s->scratch.data, s->scratch.len);
     int first = 0;
     for (size_t i = 0; i < s->count; i++) {
         nipc_conn_t *c = &s->sockets[i]->conn;

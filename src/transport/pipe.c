@@ -17,6 +17,7 @@
 #include "transport.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -77,8 +78,10 @@ static int apply_mode(const char *path, const nipc_config_t *cfg)
     return 0;
 }
 
-int nipc__pipe_listen(uv_pipe_t *h, const char *path, const nipc_config_t *cfg,
-                      uv_connection_cb on_connection, nipc_sockfile_t *bound)
+/* Binds, applies readable_all / writable_all (S5) and listens; *bound identifies the socket
+ * file made. On error nothing is left at the path that was not there before. */
+static int pipe_listen(uv_pipe_t *h, const char *path, const nipc_config_t *cfg,
+                       uv_connection_cb on_connection, nipc_sockfile_t *bound)
 {
     int err;
     struct sockaddr_un sa;
@@ -122,10 +125,61 @@ bool nipc__pipe_unlink_own(const char *path, nipc_sockfile_t *bound)
     return ours && unlink(path) == 0;
 }
 
-int nipc__pipe_connect(uv_connect_t *req, uv_pipe_t *h, const char *path, uv_connect_cb cb)
+/* ---- the entry ---------------------------------------------------------------------------- */
+
+static int init(uv_loop_t *loop, uv_handle_t *h)
 {
+    return uv_pipe_init(loop, (uv_pipe_t *)h, 0);
+}
+
+static int listen_on(nipc_server_t *s, uv_stream_t *h, const struct sockaddr *sa,
+                     uv_connection_cb cb)
+{
+    (void)sa;
+    return pipe_listen((uv_pipe_t *)h, s->path, &s->ipc->cfg, cb, &s->file);
+}
+
+static int connect_to(nipc_conn_t *c, const char *path, const struct sockaddr *sa)
+{
+    (void)sa;
     if (strlen(path) > nipc__max_path())
         return UV_ENAMETOOLONG;
-    uv_pipe_connect(req, h, path, cb);
+    c->creq.data = c;
+    uv_pipe_connect(&c->creq, &c->u.pipe, path, nipc__stream_connected);
     return 0;
 }
+
+static int start(nipc_conn_t *c)
+{
+    /* A Unix socket's send buffer bounds what is in flight between two processes; the
+     * system's 208 KiB makes a 1 MiB event cross in five sleeps and wake-ups of each side.
+     * Best effort: the kernel caps the size, and a refusal changes only the speed. */
+    size_t sndbuf = c->ipc->cfg.unix_send_buffer;
+    if (sndbuf > 0) {
+        int v = sndbuf > INT_MAX / 2 ? INT_MAX / 2 : (int)sndbuf;
+        (void)uv_send_buffer_size(&c->u.handle, &v);
+    }
+    return nipc__stream_read_start(c);
+}
+
+static int peer(nipc_conn_t *c, struct sockaddr_storage *sa)
+{
+    (void)c;
+    (void)sa;
+    return UV_ENOTSUP; /* peer credentials, not an address */
+}
+
+const nipc_stream_ops_t nipc__pipe_ops = {
+    .name = "unix",
+    .init = init,
+    .listen = listen_on,
+    .accept = nipc__stream_accept,
+    .connect = connect_to,
+    .start = start,
+    .read_stop = nipc__stream_read_stop,
+    .write = nipc__stream_write,
+    .try_write = nipc__stream_try_write,
+    .shutdown = nipc__stream_shutdown,
+    .close = nipc__stream_close,
+    .peer = peer,
+};

@@ -1,116 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/*
- * TCP (S2, C2, C16) and the address helpers every network transport shares: IP literals,
- * node-ipc's view of an address ({address, family, port}), and asynchronous name
- * resolution. A resolver outlives its owner safely: the owner cancels it, and the request
- * frees itself when libuv's thread pool is done with it.
- */
+/* TCP (S2, C2, C16): the stream entry for IPv4 and IPv6, and a client's local binding. */
 #include "transport.h"
 
-#include <arpa/inet.h>
-#include <stdio.h>
-#include <string.h>
-
-int nipc__ip_parse(const char *host, int port, struct sockaddr_storage *sa)
-{
-    memset(sa, 0, sizeof *sa);
-    if (uv_ip4_addr(host, port, (struct sockaddr_in *)sa) == 0)
-        return 0;
-    /* uv_ip6_addr accepts "fe80::1%eth0"; brackets are not part of a literal. */
-    if (strchr(host, ':') != NULL && uv_ip6_addr(host, port, (struct sockaddr_in6 *)sa) == 0)
-        return 0;
-    return UV_EINVAL;
-}
-
-static int ip_port(const struct sockaddr *sa)
-{
-    return ntohs(sa->sa_family == AF_INET6 ? ((const struct sockaddr_in6 *)sa)->sin6_port
-                                           : ((const struct sockaddr_in *)sa)->sin_port);
-}
-
-void nipc__ip_describe(nipc_socket_t *sock, const struct sockaddr *sa)
-{
-    bool v6 = sa->sa_family == AF_INET6;
-    memcpy(&sock->sa, sa, v6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
-    sock->family = v6 ? "IPv6" : "IPv4";
-    sock->port = ip_port(sa);
-    sock->address[0] = '\0';
-}
-
-const char *nipc__ip_text(nipc_socket_t *sock)
-{
-    if (sock->address[0] == '\0') {
-        if (sock->sa.ss_family == AF_INET6)
-            uv_ip6_name((const struct sockaddr_in6 *)&sock->sa, sock->address,
-                        sizeof sock->address);
-        else
-            uv_ip4_name((const struct sockaddr_in *)&sock->sa, sock->address, sizeof sock->address);
-    }
-    return sock->address;
-}
-
-struct nipc_resolver {
-    uv_getaddrinfo_t req;
-    nipc_t *ipc;
-    void *owner; /* NULL once cancelled */
-    nipc_resolved_cb cb;
-    int port;
-};
-
-static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
-{
-    nipc_resolver_t *r = req->data;
-    nipc_t *ipc = r->ipc;
-    if (r->owner != NULL) {
-        struct sockaddr_storage sa;
-        const struct sockaddr *found = NULL;
-        if (status == 0 && res != NULL && res->ai_addrlen <= sizeof sa) {
-            memcpy(&sa, res->ai_addr, res->ai_addrlen);
-            found = (const struct sockaddr *)&sa;
-        } else if (status == 0) {
-            status = UV_EAI_NONAME;
-        }
-        r->cb(r->owner, status, found);
-    }
-    uv_freeaddrinfo(res);
-    nipc__free(r);
-    nipc__handle_closed(ipc);
-}
-
-int nipc__resolve(nipc_t *ipc, const char *host, int port, int family, void *owner,
-                  nipc_resolved_cb cb, nipc_resolver_t **out)
-{
-    nipc_resolver_t *r = nipc__calloc(1, sizeof *r);
-    if (r == NULL)
-        return UV_ENOMEM;
-    r->ipc = ipc;
-    r->owner = owner;
-    r->cb = cb;
-    r->req.data = r;
-    char service[8];
-    snprintf(service, sizeof service, "%d", port);
-    struct addrinfo hints;
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = family == 4 ? AF_INET : family == 6 ? AF_INET6 : AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    int err = uv_getaddrinfo(ipc->loop, &r->req, on_resolved, host, service, &hints);
-    if (err) {
-        nipc__free(r);
-        return err;
-    }
-    ipc->pending_closes++;
-    *out = r;
-    return 0;
-}
-
-void nipc__resolve_cancel(nipc_resolver_t *r)
-{
-    if (r != NULL)
-        r->owner = NULL;
-}
-
-int nipc__tcp_listen(uv_tcp_t *h, const struct sockaddr *sa, uv_connection_cb on_connection,
-                     int *bound_port)
+static int tcp_listen(uv_tcp_t *h, const struct sockaddr *sa, uv_connection_cb on_connection,
+                      int *bound_port)
 {
     /* IPv6 sockets listen on IPv6 only, as node's do when given an IPv6 host. */
     int err = uv_tcp_bind(h, sa, sa->sa_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0);
@@ -121,11 +14,12 @@ int nipc__tcp_listen(uv_tcp_t *h, const struct sockaddr *sa, uv_connection_cb on
     struct sockaddr_storage got;
     int len = sizeof got;
     if (uv_tcp_getsockname(h, (struct sockaddr *)&got, &len) == 0)
-        *bound_port = ip_port((struct sockaddr *)&got);
+        *bound_port = nipc__ip_port((struct sockaddr *)&got);
     return 0;
 }
 
-int nipc__tcp_bind_local(uv_tcp_t *h, const nipc_config_t *cfg, int target_family)
+/* Binds a client's local end from config.iface (C16), when anything there is set. */
+static int bind_local(uv_tcp_t *h, const nipc_config_t *cfg, int target_family)
 {
     const char *local = cfg->iface.local_address;
     if ((local == NULL || local[0] == '\0') && cfg->iface.local_port == 0)
@@ -136,3 +30,52 @@ int nipc__tcp_bind_local(uv_tcp_t *h, const nipc_config_t *cfg, int target_famil
     int err = nipc__ip_parse(local, cfg->iface.local_port, &sa);
     return err ? err : uv_tcp_bind(h, (struct sockaddr *)&sa, 0);
 }
+
+/* ---- the entry ---------------------------------------------------------------------------- */
+
+static int init(uv_loop_t *loop, uv_handle_t *h)
+{
+    return uv_tcp_init(loop, (uv_tcp_t *)h);
+}
+
+static int listen_on(nipc_server_t *s, uv_stream_t *h, const struct sockaddr *sa,
+                     uv_connection_cb cb)
+{
+    return tcp_listen((uv_tcp_t *)h, sa, cb, &s->bound_port);
+}
+
+static int connect_to(nipc_conn_t *c, const char *path, const struct sockaddr *sa)
+{
+    (void)path;
+    int err = bind_local(&c->u.tcp, &c->ipc->cfg, sa->sa_family);
+    c->creq.data = c;
+    return err ? err : uv_tcp_connect(&c->creq, &c->u.tcp, sa, nipc__stream_connected);
+}
+
+static int start(nipc_conn_t *c)
+{
+    /* Writes are already coalesced per loop turn: Nagle would only add latency. */
+    uv_tcp_nodelay(&c->u.tcp, 1);
+    return nipc__stream_read_start(c);
+}
+
+static int peer(nipc_conn_t *c, struct sockaddr_storage *sa)
+{
+    int len = sizeof *sa;
+    return uv_tcp_getpeername(&c->u.tcp, (struct sockaddr *)sa, &len);
+}
+
+const nipc_stream_ops_t nipc__tcp_ops = {
+    .name = "tcp",
+    .init = init,
+    .listen = listen_on,
+    .accept = nipc__stream_accept,
+    .connect = connect_to,
+    .start = start,
+    .read_stop = nipc__stream_read_stop,
+    .write = nipc__stream_write,
+    .try_write = nipc__stream_try_write,
+    .shutdown = nipc__stream_shutdown,
+    .close = nipc__stream_close,
+    .peer = peer,
+};

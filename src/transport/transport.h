@@ -1,28 +1,75 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Stream transports. Each one knows how to listen and how to connect; once connected every
- * transport is a uv_stream_t driven by conn.c. TCP joins here with the same two functions.
+ * Stream transports: one ops table per kind of stream (Unix sockets, TCP; TLS joins as one
+ * more entry). conn.c drives every connection through its table and knows no transport;
+ * server.c and client.c pick a table once, when the server or client is made.
+ *
+ * A transport calls back into conn.c (nipc__conn_rx_room, nipc__conn_rx, nipc__conn_written,
+ * nipc__conn_shut, nipc__conn_closed) when its reads, writes, shutdown and close complete,
+ * always from the loop. The plain uv_stream_t implementations of reading, writing, shutting
+ * down and closing are shared (stream.c); an entry sets what differs.
  */
 #ifndef NIPC_TRANSPORT_H
 #define NIPC_TRANSPORT_H
 
 #include "../internal.h"
 
+struct nipc_stream_ops {
+    const char *name;
+    /* Initialises the handle of a listener or of a connection on `loop`. */
+    int (*init)(uv_loop_t *loop, uv_handle_t *h);
+    /* Binds `h` (made by init) to the server's path or to `sa`, and listens. */
+    int (*listen)(nipc_server_t *s, uv_stream_t *h, const struct sockaddr *sa, uv_connection_cb cb);
+    /* Accepts the pending connection of `listener` into c, whose handle is initialised. */
+    int (*accept)(uv_stream_t *listener, nipc_conn_t *c);
+    /* Starts connecting c to `path` (Unix sockets) or `sa` (network); c->on_connected(c,
+     * status) follows from the loop unless this returns an error. */
+    int (*connect)(nipc_conn_t *c, const char *path, const struct sockaddr *sa);
+    /* The peer is connected: sets the transport's options and starts reading. */
+    int (*start)(nipc_conn_t *c);
+    void (*read_stop)(nipc_conn_t *c);
+    /* Writes n buffers; nipc__conn_written(c, status) follows unless this returns an error. */
+    int (*write)(nipc_conn_t *c, const uv_buf_t *b, unsigned n);
+    /* Writes what the transport takes now: the byte count, or UV_EAGAIN, or an error. */
+    int (*try_write)(nipc_conn_t *c, const uv_buf_t *b, unsigned n);
+    /* Ends the sending side; nipc__conn_shut(c) follows unless this returns an error. */
+    int (*shutdown)(nipc_conn_t *c);
+    /* Closes; nipc__conn_closed(c) follows, always. */
+    void (*close)(nipc_conn_t *c);
+    /* The remote address, or UV_ENOTSUP where there is none (Unix sockets). */
+    int (*peer)(nipc_conn_t *c, struct sockaddr_storage *sa);
+};
+
+extern const nipc_stream_ops_t nipc__pipe_ops;
+extern const nipc_stream_ops_t nipc__tcp_ops;
+
+/* ---- stream.c: the uv_stream_t implementations the entries share ----------------------- */
+
+int nipc__stream_accept(uv_stream_t *listener, nipc_conn_t *c);
+int nipc__stream_read_start(nipc_conn_t *c);
+void nipc__stream_read_stop(nipc_conn_t *c);
+int nipc__stream_write(nipc_conn_t *c, const uv_buf_t *b, unsigned n);
+int nipc__stream_try_write(nipc_conn_t *c, const uv_buf_t *b, unsigned n);
+int nipc__stream_shutdown(nipc_conn_t *c);
+void nipc__stream_close(nipc_conn_t *c);
+/* The uv_connect_cb that ends an entry's connect: calls c->on_connected. */
+void nipc__stream_connected(uv_connect_t *req, int status);
+
+/* ---- conn.c: what a transport reports ------------------------------------------------- */
+
+/* Room in the receive buffer for the next read. */
+void nipc__conn_rx_room(nipc_conn_t *c, uv_buf_t *buf);
+/* nread bytes arrived in that room (0: nothing; < 0: end of file or an error). */
+void nipc__conn_rx(nipc_conn_t *c, ssize_t nread);
+void nipc__conn_written(nipc_conn_t *c, int status);
+void nipc__conn_shut(nipc_conn_t *c);
+void nipc__conn_closed(nipc_conn_t *c);
+
+/* ---- pipe.c ----------------------------------------------------------------------------- */
+
 /* Removes `path` only if it is a socket nobody listens on (see pipe.c). */
 int nipc__pipe_clear_stale(const char *path);
-/* Binds, applies readable_all / writable_all (S5) and listens; *bound identifies the
- * socket file made. On error nothing is left at the path that was not there before. */
-int nipc__pipe_listen(uv_pipe_t *h, const char *path, const nipc_config_t *cfg,
-                      uv_connection_cb on_connection, nipc_sockfile_t *bound);
 /* Removes `path` if it is still the socket recorded in *bound; true when it was removed. */
 bool nipc__pipe_unlink_own(const char *path, nipc_sockfile_t *bound);
-/* Starts connecting; errors from the attempt reach cb. */
-int nipc__pipe_connect(uv_connect_t *req, uv_pipe_t *h, const char *path, uv_connect_cb cb);
-
-/* Binds and listens; *bound_port receives the port the system gave (S2). */
-int nipc__tcp_listen(uv_tcp_t *h, const struct sockaddr *sa, uv_connection_cb on_connection,
-                     int *bound_port);
-/* Binds a client's local end from config.iface (C16), when anything there is set. */
-int nipc__tcp_bind_local(uv_tcp_t *h, const nipc_config_t *cfg, int target_family);
 
 #endif /* NIPC_TRANSPORT_H */
