@@ -212,6 +212,8 @@ static void after_close(nipc_client_t *cl)
     publish(cl, "disconnect", NULL, 0);
 }
 
+static void connected(nipc_client_t *cl);
+
 static void on_client_close(nipc_conn_t *c, int status)
 {
     nipc_client_t *cl = (nipc_client_t *)c;
@@ -241,6 +243,14 @@ static void on_connect(nipc_conn_t *c, int status)
         nipc__conn_close(&cl->conn, false, status);
         return;
     }
+    if (status == 0)
+        connected(cl);
+    /* else a handshake first: on_client_ready, or an error and the close */
+}
+
+/* The connection is established (after its handshake, for TLS: as node-ipc 14, C4). */
+static void connected(nipc_client_t *cl)
+{
     cl->state = CONNECTED;
     if (cl->explicit_disconnect) {
         /* Disconnected while connecting with emits queued: deliver them, then close. */
@@ -331,10 +341,16 @@ static void on_client_drain(nipc_conn_t *c)
     publish((nipc_client_t *)c, "drain", NULL, 0);
 }
 
+static void on_client_ready(nipc_conn_t *c)
+{
+    connected((nipc_client_t *)c);
+}
+
 static const nipc_conn_hooks_t client_hooks = {
     .on_message = on_client_message,
     .on_error = on_client_error,
     .on_drain = on_client_drain,
+    .on_ready = on_client_ready,
     .on_close = on_client_close,
 };
 

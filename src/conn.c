@@ -490,13 +490,29 @@ void nipc__conn_rx(nipc_conn_t *c, ssize_t nread)
     }
 }
 
-int nipc__conn_start(nipc_conn_t *c)
+static void establish(nipc_conn_t *c)
 {
-    int err = c->ops->start(c);
-    if (err)
-        return err;
     c->established = true;
     if (nipc__buf_size(&c->out) > 0)
         nipc__schedule_flush(c->ipc, c);
-    return 0;
+}
+
+int nipc__conn_start(nipc_conn_t *c)
+{
+    int err = c->ops->start(c);
+    if (err == 0)
+        establish(c);
+    return err;
+}
+
+void nipc__conn_ready(nipc_conn_t *c, int status)
+{
+    if (c->closing)
+        return;
+    if (status < 0) {
+        fail(c, status);
+        return;
+    }
+    establish(c);
+    c->hooks->on_ready(c);
 }

@@ -48,6 +48,9 @@ typedef struct nipc_conn_hooks {
     void (*on_error)(nipc_conn_t *c, int err, json_t *payload);
     /* Everything queued was written after an emit had been refused with EQUEUEFULL. */
     void (*on_drain)(nipc_conn_t *c);
+    /* A start that was pending (a handshake) has ended: the conn is established and frames
+     * flow. A failed one is an on_error and a close instead. */
+    void (*on_ready)(nipc_conn_t *c);
     /* The connection has begun to close (optional): no more events but on_close follow. */
     void (*on_closing)(nipc_conn_t *c);
     /* The handle is closed; status is the error that closed it (UV_EOF when the peer
@@ -105,7 +108,10 @@ void nipc__conn_init(nipc_conn_t *c, nipc_t *ipc, const nipc_conn_hooks_t *hooks
                      const nipc_stream_ops_t *ops);
 /* Initialises the handle, for an accept or a connect. */
 int nipc__conn_open(nipc_conn_t *c);
-/* The peer is connected: start reading and writing what is queued. */
+/* The peer is connected: start reading and writing what is queued. 0 when established now;
+ * NIPC__PENDING when the transport has more to do first (a TLS handshake): hooks->on_ready
+ * follows, or on_error and the close; or an error (nothing published). */
+#define NIPC__PENDING 1
 int nipc__conn_start(nipc_conn_t *c);
 /* Encodes and queues one frame (W1): 0, UV_ENOTCONN (closing), NIPC_EQUEUEFULL, or an
  * encoding error of nipc__encode(). */

@@ -115,6 +115,18 @@ static void on_socket_error(nipc_conn_t *c, int err, json_t *payload)
         nipc__server_publish_error(sock->server, err, sock);
 }
 
+/* S7: `connect` once frames can flow (after the handshake, for TLS). */
+static void socket_ready(nipc_socket_t *sock)
+{
+    nipc_log(sock->server->ipc, "## socket connection to server detected ##");
+    publish(sock->server, "connect", NULL, sock, 0);
+}
+
+static void on_socket_ready(nipc_conn_t *c)
+{
+    socket_ready((nipc_socket_t *)c);
+}
+
 static void on_socket_drain(nipc_conn_t *c)
 {
     nipc_socket_t *sock = (nipc_socket_t *)c;
@@ -156,6 +168,7 @@ static const nipc_conn_hooks_t socket_hooks = {
     .on_message = on_socket_message,
     .on_error = on_socket_error,
     .on_drain = on_socket_drain,
+    .on_ready = on_socket_ready,
     .on_closing = on_socket_closing,
     .on_close = on_socket_close,
 };
@@ -368,18 +381,19 @@ static void on_connection(uv_stream_t *listener, int status)
     if (err == 0) {
         sock->server = s;
         describe_peer(sock);
-        if ((err = nipc__conn_start(&sock->conn)) != 0) {
+        if ((err = nipc__conn_start(&sock->conn)) < 0) {
             remove_socket(s, sock);
             sock->server = NULL;
             nipc__conn_close(&sock->conn, false, err);
         }
     }
-    if (err != 0) {
+    if (err < 0) {
         nipc__server_publish_error(s, err, NULL);
         return;
     }
-    nipc_log(s->ipc, "## socket connection to server detected ##");
-    publish(s, "connect", NULL, sock, 0);
+    if (err == 0)
+        socket_ready(sock);
+    /* else a handshake first (S7): on_socket_ready, or an error and the close */
 }
 
 /* Creates the listener for `sa` (network servers) or the path, and starts it. */
@@ -659,7 +673,7 @@ int nipc_server_broadcast(nipc_server_t *s, const char *type, json_t *data)
     int first = 0;
     for (size_t i = 0; i < s->count; i++) {
         nipc_conn_t *c = &s->sockets[i]->conn;
-        if (c->closing)
+        if (c->closing || !c->established) /* a handshake under way: not connected yet */
             continue;
         err = nipc__conn_send_bytes(c, s->scratch.data, s->scratch.len);
         if (err && first == 0)

@@ -25,7 +25,8 @@ struct nipc_stream_ops {
     /* Starts connecting c to `path` (Unix sockets) or `sa` (network); c->on_connected(c,
      * status) follows from the loop unless this returns an error. */
     int (*connect)(nipc_conn_t *c, const char *path, const struct sockaddr *sa);
-    /* The peer is connected: sets the transport's options and starts reading. */
+    /* The peer is connected: sets the transport's options and starts reading. 0 when frames
+     * can flow now; NIPC__PENDING when nipc__conn_ready(c, status) will say so later. */
     int (*start)(nipc_conn_t *c);
     void (*read_stop)(nipc_conn_t *c);
     /* Writes n buffers; nipc__conn_written(c, status) follows unless this returns an error. */
@@ -64,6 +65,8 @@ void nipc__conn_rx(nipc_conn_t *c, ssize_t nread);
 void nipc__conn_written(nipc_conn_t *c, int status);
 void nipc__conn_shut(nipc_conn_t *c);
 void nipc__conn_closed(nipc_conn_t *c);
+/* A pending start ended: 0, or why it failed (the conn then closes with that status). */
+void nipc__conn_ready(nipc_conn_t *c, int status);
 
 /* ---- pipe.c ----------------------------------------------------------------------------- */
 
