@@ -134,12 +134,22 @@ typedef struct nipc_config {
     struct { /* node-ipc's config.tls. TLS is not in this release: nipc_new() refuses any
                 change from these defaults with UV_ENOTSUP rather than talk plaintext. */
         bool enabled;
-        const char *private_key;         /* path (node-ipc's `private`) */
-        const char *public_cert;         /* path (node-ipc's `public`) */
-        const char *dhparam;             /* path */
-        const char *trusted_connections; /* path of a CA bundle */
-        bool request_cert;
-        bool reject_unauthorized; /* true */
+        const char *private_key; /* path of the key, PEM (node-ipc's `private`) */
+        const char *public_cert; /* path of the certificate and its chain (`public`) */
+        const char *dhparam;     /* server: path of DH parameters, optional */
+        /* NULL-terminated paths of the CA files to trust (node-ipc's trustedConnections,
+         * one or several); none: the system's store. */
+        const char *const *trusted_connections;
+        const char *key_pem;  /* the key, certificate and CAs as PEM text in memory, */
+        const char *cert_pem; /* each instead of its file */
+        const char *ca_pem;
+        bool request_cert;             /* server: ask clients for a certificate (T5) */
+        bool reject_unauthorized;      /* true: verify the peer (T4; a server with request_cert) */
+        const char *ciphers;           /* an OpenSSL cipher list, NULL: OpenSSL's default */
+        const char *servername;        /* client: the name to verify and send, NULL: the host */
+        int min_version;               /* 12 (TLS 1.2, the floor) or 13 */
+        unsigned handshake_timeout_ms; /* 10000: a handshake not done by then fails */
+        bool retry_unverified; /* false: a certificate that fails verification ends retrying */
     } tls;
 
     /* nipc's own keys; the defaults never change what a node-ipc peer sees. */

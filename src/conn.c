@@ -106,18 +106,11 @@ void nipc__conn_closed(nipc_conn_t *c)
     nipc__handle_closed(ipc);
 }
 
-static void on_timer_freed(uv_handle_t *h)
-{
-    nipc_t *ipc = h->data;
-    nipc__free(h);
-    nipc__handle_closed(ipc);
-}
-
 static void close_now(nipc_conn_t *c)
 {
     if (c->flush_timer != NULL) {
         c->flush_timer->data = c->ipc;
-        nipc__close_handle(c->ipc, (uv_handle_t *)c->flush_timer, on_timer_freed);
+        nipc__close_handle(c->ipc, (uv_handle_t *)c->flush_timer, nipc__free_handle);
         c->flush_timer = NULL;
     }
     if (uv_is_closing(&c->u.handle))

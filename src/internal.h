@@ -77,6 +77,8 @@ struct nipc_conn {
     nipc_t *ipc;
     const nipc_conn_hooks_t *hooks;
     const nipc_stream_ops_t *ops; /* the transport */
+    void *xport;                  /* the transport's own state (TLS), or NULL */
+    const char *servername;       /* a client's: the host connected to, for TLS; else NULL */
     uv_connect_t creq;
     void (*on_connected)(nipc_conn_t *c, int status); /* the owner's, for ops->connect */
     nipc_buf_t in;       /* received bytes; the partial frame at its end */
@@ -157,6 +159,8 @@ struct nipc_s {
     bool free_requested; /* nipc_free() was called from a handler */
     bool in_run;         /* nipc_run() is running the owned loop */
     bool log_color;      /* log_in_color, and the lines go where colours show */
+    struct nipc_tls_ctx *tls_server; /* config.tls made ready, when TLS is used */
+    struct nipc_tls_ctx *tls_client;
 };
 
 /* The instance is being freed, or will be once the running handler returns: no event is
@@ -188,6 +192,9 @@ void nipc__unschedule_flush(nipc_t *ipc, nipc_conn_t *c);
 /* uv_close through the instance's count of close callbacks to come. */
 void nipc__close_handle(nipc_t *ipc, uv_handle_t *h, uv_close_cb cb);
 void nipc__handle_closed(nipc_t *ipc);
+/* A close callback for a handle nipc allocated alone (a timer, a listener, a refused
+ * connection): h->data is the instance; frees h. */
+void nipc__free_handle(uv_handle_t *h);
 /* Logs "<prefix> <json>" rendered per the log settings. */
 void nipc__log_json(nipc_t *ipc, const char *prefix, const json_t *v);
 bool nipc__log_on(const nipc_t *ipc);
@@ -274,6 +281,13 @@ void nipc__server_datagram(nipc_server_t *s, const char *p, size_t n, const stru
 int nipc__udp_bind(uv_udp_t *h, const struct sockaddr *sa, struct sockaddr_storage *bound);
 /* One datagram: UV_EMSGSIZE past NIPC_UDP_MAX_FRAME, UV_EINVAL when not bound. */
 int nipc__udp_send(nipc_server_t *s, const struct sockaddr *to, const char *p, size_t n);
+
+/* ---- transport/tls_stream.c ---------------------------------------------------------------- */
+
+/* The instance's TLS context for its server or its clients, made from config.tls at first
+ * use: 0, or why the configuration is refused (logged), e.g. a server without a key (T6). */
+int nipc__tls_context(nipc_t *ipc, bool server, struct nipc_tls_ctx **out);
+void nipc__tls_contexts_free(nipc_t *ipc);
 
 /* ---- transport/addr.c: addresses and name resolution --------------------------------------- */
 

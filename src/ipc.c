@@ -238,6 +238,13 @@ void nipc__handle_closed(nipc_t *ipc)
         finish_free(ipc);
 }
 
+void nipc__free_handle(uv_handle_t *h)
+{
+    nipc_t *ipc = h->data;
+    nipc__free(h);
+    nipc__handle_closed(ipc);
+}
+
 static void on_own_handle_closed(uv_handle_t *h)
 {
     nipc__handle_closed(h->data);

@@ -292,13 +292,6 @@ static int udp_start(nipc_server_t *s, const struct sockaddr *sa)
 
 /* ---- listening --------------------------------------------------------------------------- */
 
-static void on_handle_freed(uv_handle_t *h)
-{
-    nipc_t *ipc = h->data;
-    nipc__free(h);
-    nipc__handle_closed(ipc);
-}
-
 static void close_listener(nipc_server_t *s)
 {
     nipc__resolve_cancel(s->resolver);
@@ -309,7 +302,7 @@ static void close_listener(nipc_server_t *s)
     /* S15: the socket file goes at once, and only if it is still ours. */
     if (!s->is_net)
         nipc__pipe_unlink_own(s->path, &s->file);
-    nipc__close_handle(s->ipc, &s->listener->handle, on_handle_freed);
+    nipc__close_handle(s->ipc, &s->listener->handle, nipc__free_handle);
     s->listener = NULL;
 }
 
@@ -331,7 +324,7 @@ static void refuse(nipc_server_t *s, uv_stream_t *listener)
     uv_accept(listener, (uv_stream_t *)h);
     nipc_log(s->ipc, "max connections reached (%u): connection closed",
              s->ipc->cfg.max_connections);
-    nipc__close_handle(s->ipc, h, on_handle_freed);
+    nipc__close_handle(s->ipc, h, nipc__free_handle);
 }
 
 static void publish_start(nipc_deferred_t *d)

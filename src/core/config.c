@@ -37,6 +37,8 @@ void nipc_config_init(nipc_config_t *cfg)
     cfg->retry = 500;
     cfg->max_retries = NIPC_RETRY_FOREVER;
     cfg->tls.reject_unauthorized = true;
+    cfg->tls.min_version = 12;
+    cfg->tls.handshake_timeout_ms = 10000;
     cfg->max_message_size = 64 * MIB;
     cfg->max_queued_bytes = 64 * MIB;
     cfg->flush_timeout_ms = 10000;
@@ -56,13 +58,42 @@ void nipc_config_init(nipc_config_t *cfg)
     X(tls.private_key)                                                                             \
     X(tls.public_cert)                                                                             \
     X(tls.dhparam)                                                                                 \
-    X(tls.trusted_connections)
+    X(tls.key_pem)                                                                                 \
+    X(tls.cert_pem)                                                                                \
+    X(tls.ca_pem)                                                                                  \
+    X(tls.ciphers)                                                                                 \
+    X(tls.servername)
+
+/* A NULL-terminated array of strings, in one allocation: the pointers, then the text. */
+static const char *const *copy_list(const char *const *src, bool *nomem)
+{
+    size_t n = 0, bytes = 0;
+    if (src == NULL)
+        return NULL;
+    for (; src[n] != NULL; n++)
+        bytes += strlen(src[n]) + 1;
+    char **dst = nipc__malloc((n + 1) * sizeof *dst + bytes);
+    if (dst == NULL) {
+        *nomem = true;
+        return NULL;
+    }
+    char *text = (char *)(dst + n + 1);
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(src[i]) + 1;
+        memcpy(text, src[i], len);
+        dst[i] = text;
+        text += len;
+    }
+    dst[n] = NULL;
+    return (const char *const *)dst;
+}
 
 void nipc__config_free(nipc_config_t *cfg)
 {
 #define FREE_STRING(f) nipc__free((char *)cfg->f);
     CONFIG_STRINGS(FREE_STRING)
 #undef FREE_STRING
+    nipc__free((void *)cfg->tls.trusted_connections);
     memset(cfg, 0, sizeof *cfg);
 }
 
@@ -72,11 +103,16 @@ int nipc__config_copy(nipc_config_t *dst, const nipc_config_t *src)
 #define NULL_STRING(f) dst->f = NULL;
     CONFIG_STRINGS(NULL_STRING)
 #undef NULL_STRING
+    dst->tls.trusted_connections = NULL;
 #define COPY_STRING(f)                                                                             \
     if (src->f != NULL && (dst->f = nipc__strdup(src->f)) == NULL)                                 \
         goto nomem;
     CONFIG_STRINGS(COPY_STRING)
 #undef COPY_STRING
+    bool nomem = false;
+    dst->tls.trusted_connections = copy_list(src->tls.trusted_connections, &nomem);
+    if (nomem)
+        goto nomem;
     return 0;
 nomem:
     nipc__config_free(dst);
@@ -117,7 +153,9 @@ int nipc__config_check(const nipc_config_t *cfg, const char **why)
     /* Refused rather than ignored: a TLS setting accepted over plain TCP would send in
      * plaintext what the caller meant to protect. */
     if (cfg->tls.enabled || cfg->tls.private_key != NULL || cfg->tls.public_cert != NULL ||
-        cfg->tls.dhparam != NULL || cfg->tls.trusted_connections != NULL || cfg->tls.request_cert ||
+        cfg->tls.dhparam != NULL || cfg->tls.trusted_connections != NULL ||
+        cfg->tls.key_pem != NULL || cfg->tls.cert_pem != NULL || cfg->tls.ca_pem != NULL ||
+        cfg->tls.ciphers != NULL || cfg->tls.servername != NULL || cfg->tls.request_cert ||
         !cfg->tls.reject_unauthorized) {
         *why = "TLS is not supported by this release: tls settings must keep their defaults";
         return UV_ENOTSUP;

@@ -33,18 +33,18 @@ static int bind_local(uv_tcp_t *h, const nipc_config_t *cfg, int target_family)
 
 /* ---- the entry ---------------------------------------------------------------------------- */
 
-static int init(uv_loop_t *loop, uv_handle_t *h)
+int nipc__tcp_init(uv_loop_t *loop, uv_handle_t *h)
 {
     return uv_tcp_init(loop, (uv_tcp_t *)h);
 }
 
-static int listen_on(nipc_server_t *s, uv_stream_t *h, const struct sockaddr *sa,
+int nipc__tcp_listen(nipc_server_t *s, uv_stream_t *h, const struct sockaddr *sa,
                      uv_connection_cb cb)
 {
     return tcp_listen((uv_tcp_t *)h, sa, cb, &s->bound_port);
 }
 
-static int connect_to(nipc_conn_t *c, const char *path, const struct sockaddr *sa)
+int nipc__tcp_connect(nipc_conn_t *c, const char *path, const struct sockaddr *sa)
 {
     (void)path;
     int err = bind_local(&c->u.tcp, &c->ipc->cfg, sa->sa_family);
@@ -59,7 +59,7 @@ static int start(nipc_conn_t *c)
     return nipc__stream_read_start(c);
 }
 
-static int peer(nipc_conn_t *c, struct sockaddr_storage *sa)
+int nipc__tcp_peer(nipc_conn_t *c, struct sockaddr_storage *sa)
 {
     int len = sizeof *sa;
     return uv_tcp_getpeername(&c->u.tcp, (struct sockaddr *)sa, &len);
@@ -67,15 +67,15 @@ static int peer(nipc_conn_t *c, struct sockaddr_storage *sa)
 
 const nipc_stream_ops_t nipc__tcp_ops = {
     .name = "tcp",
-    .init = init,
-    .listen = listen_on,
+    .init = nipc__tcp_init,
+    .listen = nipc__tcp_listen,
     .accept = nipc__stream_accept,
-    .connect = connect_to,
+    .connect = nipc__tcp_connect,
     .start = start,
     .read_stop = nipc__stream_read_stop,
     .write = nipc__stream_write,
     .try_write = nipc__stream_try_write,
     .shutdown = nipc__stream_shutdown,
     .close = nipc__stream_close,
-    .peer = peer,
+    .peer = nipc__tcp_peer,
 };

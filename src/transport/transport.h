@@ -39,10 +39,21 @@ struct nipc_stream_ops {
     void (*close)(nipc_conn_t *c);
     /* The remote address, or UV_ENOTSUP where there is none (Unix sockets). */
     int (*peer)(nipc_conn_t *c, struct sockaddr_storage *sa);
+    /* The peer's verified certificate subject (TLS), or NULL; NULL entry: never any. */
+    const char *(*subject)(nipc_conn_t *c);
 };
 
 extern const nipc_stream_ops_t nipc__pipe_ops;
 extern const nipc_stream_ops_t nipc__tcp_ops;
+extern const nipc_stream_ops_t nipc__tls_ops;
+
+/* ---- tcp.c: what TLS, a TCP stream underneath, shares with TCP -------------------------- */
+
+int nipc__tcp_init(uv_loop_t *loop, uv_handle_t *h);
+int nipc__tcp_listen(nipc_server_t *s, uv_stream_t *h, const struct sockaddr *sa,
+                     uv_connection_cb cb);
+int nipc__tcp_connect(nipc_conn_t *c, const char *path, const struct sockaddr *sa);
+int nipc__tcp_peer(nipc_conn_t *c, struct sockaddr_storage *sa);
 
 /* ---- stream.c: the uv_stream_t implementations the entries share ----------------------- */
 

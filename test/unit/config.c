@@ -84,7 +84,13 @@ static void fill_strings(nipc_config_t *c)
     c->tls.private_key = strdup("/k.pem");
     c->tls.public_cert = strdup("/c.pem");
     c->tls.dhparam = strdup("/dh.pem");
-    c->tls.trusted_connections = strdup("/ca.pem");
+    static const char *const cas[] = {"/ca.pem", "/ca2.pem", NULL};
+    c->tls.trusted_connections = cas;
+    c->tls.key_pem = strdup("KEY");
+    c->tls.cert_pem = strdup("CERT");
+    c->tls.ca_pem = strdup("CA");
+    c->tls.ciphers = strdup("HIGH");
+    c->tls.servername = strdup("example");
     c->network_port = 1234;
     c->retry = 7;
     c->max_message_size = 99;
@@ -102,7 +108,11 @@ static void fill_strings(nipc_config_t *c)
     X(tls.private_key)                                                                             \
     X(tls.public_cert)                                                                             \
     X(tls.dhparam)                                                                                 \
-    X(tls.trusted_connections)
+    X(tls.key_pem)                                                                                 \
+    X(tls.cert_pem)                                                                                \
+    X(tls.ca_pem)                                                                                  \
+    X(tls.ciphers)                                                                                 \
+    X(tls.servername)
 
 static void free_strings(nipc_config_t *c)
 {
@@ -142,7 +152,12 @@ Test(config, k2_copy_is_deep, .timeout = 10)
     cr_assert_str_eq(dst.tls.private_key, "/k.pem");
     cr_assert_str_eq(dst.tls.public_cert, "/c.pem");
     cr_assert_str_eq(dst.tls.dhparam, "/dh.pem");
-    cr_assert_str_eq(dst.tls.trusted_connections, "/ca.pem");
+    cr_assert_neq(dst.tls.trusted_connections, src.tls.trusted_connections);
+    cr_assert_str_eq(dst.tls.trusted_connections[0], "/ca.pem");
+    cr_assert_str_eq(dst.tls.trusted_connections[1], "/ca2.pem");
+    cr_assert_null(dst.tls.trusted_connections[2]);
+    cr_assert_str_eq(dst.tls.ciphers, "HIGH");
+    cr_assert_str_eq(dst.tls.servername, "example");
     nipc__config_free(&dst);
 }
 
@@ -171,7 +186,7 @@ Test(config, k2_copy_out_of_memory_at_every_allocation, .timeout = 10)
         int err = nipc__config_copy(&dst, &src);
         nipc__test_fail_alloc_after(0);
         if (err == 0) {
-            cr_assert_str_eq(dst.tls.trusted_connections, "/ca.pem");
+            cr_assert_str_eq(dst.tls.trusted_connections[1], "/ca2.pem");
             nipc__config_free(&dst);
             break;
         }
@@ -179,6 +194,7 @@ Test(config, k2_copy_out_of_memory_at_every_allocation, .timeout = 10)
         /* "dst then holds nothing": no string to free, no pointer into src. */
 #define CHECK_EMPTY(f) cr_assert_null(dst.f, "allocation %lu: " #f " left set", n);
         STRING_FIELDS(CHECK_EMPTY)
+        CHECK_EMPTY(tls.trusted_connections)
 #undef CHECK_EMPTY
         nipc__config_free(&dst); /* harmless on an emptied config */
         cr_assert_lt(n, 100);
@@ -264,7 +280,8 @@ Test(config, t1_any_tls_setting_is_enotsup_not_plaintext, .timeout = 10)
     c.tls.dhparam = "dh.pem";
     cr_assert_eq(check(&c), UV_ENOTSUP);
     nipc_config_init(&c);
-    c.tls.trusted_connections = "ca.pem";
+    static const char *const cas[] = {"ca.pem", NULL};
+    c.tls.trusted_connections = cas;
     cr_assert_eq(check(&c), UV_ENOTSUP);
     nipc_config_init(&c);
     c.tls.request_cert = true;
