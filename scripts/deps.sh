@@ -18,7 +18,8 @@ for arg in "$@"; do
     esac
 done
 
-pkgs=(libuv1-dev libjansson-dev libssl-dev libcriterion-dev cmake pkg-config gcc make)
+# openssl (the command) makes the TLS tests' certificates (test/support/certs.sh).
+pkgs=(libuv1-dev libjansson-dev libssl-dev openssl libcriterion-dev cmake pkg-config gcc make)
 bench_pkgs=(libzmq3-dev)
 
 installed() { # <package>

@@ -23,7 +23,20 @@
  *    again after `drain` (UV_ENOBUFS would read as an allocation failure);
  *  - EDESTROYED: the client or instance was closed by the application, which differs from
  *    a connection that is down for now (UV_ENOTCONN, a retry may bring it back);
- *  - EDELIM: the frame's text would contain the delimiter and be cut at the receiver.
+ *  - EDELIM: the frame's text would contain the delimiter and be cut at the receiver;
+ *  - ETLS: a TLS handshake or record failed for a reason none of the codes below names
+ *    (UV_EPROTO would not tell a TLS failure from a bad frame);
+ *  - ECERTEXPIRED: a certificate is past its notAfter or before its notBefore date: libuv
+ *    knows nothing of certificates, and the fix (a new certificate, a clock) is its own;
+ *  - ECERTUNTRUSTED: a certificate chain ends at no trusted CA (an other CA, a self-signed
+ *    certificate): fixed by trusting the right CA, so told apart from a bad certificate;
+ *  - ECERTNAME: the certificate is trusted but names another host or IP address than the
+ *    one connected to, the one check that tells the peer is who the client meant;
+ *  - ECERTINVALID: a certificate refused for any other check (its purpose, signature, key
+ *    size, revocation), or the peer's refusal of ours when its alert says no more;
+ *  - ETLSVERSION: the two sides share no TLS version (nipc never goes below TLS 1.2), a
+ *    configuration mismatch no libuv code describes;
+ *  - ENOPEERCERT: mutual TLS was required and the client sent no certificate.
  * Offsets are never reused: 1, 4, 6 and 8 were the codes now taken from libuv.
  */
 #define NIPC_ERRNO_MAP(X)                                                                          \
@@ -31,7 +44,14 @@
     X(ERESERVED, 3, "frame uses a reserved lifecycle event name")                                  \
     X(EQUEUEFULL, 5, "output queue above max_queued_bytes")                                        \
     X(EDESTROYED, 7, "client or instance was closed")                                              \
-    X(EDELIM, 9, "frame text would contain the delimiter")
+    X(EDELIM, 9, "frame text would contain the delimiter")                                         \
+    X(ETLS, 10, "TLS handshake or record failed")                                                  \
+    X(ECERTEXPIRED, 11, "certificate has expired or is not yet valid")                             \
+    X(ECERTUNTRUSTED, 12, "certificate not issued by a trusted CA")                                \
+    X(ECERTNAME, 13, "certificate does not match the host name or IP address")                     \
+    X(ECERTINVALID, 14, "certificate refused by verification")                                     \
+    X(ETLSVERSION, 15, "no TLS protocol version in common")                                        \
+    X(ENOPEERCERT, 16, "peer sent no certificate where one is required")
 
 enum nipc_errno {
 #define NIPC__ERR_ENUM(name, off, msg) NIPC_##name = NIPC__ERR_BASE - (off),

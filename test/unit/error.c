@@ -46,8 +46,10 @@ Test(error, names_and_messages_are_distinct, .timeout = 10)
 
 Test(error, the_named_codes_exist, .timeout = 10)
 {
-    static const int wanted[] = {NIPC_EBADTYPE, NIPC_ERESERVED, NIPC_EQUEUEFULL, NIPC_EDESTROYED,
-                                 NIPC_EDELIM};
+    static const int wanted[] = {NIPC_EBADTYPE,     NIPC_ERESERVED,      NIPC_EQUEUEFULL,
+                                 NIPC_EDESTROYED,   NIPC_EDELIM,         NIPC_ETLS,
+                                 NIPC_ECERTEXPIRED, NIPC_ECERTUNTRUSTED, NIPC_ECERTNAME,
+                                 NIPC_ECERTINVALID, NIPC_ETLSVERSION,    NIPC_ENOPEERCERT};
     for (size_t i = 0; i < sizeof wanted / sizeof wanted[0]; i++) {
         cr_assert_lt(wanted[i], 0);
         cr_assert_eq(strncmp(nipc_err_name(wanted[i]), "NIPC_E", 6), 0);
