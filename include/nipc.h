@@ -131,8 +131,19 @@ typedef struct nipc_config {
         int local_port;
         int family; /* 0, 4 or 6 */
     } iface;
-    struct { /* node-ipc's config.tls. TLS is not in this release: nipc_new() refuses any
-                change from these defaults with UV_ENOTSUP rather than talk plaintext. */
+    /*
+     * node-ipc's config.tls (T1-T6): with `enabled`, TCP servers and clients speak TLS 1.2 or
+     * newer (OpenSSL 3); Unix sockets and UDP ignore it, as in node-ipc. A client verifies
+     * the server's certificate and its name (the host connected to, or `servername`) unless
+     * reject_unauthorized is false; with no CA given it trusts the system's store. A server
+     * needs a key and a certificate: nipc_server_start() fails with UV_EINVAL without them
+     * (T6). `connect` fires after the handshake on both sides (node-ipc 14; legacy fires a
+     * client's before it). A failed handshake is an `error` naming its cause
+     * (NIPC_ECERTEXPIRED, NIPC_ECERTUNTRUSTED, NIPC_ECERTNAME, NIPC_ECERTINVALID,
+     * NIPC_ETLSVERSION, NIPC_ENOPEERCERT, NIPC_ETLS); a certificate that failed is final for
+     * a client (no retry) unless retry_unverified.
+     */
+    struct {
         bool enabled;
         const char *private_key; /* path of the key, PEM (node-ipc's `private`) */
         const char *public_cert; /* path of the certificate and its chain (`public`) */
@@ -362,6 +373,9 @@ NIPC_EXTERN int nipc_server_off(nipc_server_t *server, const char *type, nipc_ev
  */
 NIPC_EXTERN const char *nipc_socket_id(const nipc_socket_t *socket);
 NIPC_EXTERN json_t *nipc_socket_id_json(const nipc_socket_t *socket);
+/* The verified certificate subject of a TLS peer in RFC 2253 text ("CN=client,O=org"), or
+ * NULL (no TLS, no certificate, or not verified). Valid while the socket is. Since 0.2.0. */
+NIPC_EXTERN const char *nipc_socket_tls_subject(const nipc_socket_t *socket);
 NIPC_EXTERN nipc_server_t *nipc_socket_server(const nipc_socket_t *socket);
 NIPC_EXTERN void nipc_socket_set_data(nipc_socket_t *socket, void *data);
 NIPC_EXTERN void *nipc_socket_data(const nipc_socket_t *socket);
@@ -495,6 +509,8 @@ NIPC_EXTERN const char *nipc_client_path(const nipc_client_t *client);
 NIPC_EXTERN bool nipc_client_connected(const nipc_client_t *client);
 /* node-ipc's retriesRemaining; NIPC_RETRY_FOREVER when unbounded. */
 NIPC_EXTERN long nipc_client_retries_remaining(const nipc_client_t *client);
+/* The server's verified certificate subject while connected over TLS, or NULL. Since 0.2.0. */
+NIPC_EXTERN const char *nipc_client_tls_subject(const nipc_client_t *client);
 
 NIPC_EXTERN int nipc_client_on(nipc_client_t *client, const char *type, nipc_event_cb cb,
                                void *arg);

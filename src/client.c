@@ -197,11 +197,20 @@ static void on_retry_timer(uv_timer_t *t)
     }
 }
 
-/* What node-ipc does on every socket close (C7-C10, C12). */
+/* A peer whose certificate did not verify will not verify on the next attempt either. */
+static bool verification_failed(int err)
+{
+    return err == NIPC_ECERTEXPIRED || err == NIPC_ECERTUNTRUSTED || err == NIPC_ECERTNAME ||
+           err == NIPC_ECERTINVALID || err == NIPC_ETLSVERSION || err == NIPC_ENOPEERCERT;
+}
+
+/* What node-ipc does on every socket close (C7-C10, C12); and, unlike node-ipc, no retry
+ * after a failed verification unless tls.retry_unverified. */
 static void after_close(nipc_client_t *cl)
 {
     const nipc_config_t *cfg = &cl->ipc->cfg;
     if (cl->explicit_disconnect || cfg->stop_retrying ||
+        (verification_failed(cl->last_err) && !cfg->tls.retry_unverified) ||
         (cl->retries_remaining != NIPC_RETRY_FOREVER && cl->retries_remaining < 1)) {
         nipc_log(cl->ipc, "%s: connection closed, not retrying", cl->id);
         publish(cl, "disconnect", NULL, 0);
@@ -395,7 +404,12 @@ static int open_client(nipc_t *ipc, const char *id, char *where, bool net, int p
     cl->port = port;
     cl->retries_remaining = ipc->cfg.max_retries;
     nipc__events_init(&cl->events);
-    nipc__conn_init(&cl->conn, ipc, &client_hooks, net ? &nipc__tcp_ops : &nipc__pipe_ops);
+    /* T1: config.tls turns TCP into TLS; Unix sockets ignore it, as in node-ipc. */
+    nipc__conn_init(&cl->conn, ipc, &client_hooks,
+                    !net                   ? &nipc__pipe_ops
+                    : ipc->cfg.tls.enabled ? &nipc__tls_ops
+                                           : &nipc__tcp_ops);
+    cl->conn.servername = net ? where : NULL; /* the name TLS verifies */
     uv_timer_init(ipc->loop, &cl->timer);
     cl->timer.data = cl;
 
@@ -557,6 +571,12 @@ const char *nipc_client_path(const nipc_client_t *cl)
 bool nipc_client_connected(const nipc_client_t *cl)
 {
     return cl->state == CONNECTED && !cl->conn.closing;
+}
+
+const char *nipc_client_tls_subject(const nipc_client_t *cl)
+{
+    const nipc_conn_t *c = &cl->conn;
+    return c->ops->subject != NULL && c->open ? c->ops->subject((nipc_conn_t *)c) : NULL;
 }
 
 long nipc_client_retries_remaining(const nipc_client_t *cl)

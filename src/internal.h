@@ -155,10 +155,10 @@ struct nipc_s {
     nipc_deferred_t *deferred_tail;
     nipc_deferred_t *running; /* the calls of this turn not yet made */
     unsigned pending_closes;
-    unsigned depth;      /* handlers running: nipc_free() waits until none is */
-    bool free_requested; /* nipc_free() was called from a handler */
-    bool in_run;         /* nipc_run() is running the owned loop */
-    bool log_color;      /* log_in_color, and the lines go where colours show */
+    unsigned depth;                  /* handlers running: nipc_free() waits until none is */
+    bool free_requested;             /* nipc_free() was called from a handler */
+    bool in_run;                     /* nipc_run() is running the owned loop */
+    bool log_color;                  /* log_in_color, and the lines go where colours show */
     struct nipc_tls_ctx *tls_server; /* config.tls made ready, when TLS is used */
     struct nipc_tls_ctx *tls_client;
 };

@@ -228,6 +228,7 @@ void nipc__close_handle(nipc_t *ipc, uv_handle_t *h, uv_close_cb cb)
 
 static void finish_free(nipc_t *ipc)
 {
+    nipc__tls_contexts_free(ipc);
     nipc__config_free(&ipc->cfg);
     nipc__free(ipc);
 }

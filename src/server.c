@@ -491,7 +491,10 @@ int nipc_serve_net(nipc_t *ipc, const char *host, int port, nipc_net_t net, nipc
         return err;
     ipc->server->is_net = true;
     ipc->server->net = net;
-    ipc->server->ops = net == NIPC_TCP ? &nipc__tcp_ops : NULL; /* UDP is no stream */
+    /* T1: config.tls turns TCP into TLS; UDP is no stream. */
+    ipc->server->ops = net != NIPC_TCP        ? NULL
+                       : ipc->cfg.tls.enabled ? &nipc__tls_ops
+                                              : &nipc__tcp_ops;
     ipc->server->port = port == NIPC_PORT_DEFAULT ? ipc->cfg.network_port : port;
     return 0;
 }
@@ -750,6 +753,12 @@ const char *nipc_socket_id(const nipc_socket_t *sock)
             nipc__buf_free(&b);
     }
     return sock->id_text;
+}
+
+const char *nipc_socket_tls_subject(const nipc_socket_t *sock)
+{
+    const nipc_conn_t *c = &sock->conn;
+    return !sock->udp && c->ops->subject != NULL ? c->ops->subject((nipc_conn_t *)c) : NULL;
 }
 
 json_t *nipc_socket_id_json(const nipc_socket_t *sock)

@@ -150,15 +150,9 @@ int nipc__config_check(const nipc_config_t *cfg, const char **why)
         *why = "sync mode is not supported by this release";
         return UV_ENOTSUP;
     }
-    /* Refused rather than ignored: a TLS setting accepted over plain TCP would send in
-     * plaintext what the caller meant to protect. */
-    if (cfg->tls.enabled || cfg->tls.private_key != NULL || cfg->tls.public_cert != NULL ||
-        cfg->tls.dhparam != NULL || cfg->tls.trusted_connections != NULL ||
-        cfg->tls.key_pem != NULL || cfg->tls.cert_pem != NULL || cfg->tls.ca_pem != NULL ||
-        cfg->tls.ciphers != NULL || cfg->tls.servername != NULL || cfg->tls.request_cert ||
-        !cfg->tls.reject_unauthorized) {
-        *why = "TLS is not supported by this release: tls settings must keep their defaults";
-        return UV_ENOTSUP;
+    if (cfg->tls.min_version != 0 && cfg->tls.min_version != 12 && cfg->tls.min_version != 13) {
+        *why = "tls.min_version must be 12 (TLS 1.2) or 13 (TLS 1.3)";
+        return UV_EINVAL;
     }
     return 0;
 }

@@ -262,33 +262,18 @@ Test(config, unsupported_modes_are_enotsup, .timeout = 10)
     cr_assert_eq(check(&c), 0);
 }
 
-/* TLS is not in this release: a tls setting accepted over plain TCP would send in plaintext
- * what the caller meant to protect, so every change from the defaults is refused. */
-Test(config, t1_any_tls_setting_is_enotsup_not_plaintext, .timeout = 10)
+/* Only TLS 1.2 and newer are spoken: a lower floor is refused, never quietly raised. */
+Test(config, t3_a_tls_version_below_1_2_is_refused, .timeout = 10)
 {
     nipc_config_t c;
     nipc_config_init(&c);
-    c.tls.enabled = true;
-    cr_assert_eq(check(&c), UV_ENOTSUP);
-    nipc_config_init(&c);
-    c.tls.private_key = "key.pem";
-    cr_assert_eq(check(&c), UV_ENOTSUP);
-    nipc_config_init(&c);
-    c.tls.public_cert = "cert.pem";
-    cr_assert_eq(check(&c), UV_ENOTSUP);
-    nipc_config_init(&c);
-    c.tls.dhparam = "dh.pem";
-    cr_assert_eq(check(&c), UV_ENOTSUP);
-    nipc_config_init(&c);
-    static const char *const cas[] = {"ca.pem", NULL};
-    c.tls.trusted_connections = cas;
-    cr_assert_eq(check(&c), UV_ENOTSUP);
-    nipc_config_init(&c);
-    c.tls.request_cert = true;
-    cr_assert_eq(check(&c), UV_ENOTSUP);
-    nipc_config_init(&c);
-    c.tls.reject_unauthorized = false;
-    cr_assert_eq(check(&c), UV_ENOTSUP);
+    cr_assert_eq(c.tls.min_version, 12);
+    cr_assert_eq(c.tls.handshake_timeout_ms, 10000);
+    cr_assert(c.tls.reject_unauthorized, "T4: verification on by default");
+    c.tls.min_version = 11;
+    cr_assert_eq(check(&c), UV_EINVAL);
+    c.tls.min_version = 13;
+    cr_assert_eq(check(&c), 0);
 }
 
 /* The default id is one string read once, whatever the number of configs. */
