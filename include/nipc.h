@@ -163,6 +163,16 @@ typedef struct nipc_config {
         bool retry_unverified; /* false: a certificate that fails verification ends retrying */
     } tls;
 
+    /* Who may connect to a Unix socket server (peer credentials, SO_PEERCRED; node-ipc has
+     * no such rule). With either list non-empty, a peer is accepted when its uid is in
+     * allow_uids or its gid in allow_gids; any other, and any whose credentials cannot be
+     * read, is closed before `connect`, and the server publishes `error` UV_EACCES (the log
+     * names its pid, uid and gid). Empty lists: everyone the socket file's mode lets in. */
+    const unsigned *allow_uids;
+    size_t n_allow_uids;
+    const unsigned *allow_gids;
+    size_t n_allow_gids;
+
     /* nipc's own keys; the defaults never change what a node-ipc peer sees. */
     size_t max_message_size;    /* 64 MiB: a longer incoming frame closes its connection,
                                    and a longer outgoing one is refused (UV_EMSGSIZE) */
@@ -189,6 +199,13 @@ typedef struct nipc_config {
 /* Fills `cfg` with node-ipc's defaults (K1). The id is this machine's host name, in a
  * string that is read once per process and never changes (safe from any thread). */
 NIPC_EXTERN void nipc_config_init(nipc_config_t *cfg);
+
+/* A Unix socket peer's process, as the kernel saw it connect (SO_PEERCRED). Since 0.2.0. */
+typedef struct nipc_cred {
+    long pid;
+    unsigned uid;
+    unsigned gid;
+} nipc_cred_t;
 
 /* ---- events ---------------------------------------------------------------------------- */
 
@@ -376,6 +393,9 @@ NIPC_EXTERN json_t *nipc_socket_id_json(const nipc_socket_t *socket);
 /* The verified certificate subject of a TLS peer in RFC 2253 text ("CN=client,O=org"), or
  * NULL (no TLS, no certificate, or not verified). Valid while the socket is. Since 0.2.0. */
 NIPC_EXTERN const char *nipc_socket_tls_subject(const nipc_socket_t *socket);
+/* The peer's pid, uid and gid over a Unix socket: 0, or UV_ENOTSUP for another transport
+ * (or a platform without peer credentials). Since 0.2.0. */
+NIPC_EXTERN int nipc_socket_peer_cred(const nipc_socket_t *socket, nipc_cred_t *out);
 NIPC_EXTERN nipc_server_t *nipc_socket_server(const nipc_socket_t *socket);
 NIPC_EXTERN void nipc_socket_set_data(nipc_socket_t *socket, void *data);
 NIPC_EXTERN void *nipc_socket_data(const nipc_socket_t *socket);
@@ -511,6 +531,9 @@ NIPC_EXTERN bool nipc_client_connected(const nipc_client_t *client);
 NIPC_EXTERN long nipc_client_retries_remaining(const nipc_client_t *client);
 /* The server's verified certificate subject while connected over TLS, or NULL. Since 0.2.0. */
 NIPC_EXTERN const char *nipc_client_tls_subject(const nipc_client_t *client);
+/* The server's pid, uid and gid while connected over a Unix socket: 0, UV_ENOTCONN, or
+ * UV_ENOTSUP for another transport. Since 0.2.0. */
+NIPC_EXTERN int nipc_client_peer_cred(const nipc_client_t *client, nipc_cred_t *out);
 
 NIPC_EXTERN int nipc_client_on(nipc_client_t *client, const char *type, nipc_event_cb cb,
                                void *arg);

@@ -573,6 +573,14 @@ bool nipc_client_connected(const nipc_client_t *cl)
     return cl->state == CONNECTED && !cl->conn.closing;
 }
 
+int nipc_client_peer_cred(const nipc_client_t *cl, nipc_cred_t *out)
+{
+    nipc_conn_t *c = (nipc_conn_t *)&cl->conn;
+    if (c->ops->cred == NULL)
+        return UV_ENOTSUP;
+    return nipc_client_connected(cl) ? c->ops->cred(c, out) : UV_ENOTCONN;
+}
+
 const char *nipc_client_tls_subject(const nipc_client_t *cl)
 {
     const nipc_conn_t *c = &cl->conn;

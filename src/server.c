@@ -342,6 +342,36 @@ static void describe_peer(nipc_socket_t *sock)
         nipc__ip_describe(sock, (struct sockaddr *)&sa);
 }
 
+static bool listed(unsigned v, const unsigned *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (list[i] == v)
+            return true;
+    return false;
+}
+
+/*
+ * The allow_uids / allow_gids rule, before the peer is announced: 0 when it may talk to us.
+ * A peer whose credentials cannot be read is refused too: the rule must not fail open.
+ */
+static int check_peer(nipc_server_t *s, nipc_socket_t *sock)
+{
+    const nipc_config_t *cfg = &s->ipc->cfg;
+    nipc_cred_t cr;
+    if (cfg->n_allow_uids == 0 && cfg->n_allow_gids == 0)
+        return 0;
+    int err = nipc_socket_peer_cred(sock, &cr);
+    if (err == 0 && (listed(cr.uid, cfg->allow_uids, cfg->n_allow_uids) ||
+                     listed(cr.gid, cfg->allow_gids, cfg->n_allow_gids)))
+        return 0;
+    if (err == 0)
+        nipc_log(s->ipc, "refused a peer: pid %ld uid %u gid %u is not allowed", cr.pid, cr.uid,
+                 cr.gid);
+    else
+        nipc_log(s->ipc, "refused a peer whose credentials are unknown: %s", nipc_strerror(err));
+    return UV_EACCES;
+}
+
 static void on_connection(uv_stream_t *listener, int status)
 {
     nipc_server_t *s = listener->data;
@@ -370,6 +400,10 @@ static void on_connection(uv_stream_t *listener, int status)
         ((err = s->ops->accept(listener, &sock->conn)) != 0 || (err = add_socket(s, sock)) != 0)) {
         nipc__conn_close(&sock->conn, false, err);
         sock = NULL;
+    }
+    if (err == 0 && (err = check_peer(s, sock)) != 0) {
+        remove_socket(s, sock);
+        nipc__conn_close(&sock->conn, false, err);
     }
     if (err == 0) {
         sock->server = s;
@@ -753,6 +787,14 @@ const char *nipc_socket_id(const nipc_socket_t *sock)
             nipc__buf_free(&b);
     }
     return sock->id_text;
+}
+
+int nipc_socket_peer_cred(const nipc_socket_t *sock, nipc_cred_t *out)
+{
+    nipc_conn_t *c = (nipc_conn_t *)&sock->conn;
+    if (sock->udp || c->ops->cred == NULL)
+        return UV_ENOTSUP;
+    return c->open ? c->ops->cred(c, out) : UV_ENOTCONN;
 }
 
 const char *nipc_socket_tls_subject(const nipc_socket_t *sock)

@@ -88,12 +88,27 @@ static const char *const *copy_list(const char *const *src, bool *nomem)
     return (const char *const *)dst;
 }
 
+/* A copy of n ids (NULL for none). */
+static const unsigned *copy_ids(const unsigned *src, size_t n, bool *nomem)
+{
+    if (src == NULL || n == 0)
+        return NULL;
+    unsigned *dst = nipc__calloc(n, sizeof *dst);
+    if (dst == NULL)
+        *nomem = true;
+    else
+        memcpy(dst, src, n * sizeof *dst);
+    return dst;
+}
+
 void nipc__config_free(nipc_config_t *cfg)
 {
 #define FREE_STRING(f) nipc__free((char *)cfg->f);
     CONFIG_STRINGS(FREE_STRING)
 #undef FREE_STRING
     nipc__free((void *)cfg->tls.trusted_connections);
+    nipc__free((void *)cfg->allow_uids);
+    nipc__free((void *)cfg->allow_gids);
     memset(cfg, 0, sizeof *cfg);
 }
 
@@ -104,6 +119,7 @@ int nipc__config_copy(nipc_config_t *dst, const nipc_config_t *src)
     CONFIG_STRINGS(NULL_STRING)
 #undef NULL_STRING
     dst->tls.trusted_connections = NULL;
+    dst->allow_uids = dst->allow_gids = NULL;
 #define COPY_STRING(f)                                                                             \
     if (src->f != NULL && (dst->f = nipc__strdup(src->f)) == NULL)                                 \
         goto nomem;
@@ -111,6 +127,8 @@ int nipc__config_copy(nipc_config_t *dst, const nipc_config_t *src)
 #undef COPY_STRING
     bool nomem = false;
     dst->tls.trusted_connections = copy_list(src->tls.trusted_connections, &nomem);
+    dst->allow_uids = copy_ids(src->allow_uids, src->n_allow_uids, &nomem);
+    dst->allow_gids = copy_ids(src->allow_gids, src->n_allow_gids, &nomem);
     if (nomem)
         goto nomem;
     return 0;
@@ -149,6 +167,11 @@ int nipc__config_check(const nipc_config_t *cfg, const char **why)
     if (cfg->sync) {
         *why = "sync mode is not supported by this release";
         return UV_ENOTSUP;
+    }
+    if ((cfg->n_allow_uids > 0 && cfg->allow_uids == NULL) ||
+        (cfg->n_allow_gids > 0 && cfg->allow_gids == NULL)) {
+        *why = "allow_uids and allow_gids must be set when their counts are";
+        return UV_EINVAL;
     }
     if (cfg->tls.min_version != 0 && cfg->tls.min_version != 12 && cfg->tls.min_version != 13) {
         *why = "tls.min_version must be 12 (TLS 1.2) or 13 (TLS 1.3)";

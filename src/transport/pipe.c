@@ -162,6 +162,29 @@ static int start(nipc_conn_t *c)
     return nipc__stream_read_start(c);
 }
 
+/* The kernel's record of the process that connected (or accepted) the other end. */
+static int cred(nipc_conn_t *c, nipc_cred_t *out)
+{
+    uv_os_fd_t fd;
+    int err = uv_fileno(&c->u.handle, &fd);
+    if (err)
+        return err;
+#if defined(SO_PEERCRED)
+    struct ucred u;
+    socklen_t len = sizeof u;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &u, &len) != 0)
+        return -errno;
+    out->pid = (long)u.pid;
+    out->uid = (unsigned)u.uid;
+    out->gid = (unsigned)u.gid;
+    return 0;
+#else
+    (void)fd;
+    (void)out;
+    return UV_ENOTSUP;
+#endif
+}
+
 static int peer(nipc_conn_t *c, struct sockaddr_storage *sa)
 {
     (void)c;
@@ -182,4 +205,5 @@ const nipc_stream_ops_t nipc__pipe_ops = {
     .shutdown = nipc__stream_shutdown,
     .close = nipc__stream_close,
     .peer = peer,
+    .cred = cred,
 };

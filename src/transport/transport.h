@@ -41,6 +41,8 @@ struct nipc_stream_ops {
     int (*peer)(nipc_conn_t *c, struct sockaddr_storage *sa);
     /* The peer's verified certificate subject (TLS), or NULL; NULL entry: never any. */
     const char *(*subject)(nipc_conn_t *c);
+    /* The peer process's credentials (Unix sockets); NULL entry: UV_ENOTSUP. */
+    int (*cred)(nipc_conn_t *c, nipc_cred_t *out);
 };
 
 extern const nipc_stream_ops_t nipc__pipe_ops;

@@ -361,3 +361,33 @@ Test(config, s1_path_out_of_memory, .timeout = 10)
     cr_assert_null(p);
     cr_assert_eq(err, UV_ENOMEM);
 }
+
+/* The uid and gid rules are copied with the config (K2): the caller's arrays may go. */
+Test(config, k2_allow_lists_are_copied, .timeout = 10)
+{
+    nipc_config_t src, dst;
+    nipc_config_init(&src);
+    unsigned uids[] = {1000, 1001}, gids[] = {50};
+    src.allow_uids = uids;
+    src.n_allow_uids = 2;
+    src.allow_gids = gids;
+    src.n_allow_gids = 1;
+    cr_assert_eq(nipc__config_copy(&dst, &src), 0);
+    uids[0] = gids[0] = 0;
+    cr_assert_neq(dst.allow_uids, uids);
+    cr_assert_eq(dst.allow_uids[0], 1000);
+    cr_assert_eq(dst.allow_uids[1], 1001);
+    cr_assert_eq(dst.allow_gids[0], 50);
+    nipc__config_free(&dst);
+    for (unsigned long n = 1; n < 20; n++) {
+        nipc__test_fail_alloc_after(n);
+        int err = nipc__config_copy(&dst, &src);
+        nipc__test_fail_alloc_after(0);
+        cr_assert(err == 0 || err == UV_ENOMEM);
+        nipc__config_free(&dst);
+        if (err == 0)
+            break;
+    }
+    src.allow_uids = NULL;
+    cr_assert_eq(check(&src), UV_EINVAL, "a count without its list");
+}
