@@ -172,6 +172,12 @@ typedef struct nipc_config {
     size_t n_allow_uids;
     const unsigned *allow_gids;
     size_t n_allow_gids;
+    /* node-ipc 14's secureSocketRoot: false keeps node-ipc 9/10's socket_root ("/tmp/"),
+     * where Node peers look. true: socket_root is a per-user directory,
+     * $XDG_RUNTIME_DIR/nipc/ or else /tmp/nipc-<uid>/, which a server creates with mode
+     * 0700; a server refuses to listen in, and a client to connect into, a socket directory
+     * owned by another user or writable by others (UV_EACCES). */
+    bool secure_socket_root;
 
     /* nipc's own keys; the defaults never change what a node-ipc peer sees. */
     size_t max_message_size;    /* 64 MiB: a longer incoming frame closes its connection,

@@ -282,6 +282,24 @@ static void use_our_allocator(void)
         json_set_alloc_funcs(nipc__malloc, nipc__free);
 }
 
+/* secure_socket_root: $XDG_RUNTIME_DIR/nipc/ (an absolute one), else /tmp/nipc-<uid>/. */
+static int secure_root(nipc_config_t *cfg)
+{
+    const char *xdg = getenv("XDG_RUNTIME_DIR");
+    char root[256];
+    int n = xdg != NULL && xdg[0] == '/'
+                ? snprintf(root, sizeof root, "%s/nipc/", xdg)
+                : snprintf(root, sizeof root, "/tmp/nipc-%u/", (unsigned)geteuid());
+    if (n < 0 || (size_t)n >= sizeof root)
+        return UV_ENAMETOOLONG;
+    char *copy = nipc__strdup(root);
+    if (copy == NULL)
+        return UV_ENOMEM;
+    nipc__free((char *)cfg->socket_root);
+    cfg->socket_root = copy;
+    return 0;
+}
+
 int nipc_new(nipc_t **out, uv_loop_t *loop, const nipc_config_t *cfg)
 {
     nipc_config_t defaults;
@@ -306,6 +324,10 @@ int nipc_new(nipc_t **out, uv_loop_t *loop, const nipc_config_t *cfg)
         return UV_ENOMEM;
     if ((err = nipc__config_copy(&ipc->cfg, cfg)) != 0) {
         nipc__free(ipc);
+        return err;
+    }
+    if (ipc->cfg.secure_socket_root && (err = secure_root(&ipc->cfg)) != 0) {
+        finish_free(ipc);
         return err;
     }
     ipc->dlen = strlen(ipc->cfg.delimiter);

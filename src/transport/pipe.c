@@ -66,6 +66,35 @@ int nipc__pipe_clear_stale(const char *path)
     return 0;
 }
 
+/*
+ * secure_socket_root: the directory holding `path` must be ours alone, a directory (not a
+ * link to one), owned by this user and writable by nobody else, or someone could replace
+ * the socket. A server creates it (mode 0700) when it is missing.
+ */
+static int check_dir(const char *path, const nipc_config_t *cfg, bool create)
+{
+    char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    const char *slash = strrchr(path, '/');
+    struct stat st;
+    if (!cfg->secure_socket_root)
+        return 0;
+    if (slash == NULL)
+        memcpy(dir, ".", 2);
+    else if (slash == path)
+        memcpy(dir, "/", 2);
+    else {
+        memcpy(dir, path, (size_t)(slash - path));
+        dir[slash - path] = '\0';
+    }
+    if (create && mkdir(dir, 0700) != 0 && errno != EEXIST)
+        return -errno;
+    if (lstat(dir, &st) != 0)
+        return -errno;
+    if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 022) != 0)
+        return UV_EACCES;
+    return 0;
+}
+
 /* S5: readableAll / writableAll add read or write permission for everyone. */
 static int apply_mode(const char *path, const nipc_config_t *cfg)
 {
@@ -88,6 +117,8 @@ static int pipe_listen(uv_pipe_t *h, const char *path, const nipc_config_t *cfg,
     struct stat st;
     if (strlen(path) > nipc__max_path())
         return UV_ENAMETOOLONG;
+    if ((err = check_dir(path, cfg, true)) != 0)
+        return err;
     if (cfg->unlink && (err = nipc__pipe_clear_stale(path)) != 0)
         return err;
     fill_addr(&sa, path);
@@ -142,8 +173,11 @@ static int listen_on(nipc_server_t *s, uv_stream_t *h, const struct sockaddr *sa
 static int connect_to(nipc_conn_t *c, const char *path, const struct sockaddr *sa)
 {
     (void)sa;
+    int err;
     if (strlen(path) > nipc__max_path())
         return UV_ENAMETOOLONG;
+    if ((err = check_dir(path, &c->ipc->cfg, false)) != 0)
+        return err;
     c->creq.data = c;
     uv_pipe_connect(&c->creq, &c->u.pipe, path, nipc__stream_connected);
     return 0;

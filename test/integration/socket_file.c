@@ -195,3 +195,86 @@ Test(socket_file, s4_a_file_at_the_path_is_eexist_and_stays)
     expect_file(path, "keep");
     nipc_free(ipc);
 }
+
+/* ---- secure_socket_root (node-ipc 14's secureSocketRoot) ---------------------------------- */
+
+static nipc_t *secure_instance(const char *id)
+{
+    nipc_config_t cfg;
+    th_config(&cfg);
+    cfg.secure_socket_root = true;
+    cfg.id = id;
+    cfg.stop_retrying = true;
+    nipc_t *ipc;
+    cr_assert_eq(nipc_new(&ipc, &loop, &cfg), 0);
+    return ipc;
+}
+
+/* A per-user directory under $XDG_RUNTIME_DIR, made 0700, where a client finds the server. */
+Test(socket_file, secure_root_is_a_private_directory_made_by_the_server)
+{
+    setenv("XDG_RUNTIME_DIR", dir, 1);
+    nipc_t *s = secure_instance("world");
+    nipc_server_t *srv;
+    cr_assert_eq(nipc_serve(s, NULL, &srv), 0);
+    char want[128];
+    snprintf(want, sizeof want, "%s/nipc/app.world", dir);
+    cr_assert_str_eq(nipc_server_path(srv), want);
+    cr_assert_eq(nipc_server_start(srv), 0);
+    struct stat st;
+    cr_assert_eq(lstat(th_path(dir, "nipc"), &st), 0);
+    cr_assert(S_ISDIR(st.st_mode));
+    cr_assert_eq(st.st_mode & 0777, 0700, "mode %o", st.st_mode & 0777);
+    nipc_t *c = secure_instance("hello");
+    nipc_client_t *cl;
+    cr_assert_eq(nipc_connect_to(c, "world", NULL, &cl), 0);
+    bool up = false;
+    nipc_client_on(cl, "connect", th_flag, &up);
+    cr_assert(th_run_until(&loop, &up, 2000));
+    nipc_free(c);
+    nipc_free(s);
+    rmdir(th_path(dir, "nipc"));
+}
+
+Test(socket_file, secure_root_falls_back_to_a_tmp_directory_of_the_user)
+{
+    unsetenv("XDG_RUNTIME_DIR");
+    nipc_t *s = secure_instance("world");
+    nipc_server_t *srv;
+    cr_assert_eq(nipc_serve(s, NULL, &srv), 0);
+    char want[128];
+    snprintf(want, sizeof want, "/tmp/nipc-%u/app.world", (unsigned)geteuid());
+    cr_assert_str_eq(nipc_server_path(srv), want);
+    nipc_free(s); /* never started: nothing made in /tmp */
+}
+
+/* A socket directory another user could change is refused by both sides. */
+Test(socket_file, secure_root_refuses_a_directory_others_can_write_or_own)
+{
+    setenv("XDG_RUNTIME_DIR", dir, 1);
+    const char *d = th_path(dir, "nipc");
+    cr_assert_eq(mkdir(d, 0700), 0);
+    cr_assert_eq(chmod(d, 0777), 0);
+    nipc_t *s = secure_instance("world");
+    nipc_server_t *srv;
+    cr_assert_eq(nipc_serve(s, NULL, &srv), 0);
+    cr_assert_eq(nipc_server_start(srv), UV_EACCES, "a world-writable directory");
+    cr_assert_eq(chmod(d, 0700), 0);
+    if (geteuid() == 0) { /* only root can give a directory away */
+        cr_assert_eq(chown(d, 65534, 65534), 0);
+        cr_assert_eq(nipc_server_start(srv), UV_EACCES, "a directory of another user");
+        nipc_t *c = secure_instance("hello");
+        nipc_client_t *cl;
+        cr_assert_eq(nipc_connect_to(c, "world", NULL, &cl), 0);
+        th_rec_t rec = {0};
+        nipc_client_on(cl, NIPC_EVENT_ANY, th_record, &rec);
+        for (int i = 0; i < 200 && th_count(&rec, "error") == 0; i++)
+            th_run_for(&loop, 5);
+        cr_assert_eq(rec.status[th_find(&rec, "error", 0)], UV_EACCES, "%s", th_types(&rec));
+        nipc_free(c);
+        cr_assert_eq(chown(d, 0, 0), 0);
+    }
+    cr_assert_eq(nipc_server_start(srv), 0, "ours again, 0700");
+    nipc_free(s);
+    rmdir(d);
+}
