@@ -184,8 +184,12 @@ static int tls_write(nipc_conn_t *c, const uv_buf_t *b, unsigned n)
 static int tls_try_write(nipc_conn_t *c, const uv_buf_t *b, unsigned n)
 {
     tls_conn_t *t = state(c);
-    /* Something is still going out: the socket is slow, so conn.c keeps its queue. */
-    if (t->writing || nipc__tls_out_size(t->tls) > 0)
+    /* Something is still going out: the socket is slow, so conn.c keeps its queue. Past
+     * what the int result can count, the write path takes it (with its completion). */
+    size_t want = 0;
+    for (unsigned i = 0; i < n; i++)
+        want += b[i].len;
+    if (t->writing || nipc__tls_out_size(t->tls) > 0 || want > INT32_MAX)
         return UV_EAGAIN;
     size_t total;
     int err = encrypt(t, b, n, &total);
@@ -200,7 +204,7 @@ static int tls_try_write(nipc_conn_t *c, const uv_buf_t *b, unsigned n)
     else if (w != UV_EAGAIN)
         return w;
     send_queue(c);
-    return total > INT32_MAX ? INT32_MAX : (int)total;
+    return (int)total;
 }
 
 static int tls_shutdown(nipc_conn_t *c)
