@@ -434,6 +434,7 @@ static void dispatch(nipc_conn_t *c, const char *p, size_t n)
 {
     nipc_msg_t m;
     nipc__msg_decode_into(&m, p, n, c->ipc->cfg.allow_reserved_events, &c->shape);
+    nipc__msg_admit(&m, &c->ipc->rules, p, n);
     if (m.err)
         c->hooks->on_error(c, m.err, m.decoded);
     else

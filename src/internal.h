@@ -43,8 +43,8 @@ struct nipc_deferred {
 typedef struct nipc_conn_hooks {
     /* A decoded frame (S8, C5). */
     void (*on_message)(nipc_conn_t *c, const char *type, json_t *data);
-    /* An error on this connection: a bad frame (payload set, connection kept) or a
-     * transport or size error (payload NULL, the connection is closing). */
+    /* An error on this connection: a bad or refused frame (payload set, connection kept) or
+     * a transport or size error (payload NULL, the connection is closing). */
     void (*on_error)(nipc_conn_t *c, int err, json_t *payload);
     /* Everything queued was written after an emit had been refused with EQUEUEFULL. */
     void (*on_drain)(nipc_conn_t *c);
@@ -151,6 +151,9 @@ struct nipc_s {
     bool free_requested; /* nipc_free() was called from a handler */
     bool in_run;         /* nipc_run() is running the owned loop */
     bool log_color;      /* log_in_color, and the lines go where colours show */
+
+    /* max_event_name and allowed_events, applied both ways. */
+    nipc_type_rules_t rules;
 };
 
 /* The instance is being freed, or will be once the running handler returns: no event is
@@ -172,7 +175,8 @@ json_t *nipc__drop_payload(nipc_loss_t loss, int reason);
 void nipc__publish_drop(nipc_t *ipc, nipc_events_t *t, nipc_event_t *ev, nipc_loss_t loss,
                         int reason);
 /* nipc__msg_encode() with the instance's rules: delimiter, legacy data, reserved names
- * (NIPC_ERESERVED unless allow_reserved_events) and max_message_size (UV_EMSGSIZE). */
+ * (NIPC_ERESERVED unless allow_reserved_events), max_event_name (NIPC_ENAMELEN),
+ * allowed_events (NIPC_ENOTALLOWED) and max_message_size (UV_EMSGSIZE). */
 int nipc__encode(const nipc_t *ipc, nipc_buf_t *out, const char *type, const json_t *data);
 /* Puts a conn on the flush list. */
 void nipc__schedule_flush(nipc_t *ipc, nipc_conn_t *c);

@@ -211,8 +211,12 @@ int nipc__encode(const nipc_t *ipc, nipc_buf_t *out, const char *type, const jso
     /* A nipc receiver refuses these names (W14), so they are refused here too. */
     if (type != NULL && !cfg->allow_reserved_events && nipc__event_reserved(type))
         return NIPC_ERESERVED;
+    /* max_event_name and allowed_events bind the receiver, so they bind the sender too. */
+    int err = type != NULL ? nipc__type_check(&ipc->rules, type, strlen(type)) : 0;
+    if (err)
+        return err;
     size_t mark = out->len;
-    int err = nipc__msg_encode(out, type, data, cfg->legacy_data, cfg->delimiter, ipc->dlen);
+    err = nipc__msg_encode(out, type, data, cfg->legacy_data, cfg->delimiter, ipc->dlen);
     if (err == 0 && out->len - mark - ipc->dlen > cfg->max_message_size) {
         out->len = mark; /* a nipc receiver would close the connection on it */
         return UV_EMSGSIZE;
@@ -228,6 +232,7 @@ void nipc__close_handle(nipc_t *ipc, uv_handle_t *h, uv_close_cb cb)
 
 static void finish_free(nipc_t *ipc)
 {
+    nipc__type_rules_free(&ipc->rules);
     nipc__config_free(&ipc->cfg);
     nipc__free(ipc);
 }
@@ -301,6 +306,10 @@ int nipc_new(nipc_t **out, uv_loop_t *loop, const nipc_config_t *cfg)
         return err;
     }
     ipc->dlen = strlen(ipc->cfg.delimiter);
+    if ((err = nipc__type_rules_init(&ipc->rules, &ipc->cfg)) != 0) {
+        finish_free(ipc);
+        return err;
+    }
     /* ANSI colours go to a terminal, or to a logger that asked for them; a log redirected to
      * a file stays plain text (node-ipc's util.inspect would colour it regardless). */
     ipc->log_color = ipc->cfg.log_in_color && (ipc->cfg.logger != NULL || isatty(STDOUT_FILENO));

@@ -223,6 +223,7 @@ void nipc__server_datagram(nipc_server_t *s, const char *p, size_t n, const stru
     while (s->listener != NULL && nipc__frame_next(&f, p + off, n - off, &flen)) {
         nipc_msg_t m;
         nipc__msg_decode(&m, p + off, flen, s->ipc->cfg.allow_reserved_events);
+        nipc__msg_admit(&m, &s->ipc->rules, p + off, flen);
         off += flen + s->ipc->dlen;
         if (m.err) {
             nipc__server_publish(s, "error", m.decoded, &sock, m.err);

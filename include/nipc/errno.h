@@ -23,7 +23,12 @@
  *    again after `drain` (UV_ENOBUFS would read as an allocation failure);
  *  - EDESTROYED: the client or instance was closed by the application, which differs from
  *    a connection that is down for now (UV_ENOTCONN, a retry may bring it back);
- *  - EDELIM: the frame's text would contain the delimiter and be cut at the receiver.
+ *  - EDELIM: the frame's text would contain the delimiter and be cut at the receiver;
+ *  - ENAMELEN: an event type longer than max_event_name, received or sent. libuv's
+ *    UV_ENAMETOOLONG is the system's path error, which nipc returns for socket paths; a
+ *    frame refused by a protocol limit must not read as a file system failure;
+ *  - ENOTALLOWED: an event type missing from allowed_events, received or sent: refused by
+ *    policy like ERESERVED (UV_EPERM and UV_EACCES are the system's permission errors).
  * Offsets are never reused: 1, 4, 6 and 8 were the codes now taken from libuv.
  */
 #define NIPC_ERRNO_MAP(X)                                                                          \
@@ -31,7 +36,9 @@
     X(ERESERVED, 3, "frame uses a reserved lifecycle event name")                                  \
     X(EQUEUEFULL, 5, "output queue above max_queued_bytes")                                        \
     X(EDESTROYED, 7, "client or instance was closed")                                              \
-    X(EDELIM, 9, "frame text would contain the delimiter")
+    X(EDELIM, 9, "frame text would contain the delimiter")                                         \
+    X(ENAMELEN, 20, "event type longer than max_event_name")                                       \
+    X(ENOTALLOWED, 21, "event type not in allowed_events")
 
 enum nipc_errno {
 #define NIPC__ERR_ENUM(name, off, msg) NIPC_##name = NIPC__ERR_BASE - (off),

@@ -3,6 +3,7 @@
 #include "core.h"
 
 #include <pthread.h>
+#include <stdint.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -42,6 +43,7 @@ void nipc_config_init(nipc_config_t *cfg)
     cfg->flush_timeout_ms = 10000;
     cfg->unix_send_buffer = 256 * 1024;
     cfg->legacy_data = true;
+    cfg->max_event_name = 256;
 }
 
 /* Every string field, so copy and free cannot drift apart. */
@@ -58,11 +60,48 @@ void nipc_config_init(nipc_config_t *cfg)
     X(tls.dhparam)                                                                                 \
     X(tls.trusted_connections)
 
+/*
+ * A NULL-terminated list of strings in one allocation: the pointers, then the bytes they
+ * point at. One block is freed at once and leaves no half-copied list behind.
+ */
+static const char *const *copy_list(const char *const *src, bool *failed)
+{
+    *failed = false;
+    if (src == NULL)
+        return NULL;
+    size_t n = 0, bytes = 0;
+    for (; src[n] != NULL; n++) {
+        size_t len = strlen(src[n]) + 1;
+        if (len > SIZE_MAX - bytes) {
+            *failed = true;
+            return NULL;
+        }
+        bytes += len;
+    }
+    size_t ptrs = (n + 1) * sizeof(char *);
+    char *block = bytes <= SIZE_MAX - ptrs ? nipc__malloc(ptrs + bytes) : NULL;
+    if (block == NULL) {
+        *failed = true;
+        return NULL;
+    }
+    const char **list = (const char **)(void *)block;
+    char *text = block + ptrs;
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(src[i]) + 1;
+        memcpy(text, src[i], len);
+        list[i] = text;
+        text += len;
+    }
+    list[n] = NULL;
+    return list;
+}
+
 void nipc__config_free(nipc_config_t *cfg)
 {
 #define FREE_STRING(f) nipc__free((char *)cfg->f);
     CONFIG_STRINGS(FREE_STRING)
 #undef FREE_STRING
+    nipc__free((void *)cfg->allowed_events);
     memset(cfg, 0, sizeof *cfg);
 }
 
@@ -72,11 +111,16 @@ int nipc__config_copy(nipc_config_t *dst, const nipc_config_t *src)
 #define NULL_STRING(f) dst->f = NULL;
     CONFIG_STRINGS(NULL_STRING)
 #undef NULL_STRING
+    dst->allowed_events = NULL;
 #define COPY_STRING(f)                                                                             \
     if (src->f != NULL && (dst->f = nipc__strdup(src->f)) == NULL)                                 \
         goto nomem;
     CONFIG_STRINGS(COPY_STRING)
 #undef COPY_STRING
+    bool failed;
+    dst->allowed_events = copy_list(src->allowed_events, &failed);
+    if (failed)
+        goto nomem;
     return 0;
 nomem:
     nipc__config_free(dst);
@@ -99,6 +143,12 @@ int nipc__config_check(const nipc_config_t *cfg, const char **why)
     }
     if (cfg->max_retries < NIPC_RETRY_FOREVER) {
         *why = "max_retries must be NIPC_RETRY_FOREVER or >= 0";
+        return UV_EINVAL;
+    }
+    /* As node-ipc 14 refuses an empty allowedEvents: a list that allows nothing is a mistake,
+     * and NULL already means "any type". */
+    if (cfg->allowed_events != NULL && cfg->allowed_events[0] == NULL) {
+        *why = "allowed_events must list at least one event type, or be NULL";
         return UV_EINVAL;
     }
     if (cfg->encoding != NULL && strcmp(cfg->encoding, "utf8") != 0 &&
