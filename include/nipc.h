@@ -164,12 +164,21 @@ typedef struct nipc_config {
                                    received (an `error`) or sent (NIPC_ERESERVED) */
     bool legacy_data;           /* true: null and "" data are sent as {} like node-ipc (W4) */
 
-    /* node-ipc 14's guarded and assured limits; added after 0.2.0. */
+    /* node-ipc 14's guarded and assured limits, and an idle bound; added after 0.2.0. */
 
     /* 256 (node-ipc 14's maxEventNameLength): a frame whose type is longer, counted in UTF-16
      * code units as JavaScript counts, is refused received (an `error`, the connection kept)
      * and sent (NIPC_ENAMELEN). 0 = no limit. */
     size_t max_event_name;
+    /* 30000 (node-ipc 14's messageTimeout): a frame not complete this long after its first
+     * byte arrived closes its connection with an `error` (UV_ETIMEDOUT). Each frame is timed
+     * on its own, on servers and clients. 0 = no limit. */
+    unsigned message_timeout_ms;
+    /* 0 (off): a server's socket that has received no byte for this long is closed as
+     * nipc_socket_close(socket, true) closes it (no `error`), and gives its max_connections
+     * slot back. Bytes sent to it do not count: a peer that only listens must send something
+     * within the time. Server sockets only: a client would reconnect at once. */
+    unsigned idle_timeout_ms;
     /* NULL (any type), or a NULL-terminated list of at least one type (node-ipc 14's
      * allowedEvents), copied by nipc_new(): a frame of another type is refused received (an
      * `error`, the connection kept) and sent (NIPC_ENOTALLOWED). The events nipc publishes

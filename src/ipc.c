@@ -328,7 +328,11 @@ int nipc_new(nipc_t **out, uv_loop_t *loop, const nipc_config_t *cfg)
     uv_idle_init(loop, &ipc->idle);
     uv_idle_init(loop, &ipc->spin);
     uv_unref((uv_handle_t *)&ipc->spin);
-    ipc->check.data = ipc->idle.data = ipc->spin.data = ipc;
+    /* The receive deadlines' timer (conn.c): the connections it watches keep the loop
+     * alive, never the timer itself. */
+    uv_timer_init(loop, &ipc->deadline);
+    uv_unref((uv_handle_t *)&ipc->deadline);
+    ipc->check.data = ipc->idle.data = ipc->spin.data = ipc->deadline.data = ipc;
     uv_check_start(&ipc->check, on_check);
     uv_unref((uv_handle_t *)&ipc->check);
     *out = ipc;
@@ -367,6 +371,7 @@ static void free_now(nipc_t *ipc, bool inside_loop)
     nipc__close_handle(ipc, (uv_handle_t *)&ipc->check, on_own_handle_closed);
     nipc__close_handle(ipc, (uv_handle_t *)&ipc->idle, on_own_handle_closed);
     nipc__close_handle(ipc, (uv_handle_t *)&ipc->spin, on_own_handle_closed);
+    nipc__close_handle(ipc, (uv_handle_t *)&ipc->deadline, on_own_handle_closed);
     if (ipc->owns_loop && !inside_loop && !ipc->in_run)
         finish_owned(ipc);
 }

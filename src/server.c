@@ -379,6 +379,7 @@ static void on_connection(uv_stream_t *listener, int status)
         nipc__server_publish_error(s, err, NULL);
         return;
     }
+    nipc__conn_watch_idle(&sock->conn);
     nipc_log(s->ipc, "## socket connection to server detected ##");
     publish(s, "connect", NULL, sock, 0);
 }

@@ -44,6 +44,7 @@ void nipc_config_init(nipc_config_t *cfg)
     cfg->unix_send_buffer = 256 * 1024;
     cfg->legacy_data = true;
     cfg->max_event_name = 256;
+    cfg->message_timeout_ms = 30000;
 }
 
 /* Every string field, so copy and free cannot drift apart. */

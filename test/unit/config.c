@@ -265,6 +265,8 @@ Test(config, guard_defaults_change_nothing_a_node_ipc_peer_sends, .timeout = 10)
     memset(&c, 0x5a, sizeof c);
     nipc_config_init(&c);
     cr_assert_eq(c.max_event_name, 256, "node-ipc 14's maxEventNameLength");
+    cr_assert_eq(c.message_timeout_ms, 30000, "node-ipc 14's messageTimeout");
+    cr_assert_eq(c.idle_timeout_ms, 0, "off, as node-ipc has no such bound");
     cr_assert_null(c.allowed_events);
 }
 
