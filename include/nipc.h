@@ -200,6 +200,27 @@ typedef struct nipc_config {
     bool allow_reserved_events; /* false: a frame named like a lifecycle event is refused,
                                    received (an `error`) or sent (NIPC_ERESERVED) */
     bool legacy_data;           /* true: null and "" data are sent as {} like node-ipc (W4) */
+
+    /* node-ipc 14's guarded and assured limits, and an idle bound; since 0.2.0. */
+
+    /* 256 (node-ipc 14's maxEventNameLength): a frame whose type is longer, counted in UTF-16
+     * code units as JavaScript counts, is refused received (an `error`, the connection kept)
+     * and sent (NIPC_ENAMELEN). 0 = no limit. */
+    size_t max_event_name;
+    /* 30000 (node-ipc 14's messageTimeout): a frame not complete this long after its first
+     * byte arrived closes its connection with an `error` (UV_ETIMEDOUT). Each frame is timed
+     * on its own, on servers and clients. 0 = no limit. */
+    unsigned message_timeout_ms;
+    /* 0 (off): a server's socket that has received no byte for this long is closed as
+     * nipc_socket_close(socket, true) closes it (no `error`), and gives its max_connections
+     * slot back. Bytes sent to it do not count: a peer that only listens must send something
+     * within the time. Server sockets only: a client would reconnect at once. */
+    unsigned idle_timeout_ms;
+    /* NULL (any type), or a NULL-terminated list of at least one type (node-ipc 14's
+     * allowedEvents), copied by nipc_new(): a frame of another type is refused received (an
+     * `error`, the connection kept) and sent (NIPC_ENOTALLOWED). The events nipc publishes
+     * itself (connect, error, ...) are not frames and are not affected. */
+    const char *const *allowed_events;
 } nipc_config_t;
 
 /* Fills `cfg` with node-ipc's defaults (K1). The id is this machine's host name, in a
@@ -260,8 +281,9 @@ typedef void (*nipc_event_cb)(const nipc_event_t *ev, void *arg);
 /*
  * Creates an instance with a copy of `cfg` (NULL: defaults). With `loop` NULL the instance
  * creates and owns its loop (run it with nipc_run()); otherwise it uses the caller's.
- * Returns 0 and sets *out, or UV_EINVAL, UV_ENOMEM, UV_ENOTSUP (raw_buffer, sync, tls or a
- * non-UTF-8 encoding: a key this release cannot honour is refused, never ignored).
+ * Returns 0 and sets *out, or UV_EINVAL (a bad key: an empty delimiter, an empty
+ * allowed_events, ...), UV_ENOMEM, UV_ENOTSUP (raw_buffer, sync, tls or a non-UTF-8
+ * encoding: a key this release cannot honour is refused, never ignored).
  *
  * If SIGPIPE still has its default disposition, it is set to ignored, as Node does:
  * otherwise a peer that closes while we write would kill the process.
@@ -344,6 +366,8 @@ NIPC_EXTERN int nipc_server_stop(nipc_server_t *server);
  *                   nested too deep;
  *   NIPC_ERESERVED  a lifecycle name (connect, error, *, ...) without allow_reserved_events;
  *   UV_EMSGSIZE     the frame is longer than max_message_size (UDP: than one datagram);
+ *   NIPC_ENAMELEN   the type is longer than max_event_name;
+ *   NIPC_ENOTALLOWED allowed_events is set and does not list the type;
  *   NIPC_EDELIM     the frame's text would contain the delimiter;
  *   NIPC_EQUEUEFULL the socket's queue is above max_queued_bytes (`drain` follows);
  *   UV_ENOTCONN     the socket is closing;

@@ -15,8 +15,17 @@
  * Every frame accepted is counted until it is written (out_frames, inflight_frames), so
  * what a close discards is reported by the owner (nipc__conn_take_loss), never silent.
  *
+ * Receive deadlines, without a timer per connection: a connection with a pending frame sits
+ * in the instance's `partial` queue (message_timeout_ms), a watched server socket in its
+ * `quiet` queue (idle_timeout_ms). Each queue is ordered by deadline, so one unreferenced
+ * timer per instance, due at the earlier head, is all they need; a read moves a connection
+ * to its queue's tail. The timer does not expire anything itself: it defers the expiry to
+ * the end of that loop iteration, after the poll, so bytes that arrived while a slow
+ * handler held the loop are read before anyone is judged silent.
+ *
  * Invariant: once `closing` is set, no hook but on_close runs again, except the error of a
- * write that failed inside an emit, which is reported from the loop just before.
+ * write that failed inside an emit, which is reported from the loop just before. A closing
+ * connection is in no deadline queue.
  */
 #include "transport/transport.h"
 
@@ -57,6 +66,7 @@ int nipc__conn_open(nipc_conn_t *c)
     c->close_after_flush = false;
     c->close_status = 0;
     c->inflight_frames = 0;
+    c->idle_watched = false;
     /* Each connection starts with an empty receive buffer (W16). */
     nipc__buf_reset(&c->in);
     c->read_chunk = READ_CHUNK;
@@ -105,6 +115,133 @@ void nipc__conn_closed(nipc_conn_t *c)
     c->hooks->on_close(c, c->close_status);
     nipc__handle_closed(ipc);
 }
+
+/* ---- receive deadlines ---------------------------------------------------------------- */
+
+static bool queued_in(const nipc_deadlines_t *q, const nipc_deadline_t *n)
+{
+    return n->prev != NULL || q->head == n;
+}
+
+static void dequeue(nipc_deadlines_t *q, nipc_deadline_t *n)
+{
+    if (!queued_in(q, n))
+        return;
+    if (n->prev != NULL)
+        n->prev->next = n->next;
+    else
+        q->head = n->next;
+    if (n->next != NULL)
+        n->next->prev = n->prev;
+    else
+        q->tail = n->prev;
+    n->prev = n->next = NULL;
+}
+
+static void expire(nipc_deferred_t *d);
+
+static void on_deadline(uv_timer_t *t)
+{
+    nipc_t *ipc = t->data;
+    nipc__defer(ipc, &ipc->expire_d, expire);
+}
+
+/* Arms the instance's timer for the earlier head of its two queues, unless it is already
+ * due no later (a head that left early costs one wake-up that finds nothing due). */
+static void arm(nipc_t *ipc)
+{
+    if (nipc__gone(ipc)) /* its timer is closing, or about to */
+        return;
+    uint64_t due = UINT64_MAX;
+    if (ipc->partial.head != NULL)
+        due = ipc->partial.head->since + ipc->cfg.message_timeout_ms;
+    if (ipc->quiet.head != NULL && ipc->quiet.head->since + ipc->cfg.idle_timeout_ms < due)
+        due = ipc->quiet.head->since + ipc->cfg.idle_timeout_ms;
+    if (due == UINT64_MAX) {
+        uv_timer_stop(&ipc->deadline);
+        return;
+    }
+    if (uv_is_active((uv_handle_t *)&ipc->deadline) && ipc->deadline_due <= due)
+        return;
+    uint64_t now = uv_now(ipc->loop);
+    ipc->deadline_due = due;
+    uv_timer_start(&ipc->deadline, on_deadline, due > now ? due - now : 0, 0);
+}
+
+/* Starts n's clock now: it goes to the tail, where the latest deadline is. */
+static void restart(nipc_t *ipc, nipc_deadlines_t *q, nipc_deadline_t *n)
+{
+    n->since = uv_now(ipc->loop);
+    if (q->tail == n)
+        return;
+    dequeue(q, n);
+    bool was_empty = q->head == NULL;
+    n->prev = q->tail;
+    if (q->tail != NULL)
+        q->tail->next = n;
+    else
+        q->head = n;
+    q->tail = n;
+    if (was_empty) /* behind a head, n cannot be due before it */
+        arm(ipc);
+}
+
+static void unwatch(nipc_conn_t *c)
+{
+    dequeue(&c->ipc->partial, &c->partial);
+    dequeue(&c->ipc->quiet, &c->quiet);
+}
+
+void nipc__conn_watch_idle(nipc_conn_t *c)
+{
+    if (c->ipc->cfg.idle_timeout_ms == 0 || c->closing)
+        return;
+    c->idle_watched = true;
+    restart(c->ipc, &c->ipc->quiet, &c->quiet);
+}
+
+/* The head of q when its deadline has passed, else NULL. */
+static nipc_deadline_t *due_head(const nipc_deadlines_t *q, unsigned ms, uint64_t now)
+{
+    return q->head != NULL && q->head->since + ms <= now ? q->head : NULL;
+}
+
+static void fail(nipc_conn_t *c, int err);
+
+static void expire(nipc_deferred_t *d)
+{
+    nipc_t *ipc = nipc__container_of(d, nipc_t, expire_d);
+    uint64_t now = uv_now(ipc->loop);
+    nipc_deadline_t *n;
+    /* Handlers run from here: each step takes the head afresh, and a free stops it. */
+    while (!nipc__gone(ipc) && (n = due_head(&ipc->partial, ipc->cfg.message_timeout_ms, now))) {
+        nipc_conn_t *c = nipc__container_of(n, nipc_conn_t, partial);
+        dequeue(&ipc->partial, n);
+        nipc_log(ipc, "frame still incomplete after %u ms: connection closed",
+                 ipc->cfg.message_timeout_ms);
+        fail(c, UV_ETIMEDOUT);
+    }
+    while (!nipc__gone(ipc) && (n = due_head(&ipc->quiet, ipc->cfg.idle_timeout_ms, now))) {
+        nipc_conn_t *c = nipc__container_of(n, nipc_conn_t, quiet);
+        dequeue(&ipc->quiet, n);
+        nipc_log(ipc, "nothing received for %u ms: socket closed", ipc->cfg.idle_timeout_ms);
+        nipc__conn_close(c, true, 0);
+    }
+    arm(ipc);
+}
+
+/* message_timeout_ms times each frame from the read that brought its first byte: a frame
+ * completed restarts the clock for the next one, if it has begun. */
+static void time_partial(nipc_conn_t *c, bool completed)
+{
+    nipc_t *ipc = c->ipc;
+    if (nipc__buf_size(&c->in) == 0)
+        dequeue(&ipc->partial, &c->partial);
+    else if (completed || !queued_in(&ipc->partial, &c->partial))
+        restart(ipc, &ipc->partial, &c->partial);
+}
+
+/* ---- closing ---------------------------------------------------------------------------- */
 
 static void close_now(nipc_conn_t *c)
 {
@@ -351,6 +488,7 @@ static void begin_closing(nipc_conn_t *c)
     if (c->established)
         c->ops->read_stop(c);
     c->closing = true;
+    unwatch(c);
     if (c->hooks->on_closing != NULL)
         c->hooks->on_closing(c);
 }
@@ -427,6 +565,7 @@ static void dispatch(nipc_conn_t *c, const char *p, size_t n)
 {
     nipc_msg_t m;
     nipc__msg_decode_into(&m, p, n, c->ipc->cfg.allow_reserved_events, &c->shape);
+    nipc__msg_admit(&m, &c->ipc->rules, p, n);
     if (m.err)
         c->hooks->on_error(c, m.err, m.decoded);
     else
@@ -445,12 +584,16 @@ void nipc__conn_rx(nipc_conn_t *c, ssize_t nread)
     }
     c->in.len += (size_t)nread;
     bool full = adapt_read_chunk(c, (size_t)nread);
-    if (nread > 0)
+    if (nread > 0) {
         nipc__busy_poll(c->ipc);
+        if (c->idle_watched)
+            restart(c->ipc, &c->ipc->quiet, &c->quiet);
+    }
 
     const size_t max = c->ipc->cfg.max_message_size;
     const size_t dlen = c->ipc->dlen;
     size_t flen;
+    bool completed = false;
     while (!c->closing &&
            nipc__frame_next(&c->frame, c->in.data + c->in.off, nipc__buf_size(&c->in), &flen)) {
         if (flen > max) {
@@ -459,6 +602,7 @@ void nipc__conn_rx(nipc_conn_t *c, ssize_t nread)
         }
         const char *p = c->in.data + c->in.off;
         c->in.off += flen + dlen;
+        completed = true;
         dispatch(c, p, flen);
     }
     if (c->closing)
@@ -470,6 +614,8 @@ void nipc__conn_rx(nipc_conn_t *c, ssize_t nread)
         fail(c, UV_EMSGSIZE);
         return;
     }
+    if (c->ipc->cfg.message_timeout_ms != 0)
+        time_partial(c, completed);
     /* The partial frame moves to the front only when the next read needs the room
      * (on_alloc), so a large frame is not copied again after every read. A large buffer is
      * kept while reads come back full; once a read drains the socket and no frame is

@@ -38,13 +38,34 @@ struct nipc_deferred {
     bool queued;
 };
 
+/* ---- conn.c: receive deadlines --------------------------------------------------------- */
+
+typedef struct nipc_deadline nipc_deadline_t;
+
+/*
+ * A connection's place in one of the instance's deadline queues. Every entry of a queue
+ * has the same timeout and enters at the tail stamped with the loop's time, so a queue is
+ * ordered by deadline: its head is the next to expire, and entering or leaving costs a few
+ * pointer writes, never a timer of its own.
+ */
+struct nipc_deadline {
+    nipc_deadline_t *prev;
+    nipc_deadline_t *next;
+    uint64_t since; /* uv_now() when the clock started */
+};
+
+typedef struct nipc_deadlines {
+    nipc_deadline_t *head;
+    nipc_deadline_t *tail;
+} nipc_deadlines_t;
+
 /* ---- conn.c: one connected peer over any stream transport ------------------------------ */
 
 typedef struct nipc_conn_hooks {
     /* A decoded frame (S8, C5). */
     void (*on_message)(nipc_conn_t *c, const char *type, json_t *data);
-    /* An error on this connection: a bad frame (payload set, connection kept) or a
-     * transport or size error (payload NULL, the connection is closing). */
+    /* An error on this connection: a bad or refused frame (payload set, connection kept) or
+     * a transport, size or timeout error (payload NULL, the connection is closing). */
     void (*on_error)(nipc_conn_t *c, int err, json_t *payload);
     /* Everything queued was written after an emit had been refused with EQUEUEFULL. */
     void (*on_drain)(nipc_conn_t *c);
@@ -96,6 +117,9 @@ struct nipc_conn {
     nipc_conn_t *dirty_next; /* in the instance's list of conns to flush */
     size_t read_chunk;       /* the next read's size: grows while reads come back full */
     size_t read_offered;     /* the room the last read was given */
+    nipc_deadline_t partial; /* queued while a frame is pending (message_timeout_ms) */
+    nipc_deadline_t quiet;   /* queued while a server socket is watched (idle_timeout_ms) */
+    bool idle_watched;
     int close_status;
     bool open;        /* the handle is initialised and its close has not completed */
     bool established; /* connected: reading, and writes go out */
@@ -128,6 +152,8 @@ void nipc__conn_close(nipc_conn_t *c, bool flush, int status);
 void nipc__conn_abort(nipc_conn_t *c);
 /* Frees the buffers; the handle must be closed. */
 void nipc__conn_release(nipc_conn_t *c);
+/* A server's socket, just started: idle_timeout_ms applies to it (if set) from now on. */
+void nipc__conn_watch_idle(nipc_conn_t *c);
 /* What was queued and not written, which is then discarded. */
 nipc_loss_t nipc__conn_take_loss(nipc_conn_t *c);
 static inline size_t nipc__conn_queued(const nipc_conn_t *c)
@@ -161,6 +187,17 @@ struct nipc_s {
     bool log_color;                  /* log_in_color, and the lines go where colours show */
     struct nipc_tls_ctx *tls_server; /* config.tls made ready, when TLS is used */
     struct nipc_tls_ctx *tls_client;
+
+    /* max_event_name and allowed_events, applied both ways. */
+    nipc_type_rules_t rules;
+    /* The receive deadlines (conn.c): conns with a pending frame (message_timeout_ms) and
+     * watched server sockets (idle_timeout_ms), each queue by deadline, and one unreferenced
+     * timer due at the earlier head. */
+    nipc_deadlines_t partial;
+    nipc_deadlines_t quiet;
+    uv_timer_t deadline;
+    uint64_t deadline_due;    /* when it is due, while it is active */
+    nipc_deferred_t expire_d; /* the expiry, run after the poll that followed the timer */
 };
 
 /* The instance is being freed, or will be once the running handler returns: no event is
@@ -182,7 +219,8 @@ json_t *nipc__drop_payload(nipc_loss_t loss, int reason);
 void nipc__publish_drop(nipc_t *ipc, nipc_events_t *t, nipc_event_t *ev, nipc_loss_t loss,
                         int reason);
 /* nipc__msg_encode() with the instance's rules: delimiter, legacy data, reserved names
- * (NIPC_ERESERVED unless allow_reserved_events) and max_message_size (UV_EMSGSIZE). */
+ * (NIPC_ERESERVED unless allow_reserved_events), max_event_name (NIPC_ENAMELEN),
+ * allowed_events (NIPC_ENOTALLOWED) and max_message_size (UV_EMSGSIZE). */
 int nipc__encode(const nipc_t *ipc, nipc_buf_t *out, const char *type, const json_t *data);
 /* Puts a conn on the flush list. */
 void nipc__schedule_flush(nipc_t *ipc, nipc_conn_t *c);

@@ -211,8 +211,12 @@ int nipc__encode(const nipc_t *ipc, nipc_buf_t *out, const char *type, const jso
     /* A nipc receiver refuses these names (W14), so they are refused here too. */
     if (type != NULL && !cfg->allow_reserved_events && nipc__event_reserved(type))
         return NIPC_ERESERVED;
+    /* max_event_name and allowed_events bind the receiver, so they bind the sender too. */
+    int err = type != NULL ? nipc__type_check(&ipc->rules, type, strlen(type)) : 0;
+    if (err)
+        return err;
     size_t mark = out->len;
-    int err = nipc__msg_encode(out, type, data, cfg->legacy_data, cfg->delimiter, ipc->dlen);
+    err = nipc__msg_encode(out, type, data, cfg->legacy_data, cfg->delimiter, ipc->dlen);
     if (err == 0 && out->len - mark - ipc->dlen > cfg->max_message_size) {
         out->len = mark; /* a nipc receiver would close the connection on it */
         return UV_EMSGSIZE;
@@ -229,6 +233,7 @@ void nipc__close_handle(nipc_t *ipc, uv_handle_t *h, uv_close_cb cb)
 static void finish_free(nipc_t *ipc)
 {
     nipc__tls_contexts_free(ipc);
+    nipc__type_rules_free(&ipc->rules);
     nipc__config_free(&ipc->cfg);
     nipc__free(ipc);
 }
@@ -331,6 +336,10 @@ int nipc_new(nipc_t **out, uv_loop_t *loop, const nipc_config_t *cfg)
         return err;
     }
     ipc->dlen = strlen(ipc->cfg.delimiter);
+    if ((err = nipc__type_rules_init(&ipc->rules, &ipc->cfg)) != 0) {
+        finish_free(ipc);
+        return err;
+    }
     /* ANSI colours go to a terminal, or to a logger that asked for them; a log redirected to
      * a file stays plain text (node-ipc's util.inspect would colour it regardless). */
     ipc->log_color = ipc->cfg.log_in_color && (ipc->cfg.logger != NULL || isatty(STDOUT_FILENO));
@@ -349,7 +358,11 @@ int nipc_new(nipc_t **out, uv_loop_t *loop, const nipc_config_t *cfg)
     uv_idle_init(loop, &ipc->idle);
     uv_idle_init(loop, &ipc->spin);
     uv_unref((uv_handle_t *)&ipc->spin);
-    ipc->check.data = ipc->idle.data = ipc->spin.data = ipc;
+    /* The receive deadlines' timer (conn.c): the connections it watches keep the loop
+     * alive, never the timer itself. */
+    uv_timer_init(loop, &ipc->deadline);
+    uv_unref((uv_handle_t *)&ipc->deadline);
+    ipc->check.data = ipc->idle.data = ipc->spin.data = ipc->deadline.data = ipc;
     uv_check_start(&ipc->check, on_check);
     uv_unref((uv_handle_t *)&ipc->check);
     *out = ipc;
@@ -388,6 +401,7 @@ static void free_now(nipc_t *ipc, bool inside_loop)
     nipc__close_handle(ipc, (uv_handle_t *)&ipc->check, on_own_handle_closed);
     nipc__close_handle(ipc, (uv_handle_t *)&ipc->idle, on_own_handle_closed);
     nipc__close_handle(ipc, (uv_handle_t *)&ipc->spin, on_own_handle_closed);
+    nipc__close_handle(ipc, (uv_handle_t *)&ipc->deadline, on_own_handle_closed);
     if (ipc->owns_loop && !inside_loop && !ipc->in_run)
         finish_owned(ipc);
 }

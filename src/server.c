@@ -236,6 +236,7 @@ void nipc__server_datagram(nipc_server_t *s, const char *p, size_t n, const stru
     while (s->listener != NULL && nipc__frame_next(&f, p + off, n - off, &flen)) {
         nipc_msg_t m;
         nipc__msg_decode(&m, p + off, flen, s->ipc->cfg.allow_reserved_events);
+        nipc__msg_admit(&m, &s->ipc->rules, p + off, flen);
         off += flen + s->ipc->dlen;
         if (m.err) {
             nipc__server_publish(s, "error", m.decoded, &sock, m.err);
@@ -418,6 +419,7 @@ static void on_connection(uv_stream_t *listener, int status)
         nipc__server_publish_error(s, err, NULL);
         return;
     }
+    nipc__conn_watch_idle(&sock->conn); /* idle_timeout_ms counts from the accept */
     if (err == 0)
         socket_ready(sock);
     /* else a handshake first (S7): on_socket_ready, or an error and the close */

@@ -37,6 +37,11 @@
  *  - ETLSVERSION: the two sides share no TLS version (nipc never goes below TLS 1.2), a
  *    configuration mismatch no libuv code describes;
  *  - ENOPEERCERT: mutual TLS was required and the client sent no certificate.
+ *  - ENAMELEN: an event type longer than max_event_name, received or sent. libuv's
+ *    UV_ENAMETOOLONG is the system's path error, which nipc returns for socket paths; a
+ *    frame refused by a protocol limit must not read as a file system failure;
+ *  - ENOTALLOWED: an event type missing from allowed_events, received or sent: refused by
+ *    policy like ERESERVED (UV_EPERM and UV_EACCES are the system's permission errors).
  * Offsets are never reused: 1, 4, 6 and 8 were the codes now taken from libuv.
  */
 #define NIPC_ERRNO_MAP(X)                                                                          \
@@ -51,7 +56,9 @@
     X(ECERTNAME, 13, "certificate does not match the host name or IP address")                     \
     X(ECERTINVALID, 14, "certificate refused by verification")                                     \
     X(ETLSVERSION, 15, "no TLS protocol version in common")                                        \
-    X(ENOPEERCERT, 16, "peer sent no certificate where one is required")
+    X(ENOPEERCERT, 16, "peer sent no certificate where one is required")                           \
+    X(ENAMELEN, 20, "event type longer than max_event_name")                                       \
+    X(ENOTALLOWED, 21, "event type not in allowed_events")
 
 enum nipc_errno {
 #define NIPC__ERR_ENUM(name, off, msg) NIPC_##name = NIPC__ERR_BASE - (off),

@@ -3,6 +3,7 @@
 #include "core.h"
 
 #include <pthread.h>
+#include <stdint.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -44,6 +45,8 @@ void nipc_config_init(nipc_config_t *cfg)
     cfg->flush_timeout_ms = 10000;
     cfg->unix_send_buffer = 256 * 1024;
     cfg->legacy_data = true;
+    cfg->max_event_name = 256;
+    cfg->message_timeout_ms = 30000;
 }
 
 /* Every string field, so copy and free cannot drift apart. */
@@ -64,30 +67,6 @@ void nipc_config_init(nipc_config_t *cfg)
     X(tls.ciphers)                                                                                 \
     X(tls.servername)
 
-/* A NULL-terminated array of strings, in one allocation: the pointers, then the text. */
-static const char *const *copy_list(const char *const *src, bool *nomem)
-{
-    size_t n = 0, bytes = 0;
-    if (src == NULL)
-        return NULL;
-    for (; src[n] != NULL; n++)
-        bytes += strlen(src[n]) + 1;
-    char **dst = nipc__malloc((n + 1) * sizeof *dst + bytes);
-    if (dst == NULL) {
-        *nomem = true;
-        return NULL;
-    }
-    char *text = (char *)(dst + n + 1);
-    for (size_t i = 0; i < n; i++) {
-        size_t len = strlen(src[i]) + 1;
-        memcpy(text, src[i], len);
-        dst[i] = text;
-        text += len;
-    }
-    dst[n] = NULL;
-    return (const char *const *)dst;
-}
-
 /* A copy of n ids (NULL for none). */
 static const unsigned *copy_ids(const unsigned *src, size_t n, bool *nomem)
 {
@@ -101,6 +80,41 @@ static const unsigned *copy_ids(const unsigned *src, size_t n, bool *nomem)
     return dst;
 }
 
+/*
+ * A NULL-terminated list of strings in one allocation: the pointers, then the bytes they
+ * point at. One block is freed at once and leaves no half-copied list behind.
+ */
+static const char *const *copy_list(const char *const *src, bool *failed)
+{
+    if (src == NULL)
+        return NULL;
+    size_t n = 0, bytes = 0;
+    for (; src[n] != NULL; n++) {
+        size_t len = strlen(src[n]) + 1;
+        if (len > SIZE_MAX - bytes) {
+            *failed = true;
+            return NULL;
+        }
+        bytes += len;
+    }
+    size_t ptrs = (n + 1) * sizeof(char *);
+    char *block = bytes <= SIZE_MAX - ptrs ? nipc__malloc(ptrs + bytes) : NULL;
+    if (block == NULL) {
+        *failed = true;
+        return NULL;
+    }
+    const char **list = (const char **)(void *)block;
+    char *text = block + ptrs;
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(src[i]) + 1;
+        memcpy(text, src[i], len);
+        list[i] = text;
+        text += len;
+    }
+    list[n] = NULL;
+    return list;
+}
+
 void nipc__config_free(nipc_config_t *cfg)
 {
 #define FREE_STRING(f) nipc__free((char *)cfg->f);
@@ -109,6 +123,7 @@ void nipc__config_free(nipc_config_t *cfg)
     nipc__free((void *)cfg->tls.trusted_connections);
     nipc__free((void *)cfg->allow_uids);
     nipc__free((void *)cfg->allow_gids);
+    nipc__free((void *)cfg->allowed_events);
     memset(cfg, 0, sizeof *cfg);
 }
 
@@ -120,6 +135,7 @@ int nipc__config_copy(nipc_config_t *dst, const nipc_config_t *src)
 #undef NULL_STRING
     dst->tls.trusted_connections = NULL;
     dst->allow_uids = dst->allow_gids = NULL;
+    dst->allowed_events = NULL;
 #define COPY_STRING(f)                                                                             \
     if (src->f != NULL && (dst->f = nipc__strdup(src->f)) == NULL)                                 \
         goto nomem;
@@ -127,6 +143,7 @@ int nipc__config_copy(nipc_config_t *dst, const nipc_config_t *src)
 #undef COPY_STRING
     bool nomem = false;
     dst->tls.trusted_connections = copy_list(src->tls.trusted_connections, &nomem);
+    dst->allowed_events = copy_list(src->allowed_events, &nomem);
     dst->allow_uids = copy_ids(src->allow_uids, src->n_allow_uids, &nomem);
     dst->allow_gids = copy_ids(src->allow_gids, src->n_allow_gids, &nomem);
     if (nomem)
@@ -153,6 +170,12 @@ int nipc__config_check(const nipc_config_t *cfg, const char **why)
     }
     if (cfg->max_retries < NIPC_RETRY_FOREVER) {
         *why = "max_retries must be NIPC_RETRY_FOREVER or >= 0";
+        return UV_EINVAL;
+    }
+    /* As node-ipc 14 refuses an empty allowedEvents: a list that allows nothing is a mistake,
+     * and NULL already means "any type". */
+    if (cfg->allowed_events != NULL && cfg->allowed_events[0] == NULL) {
+        *why = "allowed_events must list at least one event type, or be NULL";
         return UV_EINVAL;
     }
     if (cfg->encoding != NULL && strcmp(cfg->encoding, "utf8") != 0 &&

@@ -137,6 +137,7 @@ typedef struct nipc_msg {
     const char *type;
     json_t *data;
     json_t *decoded;
+    size_t type_len; /* bytes */
     int err;
     char type_buf[64]; /* the fast path's copy of a short type */
 } nipc_msg_t;
@@ -159,6 +160,13 @@ void nipc__msg_decode_into(nipc_msg_t *m, const char *p, size_t n, bool allow_re
 void nipc__msg_done(nipc_msg_t *m, json_t **shape);
 
 /*
+ * Turns a decoded message into the refusal `code` (a nipc__type_check() error) of its frame
+ * p[0, n): err is the code and `decoded` node-ipc's payload for a bad frame, as the decoder
+ * gives for one. Release it with nipc__msg_done() or nipc__msg_clear() as before.
+ */
+void nipc__msg_refuse(nipc_msg_t *m, int code, const char *p, size_t n);
+
+/*
  * For tests only: decodes as nipc__msg_decode() does, but with the general path alone
  * (jansson's parser), never the fast path nor a reused tree. It is the reference the fast
  * path must agree with on every input, which the differential test compares against.
@@ -168,9 +176,66 @@ void nipc__msg_decode_general(nipc_msg_t *m, const char *p, size_t n, bool allow
 /* True for names the library publishes itself (connect, error, ...; W14). */
 bool nipc__event_reserved(const char *type);
 
+/* ---- names.c: the rules an event type follows both ways -------------------------------- */
+
+typedef struct nipc_name_slot nipc_name_slot_t;
+
+/*
+ * A fixed set of names, built once: a lookup hashes the name once and nearly always compares
+ * one slot. The names are borrowed and must outlive the set.
+ */
+typedef struct nipc_nameset {
+    nipc_name_slot_t *slots; /* mask + 1 of them, at most half used; NULL when empty */
+    size_t mask;
+    size_t count; /* distinct names */
+} nipc_nameset_t;
+
+/* The set of the NULL-terminated `names` (NULL: the empty set). 0 or UV_ENOMEM (then the
+ * set is empty). */
+int nipc__nameset_build(nipc_nameset_t *s, const char *const *names);
+void nipc__nameset_free(nipc_nameset_t *s);
+bool nipc__nameset_has(const nipc_nameset_t *s, const char *name, size_t len);
+
+/* The length of UTF-8 text as JavaScript's String.length counts it: UTF-16 code units. */
+size_t nipc__js_length(const char *s, size_t n);
+
+/* max_event_name and allowed_events, as nipc__type_check() applies them. */
+typedef struct nipc_type_rules {
+    size_t max_len;         /* in UTF-16 code units, as node-ipc 14 counts; 0: no limit */
+    nipc_nameset_t allowed; /* empty: every type is allowed */
+} nipc_type_rules_t;
+
+/* The rules of `cfg`, whose allowed_events must outlive them. 0 or UV_ENOMEM. */
+int nipc__type_rules_init(nipc_type_rules_t *r, const nipc_config_t *cfg);
+void nipc__type_rules_free(nipc_type_rules_t *r);
+
+/*
+ * 0, NIPC_ENAMELEN or NIPC_ENOTALLOWED for the type of `len` bytes, sent or received. Runs
+ * for every frame: with no allowed_events and a type of at most max_len bytes (units never
+ * outnumber bytes), it costs two comparisons.
+ */
+static inline int nipc__type_check(const nipc_type_rules_t *r, const char *type, size_t len)
+{
+    if (len > r->max_len && r->max_len != 0 && nipc__js_length(type, len) > r->max_len)
+        return NIPC_ENAMELEN;
+    if (r->allowed.count != 0 && !nipc__nameset_has(&r->allowed, type, len))
+        return NIPC_ENOTALLOWED;
+    return 0;
+}
+
+/* A frame p[0, n) decoded into m whose type breaks the rules becomes their refusal. */
+static inline void nipc__msg_admit(nipc_msg_t *m, const nipc_type_rules_t *r, const char *p,
+                                   size_t n)
+{
+    int err = m->err == 0 ? nipc__type_check(r, m->type, m->type_len) : 0;
+    if (err != 0)
+        nipc__msg_refuse(m, err, p, n);
+}
+
 /* ---- config.c -------------------------------------------------------------------------- */
 
-/* Deep copy of every string of `src` into `dst`. 0 or UV_ENOMEM (dst then holds nothing). */
+/* Deep copy of every string of `src` into `dst`, allowed_events included. 0 or UV_ENOMEM (dst
+ * then holds nothing). */
 int nipc__config_copy(nipc_config_t *dst, const nipc_config_t *src);
 void nipc__config_free(nipc_config_t *cfg);
 /* 0, or UV_EINVAL / UV_ENOTSUP with a reason in *why. */

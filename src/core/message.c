@@ -760,7 +760,20 @@ void nipc__msg_decode_general(nipc_msg_t *m, const char *p, size_t n, bool allow
     }
     m->decoded = root;
     m->type = json_string_value(type);
+    m->type_len = json_string_length(type);
     m->data = json_object_get(root, "data");
+}
+
+void nipc__msg_refuse(nipc_msg_t *m, int code, const char *p, size_t n)
+{
+    json_t *decoded = m->decoded; /* the type may point into it */
+    if (code == NIPC_ENAMELEN)
+        fail(m, code, "Event name too long", "type is longer than max_event_name",
+             frame_text(p, n));
+    else
+        fail(m, code, "Event not allowed", "type is not in allowed_events", frame_text(p, n));
+    m->type_len = 0;
+    json_decref(decoded);
 }
 
 /* ---- the fast path ----------------------------------------------------------------------- */
@@ -1165,6 +1178,7 @@ static bool fast_decode(nipc_msg_t *m, const char *p, size_t n, bool allow_reser
     if (shape != NULL && *shape != NULL) {
         if (fast_update(&c, *shape, 1) && c.p == c.end) {
             m->type = m->type_buf;
+            m->type_len = tl;
             m->data = *shape;
             m->decoded = NULL; /* the connection owns it */
             m->err = 0;
@@ -1180,6 +1194,7 @@ static bool fast_decode(nipc_msg_t *m, const char *p, size_t n, bool allow_reser
         return false;
     }
     m->type = m->type_buf;
+    m->type_len = tl;
     m->data = data;
     m->decoded = data;
     m->err = 0;

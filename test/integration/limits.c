@@ -89,11 +89,7 @@ static char *frame_of(size_t len)
 /* Event i of srv.rec is `type` on `sock`. */
 static void assert_event(const th_transport_t *t, int i, const char *type, nipc_socket_t *sock)
 {
-    cr_assert(i >= 0 && i < srv.rec.n, "%s: no event %d (events: %s)", t->name, i,
-              th_types(&srv.rec));
-    cr_assert_str_eq(srv.rec.type[i], type, "%s: event %d (events: %s)", t->name, i,
-                     th_types(&srv.rec));
-    cr_assert_eq(srv.rec.socket[i], sock, "%s: event %d is %s on another socket", t->name, i, type);
+    th_assert_event(t, &srv.rec, i, type, sock);
 }
 
 /* B, an innocent bystander, sends one frame and gets one back. */

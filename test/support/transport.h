@@ -321,4 +321,13 @@ static TH_UNUSED void th_assert_peer_address(const th_transport_t *t, const nipc
                      family);
 }
 
+/* Event i of the recorder is `type` on `sock`, with the recorded types in the message. */
+static TH_UNUSED void th_assert_event(const th_transport_t *t, const th_rec_t *r, int i,
+                                      const char *type, const nipc_socket_t *sock)
+{
+    cr_assert(i >= 0 && i < r->n, "%s: no event %d (events: %s)", t->name, i, th_types(r));
+    cr_assert_str_eq(r->type[i], type, "%s: event %d (events: %s)", t->name, i, th_types(r));
+    cr_assert_eq(r->socket[i], sock, "%s: event %d is %s on another socket", t->name, i, type);
+}
+
 #endif /* NIPC_TEST_TRANSPORT_H */

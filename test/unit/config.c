@@ -70,7 +70,25 @@ Test(config, defaults_pass_the_check, .timeout = 10)
 
 /* ---- copies --------------------------------------------------------------------------- */
 
-/* Every string field set to a heap string the test owns. */
+/* A list the test owns, in heap strings, as a caller might build it. */
+static char **make_list(void)
+{
+    char **list = calloc(4, sizeof *list);
+    cr_assert_not_null(list);
+    list[0] = strdup("hello");
+    list[1] = strdup("");
+    list[2] = strdup("h\xc3\xa9llo.bye");
+    return list;
+}
+
+static void free_list(char **list)
+{
+    for (size_t i = 0; list[i] != NULL; i++)
+        free(list[i]);
+    free(list);
+}
+
+/* Every string field, and allowed_events, set to heap strings the test owns. */
 static void fill_strings(nipc_config_t *c)
 {
     nipc_config_init(c);
@@ -91,6 +109,7 @@ static void fill_strings(nipc_config_t *c)
     c->tls.ca_pem = strdup("CA");
     c->tls.ciphers = strdup("HIGH");
     c->tls.servername = strdup("example");
+    c->allowed_events = (const char *const *)make_list();
     c->network_port = 1234;
     c->retry = 7;
     c->max_message_size = 99;
@@ -119,6 +138,7 @@ static void free_strings(nipc_config_t *c)
 #define FREE_FIELD(f) free((char *)c->f);
     STRING_FIELDS(FREE_FIELD)
 #undef FREE_FIELD
+    free_list((char **)c->allowed_events);
 }
 
 Test(config, k2_copy_is_deep, .timeout = 10)
@@ -187,19 +207,23 @@ Test(config, k2_copy_out_of_memory_at_every_allocation, .timeout = 10)
         nipc__test_fail_alloc_after(0);
         if (err == 0) {
             cr_assert_str_eq(dst.tls.trusted_connections[1], "/ca2.pem");
+            cr_assert_str_eq(dst.allowed_events[2], "h\xc3\xa9llo.bye");
             nipc__config_free(&dst);
             break;
         }
         cr_assert_eq(err, UV_ENOMEM, "allocation %lu: %s", n, nipc_err_name(err));
-        /* "dst then holds nothing": no string to free, no pointer into src. */
+        /* "dst then holds nothing": no string or list to free, no pointer into src. */
 #define CHECK_EMPTY(f) cr_assert_null(dst.f, "allocation %lu: " #f " left set", n);
         STRING_FIELDS(CHECK_EMPTY)
         CHECK_EMPTY(tls.trusted_connections)
 #undef CHECK_EMPTY
+        cr_assert_null(dst.allowed_events, "allocation %lu: allowed_events left set", n);
         nipc__config_free(&dst); /* harmless on an emptied config */
         cr_assert_lt(n, 100);
     }
     cr_assert_gt(n, 1, "the copy allocates, so the first allocation's failure must show");
+    /* Each string and the list take one allocation: the list's failure was among them. */
+    cr_assert_gt(n, 12, "allocation %lu succeeded before allowed_events was copied", n);
     free_strings(&src);
 }
 
@@ -211,6 +235,55 @@ Test(config, free_twice_is_harmless, .timeout = 10)
     nipc__config_free(&dst);
     nipc__config_free(&dst);
     cr_assert_null(dst.id);
+}
+
+/* ---- allowed_events: a list copied whole ------------------------------------------------- */
+
+Test(config, allowed_events_copy_is_deep, .timeout = 10)
+{
+    char **list = make_list();
+    nipc_config_t src, dst;
+    nipc_config_init(&src);
+    src.allowed_events = (const char *const *)list;
+    cr_assert_eq(nipc__config_copy(&dst, &src), 0);
+    cr_assert_not_null(dst.allowed_events);
+    cr_assert_neq(dst.allowed_events, src.allowed_events, "the list is the caller's");
+    for (size_t i = 0; i < 3; i++) {
+        cr_assert_neq(dst.allowed_events[i], list[i], "name %zu is the caller's", i);
+        cr_assert_str_eq(dst.allowed_events[i], list[i]);
+    }
+    cr_assert_null(dst.allowed_events[3], "the copy ends where the list ends");
+
+    /* Scribble over the caller's list, then free it: the copy is unaffected. */
+    for (size_t i = 0; list[i] != NULL; i++)
+        memset(list[i], '#', strlen(list[i]));
+    free_list(list);
+    cr_assert_str_eq(dst.allowed_events[0], "hello");
+    cr_assert_str_eq(dst.allowed_events[1], "");
+    cr_assert_str_eq(dst.allowed_events[2], "h\xc3\xa9llo.bye");
+    nipc__config_free(&dst);
+    cr_assert_null(dst.allowed_events);
+}
+
+Test(config, no_allowed_events_copies_as_none, .timeout = 10)
+{
+    nipc_config_t src, dst;
+    nipc_config_init(&src);
+    cr_assert_null(src.allowed_events, "any type, by default");
+    cr_assert_eq(nipc__config_copy(&dst, &src), 0);
+    cr_assert_null(dst.allowed_events);
+    nipc__config_free(&dst);
+}
+
+Test(config, guard_defaults_change_nothing_a_node_ipc_peer_sends, .timeout = 10)
+{
+    nipc_config_t c;
+    memset(&c, 0x5a, sizeof c);
+    nipc_config_init(&c);
+    cr_assert_eq(c.max_event_name, 256, "node-ipc 14's maxEventNameLength");
+    cr_assert_eq(c.message_timeout_ms, 30000, "node-ipc 14's messageTimeout");
+    cr_assert_eq(c.idle_timeout_ms, 0, "off, as node-ipc has no such bound");
+    cr_assert_null(c.allowed_events);
 }
 
 /* ---- checks --------------------------------------------------------------------------- */
@@ -306,6 +379,20 @@ Test(config, other_invalid_values_are_einval, .timeout = 10)
     cr_assert_eq(check(&c), UV_EINVAL);
     c.max_retries = 0;
     cr_assert_eq(check(&c), 0, "C8: 0 means no retry");
+}
+
+Test(config, an_empty_allowed_events_is_einval, .timeout = 10)
+{
+    static const char *const none[] = {NULL};
+    static const char *const one[] = {"hello", NULL};
+    nipc_config_t c;
+    nipc_config_init(&c);
+    c.allowed_events = none;
+    cr_assert_eq(check(&c), UV_EINVAL, "a list that allows nothing is refused, as in node-ipc 14");
+    c.allowed_events = one;
+    cr_assert_eq(check(&c), 0);
+    c.allowed_events = NULL;
+    cr_assert_eq(check(&c), 0);
 }
 
 /* ---- the default path ----------------------------------------------------------------- */

@@ -568,6 +568,10 @@ static void expect_same(const nipc_msg_t *ref, const nipc_msg_t *got, const char
     }
     cr_assert_str_eq(got->type, ref->type, "seed %#llx, %s: frame %s", (unsigned long long)seed,
                      how, th_show(p, n));
+    cr_assert_eq(got->type_len, ref->type_len, "seed %#llx, %s: type length, frame %s",
+                 (unsigned long long)seed, how, th_show(p, n));
+    cr_assert_eq(ref->type_len, strlen(ref->type), "seed %#llx: type length, frame %s",
+                 (unsigned long long)seed, th_show(p, n));
     if (!th_same_tree(got->data, ref->data)) {
         char *a = dump(got->data), *b = dump(ref->data);
         cr_assert_fail("seed %#llx, %s: data %s, the general path's %s, frame %s",
