@@ -6,6 +6,9 @@
  *   th_peer_t *p = th_peer_spawn(&loop, "10", "client-echo", path, "--id", "x", NULL);
  *   json_t *line = th_peer_wait(p, "done", 0, 10000);
  *
+ * or, over any stream transport of the suite (transport.h), th_peer_spawn_on(&loop, t, "10",
+ * "client-echo", th_peer_at_server(t, server), NULL).
+ *
  * The peer's stdout is read through a pipe and split into lines; each line is parsed with
  * jansson and kept, in order, in p->lines (a line that is not a JSON object is kept as
  * {"ev":"<unparsed>","line":...}). Its stderr is the test's stderr. Its exit status is
@@ -20,6 +23,7 @@
 #define NIPC_TEST_PEER_H
 
 #include "harness.h"
+#include "transport.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -215,19 +219,19 @@ static void th_peer_exit(uv_process_t *proc, int64_t status, int sig)
 }
 
 /*
- * Spawns `node peer.js --ver VER --role ROLE --path PATH ...` on `loop`; the extra arguments
- * are strings ended by NULL. Fails the test if Node cannot be started. The peer belongs to
- * the list that th_peer_close_all() ends.
+ * The spawner of th_peer_spawn() and th_peer_spawn_on(): `node peer.js --ver VER --role ROLE`,
+ * then the NULL-ended `lead` arguments, then the NULL-ended ones of `ap`. `tag` (or NULL)
+ * ends the peer's name in messages.
  */
-static TH_UNUSED __attribute__((sentinel)) th_peer_t *
-th_peer_spawn(uv_loop_t *loop, const char *ver, const char *role, const char *path, ...)
+static TH_UNUSED th_peer_t *th_peer_vspawn(uv_loop_t *loop, const char *ver, const char *role,
+                                           const char *tag, const char *const *lead, va_list ap)
 {
     cr_assert_lt(th_npeers, TH_PEER_MAX, "too many peers");
     th_peer_t *p = calloc(1, sizeof *p);
     cr_assert_not_null(p);
     p->loop = loop;
     p->lines = json_array();
-    snprintf(p->name, sizeof p->name, "v%s %s", ver, role);
+    snprintf(p->name, sizeof p->name, "v%s %s%s%s", ver, role, tag ? " " : "", tag ? tag : "");
     th_peers[th_npeers++] = p;
 
     char script[512];
@@ -240,18 +244,13 @@ th_peer_spawn(uv_loop_t *loop, const char *ver, const char *role, const char *pa
     args[n++] = ver;
     args[n++] = "--role";
     args[n++] = role;
-    if (path != NULL) {
-        args[n++] = "--path";
-        args[n++] = path;
-    }
-    va_list ap;
-    va_start(ap, path);
+    for (; *lead != NULL; lead++)
+        args[n++] = *lead;
     const char *a;
     while ((a = va_arg(ap, const char *)) != NULL) {
         cr_assert_lt(n, TH_PEER_MAX_ARGS - 1, "too many peer arguments");
         args[n++] = a;
     }
-    va_end(ap);
     args[n] = NULL;
 
     cr_assert_eq(uv_pipe_init(loop, &p->out, 0), 0);
@@ -278,6 +277,22 @@ th_peer_spawn(uv_loop_t *loop, const char *ver, const char *role, const char *pa
     cr_assert_eq(err, 0, "spawning %s %s: %s", NIPC_NODE_EXECUTABLE, script, uv_strerror(err));
     p->spawned = true;
     cr_assert_eq(uv_read_start((uv_stream_t *)&p->out, th_peer_alloc, th_peer_read), 0);
+    return p;
+}
+
+/*
+ * Spawns `node peer.js --ver VER --role ROLE --path PATH ...` on `loop` (path NULL: no
+ * --path); the extra arguments are strings ended by NULL. Fails the test if Node cannot be
+ * started. The peer belongs to the list that th_peer_close_all() ends.
+ */
+static TH_UNUSED __attribute__((sentinel)) th_peer_t *
+th_peer_spawn(uv_loop_t *loop, const char *ver, const char *role, const char *path, ...)
+{
+    const char *lead[] = {"--path", path, NULL};
+    va_list ap;
+    va_start(ap, path);
+    th_peer_t *p = th_peer_vspawn(loop, ver, role, NULL, path != NULL ? lead : lead + 2, ap);
+    va_end(ap);
     return p;
 }
 
@@ -388,6 +403,36 @@ static TH_UNUSED void th_peer_close_all(void)
         scenario("9");                                                                             \
     }
 
+/* The parameters of TH_STREAM_BOTH_VERSIONS(): every stream transport of the suite. */
+static TH_UNUSED struct criterion_test_params th_transport_params(void)
+{
+    TH_TRANSPORT_PARAMS();
+}
+
+/*
+ * One ParameterizedTest per node-ipc version over every stream transport of the suite
+ * (th_transport_params()), each calling scenario(t, ver): a transport added to
+ * TH_TRANSPORT_LIST runs every such scenario. Criterion reports each run under the same
+ * name, so a scenario's messages name t->name. TH_STREAM_BOTH_VERSIONS_OVER() takes another
+ * function returning the parameters, a subset of the list.
+ */
+#define TH_STREAM_BOTH_VERSIONS(suite, scenario)                                                   \
+    TH_STREAM_BOTH_VERSIONS_OVER(suite, scenario, th_transport_params)
+
+#define TH_STREAM_BOTH_VERSIONS_OVER(suite, scenario, params)                                      \
+    TH_STREAM_TEST_(suite, scenario##_v10, scenario, "10", params)                                 \
+    TH_STREAM_TEST_(suite, scenario##_v9, scenario, "9", params)
+
+#define TH_STREAM_TEST_(suite, name, scenario, ver, params)                                        \
+    ParameterizedTestParameters(suite, name)                                                       \
+    {                                                                                              \
+        return params();                                                                           \
+    }                                                                                              \
+    ParameterizedTest(th_transport_t *t, suite, name)                                              \
+    {                                                                                              \
+        scenario(t, ver);                                                                          \
+    }
+
 /* Compact JSON text of `v` ("(none)" for NULL), in one of four rotating static buffers. */
 static TH_UNUSED const char *th_json_dump(const json_t *v)
 {
@@ -475,6 +520,67 @@ static TH_UNUSED int th_peer_port(th_peer_t *p, unsigned ms)
     json_int_t port = json_integer_value(json_object_get(line, "port"));
     cr_assert(port > 0 && port <= 65535, "no port in the listening line: %s", th_peer_dump(p));
     return (int)port;
+}
+
+/* ---- peers over a stream transport of the suite (transport.h) --------------------------- */
+
+/*
+ * Where a Node peer of transport `t` listens or connects, as peer.js's --at takes it: the
+ * Unix socket `path`, or HOST:PORT on the transport's loopback address. The one place that
+ * knows how each kind of transport writes its endpoint for peer.js: a new kind adds its case
+ * here (-Wswitch asks for it) and its entry, by t->name, in peer.js's TRANSPORTS. In one of
+ * the rotating static buffers of th_hostport(), or `path` itself.
+ */
+static TH_UNUSED const char *th_peer_at(const th_transport_t *t, const char *path, int port)
+{
+    switch (t->kind) {
+    case TH_UNIX:
+        return path;
+    case TH_TCP4:
+    case TH_TCP6:
+        return th_hostport(th_loopback(t), port);
+    }
+    cr_assert_fail("%s: peer.js has no endpoint for transport kind %d", t->name, (int)t->kind);
+    return NULL;
+}
+
+/* th_peer_at() of a started nipc server: where a Node client finds it. */
+static TH_UNUSED const char *th_peer_at_server(const th_transport_t *t, const nipc_server_t *server)
+{
+    if (t->kind != TH_UNIX)
+        cr_assert_gt(nipc_server_port(server), 0, "%s: the server has no port yet", t->name);
+    return th_peer_at(t, nipc_server_path(server), nipc_server_port(server));
+}
+
+/*
+ * th_peer_spawn() of a stream role over transport `t`: `node peer.js --ver VER --role ROLE
+ * --transport NAME --at AT ...`, NAME being t->name and AT made by th_peer_at() or
+ * th_peer_at_server(); the extra arguments are strings ended by NULL. The peer's name in
+ * messages ends with the transport's.
+ */
+static TH_UNUSED __attribute__((sentinel)) th_peer_t *
+th_peer_spawn_on(uv_loop_t *loop, const th_transport_t *t, const char *ver, const char *role,
+                 const char *at, ...)
+{
+    const char *lead[] = {"--transport", t->name, "--at", at, NULL};
+    va_list ap;
+    va_start(ap, at);
+    th_peer_t *p = th_peer_vspawn(loop, ver, role, t->name, lead, ap);
+    va_end(ap);
+    return p;
+}
+
+/*
+ * Waits for a Node server's first `listening` line and returns the port it got, the real one
+ * also for port 0 (a network transport), or 0 for a Unix socket, whose line has none. Fails
+ * the test without the line.
+ */
+static TH_UNUSED int th_peer_listening(th_peer_t *p, const th_transport_t *t, unsigned ms)
+{
+    if (t->kind != TH_UNIX)
+        return th_peer_port(p, ms);
+    cr_assert_not_null(th_peer_wait(p, "listening", 0, ms), "%s", th_peer_dump(p));
+    return 0;
 }
 
 #endif /* NIPC_TEST_PEER_H */

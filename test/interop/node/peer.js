@@ -3,12 +3,16 @@
 //
 // peer.js: one node-ipc peer for nipc's interop tests, driven by its arguments.
 //
-//   node peer.js --ver 10|9 --role ROLE [--path P | --tcp HOST:PORT] [options]
+//   node peer.js --ver 10|9 --role ROLE (--transport NAME --at ENDPOINT | --path P |
+//                --tcp HOST:PORT) [options]
 //   node peer.js --ver 10|9 --role udp-ROLE (--udp4 | --udp6) HOST:PORT [--to HOST:PORT] [options]
 //
-// Transports. The stream roles (server-*, client-*) take either --path SOCKET (a Unix
-// socket: serve(path) / connectTo(sid, path)) or --tcp HOST:PORT (serveNet(host, port) /
-// connectToNet(sid, host, port)); write an IPv6 host in brackets: --tcp [::1]:0. A server
+// Transports. The stream roles (server-*, client-*) take --transport NAME --at ENDPOINT,
+// NAME one of nipc's stream transports as test/support/transport.h names them (the
+// TRANSPORTS table below): unix (ENDPOINT a socket path: serve(path) / connectTo(sid,
+// path)), tcp4 and tcp6 (ENDPOINT HOST:PORT, the host of that family: serveNet(host, port) /
+// connectToNet(sid, host, port)); write an IPv6 host in brackets: --at [::1]:0. --path P is
+// short for --transport unix --at P, --tcp HOST:PORT for tcp4 or tcp6 by the host. A server
 // may ask for port 0 (any free port); a client may not. The UDP roles take --udp4 or --udp6
 // HOST:PORT, their own bind address (serveNet(host, port, 'udp4'|'udp6')), port 0 allowed.
 // node-ipc itself cannot ask for port 0 (it reads a falsy port as config.networkPort, 8000),
@@ -26,9 +30,9 @@
 //
 // Roles (lines in the order they normally appear; "data" is the event's data as received):
 //
-//   server-echo         serve on --path or --tcp with config.id = --id (default "world").
+//   server-echo         serve on the transport with config.id = --id (default "world").
 //     aliases:          server-flood-sink, server-counts-flood (same handlers).
-//                       {"ev":"listening"}                       once, when listening (Unix)
+//                       {"ev":"listening"}                       once, when listening (unix)
 //                       {"ev":"listening","port":N}              the same over TCP; N is the
 //                                                                real port (from
 //                                                                server.address())
@@ -59,8 +63,8 @@
 //              --reply T. node-ipc's test/TCP/TCPServer.js helper is
 //              --tcp 127.0.0.1:8300 --id tcpServer --reply 'I am TCP server!'.
 //
-//   client-echo         connectTo(--server-id, --path) or connectToNet(--server-id, host,
-//                       port) with --tcp HOST:PORT (every client role); on connect emit `message`
+//   client-echo         connect to --server-id on the transport (every client role:
+//                       connectTo or connectToNet); on connect emit `message`
 //                       {id: ID, message: "hi"} then `message` "hello" (ID = --id, default
 //                       "node"); after 2 `message` replies disconnect and exit 0.
 //                       {"ev":"connect"} {"ev":"message","data":D} x2 {"ev":"done"}
@@ -82,7 +86,8 @@
 //                       {"ev":"connect"} {"ev":"done"}
 //
 //   tcp-test-client     node-ipc's test/TCP/client.js round trip: connectToNet('tcpServer'
-//                       (--server-id), host, port) from --tcp (default 127.0.0.1:8300); on
+//                       (--server-id), host, port) over tcp4 or tcp6 (default --tcp
+//                       127.0.0.1:8300); on
 //                       connect emit `message` "hello"; wait for one `message` reply.
 //                       {"ev":"connect"} {"ev":"message","data":D}; exit 0 if D deep-equals
 //                       {id: "tcpServer", message: "I am TCP server!"}, else {"ev":"mismatch"}
@@ -152,6 +157,7 @@
 'use strict';
 
 const fs = require('node:fs');
+const net = require('node:net');
 const { parseArgs, isDeepStrictEqual } = require('node:util');
 const { load, installed, VERSIONS } = require('./lib');
 
@@ -203,6 +209,8 @@ function parseCli(argv) {
             options: {
                 ver: { type: 'string' },
                 role: { type: 'string' },
+                transport: { type: 'string' },
+                at: { type: 'string' },
                 path: { type: 'string' },
                 tcp: { type: 'string' },
                 udp4: { type: 'string' },
@@ -242,7 +250,6 @@ function parseCli(argv) {
     const o = {
         ver: parsed.ver,
         role: parsed.role,
-        path: parsed.path,
         id: parsed.id,
         serverId: parsed['server-id'],
         reply: parsed.reply,
@@ -268,7 +275,7 @@ function parseCli(argv) {
     const isClient = CLIENT_ROLES.includes(o.role);
     if (UDP_ROLES.includes(o.role)) {
         // A dgram socket bound with serveNet(host, port, 'udp4'|'udp6').
-        const extra = given(['path', 'tcp']);
+        const extra = given(['transport', 'at', 'path', 'tcp']);
         if (extra.length) fail(`--${extra[0]} does not go with --role ${o.role}`);
         const fams = given(['udp4', 'udp6']);
         if (fams.length > 1) fail('give only one of --udp4, --udp6');
@@ -291,21 +298,43 @@ function parseCli(argv) {
             o.to = endpoint('--to', to, false);
         }
     } else {
-        // A stream: a Unix socket (--path) or TCP (--tcp HOST:PORT).
+        // A stream over one of TRANSPORTS: --transport NAME --at ENDPOINT, or the shorthands
+        // --path P (unix) and --tcp HOST:PORT (tcp4, or tcp6 for an IPv6 host).
         const extra = given(['udp4', 'udp6', 'to', 'text']);
         if (extra.length) fail(`--${extra[0]} does not go with --role ${o.role}`);
-        let tcp = parsed.tcp;
-        if (o.role === 'tcp-test-client') {
-            if (o.path !== undefined) fail('--role tcp-test-client works over TCP only (--tcp)');
-            if (tcp === undefined) tcp = TCP_TEST_SERVER;
-        }
-        if (o.path !== undefined && tcp !== undefined) fail('give only one of --path, --tcp');
-        if (o.path === undefined && tcp === undefined) fail('--path or --tcp HOST:PORT is required');
-        if (tcp !== undefined) o.tcp = endpoint('--tcp', tcp, !isClient);
+        o.stream = streamOption(parsed, o.role, !isClient);
         if (isClient && o.reply !== undefined) fail('--reply is for servers');
     }
     if (o.serverId === undefined) o.serverId = o.role === 'tcp-test-client' ? 'tcpServer' : 'world';
     return o;
+}
+
+// The stream endpoint of the arguments: {transport: NAME, ...} with what TRANSPORTS[NAME]
+// made of the endpoint. `bind`: a server's endpoint, where port 0 is allowed.
+function streamOption(parsed, role, bind) {
+    const forms = ['at', 'path', 'tcp'].filter((n) => parsed[n] !== undefined);
+    if (forms.length > 1) fail(`give only one of --transport NAME --at ENDPOINT, --path, --tcp`);
+    if ((parsed.transport === undefined) !== (parsed.at === undefined)) {
+        fail('--transport NAME and --at ENDPOINT go together');
+    }
+    let name = parsed.transport;
+    let flag = '--at';
+    let raw = parsed.at;
+    if (parsed.path !== undefined) {
+        [name, flag, raw] = ['unix', '--path', parsed.path];
+    } else if (parsed.tcp !== undefined || (forms.length === 0 && role === 'tcp-test-client')) {
+        raw = parsed.tcp ?? TCP_TEST_SERVER;
+        name = net.isIPv6(endpoint('--tcp', raw, bind).host) ? 'tcp6' : 'tcp4';
+        flag = '--tcp';
+    } else if (name === undefined) {
+        fail('--transport NAME --at ENDPOINT, --path SOCKET or --tcp HOST:PORT is required');
+    }
+    const transport = Object.hasOwn(TRANSPORTS, name) ? TRANSPORTS[name] : undefined;
+    if (transport === undefined) fail(`--transport must be one of ${Object.keys(TRANSPORTS).join(', ')}`);
+    if (role === 'tcp-test-client' && !name.startsWith('tcp')) {
+        fail('--role tcp-test-client works over TCP only (tcp4, tcp6)');
+    }
+    return { transport: name, ...transport.endpoint(flag, raw, bind) };
 }
 
 // HOST:PORT or [IPV6HOST]:PORT. Port 0 (any free port) only where we bind.
@@ -367,6 +396,48 @@ function noUnlink(ipc) {
     ipc.config.unlink = false;
 }
 
+// The stream transports, named as nipc's test suite names them (test/support/transport.h):
+// how --at ENDPOINT is read, how node-ipc serves and connects there, what the `listening`
+// line adds, and what a stopping server cleans up. A new stream transport joins the peer
+// with one entry here.
+const TRANSPORTS = {
+    unix: {
+        endpoint: (flag, raw) => ({ path: raw }),
+        serve: (ipc, ep, onStart) => ipc.serve(ep.path, onStart),
+        connect: (ipc, serverId, ep) => ipc.connectTo(serverId, ep.path),
+        listening: () => ({}),
+        stopped(ep) {
+            try {
+                fs.unlinkSync(ep.path);
+            } catch (_) { /* already gone */ }
+        },
+    },
+    tcp4: tcpTransport(4),
+    tcp6: tcpTransport(6),
+};
+
+// TCP on IPv4 or IPv6: --at HOST:PORT, [HOST]:PORT for IPv6, whose host is of that family
+// (tcp4 also takes a host name).
+function tcpTransport(family) {
+    return {
+        endpoint(flag, raw, bind) {
+            const ep = endpoint(flag, raw, bind);
+            if ((net.isIPv6(ep.host) ? 6 : 4) !== family) {
+                fail(`${flag}: tcp${family} wants an IPv${family} host, got '${ep.host}'`);
+            }
+            return ep;
+        },
+        serve(ipc, ep, onStart) {
+            noUnlink(ipc);
+            ipc.serveNet(ep.host, ep.port, onStart);
+            anyPort(ipc, ep);
+        },
+        connect: (ipc, serverId, ep) => ipc.connectToNet(serverId, ep.host, ep.port),
+        listening: (server) => ({ port: server.server.address().port }),
+        stopped() {},
+    };
+}
+
 // Counts a dgram socket's sends that have not called back yet, so that a peer can exit
 // after its last datagram left; node-ipc keeps no handle on them. Returns () => Promise
 // resolving once none is pending (or after capMs). node-ipc's own send callback still runs.
@@ -414,6 +485,7 @@ function withTiming(o, line, t0) {
 // ---- server roles ----------------------------------------------------------------------
 
 function runServer(o) {
+    const transport = TRANSPORTS[o.stream.transport];
     const ipc = makeIpc(o, o.id ?? 'world');
     if (o.maxConnections !== undefined) ipc.config.maxConnections = o.maxConnections;
 
@@ -428,11 +500,7 @@ function runServer(o) {
         try {
             ipc.server.stop();
         } catch (_) { /* not started */ }
-        if (o.path !== undefined) {
-            try {
-                fs.unlinkSync(o.path);
-            } catch (_) { /* already gone */ }
-        }
+        transport.stopped(o.stream);
         finish(code);
     }
 
@@ -492,20 +560,10 @@ function runServer(o) {
             if (!exiting) stop({ ev: 'end' }, 0);
         });
 
-        if (o.tcp) {
-            out({ ev: 'listening', port: server.server.address().port });
-        } else {
-            out({ ev: 'listening' });
-        }
+        out({ ev: 'listening', ...transport.listening(server) });
     };
 
-    if (o.tcp) {
-        noUnlink(ipc);
-        ipc.serveNet(o.tcp.host, o.tcp.port, onStart);
-        anyPort(ipc, o.tcp);
-    } else {
-        ipc.serve(o.path, onStart);
-    }
+    transport.serve(ipc, o.stream, onStart);
 
     ipc.server.on('error', (err) => {
         out(errorLine(err));
@@ -531,11 +589,7 @@ function runClient(o) {
     if (o.retry !== undefined) ipc.config.retry = o.retry;
     if (o.maxRetries !== undefined) ipc.config.maxRetries = o.maxRetries;
 
-    if (o.tcp) {
-        ipc.connectToNet(o.serverId, o.tcp.host, o.tcp.port);
-    } else {
-        ipc.connectTo(o.serverId, o.path);
-    }
+    TRANSPORTS[o.stream.transport].connect(ipc, o.serverId, o.stream);
     const peer = ipc.of[o.serverId];
 
     let connected = false; // ever connected

@@ -390,6 +390,53 @@ test('TCP: mismatch, END, refused, retry count, late server, maxConnections', as
     }
 });
 
+// ---- --transport NAME --at ENDPOINT, as the C tests start their peers ---------------------
+
+const TRANSPORTS = [
+    { name: 'unix', at: () => sockPath() },
+    { name: 'tcp4', at: () => '127.0.0.1:0' },
+    { name: 'tcp6', at: () => '[::1]:0' },
+];
+
+for (const t of TRANSPORTS) {
+    test(`echo over --transport ${t.name}, v10 client -> v9 server`, async () => {
+        let at = t.at();
+        const s = peer(['--ver', '9', '--role', 'server-echo', '--transport', t.name, '--at', at,
+            '--clients', '1', '--timeout', '30000']);
+        const listening = await s.wait(ev('listening'));
+        if (t.name === 'unix') {
+            assert.deepEqual(listening, { ev: 'listening' });
+        } else {
+            assert.ok(Number.isInteger(listening.port) && listening.port > 0, JSON.stringify(listening));
+            at = at.replace(/:0$/, `:${listening.port}`);
+        }
+        const c = await run(['--ver', '10', '--role', 'client-echo', '--transport', t.name, '--at', at]);
+        assert.equal(c.code, 0, JSON.stringify(c.lines));
+        assert.deepEqual(evs(c.lines), ['connect', 'message', 'message', 'done']);
+        const r = await s.done;
+        assert.equal(r.code, 0);
+        assert.deepEqual(r.lines.at(-1), { ev: 'end', clients: 1 });
+        if (t.name === 'unix') assert.ok(!fs.existsSync(at), 'the socket file is removed at the end');
+    });
+}
+
+test('--transport refuses what does not fit', async () => {
+    for (const args of [
+        ['--transport', 'tcp4', '--at', '[::1]:0'], // the host's family is not the transport's
+        ['--transport', 'tcp6', '--at', '127.0.0.1:0'],
+        ['--transport', 'tls', '--at', '127.0.0.1:0'], // not a transport (yet)
+        ['--transport', 'unix'], // --transport and --at go together
+        ['--at', 'x'],
+        ['--transport', 'unix', '--at', 'x', '--path', 'y'], // one form only
+    ]) {
+        const r = await run(['--ver', '10', '--role', 'server-echo', ...args, '--timeout', '3000']);
+        assert.equal(r.code, 1, args.join(' '));
+        assert.deepEqual(r.lines, [], args.join(' '));
+    }
+    const tc = await run(['--ver', '10', '--role', 'tcp-test-client', '--transport', 'unix', '--at', 'x']);
+    assert.equal(tc.code, 1);
+});
+
 // Bytes of one datagram carrying one `message` frame: the JSON text and the \f delimiter.
 const frameSize = (data) => Buffer.byteLength(JSON.stringify({ type: 'message', data })) + 1;
 
