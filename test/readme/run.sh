@@ -34,8 +34,8 @@ for name in server.c client.c; do
     extract "$name"
     # shellcheck disable=SC2046 # pkg-config output is meant to be word-split
     "$cc" "${cflags[@]}" -std=gnu11 -Wall -Wextra -Werror -I"$root/include" \
-        $(pkg-config --cflags libuv jansson) "$tmp/$name" "$builddir/libnipc.a" \
-        $(pkg-config --libs libuv jansson) -o "$tmp/${name%.c}"
+        $(pkg-config --cflags libuv jansson libssl) "$tmp/$name" "$builddir/libnipc.a" \
+        $(pkg-config --libs libuv jansson libssl libcrypto) -o "$tmp/${name%.c}"
     echo "ok: $name from README.md compiles ($(wc -l <"$tmp/$name") lines)"
 done
 
