@@ -221,6 +221,15 @@ typedef struct nipc_config {
      * `error`, the connection kept) and sent (NIPC_ENOTALLOWED). The events nipc publishes
      * itself (connect, error, ...) are not frames and are not affected. */
     const char *const *allowed_events;
+    /* false. true: node-ipc 14's assured mode, as one switch that is checked, not a set of
+     * defaults that could be undone: nipc_new() refuses (UV_EINVAL) a config without an
+     * allowed_events list or with max_event_name or message_timeout_ms off; a TCP server
+     * must require client certificates (tls.enabled, request_cert, reject_unauthorized) and
+     * a TCP client must verify its server and have a certificate of its own, or
+     * nipc_serve_net() / nipc_connect_to_net() return UV_EINVAL; UDP, which nothing
+     * authenticates, is refused the same way. Unix sockets need no TLS (their file mode, and
+     * allow_uids / allow_gids, say who may connect). */
+    bool assured;
 } nipc_config_t;
 
 /* Fills `cfg` with node-ipc's defaults (K1). The id is this machine's host name, in a
@@ -282,8 +291,9 @@ typedef void (*nipc_event_cb)(const nipc_event_t *ev, void *arg);
  * Creates an instance with a copy of `cfg` (NULL: defaults). With `loop` NULL the instance
  * creates and owns its loop (run it with nipc_run()); otherwise it uses the caller's.
  * Returns 0 and sets *out, or UV_EINVAL (a bad key: an empty delimiter, an empty
- * allowed_events, ...), UV_ENOMEM, UV_ENOTSUP (raw_buffer, sync, tls or a non-UTF-8
- * encoding: a key this release cannot honour is refused, never ignored).
+ * allowed_events, `assured` without what it requires, ...), UV_ENOMEM, UV_ENOTSUP
+ * (raw_buffer, sync or a non-UTF-8 encoding: a key this release cannot honour is refused,
+ * never ignored).
  *
  * If SIGPIPE still has its default disposition, it is set to ignored, as Node does:
  * otherwise a peer that closes while we write would kill the process.

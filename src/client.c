@@ -465,6 +465,10 @@ int nipc_connect_to_net(nipc_t *ipc, const char *id, const char *host, int port,
         return UV_EINVAL;
     if (nipc__gone(ipc))
         return NIPC_EDESTROYED;
+    if (!nipc__config_assured_net(&ipc->cfg, false)) {
+        nipc_log(ipc, "assured: a network client needs tls with a certificate of its own");
+        return UV_EINVAL;
+    }
     if (host == NULL || host[0] == '\0')
         host = ipc->cfg.network_host;
     if (port == NIPC_PORT_DEFAULT)

@@ -511,6 +511,11 @@ int nipc_serve_net(nipc_t *ipc, const char *host, int port, nipc_net_t net, nipc
         return UV_EINVAL;
     if (ipc->server != NULL)
         return UV_EALREADY;
+    /* assured: mutual TLS on the network, and no datagram nobody authenticates. */
+    if (!nipc__config_assured_net(&ipc->cfg, true) || (ipc->cfg.assured && net != NIPC_TCP)) {
+        nipc_log(ipc, "assured: a network server needs tls with request_cert");
+        return UV_EINVAL;
+    }
     if (host == NULL || host[0] == '\0')
         host = ipc->cfg.network_host;
     /* U1: udp4 asked to bind "::1" binds 127.0.0.1, as node-ipc does. */

@@ -154,6 +154,18 @@ nomem:
     return UV_ENOMEM;
 }
 
+bool nipc__config_assured_net(const nipc_config_t *cfg, bool server)
+{
+    if (!cfg->assured)
+        return true;
+    if (!cfg->tls.enabled || !cfg->tls.reject_unauthorized)
+        return false;
+    if (server)
+        return cfg->tls.request_cert;
+    return (cfg->tls.public_cert != NULL || cfg->tls.cert_pem != NULL) &&
+           (cfg->tls.private_key != NULL || cfg->tls.key_pem != NULL);
+}
+
 int nipc__config_check(const nipc_config_t *cfg, const char **why)
 {
     if (cfg->delimiter == NULL || cfg->delimiter[0] == '\0') {
@@ -174,6 +186,11 @@ int nipc__config_check(const nipc_config_t *cfg, const char **why)
     }
     /* As node-ipc 14 refuses an empty allowedEvents: a list that allows nothing is a mistake,
      * and NULL already means "any type". */
+    if (cfg->assured &&
+        (cfg->allowed_events == NULL || cfg->max_event_name == 0 || cfg->message_timeout_ms == 0)) {
+        *why = "assured needs allowed_events, max_event_name and message_timeout_ms";
+        return UV_EINVAL;
+    }
     if (cfg->allowed_events != NULL && cfg->allowed_events[0] == NULL) {
         *why = "allowed_events must list at least one event type, or be NULL";
         return UV_EINVAL;

@@ -238,6 +238,9 @@ static inline void nipc__msg_admit(nipc_msg_t *m, const nipc_type_rules_t *r, co
  * then holds nothing). */
 int nipc__config_copy(nipc_config_t *dst, const nipc_config_t *src);
 void nipc__config_free(nipc_config_t *cfg);
+/* assured (nipc_config_t): whether a network server (or client) of this config has what the
+ * mode requires: mutual TLS. Unix sockets need nothing more. */
+bool nipc__config_assured_net(const nipc_config_t *cfg, bool server);
 /* 0, or UV_EINVAL / UV_ENOTSUP with a reason in *why. */
 int nipc__config_check(const nipc_config_t *cfg, const char **why);
 /*

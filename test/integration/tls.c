@@ -367,3 +367,58 @@ Test(tls, t1_plaintext_to_a_tls_server_is_refused)
     cr_assert_eq(th_count(&srv.rec, "connect"), 0);
     nipc_free(srv.ipc);
 }
+
+/* node-ipc 14's assured mode as one checked switch: the allowlist and limits always, mutual
+ * TLS on the network, no UDP; a Unix socket needs no TLS. */
+Test(tls, assured_requires_the_allowlist_the_limits_and_mutual_tls)
+{
+    make_certs();
+    static const char *const allowed[] = {"ping", "echo", NULL};
+    nipc_config_t cfg;
+    nipc_t *ipc = NULL;
+    th_config(&cfg);
+    cfg.assured = true;
+    cr_assert_eq(nipc_new(&ipc, &loop, &cfg), UV_EINVAL, "no allowlist");
+    cfg.allowed_events = allowed;
+    cfg.message_timeout_ms = 0;
+    cr_assert_eq(nipc_new(&ipc, &loop, &cfg), UV_EINVAL, "no partial-frame timeout");
+    cfg.message_timeout_ms = 30000;
+    cr_assert_eq(nipc_new(&ipc, &loop, &cfg), 0);
+    nipc_server_t *s;
+    cr_assert_eq(nipc_serve_net(ipc, "127.0.0.1", 0, NIPC_TCP, &s), UV_EINVAL, "plain TCP");
+    cr_assert_eq(nipc_serve_net(ipc, "127.0.0.1", 0, NIPC_UDP4, &s), UV_EINVAL, "UDP");
+    nipc_client_t *c;
+    cr_assert_eq(nipc_connect_to_net(ipc, "x", "127.0.0.1", 9, &c), UV_EINVAL, "plain TCP");
+    cr_assert_eq(nipc_serve(ipc, th_path(dir, "assured.sock"), &s), 0, "a Unix socket");
+    nipc_free(ipc);
+
+    nipc_config_t scfg, ccfg;
+    server_cfg(&scfg, "server.pem");
+    static const char *scas[2];
+    scas[0] = cert("ca.pem");
+    scfg.tls.trusted_connections = scas;
+    scfg.assured = true;
+    scfg.allowed_events = allowed;
+    cr_assert_eq(nipc_new(&ipc, &loop, &scfg), 0);
+    cr_assert_eq(nipc_serve_net(ipc, "127.0.0.1", 0, NIPC_TCP, &s), UV_EINVAL, "no request_cert");
+    nipc_free(ipc);
+    scfg.tls.request_cert = true;
+    client_cfg(&ccfg);
+    ccfg.assured = true;
+    ccfg.allowed_events = allowed;
+    cr_assert_eq(nipc_new(&ipc, &loop, &ccfg), 0);
+    cr_assert_eq(nipc_connect_to_net(ipc, "x", "127.0.0.1", 9, &c), UV_EINVAL, "no certificate");
+    nipc_free(ipc);
+    ccfg.tls.public_cert = cert("client.pem");
+    ccfg.tls.private_key = cert("client.key");
+    side_t srv, cl;
+    serve(&srv, &scfg, "127.0.0.1");
+    nipc_server_on(srv.server, "ping", echo, NULL);
+    connect_to(&cl, &ccfg, &srv, "127.0.0.1");
+    cr_assert(th_run_until(&loop, &cl.up, 5000), "%s", th_types(&cl.rec));
+    cr_assert_eq(nipc_client_emit(cl.client, "ping", NULL), 0);
+    cr_assert_eq(nipc_client_emit(cl.client, "other", NULL), NIPC_ENOTALLOWED);
+    cr_assert(wait_count(&cl.rec, "echo", 1, 5000), "%s", th_types(&cl.rec));
+    nipc_free(cl.ipc);
+    nipc_free(srv.ipc);
+}
