@@ -3,7 +3,8 @@
 # Usage: test/examples/run.sh CASE BUILDDIR [NODE]
 # Tests examples/hello and examples/world as a user runs them. CASE is one of:
 #   options   --help / -h on stdout with exit 0; bad ports, unknown options and other bad
-#             command lines refused with exit 2, the reason and the synopsis on stderr
+#             command lines (TLS options without --tls, a --cert without its --key, a file
+#             that cannot be read) refused with exit 2, the reason and the synopsis on stderr
 #   timeout   hello with no world exits 1 within its --timeout (UDP, TCP, Unix socket)
 #   exchange  hello against world on a Unix socket in a temporary directory, and on a free
 #             non-default port over TCP, UDP4 (also with --local-port) and UDP6 when ::1 works
@@ -169,6 +170,62 @@ start_world() {
 
 # ---- options --------------------------------------------------------------------------------
 
+# expect_bad <name> <what> <reason>: the last run was refused as a bad command line.
+expect_bad() {
+    expect_rc 2 "$1" "$2" &&
+        expect_in "$tmp/$1.err" "$3" "$2" &&
+        expect_in "$tmp/$1.err" "usage: " "$2" &&
+        expect_empty "$tmp/$1.out" "$2"
+}
+
+# tls_options <prog> <exe>: --cert, --key and --ca, checked before anything starts. The files
+# only need to be readable here, so they need not be certificates.
+tls_options() {
+    local prog=$1 exe=$2 pem=$tmp/some.pem empty=$tmp/empty.pem opt cas=()
+    echo "not checked here" >"$pem"
+    : >"$empty"
+    for opt in --cert --key --ca; do
+        run 10 file "$exe" --tls "$opt" "$tmp/missing.pem" --cert "$pem" --key "$pem"
+        expect_bad file "$prog $opt missing file" \
+            "$prog: $opt $tmp/missing.pem: No such file or directory"
+        run 10 file "$exe" --tls "$opt" "$tmp" --cert "$pem" --key "$pem"
+        expect_bad file "$prog $opt directory" "$prog: $opt $tmp: Is a directory"
+        run 10 file "$exe" --tls "$opt" "$empty" --cert "$pem" --key "$pem"
+        expect_bad file "$prog $opt empty file" "$prog: $opt $empty: the file is empty"
+        run 10 file "$exe" --tls "$opt" ""
+        expect_bad file "$prog $opt ''" "$prog: $opt: FILE is missing"
+        run 10 file "$exe" --tls "$opt"
+        expect_bad file "$prog $opt without FILE" "$prog: $opt: FILE is missing"
+        run 10 file "$exe" --tcp 8001 "$opt" "$pem"
+        expect_bad file "$prog --tcp $opt" "$prog: $opt goes with --tls"
+        run 10 file "$exe" "$opt" "$pem"
+        expect_bad file "$prog $opt (Unix socket)" "$prog: $opt goes with --tls"
+    done
+    for opt in --cert --key; do
+        run 10 file "$exe" --tls "$opt" "$pem" "$opt" "$pem"
+        expect_bad file "$prog $opt twice" "$prog: $opt: given twice"
+    done
+    run 10 file "$exe" --tls --cert "$pem"
+    expect_bad file "$prog --cert alone" "$prog: --cert needs --key too"
+    run 10 file "$exe" --tls --key "$pem"
+    expect_bad file "$prog --key alone" "$prog: --key needs --cert too"
+    for _ in 1 2 3 4 5 6 7 8 9; do
+        cas+=(--ca "$pem")
+    done
+    run 10 file "$exe" --tls --cert "$pem" --key "$pem" "${cas[@]}"
+    expect_bad file "$prog with 9 --ca" "$prog: --ca: at most 8 files"
+    run 10 file "$exe" --tls --udp4
+    expect_bad file "$prog --tls --udp4" "only one of --path, --tcp, --tls, --udp4 and --udp6"
+    if [ "$prog" = world ]; then
+        run 10 file "$exe" --tls
+        expect_bad file "world --tls without a certificate" \
+            "world: --tls needs --cert FILE and --key FILE"
+        run 10 file "$exe" --tls --ca "$pem"
+        expect_bad file "world --tls --ca without a certificate" \
+            "world: --tls needs --cert FILE and --key FILE"
+    fi
+}
+
 case_options() {
     local prog exe opt v
     for prog in hello world; do
@@ -178,9 +235,11 @@ case_options() {
             expect_rc 0 help "$prog $opt" &&
                 expect_in "$tmp/help.out" "usage: $prog" "$prog $opt" &&
                 expect_in "$tmp/help.out" "--udp4 [PORT]" "$prog $opt: the options" &&
+                expect_in "$tmp/help.out" "--tls [PORT]" "$prog $opt: the TLS options" &&
+                expect_in "$tmp/help.out" "--ca FILE" "$prog $opt: the TLS options" &&
                 expect_empty "$tmp/help.err" "$prog $opt"
         done
-        for opt in --tcp --udp4 --udp6; do
+        for opt in --tcp --tls --udp4 --udp6; do
             for v in 1e3 8050x 0 65536 -1 "" " 80" +80 99999999999999999999; do
                 run 10 port "$exe" "$opt" "$v"
                 expect_rc 2 port "$prog $opt '$v'" &&
@@ -207,6 +266,7 @@ case_options() {
         run 10 nopath "$exe" --path
         expect_rc 2 nopath "$prog --path without PATH" &&
             expect_in "$tmp/nopath.err" "PATH is missing" "$prog --path"
+        tls_options "$prog" "$exe"
         run 10 stray "$exe" --local-port 9000
         if [ "$prog" = world ]; then
             expect_rc 2 stray "world --local-port (hello's only)" &&
