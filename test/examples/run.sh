@@ -8,6 +8,12 @@
 #   timeout   hello with no world exits 1 within its --timeout (UDP, TCP, Unix socket)
 #   exchange  hello against world on a Unix socket in a temporary directory, and on a free
 #             non-default port over TCP, UDP4 (also with --local-port) and UDP6 when ::1 works
+#   tls       hello --tls against world --tls with certificates from test/support/certs.sh:
+#             the exchange with world's certificate verified; mutual TLS, with the client's
+#             subject in world's log; hello refusing a world whose certificate is from
+#             another CA, for another name or expired, and a mutual-TLS world refusing a
+#             hello with no certificate or one from another CA: exit 1 at once (no retry),
+#             the cause named; world refusing to start with a file that is no certificate
 #   node      world answers a node-ipc client (client.js) as node-ipc's world does, for
 #             5, {"a":1}, [1,2] and "hello"; hello gets its answer from a node-ipc world
 #             (test/interop/node/peer.js) on a Unix socket and over UDP
@@ -116,7 +122,7 @@ start_bg() {
     bg_pid=$!
     pids+=("$bg_pid")
     for _ in $(seq 50); do
-        grep -qF -- "$ready" "$tmp/$name.out" && return 0
+        grep -qsF -- "$ready" "$tmp/$name.out" && return 0
         kill -0 "$bg_pid" 2>/dev/null || break
         sleep 0.1
     done
@@ -154,13 +160,15 @@ stop_bg() {
     fi
 }
 
-# start_world <name> <transport option> [<port kind>]: world on a free port (a few tries, as
-# another process may take the port between free_port and world's bind). Sets $port.
+# start_world <name> <transport option> <port kind> [<more world arguments...>]: world on a
+# free port (a few tries, as another process may take the port between free_port and world's
+# bind). Sets $port.
 start_world() {
-    local name=$1 opt=$2 kind=${3:-}
+    local name=$1 opt=$2 kind=$3
+    shift 3
     for _ in 1 2 3; do
         port=$(free_port "$kind") || return 1
-        start_bg "$name" "world is listening" "$world" "$opt" "$port" && return 0
+        start_bg "$name" "world is listening" "$world" "$opt" "$port" "$@" && return 0
         kill -KILL "$bg_pid" 2>/dev/null
         wait "$bg_pid" 2>/dev/null
         forget "$bg_pid"
@@ -388,6 +396,116 @@ case_exchange() {
     fi
 }
 
+# ---- tls ------------------------------------------------------------------------------------
+
+# tls_refused <name> <what> <cause> <hello arguments...>: hello exits 1 at once (well within
+# its --timeout of 10 s, so it did not retry), with <cause> on stderr and no answer.
+tls_refused() {
+    local name=$1 what=$2 cause=$3 start=$SECONDS elapsed
+    shift 3
+    run 30 "$name" "$hello" --timeout 10 "$@"
+    elapsed=$((SECONDS - start))
+    expect_rc 1 "$name" "$what" || return
+    expect_in "$tmp/$name.err" "hello: cannot talk to world: $cause" "$what"
+    if grep -qF "hello <- world" "$tmp/$name.out"; then
+        fail "$what: hello printed an answer"
+        show stdout "$tmp/$name.out"
+    fi
+    [ "$elapsed" -le 3 ] || fail "$what: took $elapsed s, so hello retried"
+}
+
+# tls_world <name> <certificate> [<world arguments...>]: world --tls with <certificate>.pem and
+# its key from $certs on a free port. Sets $port and $bg_pid.
+tls_world() {
+    local name=$1 cert=$2
+    shift 2
+    start_world "$name" --tls tcp --cert "$certs/$cert.pem" --key "$certs/$cert.key" "$@" &&
+        return 0
+    fail "world --tls with $cert.pem did not start"
+    show "world stdout" "$tmp/$name.out"
+    show "world stderr" "$tmp/$name.err"
+    return 1
+}
+
+case_tls() {
+    local untrusted='certificate not issued by a trusted CA (NIPC_ECERTUNTRUSTED)'
+    local nocert='peer sent no certificate where one is required (NIPC_ENOPEERCERT)'
+    local client_subject='certificate subject: CN=nipc test client,O=nipc'
+    certs=$tmp/certs
+    if ! bash "$here/../support/certs.sh" "$certs" >"$tmp/certs.out" 2>"$tmp/certs.log"; then
+        fail "certs.sh failed"
+        show "certs.sh" "$tmp/certs.log"
+        return
+    fi
+    local ca=(--ca "$certs/ca.pem") mine=(--cert "$certs/client.pem" --key "$certs/client.key")
+
+    # node-ipc's TLS basic example: encrypted, world's certificate verified by hello.
+    if tls_world w-basic server; then
+        hello_against basic "hello --tls against world --tls" "hello world!" \
+            --tls "$port" "${ca[@]}" &&
+            expect_in "$tmp/basic.out" "connected to world over TLS, certificate subject: " \
+                "hello --tls: world's subject" &&
+            expect_in "$tmp/basic.out" "subject: CN=localhost ##" "hello --tls: world's subject"
+        # Verification is on by default: with no --ca, the test CA is not in the system's store.
+        tls_refused basic-noca "hello --tls without --ca" "$untrusted" --tls "$port"
+        # A client certificate that world did not ask for changes nothing.
+        hello_against basic-cert "hello --tls --cert against world --tls" "hello world!" \
+            --tls "$port" "${ca[@]}" "${mine[@]}"
+        stop_bg w-basic "$bg_pid" 0
+        expect_in "$tmp/w-basic.out" "client connected over TLS, no client certificate" \
+            "world --tls: a client without a certificate" &&
+            expect_in "$tmp/w-basic.out" "client hello has disconnected!" "world --tls"
+    fi
+
+    # basic-most-secure: mutual TLS, world logs the subject of hello's certificate.
+    if tls_world w-mutual server "${ca[@]}"; then
+        hello_against mutual "hello --tls --cert against world --tls --ca" "hello world!" \
+            --tls "$port" "${ca[@]}" "${mine[@]}"
+        tls_refused mutual-nocert "hello --tls without a certificate against world --ca" \
+            "$nocert" --tls "$port" "${ca[@]}"
+        tls_refused mutual-other "hello --tls with another CA's certificate against world --ca" \
+            "$untrusted" --tls "$port" "${ca[@]}" \
+            --cert "$certs/client2.pem" --key "$certs/client2.key"
+        stop_bg w-mutual "$bg_pid" 0
+        expect_in "$tmp/w-mutual.out" "client connected over TLS, $client_subject" \
+            "world --tls --ca: the client's subject"
+        expect_in "$tmp/w-mutual.out" "client error: $nocert" \
+            "world --tls --ca: a client without a certificate"
+        expect_in "$tmp/w-mutual.out" "client error: $untrusted" \
+            "world --tls --ca: a client certificate from another CA"
+        if [ "$(grep -cF "client connected over TLS" "$tmp/w-mutual.out")" != 1 ]; then
+            fail "world --tls --ca let in a client that it should have refused"
+            show "world stdout" "$tmp/w-mutual.out"
+        fi
+    fi
+
+    # hello refuses a world whose certificate does not verify.
+    if tls_world w-other other; then
+        tls_refused other "hello --tls, world's certificate from another CA" "$untrusted" \
+            --tls "$port" "${ca[@]}"
+        stop_bg w-other "$bg_pid" 0
+    fi
+    if tls_world w-name wrongname; then
+        tls_refused name "hello --tls, world's certificate for another name" \
+            'certificate does not match the host name or IP address (NIPC_ECERTNAME)' \
+            --tls "$port" "${ca[@]}"
+        stop_bg w-name "$bg_pid" 0
+    fi
+    if tls_world w-expired expired; then
+        tls_refused expired "hello --tls, world's certificate expired" \
+            'certificate has expired or is not yet valid (NIPC_ECERTEXPIRED)' \
+            --tls "$port" "${ca[@]}"
+        stop_bg w-expired "$bg_pid" 0
+    fi
+
+    # A file that is readable but no certificate: world cannot listen (exit 1, not 2).
+    run 10 w-bad "$world" --tls "$(free_port tcp)" --cert "$certs/ca.key" --key "$certs/server.key"
+    expect_rc 1 w-bad "world --tls with a key as its certificate" &&
+        expect_in "$tmp/w-bad.err" "world: cannot listen: invalid argument (EINVAL)" \
+            "world --tls with a key as its certificate" &&
+        expect_in "$tmp/w-bad.out" "holds no certificate" "world --tls: why"
+}
+
 # ---- node -----------------------------------------------------------------------------------
 
 # What node-ipc's world answers, in JavaScript: data + ' world!'.
@@ -457,6 +575,7 @@ case "$case_name" in
 options) case_options ;;
 timeout) case_timeout ;;
 exchange) case_exchange ;;
+tls) case_tls ;;
 node) case_node ;;
 *)
     echo "run.sh: unknown case '$case_name'" >&2
