@@ -155,12 +155,15 @@ static void give_up(hello_t *h, int err)
     finish(h, 1);
 }
 
-/* A TLS failure that the next attempt would meet again: a certificate refused, by either
- * side, or no TLS version in common. */
+/* A failure that the next attempt would meet again: a certificate refused, by either side,
+ * no TLS version in common, or hello's own TLS configuration refused (UV_EINVAL: a --cert,
+ * --key or --ca file that holds no certificate or key, a key that is not the certificate's;
+ * nipc logs which). */
 static bool refused(int err)
 {
     return err == NIPC_ECERTEXPIRED || err == NIPC_ECERTUNTRUSTED || err == NIPC_ECERTNAME ||
-           err == NIPC_ECERTINVALID || err == NIPC_ETLSVERSION || err == NIPC_ENOPEERCERT;
+           err == NIPC_ECERTINVALID || err == NIPC_ETLSVERSION || err == NIPC_ENOPEERCERT ||
+           err == UV_EINVAL;
 }
 
 static void on_error(const nipc_event_t *ev, void *arg)
@@ -171,8 +174,9 @@ static void on_error(const nipc_event_t *ev, void *arg)
     /* nipc does not retry a server certificate that failed hello's verification (`destroy`
      * follows). But with TLS 1.3 world judges hello's certificate after hello's side of the
      * handshake is done and `connect` has fired, so world's refusal arrives as the error of
-     * a connection that was up, which nipc retries like any lost connection. It would fail
-     * the same way every time: hello stops here. */
+     * a connection that was up, which nipc retries like any lost connection; and nipc
+     * retries a configuration it refused. Each would fail the same way every time: hello
+     * stops here. */
     if (refused(ev->status))
         give_up(h, ev->status);
 }
