@@ -13,7 +13,8 @@
 #             subject in world's log; hello refusing a world whose certificate is from
 #             another CA, for another name or expired, and a mutual-TLS world refusing a
 #             hello with no certificate or one from another CA: exit 1 at once (no retry),
-#             the cause named; world refusing to start with a file that is no certificate
+#             the cause named; files that hold no certificate; and the certificates that
+#             README.md's openssl recipe makes
 #   node      world answers a node-ipc client (client.js) as node-ipc's world does, for
 #             5, {"a":1}, [1,2] and "hello"; hello gets its answer from a node-ipc world
 #             (test/interop/node/peer.js) on a Unix socket and over UDP
@@ -427,6 +428,40 @@ tls_world() {
     return 1
 }
 
+# readme_recipe: the openssl commands of README.md's TLS section (the block after the marker
+# `<!-- readme-test: certs.sh -->`), run as written in an empty directory, make certificates
+# that world and hello accept for mutual TLS.
+readme_recipe() {
+    local dir=$tmp/readme-certs what="README.md's openssl recipe"
+    mkdir -p "$dir"
+    awk '$0 == "<!-- readme-test: certs.sh -->" { found = 1; next }
+        found == 1 && /^```sh$/ { found = 2; next }
+        found == 2 && /^```$/ { exit }
+        found == 2 { print }' "$here/../../README.md" >"$dir/recipe.sh"
+    if [ ! -s "$dir/recipe.sh" ]; then
+        fail "$what: README.md has no sh block after <!-- readme-test: certs.sh -->"
+        return
+    fi
+    if ! (cd "$dir" && bash -eu recipe.sh) >"$tmp/recipe.out" 2>"$tmp/recipe.log"; then
+        fail "$what failed"
+        show "openssl" "$tmp/recipe.log"
+        return
+    fi
+    if ! start_world w-readme --tls tcp --cert "$dir/server.pem" --key "$dir/server.key" \
+        --ca "$dir/ca.pem"; then
+        fail "$what: world did not start"
+        show "world stdout" "$tmp/w-readme.out"
+        return
+    fi
+    hello_against readme "$what: mutual TLS" "hello world!" --tls "$port" --ca "$dir/ca.pem" \
+        --cert "$dir/client.pem" --key "$dir/client.key" &&
+        expect_in "$tmp/readme.out" "certificate subject: CN=localhost ##" "$what: world's subject"
+    tls_refused readme-nocert "$what: hello without its certificate" \
+        "peer sent no certificate where one is required" --tls "$port" --ca "$dir/ca.pem"
+    stop_bg w-readme "$bg_pid" 0
+    expect_in "$tmp/w-readme.out" "certificate subject: CN=my client" "$what: the client's subject"
+}
+
 case_tls() {
     local untrusted='certificate not issued by a trusted CA (NIPC_ECERTUNTRUSTED)'
     local nocert='peer sent no certificate where one is required (NIPC_ENOPEERCERT)'
@@ -497,6 +532,8 @@ case_tls() {
             --tls "$port" "${ca[@]}"
         stop_bg w-expired "$bg_pid" 0
     fi
+
+    readme_recipe
 
     # A file that is readable but holds no certificate: hello's configuration is refused at
     # its first attempt, and hello ends there; world cannot listen. Exit 1, not 2.
