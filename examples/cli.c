@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * hello's and world's command line (cli.h). Every value is checked strictly: a port is
- * decimal digits only, so "1e3" or "8050x" is an error, never port 1 or 8050.
+ * decimal digits only, so "1e3" or "8050x" is an error, never port 1 or 8050, and a
+ * certificate, key or CA file that cannot be read is an error here, with its path, rather
+ * than a TLS failure later.
  */
 #include "cli.h"
 
 #include <nipc.h>
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -62,7 +65,22 @@ static bool port_arg(const char *s, int *port)
     return true;
 }
 
-/* Whether the argument after --tcp/--udp4/--udp6 is its PORT rather than the next option:
+/* Why the file at path cannot be a PEM file, or NULL when it can be read and is not empty.
+ * Reading one byte also tells a directory (EISDIR) from a file. */
+static const char *unreadable(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return strerror(errno);
+    int c = getc(f), err = errno;
+    bool failed = c == EOF && ferror(f);
+    fclose(f);
+    if (failed)
+        return strerror(err);
+    return c == EOF ? "the file is empty" : NULL;
+}
+
+/* Whether the argument after --tcp/--tls/--udp4/--udp6 is its PORT rather than the next option:
  * anything but "-" followed by a non-digit, so "-1" and "" are refused as ports. */
 static bool is_operand(const char *s)
 {
@@ -73,6 +91,8 @@ static int transport_of(const char *a)
 {
     if (strcmp(a, "--tcp") == 0)
         return CLI_TCP;
+    if (strcmp(a, "--tls") == 0)
+        return CLI_TLS;
     if (strcmp(a, "--udp4") == 0)
         return CLI_UDP4;
     if (strcmp(a, "--udp6") == 0)
@@ -80,9 +100,26 @@ static int transport_of(const char *a)
     return -1;
 }
 
+/* The FILE of --cert, --key or --ca at argv[*i + 1]: sets *file and moves *i past it, or
+ * returns the exit status of a bad command line. */
+static int file_arg(const cli_t *cli, int argc, char **argv, int *i, const char **file)
+{
+    const char *opt = argv[*i];
+    if (*i + 1 >= argc || argv[*i + 1][0] == '\0')
+        return bad(cli, "%s: FILE is missing", opt);
+    const char *path = argv[++*i];
+    const char *why = unreadable(path);
+    if (why != NULL)
+        return bad(cli, "%s %s: %s", opt, path, why);
+    *file = path;
+    return -1;
+}
+
 int cli_parse(cli_t *cli, int argc, char **argv)
 {
     bool chosen = false, local_port_set = false;
+    const char *tls_opt = NULL; /* the first of --cert, --key and --ca given */
+    int n_ca = 0, status;
     unsigned long v;
 
     for (int i = 1; i < argc; i++) {
@@ -96,7 +133,7 @@ int cli_parse(cli_t *cli, int argc, char **argv)
         }
         if (t >= 0 || strcmp(a, "--path") == 0) {
             if (chosen)
-                return bad(cli, "%s: only one of --path, --tcp, --udp4 and --udp6", a);
+                return bad(cli, "%s: only one of --path, --tcp, --tls, --udp4 and --udp6", a);
             chosen = true;
         }
         if (t >= 0) {
@@ -121,6 +158,21 @@ int cli_parse(cli_t *cli, int argc, char **argv)
                 return bad(cli, "%s: \"%s\" is not a number of seconds (1-%d)", a, val,
                            TIMEOUT_MAX);
             cli->timeout_s = (unsigned)v;
+        } else if (strcmp(a, "--cert") == 0 || strcmp(a, "--key") == 0) {
+            const char **file = strcmp(a, "--cert") == 0 ? &cli->cert : &cli->key;
+            if (*file != NULL)
+                return bad(cli, "%s: given twice", a);
+            if ((status = file_arg(cli, argc, argv, &i, file)) >= 0)
+                return status;
+            tls_opt = tls_opt != NULL ? tls_opt : a;
+        } else if (strcmp(a, "--ca") == 0) {
+            if (n_ca == CLI_CA_MAX)
+                return bad(cli, "%s: at most %d files (one file may hold several CAs)", a,
+                           CLI_CA_MAX);
+            if ((status = file_arg(cli, argc, argv, &i, &cli->ca[n_ca])) >= 0)
+                return status;
+            cli->ca[++n_ca] = NULL;
+            tls_opt = tls_opt != NULL ? tls_opt : a;
         } else if (a[0] == '-') {
             return bad(cli, "unknown option \"%s\"", a);
         } else {
@@ -128,6 +180,14 @@ int cli_parse(cli_t *cli, int argc, char **argv)
         }
     }
 
+    if (tls_opt != NULL && cli->transport != CLI_TLS)
+        return bad(cli, "%s goes with --tls", tls_opt);
+    if ((cli->cert == NULL) != (cli->key == NULL))
+        return bad(cli, "%s needs %s too: a certificate and its key",
+                   cli->cert ? "--cert" : "--key", cli->cert ? "--key" : "--cert");
+    /* A TLS server has nothing to prove who it is with: nipc would refuse to start it. */
+    if (!cli->client && cli->transport == CLI_TLS && cli->cert == NULL)
+        return bad(cli, "--tls needs --cert FILE and --key FILE, world's certificate and key");
     if (local_port_set && cli->transport != CLI_UDP4 && cli->transport != CLI_UDP6)
         return bad(cli, "--local-port goes with --udp4 or --udp6");
     /* Both ends are on the same host: hello would send to itself and take that for world. */

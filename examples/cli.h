@@ -9,10 +9,14 @@
 
 #include <stdbool.h>
 
+/* The most --ca files one command line may give (one file may hold several CAs). */
+#define CLI_CA_MAX 8
+
 /* Where world is (for world: where it listens). */
 typedef enum cli_transport {
     CLI_UNIX, /* a Unix socket: --path PATH, or node-ipc's default path */
     CLI_TCP,  /* --tcp [PORT] */
+    CLI_TLS,  /* --tls [PORT]: TLS over TCP */
     CLI_UDP4, /* --udp4 [PORT] */
     CLI_UDP6, /* --udp6 [PORT] */
 } cli_transport_t;
@@ -28,14 +32,22 @@ typedef struct cli {
 
     cli_transport_t transport;
     const char *path;   /* --path PATH; the default, NULL, is node-ipc's path */
-    int port;           /* world's port: --tcp/--udp4/--udp6 PORT */
+    int port;           /* world's port: --tcp/--tls/--udp4/--udp6 PORT */
     int local_port;     /* --local-port PORT (hello, UDP); the default, 0, the system's choice */
     unsigned timeout_s; /* --timeout SECONDS (hello) */
+
+    /* With --tls only; each file was readable and not empty when cli_parse() looked. */
+    const char *cert;               /* --cert FILE: this side's certificate, PEM */
+    const char *key;                /* --key FILE: its private key, PEM */
+    const char *ca[CLI_CA_MAX + 1]; /* --ca FILE...: NULL-terminated (config.tls's form) */
 } cli_t;
 
 /*
  * Reads argv into *cli. A PORT is 1-65535, in decimal digits only; 0 is refused, since with
- * "the system's choice" the other side would not know where to go. Returns -1 when the
+ * "the system's choice" the other side would not know where to go. --cert, --key and --ca go
+ * with --tls only, --cert and --key together (world: required with --tls), and each FILE
+ * must be one that can be read and is not empty: a missing file is a bad command line,
+ * reported with its path and the reason, before anything starts. Returns -1 when the
  * program should go on; otherwise the exit status it should end with: 0 after printing the
  * help to stdout (-h, --help), 2 after printing why the command line is wrong, and the
  * synopsis, to stderr.

@@ -13,6 +13,12 @@
  * Only a datagram from world's address and port is an answer; hello refuses to run on
  * world's port, where it would hear itself.
  *
+ * Over TLS (--tls) it is node-ipc's TLS "basic" client: it verifies world's certificate,
+ * against the CAs of --ca, and that it names 127.0.0.1, before anything is sent. With --cert
+ * and --key it also presents a client certificate, as node-ipc's "basic-most-secure" client
+ * does for a world that requires one (world --ca). A certificate refused on either side
+ * ends hello at once (nipc does not retry a failed verification), naming the cause.
+ *
  * Exits 0 once world has answered, 1 when world has not answered within the timeout (10 s
  * by default) or something failed, 2 for a bad command line.
  */
@@ -27,6 +33,7 @@
 static const char help[] =
     "usage: hello [--path PATH | --tcp [PORT] | --udp4 [PORT] | --udp6 [PORT]]\n"
     "             [--local-port PORT] [--timeout SECONDS]\n"
+    "       hello --tls [PORT] [--ca FILE]... [--cert FILE --key FILE] [--timeout SECONDS]\n"
     "       hello -h | --help\n"
     "\n"
     "node-ipc's basic client example. Connects to world, emits `message` \"hello\", prints\n"
@@ -37,17 +44,27 @@ static const char help[] =
     "  (no option)        world's Unix socket at node-ipc's default path, /tmp/app.world\n"
     "  --path PATH        world's Unix socket at PATH\n"
     "  --tcp [PORT]       world over TCP at 127.0.0.1 port PORT (default 8000)\n"
+    "  --tls [PORT]       world over TLS over TCP at 127.0.0.1 port PORT (default 8000)\n"
     "  --udp4 [PORT]      world over UDP at 127.0.0.1 port PORT (default 8000)\n"
     "  --udp6 [PORT]      world over UDP at ::1 port PORT (default 8000)\n"
     "  --local-port PORT  with --udp4 or --udp6: hello's own port (default: any free port);\n"
     "                     it must not be world's\n"
+    "  --ca FILE          with --tls: trust the CAs in FILE (PEM) to have issued world's\n"
+    "                     certificate, instead of the system's; may be given up to 8 times\n"
+    "  --cert FILE        with --tls: present this client certificate (PEM) to world, for\n"
+    "                     a world that requires one (world --ca)\n"
+    "  --key FILE         with --cert: its private key, PEM, unencrypted\n"
     "  --timeout SECONDS  give up when world has not answered within SECONDS (1-3600,\n"
     "                     default 10); until then hello retries every 1.5 s\n"
     "  -h, --help         print this help and exit\n"
     "\n"
+    "Over TLS hello verifies world's certificate, and that it is for 127.0.0.1, before it\n"
+    "sends anything. A certificate refused, world's by hello or hello's by world, is final:\n"
+    "hello exits at once, naming the cause, without retrying.\n"
+    "\n"
     "PORT is a decimal number from 1 to 65535.\n"
-    "Exit status: 0 when world answered, 1 when it did not in time or something failed,\n"
-    "2 for a bad command line.\n";
+    "Exit status: 0 when world answered, 1 when it did not in time or something failed (a\n"
+    "certificate refused), 2 for a bad command line (a FILE that cannot be read is one).\n";
 
 typedef struct hello {
     nipc_t *ipc;
@@ -56,7 +73,8 @@ typedef struct hello {
     int world_port;
     unsigned timeout_s;
     uv_timer_t timeout;
-    int status; /* the exit status: 1 until world answers */
+    int status;   /* the exit status: 1 until world answers */
+    int last_err; /* the client's last error, the cause when it gives up */
     bool done;
 } hello_t;
 
@@ -98,7 +116,11 @@ static void on_timeout(uv_timer_t *t)
 static void on_connect(const nipc_event_t *ev, void *arg)
 {
     hello_t *h = arg;
-    nipc_log(h->ipc, "## connected to world ##");
+    const char *subject = nipc_client_tls_subject(ev->client);
+    if (subject != NULL)
+        nipc_log(h->ipc, "## connected to world over TLS, certificate subject: %s ##", subject);
+    else
+        nipc_log(h->ipc, "## connected to world ##");
     int err = nipc_client_emit_new(ev->client, "message", json_string("hello"));
     if (err) {
         fprintf(stderr, "hello: %s\n", nipc_strerror(err));
@@ -123,9 +145,48 @@ static void on_disconnect(const nipc_event_t *ev, void *arg)
     nipc_log(((hello_t *)arg)->ipc, "disconnected from world");
 }
 
+/* Ends hello for good: the client will not, or should not, try again. */
+static void give_up(hello_t *h, int err)
+{
+    if (h->done)
+        return;
+    fprintf(stderr, "hello: cannot talk to world: %s (%s)\n", nipc_strerror(err),
+            nipc_err_name(err));
+    finish(h, 1);
+}
+
+/* A failure that the next attempt would meet again: a certificate refused, by either side,
+ * no TLS version in common, or hello's own TLS configuration refused (UV_EINVAL: a --cert,
+ * --key or --ca file that holds no certificate or key, a key that is not the certificate's;
+ * nipc logs which). */
+static bool refused(int err)
+{
+    return err == NIPC_ECERTEXPIRED || err == NIPC_ECERTUNTRUSTED || err == NIPC_ECERTNAME ||
+           err == NIPC_ECERTINVALID || err == NIPC_ETLSVERSION || err == NIPC_ENOPEERCERT ||
+           err == UV_EINVAL;
+}
+
 static void on_error(const nipc_event_t *ev, void *arg)
 {
-    nipc_log(((hello_t *)arg)->ipc, "error: %s", nipc_strerror(ev->status));
+    hello_t *h = arg;
+    h->last_err = ev->status;
+    nipc_log(h->ipc, "error: %s (%s)", nipc_strerror(ev->status), nipc_err_name(ev->status));
+    /* nipc does not retry a server certificate that failed hello's verification (`destroy`
+     * follows). But with TLS 1.3 world judges hello's certificate after hello's side of the
+     * handshake is done and `connect` has fired, so world's refusal arrives as the error of
+     * a connection that was up, which nipc retries like any lost connection; and nipc
+     * retries a configuration it refused. Each would fail the same way every time: hello
+     * stops here. */
+    if (refused(ev->status))
+        give_up(h, ev->status);
+}
+
+/* The client stopped retrying before world answered. */
+static void on_destroy(const nipc_event_t *ev, void *arg)
+{
+    (void)ev;
+    hello_t *h = arg;
+    give_up(h, h->last_err);
 }
 
 /* ---- UDP ----------------------------------------------------------------------------------- */
@@ -174,6 +235,7 @@ static int start(hello_t *h, const cli_t *cli)
     switch (cli->transport) {
     case CLI_UNIX:
     case CLI_TCP:
+    case CLI_TLS: /* config.tls turns TCP into TLS */
         err = cli->transport == CLI_UNIX
                   ? nipc_connect_to(h->ipc, "world", cli->path, &world)
                   : nipc_connect_to_net(h->ipc, "world", NULL, cli->port, &world);
@@ -182,6 +244,7 @@ static int start(hello_t *h, const cli_t *cli)
             nipc_client_on(world, "message", on_message, h);
             nipc_client_on(world, "disconnect", on_disconnect, h);
             nipc_client_on(world, "error", on_error, h);
+            nipc_client_on(world, "destroy", on_destroy, h);
         }
         return err;
     case CLI_UDP4:
@@ -213,6 +276,12 @@ int main(int argc, char **argv)
     int status = cli_parse(&cli, argc, argv);
     if (status >= 0)
         return status;
+    if (cli.transport == CLI_TLS) {
+        cfg.tls.enabled = true; /* reject_unauthorized is on by default: world is verified */
+        cfg.tls.trusted_connections = cli.ca[0] != NULL ? cli.ca : NULL;
+        cfg.tls.public_cert = cli.cert;
+        cfg.tls.private_key = cli.key;
+    }
 
     hello_t h = {.timeout_s = cli.timeout_s, .status = 1};
     int err = nipc_new(&h.ipc, NULL, &cfg);

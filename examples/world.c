@@ -12,6 +12,13 @@
  * {"from":"world","message":<data.message> + " world!"}, sent to the address and port the
  * datagram came from.
  *
+ * Over TLS (--tls, with --cert and --key) it is node-ipc's TLS "basic" example: the same
+ * answers, encrypted, from a server whose certificate the client verifies. With --ca it is
+ * "basic-most-secure": world asks each client for a certificate, refuses one without a
+ * certificate from those CAs (mutual TLS), and logs the subject of each client's certificate
+ * when it connects. nipc publishes `connect` only after the handshake, so the subject is
+ * known then.
+ *
  * Stops cleanly on SIGINT or SIGTERM.
  */
 #include "cli.h"
@@ -24,6 +31,7 @@
 
 static const char help[] =
     "usage: world [--path PATH | --tcp [PORT] | --udp4 [PORT] | --udp6 [PORT]]\n"
+    "       world --tls [PORT] --cert FILE --key FILE [--ca FILE]...\n"
     "       world -h | --help\n"
     "\n"
     "node-ipc's basic server example. Answers each `message` with its data + \" world!\",\n"
@@ -35,12 +43,23 @@ static const char help[] =
     "  (no option)    listen on node-ipc's default Unix socket, /tmp/app.world\n"
     "  --path PATH    listen on a Unix socket at PATH\n"
     "  --tcp [PORT]   listen on TCP, 127.0.0.1 port PORT (default 8000)\n"
+    "  --tls [PORT]   listen on TLS over TCP, 127.0.0.1 port PORT (default 8000)\n"
     "  --udp4 [PORT]  listen on UDP, 127.0.0.1 port PORT (default 8000)\n"
     "  --udp6 [PORT]  listen on UDP, ::1 port PORT (default 8000)\n"
+    "  --cert FILE    with --tls, required: world's certificate, PEM (its chain may follow)\n"
+    "  --key FILE     with --tls, required: that certificate's private key, PEM, unencrypted\n"
+    "  --ca FILE      with --tls: require a client certificate issued by a CA in FILE (PEM;\n"
+    "                 a file may hold several CAs, and --ca may be given up to 8 times)\n"
     "  -h, --help     print this help and exit\n"
     "\n"
+    "With --tls alone world is node-ipc's TLS basic example: encrypted, and clients can\n"
+    "verify world's certificate. With --ca it is the basic-most-secure example, mutual TLS:\n"
+    "a client without a valid certificate is refused, and world logs the certificate\n"
+    "subject of each client that connects.\n"
+    "\n"
     "PORT is a decimal number from 1 to 65535. world runs until SIGINT or SIGTERM.\n"
-    "Exit status: 0 once stopped, 1 when it cannot listen, 2 for a bad command line.\n";
+    "Exit status: 0 once stopped, 1 when it cannot listen (a port in use, a certificate or\n"
+    "key refused), 2 for a bad command line (a FILE that cannot be read is one).\n";
 
 /* Logs a `message` as node-ipc's world does, with its data as JSON text. */
 static void log_message(nipc_t *ipc, const json_t *data)
@@ -80,6 +99,24 @@ static void on_udp_message(const nipc_event_t *ev, void *arg)
     free(text);
 }
 
+/* TLS: a client is in once its handshake is over, with the subject of its certificate
+ * (mutual TLS) verified by then. */
+static void on_connect(const nipc_event_t *ev, void *arg)
+{
+    const char *subject = nipc_socket_tls_subject(ev->socket);
+    if (subject != NULL)
+        nipc_log(arg, "client connected over TLS, certificate subject: %s", subject);
+    else
+        nipc_log(arg, "client connected over TLS, no client certificate");
+}
+
+/* A client's failed handshake (over TLS: its certificate refused, none sent where one is
+ * required) or a bad frame: that client is closed, and world goes on. */
+static void on_error(const nipc_event_t *ev, void *arg)
+{
+    nipc_log(arg, "client error: %s (%s)", nipc_strerror(ev->status), nipc_err_name(ev->status));
+}
+
 static void on_disconnected(const nipc_event_t *ev, void *arg)
 {
     const char *id = nipc_socket_id(ev->socket);
@@ -92,8 +129,8 @@ static void on_start(const nipc_event_t *ev, void *arg)
     if (nipc_server_path(ev->server) != NULL)
         nipc_log(arg, "world is listening on %s", nipc_server_path(ev->server));
     else
-        nipc_log(arg, "world is listening on %s port %d", nipc_server_host(ev->server),
-                 nipc_server_port(ev->server));
+        nipc_log(arg, "world is listening on %s port %d%s", nipc_server_host(ev->server),
+                 nipc_server_port(ev->server), nipc_config(arg)->tls.enabled ? " over TLS" : "");
 }
 
 static uv_signal_t sigint, sigterm;
@@ -114,6 +151,7 @@ static int serve(nipc_t *ipc, const cli_t *cli, nipc_server_t **server)
     case CLI_UNIX:
         return nipc_serve(ipc, cli->path, server);
     case CLI_TCP:
+    case CLI_TLS: /* config.tls turns TCP into TLS */
         return nipc_serve_net(ipc, NULL, cli->port, NIPC_TCP, server);
     case CLI_UDP4:
         return nipc_serve_net(ipc, NULL, cli->port, NIPC_UDP4, server);
@@ -136,6 +174,16 @@ int main(int argc, char **argv)
     if (status >= 0)
         return status;
     bool udp = cli.transport == CLI_UDP4 || cli.transport == CLI_UDP6;
+    if (cli.transport == CLI_TLS) {
+        cfg.tls.enabled = true;
+        cfg.tls.public_cert = cli.cert;
+        cfg.tls.private_key = cli.key;
+        if (cli.ca[0] != NULL) { /* mutual TLS: a client without a valid certificate is out */
+            cfg.tls.trusted_connections = cli.ca;
+            cfg.tls.request_cert = true;
+            cfg.tls.reject_unauthorized = true;
+        }
+    }
 
     nipc_t *ipc;
     nipc_server_t *server;
@@ -146,10 +194,14 @@ int main(int argc, char **argv)
         nipc_server_on(server, "start", on_start, ipc);
         nipc_server_on(server, "message", udp ? on_udp_message : on_message, ipc);
         nipc_server_on(server, "socket.disconnected", on_disconnected, ipc);
+        if (!udp)
+            nipc_server_on(server, "error", on_error, ipc);
+        if (cli.transport == CLI_TLS)
+            nipc_server_on(server, "connect", on_connect, ipc);
         err = nipc_server_start(server);
     }
     if (err != 0) {
-        fprintf(stderr, "world: %s\n", nipc_strerror(err));
+        fprintf(stderr, "world: cannot listen: %s (%s)\n", nipc_strerror(err), nipc_err_name(err));
         nipc_free(ipc);
         return 1;
     }

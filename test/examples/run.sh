@@ -3,10 +3,18 @@
 # Usage: test/examples/run.sh CASE BUILDDIR [NODE]
 # Tests examples/hello and examples/world as a user runs them. CASE is one of:
 #   options   --help / -h on stdout with exit 0; bad ports, unknown options and other bad
-#             command lines refused with exit 2, the reason and the synopsis on stderr
+#             command lines (TLS options without --tls, a --cert without its --key, a file
+#             that cannot be read) refused with exit 2, the reason and the synopsis on stderr
 #   timeout   hello with no world exits 1 within its --timeout (UDP, TCP, Unix socket)
 #   exchange  hello against world on a Unix socket in a temporary directory, and on a free
 #             non-default port over TCP, UDP4 (also with --local-port) and UDP6 when ::1 works
+#   tls       hello --tls against world --tls with certificates from test/support/certs.sh:
+#             the exchange with world's certificate verified; mutual TLS, with the client's
+#             subject in world's log; hello refusing a world whose certificate is from
+#             another CA, for another name or expired, and a mutual-TLS world refusing a
+#             hello with no certificate or one from another CA: exit 1 at once (no retry),
+#             the cause named; files that hold no certificate; and the certificates that
+#             README.md's openssl recipe makes
 #   node      world answers a node-ipc client (client.js) as node-ipc's world does, for
 #             5, {"a":1}, [1,2] and "hello"; hello gets its answer from a node-ipc world
 #             (test/interop/node/peer.js) on a Unix socket and over UDP
@@ -115,7 +123,7 @@ start_bg() {
     bg_pid=$!
     pids+=("$bg_pid")
     for _ in $(seq 50); do
-        grep -qF -- "$ready" "$tmp/$name.out" && return 0
+        grep -qsF -- "$ready" "$tmp/$name.out" && return 0
         kill -0 "$bg_pid" 2>/dev/null || break
         sleep 0.1
     done
@@ -153,13 +161,15 @@ stop_bg() {
     fi
 }
 
-# start_world <name> <transport option> [<port kind>]: world on a free port (a few tries, as
-# another process may take the port between free_port and world's bind). Sets $port.
+# start_world <name> <transport option> <port kind> [<more world arguments...>]: world on a
+# free port (a few tries, as another process may take the port between free_port and world's
+# bind). Sets $port.
 start_world() {
-    local name=$1 opt=$2 kind=${3:-}
+    local name=$1 opt=$2 kind=$3
+    shift 3
     for _ in 1 2 3; do
         port=$(free_port "$kind") || return 1
-        start_bg "$name" "world is listening" "$world" "$opt" "$port" && return 0
+        start_bg "$name" "world is listening" "$world" "$opt" "$port" "$@" && return 0
         kill -KILL "$bg_pid" 2>/dev/null
         wait "$bg_pid" 2>/dev/null
         forget "$bg_pid"
@@ -168,6 +178,62 @@ start_world() {
 }
 
 # ---- options --------------------------------------------------------------------------------
+
+# expect_bad <name> <what> <reason>: the last run was refused as a bad command line.
+expect_bad() {
+    expect_rc 2 "$1" "$2" &&
+        expect_in "$tmp/$1.err" "$3" "$2" &&
+        expect_in "$tmp/$1.err" "usage: " "$2" &&
+        expect_empty "$tmp/$1.out" "$2"
+}
+
+# tls_options <prog> <exe>: --cert, --key and --ca, checked before anything starts. The files
+# only need to be readable here, so they need not be certificates.
+tls_options() {
+    local prog=$1 exe=$2 pem=$tmp/some.pem empty=$tmp/empty.pem opt cas=()
+    echo "not checked here" >"$pem"
+    : >"$empty"
+    for opt in --cert --key --ca; do
+        run 10 file "$exe" --tls "$opt" "$tmp/missing.pem" --cert "$pem" --key "$pem"
+        expect_bad file "$prog $opt missing file" \
+            "$prog: $opt $tmp/missing.pem: No such file or directory"
+        run 10 file "$exe" --tls "$opt" "$tmp" --cert "$pem" --key "$pem"
+        expect_bad file "$prog $opt directory" "$prog: $opt $tmp: Is a directory"
+        run 10 file "$exe" --tls "$opt" "$empty" --cert "$pem" --key "$pem"
+        expect_bad file "$prog $opt empty file" "$prog: $opt $empty: the file is empty"
+        run 10 file "$exe" --tls "$opt" ""
+        expect_bad file "$prog $opt ''" "$prog: $opt: FILE is missing"
+        run 10 file "$exe" --tls "$opt"
+        expect_bad file "$prog $opt without FILE" "$prog: $opt: FILE is missing"
+        run 10 file "$exe" --tcp 8001 "$opt" "$pem"
+        expect_bad file "$prog --tcp $opt" "$prog: $opt goes with --tls"
+        run 10 file "$exe" "$opt" "$pem"
+        expect_bad file "$prog $opt (Unix socket)" "$prog: $opt goes with --tls"
+    done
+    for opt in --cert --key; do
+        run 10 file "$exe" --tls "$opt" "$pem" "$opt" "$pem"
+        expect_bad file "$prog $opt twice" "$prog: $opt: given twice"
+    done
+    run 10 file "$exe" --tls --cert "$pem"
+    expect_bad file "$prog --cert alone" "$prog: --cert needs --key too"
+    run 10 file "$exe" --tls --key "$pem"
+    expect_bad file "$prog --key alone" "$prog: --key needs --cert too"
+    for _ in 1 2 3 4 5 6 7 8 9; do
+        cas+=(--ca "$pem")
+    done
+    run 10 file "$exe" --tls --cert "$pem" --key "$pem" "${cas[@]}"
+    expect_bad file "$prog with 9 --ca" "$prog: --ca: at most 8 files"
+    run 10 file "$exe" --tls --udp4
+    expect_bad file "$prog --tls --udp4" "only one of --path, --tcp, --tls, --udp4 and --udp6"
+    if [ "$prog" = world ]; then
+        run 10 file "$exe" --tls
+        expect_bad file "world --tls without a certificate" \
+            "world: --tls needs --cert FILE and --key FILE"
+        run 10 file "$exe" --tls --ca "$pem"
+        expect_bad file "world --tls --ca without a certificate" \
+            "world: --tls needs --cert FILE and --key FILE"
+    fi
+}
 
 case_options() {
     local prog exe opt v
@@ -178,9 +244,11 @@ case_options() {
             expect_rc 0 help "$prog $opt" &&
                 expect_in "$tmp/help.out" "usage: $prog" "$prog $opt" &&
                 expect_in "$tmp/help.out" "--udp4 [PORT]" "$prog $opt: the options" &&
+                expect_in "$tmp/help.out" "--tls [PORT]" "$prog $opt: the TLS options" &&
+                expect_in "$tmp/help.out" "--ca FILE" "$prog $opt: the TLS options" &&
                 expect_empty "$tmp/help.err" "$prog $opt"
         done
-        for opt in --tcp --udp4 --udp6; do
+        for opt in --tcp --tls --udp4 --udp6; do
             for v in 1e3 8050x 0 65536 -1 "" " 80" +80 99999999999999999999; do
                 run 10 port "$exe" "$opt" "$v"
                 expect_rc 2 port "$prog $opt '$v'" &&
@@ -207,6 +275,7 @@ case_options() {
         run 10 nopath "$exe" --path
         expect_rc 2 nopath "$prog --path without PATH" &&
             expect_in "$tmp/nopath.err" "PATH is missing" "$prog --path"
+        tls_options "$prog" "$exe"
         run 10 stray "$exe" --local-port 9000
         if [ "$prog" = world ]; then
             expect_rc 2 stray "world --local-port (hello's only)" &&
@@ -328,6 +397,159 @@ case_exchange() {
     fi
 }
 
+# ---- tls ------------------------------------------------------------------------------------
+
+# tls_refused <name> <what> <cause> <hello arguments...>: hello exits 1 at once (well within
+# its --timeout of 10 s, so it did not retry), with <cause> on stderr and no answer.
+tls_refused() {
+    local name=$1 what=$2 cause=$3 start=$SECONDS elapsed
+    shift 3
+    run 30 "$name" "$hello" --timeout 10 "$@"
+    elapsed=$((SECONDS - start))
+    expect_rc 1 "$name" "$what" || return
+    expect_in "$tmp/$name.err" "hello: cannot talk to world: $cause" "$what"
+    if grep -qF "hello <- world" "$tmp/$name.out"; then
+        fail "$what: hello printed an answer"
+        show stdout "$tmp/$name.out"
+    fi
+    [ "$elapsed" -le 3 ] || fail "$what: took $elapsed s, so hello retried"
+}
+
+# tls_world <name> <certificate> [<world arguments...>]: world --tls with <certificate>.pem and
+# its key from $certs on a free port. Sets $port and $bg_pid.
+tls_world() {
+    local name=$1 cert=$2
+    shift 2
+    start_world "$name" --tls tcp --cert "$certs/$cert.pem" --key "$certs/$cert.key" "$@" &&
+        return 0
+    fail "world --tls with $cert.pem did not start"
+    show "world stdout" "$tmp/$name.out"
+    show "world stderr" "$tmp/$name.err"
+    return 1
+}
+
+# readme_recipe: the openssl commands of README.md's TLS section (the block after the marker
+# `<!-- readme-test: certs.sh -->`), run as written in an empty directory, make certificates
+# that world and hello accept for mutual TLS.
+readme_recipe() {
+    local dir=$tmp/readme-certs what="README.md's openssl recipe"
+    mkdir -p "$dir"
+    awk '$0 == "<!-- readme-test: certs.sh -->" { found = 1; next }
+        found == 1 && /^```sh$/ { found = 2; next }
+        found == 2 && /^```$/ { exit }
+        found == 2 { print }' "$here/../../README.md" >"$dir/recipe.sh"
+    if [ ! -s "$dir/recipe.sh" ]; then
+        fail "$what: README.md has no sh block after <!-- readme-test: certs.sh -->"
+        return
+    fi
+    if ! (cd "$dir" && bash -eu recipe.sh) >"$tmp/recipe.out" 2>"$tmp/recipe.log"; then
+        fail "$what failed"
+        show "openssl" "$tmp/recipe.log"
+        return
+    fi
+    if ! start_world w-readme --tls tcp --cert "$dir/server.pem" --key "$dir/server.key" \
+        --ca "$dir/ca.pem"; then
+        fail "$what: world did not start"
+        show "world stdout" "$tmp/w-readme.out"
+        return
+    fi
+    hello_against readme "$what: mutual TLS" "hello world!" --tls "$port" --ca "$dir/ca.pem" \
+        --cert "$dir/client.pem" --key "$dir/client.key" &&
+        expect_in "$tmp/readme.out" "certificate subject: CN=localhost ##" "$what: world's subject"
+    tls_refused readme-nocert "$what: hello without its certificate" \
+        "peer sent no certificate where one is required" --tls "$port" --ca "$dir/ca.pem"
+    stop_bg w-readme "$bg_pid" 0
+    expect_in "$tmp/w-readme.out" "certificate subject: CN=my client" "$what: the client's subject"
+}
+
+case_tls() {
+    local untrusted='certificate not issued by a trusted CA (NIPC_ECERTUNTRUSTED)'
+    local nocert='peer sent no certificate where one is required (NIPC_ENOPEERCERT)'
+    local client_subject='certificate subject: CN=nipc test client,O=nipc'
+    certs=$tmp/certs
+    if ! bash "$here/../support/certs.sh" "$certs" >"$tmp/certs.out" 2>"$tmp/certs.log"; then
+        fail "certs.sh failed"
+        show "certs.sh" "$tmp/certs.log"
+        return
+    fi
+    local ca=(--ca "$certs/ca.pem") mine=(--cert "$certs/client.pem" --key "$certs/client.key")
+
+    # node-ipc's TLS basic example: encrypted, world's certificate verified by hello.
+    if tls_world w-basic server; then
+        hello_against basic "hello --tls against world --tls" "hello world!" \
+            --tls "$port" "${ca[@]}" &&
+            expect_in "$tmp/basic.out" "connected to world over TLS, certificate subject: " \
+                "hello --tls: world's subject" &&
+            expect_in "$tmp/basic.out" "subject: CN=localhost ##" "hello --tls: world's subject"
+        # Verification is on by default: with no --ca, the test CA is not in the system's store.
+        tls_refused basic-noca "hello --tls without --ca" "$untrusted" --tls "$port"
+        # A client certificate that world did not ask for changes nothing.
+        hello_against basic-cert "hello --tls --cert against world --tls" "hello world!" \
+            --tls "$port" "${ca[@]}" "${mine[@]}"
+        stop_bg w-basic "$bg_pid" 0
+        expect_in "$tmp/w-basic.out" "client connected over TLS, no client certificate" \
+            "world --tls: a client without a certificate" &&
+            expect_in "$tmp/w-basic.out" "client hello has disconnected!" "world --tls"
+    fi
+
+    # basic-most-secure: mutual TLS, world logs the subject of hello's certificate.
+    if tls_world w-mutual server "${ca[@]}"; then
+        hello_against mutual "hello --tls --cert against world --tls --ca" "hello world!" \
+            --tls "$port" "${ca[@]}" "${mine[@]}"
+        tls_refused mutual-nocert "hello --tls without a certificate against world --ca" \
+            "$nocert" --tls "$port" "${ca[@]}"
+        tls_refused mutual-other "hello --tls with another CA's certificate against world --ca" \
+            "$untrusted" --tls "$port" "${ca[@]}" \
+            --cert "$certs/client2.pem" --key "$certs/client2.key"
+        stop_bg w-mutual "$bg_pid" 0
+        expect_in "$tmp/w-mutual.out" "client connected over TLS, $client_subject" \
+            "world --tls --ca: the client's subject"
+        expect_in "$tmp/w-mutual.out" "client error: $nocert" \
+            "world --tls --ca: a client without a certificate"
+        expect_in "$tmp/w-mutual.out" "client error: $untrusted" \
+            "world --tls --ca: a client certificate from another CA"
+        if [ "$(grep -cF "client connected over TLS" "$tmp/w-mutual.out")" != 1 ]; then
+            fail "world --tls --ca let in a client that it should have refused"
+            show "world stdout" "$tmp/w-mutual.out"
+        fi
+    fi
+
+    # hello refuses a world whose certificate does not verify.
+    if tls_world w-other other; then
+        tls_refused other "hello --tls, world's certificate from another CA" "$untrusted" \
+            --tls "$port" "${ca[@]}"
+        stop_bg w-other "$bg_pid" 0
+    fi
+    if tls_world w-name wrongname; then
+        tls_refused name "hello --tls, world's certificate for another name" \
+            'certificate does not match the host name or IP address (NIPC_ECERTNAME)' \
+            --tls "$port" "${ca[@]}"
+        stop_bg w-name "$bg_pid" 0
+    fi
+    if tls_world w-expired expired; then
+        tls_refused expired "hello --tls, world's certificate expired" \
+            'certificate has expired or is not yet valid (NIPC_ECERTEXPIRED)' \
+            --tls "$port" "${ca[@]}"
+        stop_bg w-expired "$bg_pid" 0
+    fi
+
+    readme_recipe
+
+    # A file that is readable but holds no certificate: hello's configuration is refused at
+    # its first attempt, and hello ends there; world cannot listen. Exit 1, not 2.
+    if tls_world w-conf server; then
+        tls_refused conf "hello --tls --ca with a file that holds no certificate" \
+            'invalid argument (EINVAL)' --tls "$port" --ca "$certs/ca.key" &&
+            expect_in "$tmp/conf.out" "holds no certificate" "hello --tls --ca ca.key: why"
+        stop_bg w-conf "$bg_pid" 0
+    fi
+    run 10 w-bad "$world" --tls "$(free_port tcp)" --cert "$certs/ca.key" --key "$certs/server.key"
+    expect_rc 1 w-bad "world --tls with a key as its certificate" &&
+        expect_in "$tmp/w-bad.err" "world: cannot listen: invalid argument (EINVAL)" \
+            "world --tls with a key as its certificate" &&
+        expect_in "$tmp/w-bad.out" "holds no certificate" "world --tls: why"
+}
+
 # ---- node -----------------------------------------------------------------------------------
 
 # What node-ipc's world answers, in JavaScript: data + ' world!'.
@@ -397,6 +619,7 @@ case "$case_name" in
 options) case_options ;;
 timeout) case_timeout ;;
 exchange) case_exchange ;;
+tls) case_tls ;;
 node) case_node ;;
 *)
     echo "run.sh: unknown case '$case_name'" >&2
