@@ -222,6 +222,7 @@ static void after_close(nipc_client_t *cl)
 }
 
 static void connected(nipc_client_t *cl);
+static bool verification_failed(int err);
 
 static void on_client_close(nipc_conn_t *c, int status)
 {
@@ -233,7 +234,9 @@ static void on_client_close(nipc_conn_t *c, int status)
     /* A lost connection takes its unwritten frames with it; a failed attempt does not. */
     if (cl->state == CONNECTED)
         drop_queue(cl, status != 0 ? status : UV_ECANCELED);
-    else if (status != 0)
+    /* A connection the server refused once up (TLS 1.3 checks a client's certificate after
+     * the client's handshake has ended) counts like a failed attempt for the retry rule. */
+    if (status != 0 && (cl->state != CONNECTED || verification_failed(status)))
         cl->last_err = status;
     cl->state = WAITING;
     after_close(cl);

@@ -335,6 +335,16 @@ int nipc_new(nipc_t **out, uv_loop_t *loop, const nipc_config_t *cfg)
         finish_free(ipc);
         return err;
     }
+    /* A client's TLS configuration is checked now, once: a CA file that cannot be read
+     * would otherwise fail every attempt of every client, retried for ever. (A server's is
+     * checked by nipc_server_start, T6.) */
+    struct nipc_tls_ctx *ctx;
+    if (ipc->cfg.tls.enabled && (err = nipc__tls_context(ipc, false, &ctx)) != 0) {
+        if (!cfg->silent)
+            fprintf(stderr, "nipc: the TLS configuration is refused: %s\n", nipc_strerror(err));
+        finish_free(ipc);
+        return err;
+    }
     ipc->dlen = strlen(ipc->cfg.delimiter);
     if ((err = nipc__type_rules_init(&ipc->rules, &ipc->cfg)) != 0) {
         finish_free(ipc);

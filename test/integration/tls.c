@@ -422,3 +422,43 @@ Test(tls, assured_requires_the_allowlist_the_limits_and_mutual_tls)
     nipc_free(cl.ipc);
     nipc_free(srv.ipc);
 }
+
+/* TLS 1.3 judges a client's certificate after the client's handshake has ended: the refusal
+ * comes after `connect`, and is final all the same (it used to be retried for ever). */
+Test(tls, t5_a_refused_client_certificate_is_not_retried)
+{
+    make_certs();
+    nipc_config_t scfg, ccfg;
+    server_cfg(&scfg, "server.pem");
+    static const char *scas[2];
+    scas[0] = cert("ca.pem");
+    scfg.tls.trusted_connections = scas;
+    scfg.tls.request_cert = true;
+    client_cfg(&ccfg);
+    ccfg.stop_retrying = false;
+    ccfg.retry = 20;
+    ccfg.tls.public_cert = cert("client2.pem"); /* from the CA the server does not trust */
+    ccfg.tls.private_key = cert("client2.key");
+    side_t srv, cl;
+    serve(&srv, &scfg, "127.0.0.1");
+    connect_to(&cl, &ccfg, &srv, "127.0.0.1");
+    cr_assert(wait_count(&cl.rec, "destroy", 1, 5000), "%s", th_types(&cl.rec));
+    int errors = th_count(&cl.rec, "error");
+    th_run_for(&loop, 200); /* ten retry intervals: none may come */
+    cr_assert_eq(th_count(&srv.rec, "error"), 1, "retried: %s", th_types(&srv.rec));
+    cr_assert_eq(th_count(&cl.rec, "error"), errors, "retried: %s", th_types(&cl.rec));
+    nipc_free(cl.ipc);
+    nipc_free(srv.ipc);
+}
+
+/* A client configuration that cannot work is refused once, at nipc_new, not at every
+ * attempt. */
+Test(tls, a_bad_client_configuration_fails_nipc_new)
+{
+    nipc_config_t cfg;
+    client_cfg(&cfg);
+    cas[0] = th_path(dir, "no-such-ca.pem");
+    nipc_t *ipc = (nipc_t *)1;
+    cr_assert_eq(nipc_new(&ipc, &loop, &cfg), UV_ENOENT);
+    cr_assert_null(ipc);
+}
