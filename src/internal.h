@@ -257,6 +257,7 @@ struct nipc_socket_s {
     char *id_text; /* nipc_socket_id() of an id that is not a string, made when asked */
     void *data;
     bool closing_counted; /* counted in the server's `closing` */
+    bool announced;       /* `connect` was published (after the handshake, for TLS) */
     bool udp;
     const char *family; /* "IPv4", "IPv6", or NULL for a Unix socket */
     char address[64];   /* the text of sa, made on first use ("" until then) */
@@ -293,6 +294,7 @@ struct nipc_server_s {
     size_t count;
     size_t cap;
     size_t closing;          /* of those, how many are closing: they no longer take a slot (S6) */
+    size_t pending;          /* of those, how many are not announced yet (a TLS handshake) */
     nipc_sockfile_t file;    /* the socket file bound, removed when the server stops */
     nipc_deferred_t start_d; /* publishes `start` (and UDP's `connect`) */
     nipc_socket_t self;      /* UDP: the bound socket, for `connect` */

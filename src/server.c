@@ -118,6 +118,8 @@ static void on_socket_error(nipc_conn_t *c, int err, json_t *payload)
 /* S7: `connect` once frames can flow (after the handshake, for TLS). */
 static void socket_ready(nipc_socket_t *sock)
 {
+    sock->announced = true;
+    sock->server->pending--;
     nipc_log(sock->server->ipc, "## socket connection to server detected ##");
     publish(sock->server, "connect", NULL, sock, 0);
 }
@@ -155,6 +157,13 @@ static void on_socket_close(nipc_conn_t *c, int status)
         s->closing--;
     remove_socket(s, sock);
     drop_queue(sock, status != 0 ? status : UV_ECANCELED);
+    if (!sock->announced) {
+        /* Its handshake never ended: it never connected, so it does not disconnect either
+         * (node-ipc publishes nothing for a failed handshake); its `error` said why. */
+        s->pending--;
+        free_socket(sock);
+        return;
+    }
     nipc_log(s->ipc, "## socket disconnected ## %s",
              nipc_socket_id(sock) ? nipc_socket_id(sock) : "");
     /* S10, then node-ipc's internal close event with its had-error boolean (S11): the peer's
@@ -408,9 +417,11 @@ static void on_connection(uv_stream_t *listener, int status)
     }
     if (err == 0) {
         sock->server = s;
+        s->pending++; /* until socket_ready */
         describe_peer(sock);
         if ((err = nipc__conn_start(&sock->conn)) < 0) {
             remove_socket(s, sock);
+            s->pending--;
             sock->server = NULL;
             nipc__conn_close(&sock->conn, false, err);
         }
@@ -740,14 +751,20 @@ int nipc_server_broadcastf(nipc_server_t *s, const char *type, const char *fmt, 
 
 /* ---- accessors and handlers ---------------------------------------------------------------- */
 
+/* Sockets mid-handshake are not connected yet: counted for maxConnections, not listed. */
 size_t nipc_server_socket_count(const nipc_server_t *s)
 {
-    return s->count;
+    return s->count - s->pending;
 }
 
 nipc_socket_t *nipc_server_socket_at(const nipc_server_t *s, size_t i)
 {
-    return i < s->count ? s->sockets[i] : NULL;
+    if (s->pending == 0) /* always, but during TLS handshakes */
+        return i < s->count ? s->sockets[i] : NULL;
+    for (size_t k = 0; k < s->count; k++)
+        if (s->sockets[k]->announced && i-- == 0)
+            return s->sockets[k];
+    return NULL;
 }
 
 const char *nipc_server_path(const nipc_server_t *s)

@@ -20,7 +20,7 @@
  *  - node-ipc's weaker set-ups: a client with rejectUnauthorized false takes any certificate
  *    of a C server (T7), and a server given no key and certificate (T6: v9 serves its bundled
  *    expired one, v10 throws);
- *  - a known nipc bug, skipped unless NIPC_TEST_KNOWN_BUGS=1 (see its comment).
+ *  - a failed handshake on the C server is an `error` only: no socket.disconnected.
  *
  * Connect timing, as observed and asserted: node-ipc's legacy client publishes `connect` on
  * the TLS socket's TCP `connect`, before the handshake (the socket is not yet authorized,
@@ -809,24 +809,16 @@ EACH_VERSION(node_server_without_key_and_certificate)
     cr_assert_null(nipc_client_tls_subject(c), "an unverified certificate has no subject");
 }
 
-/* ---- known nipc bugs: skipped unless NIPC_TEST_KNOWN_BUGS=1 -------------------------------- */
+/* ---- a failed handshake ---------------------------------------------------------------- */
 
 /*
- * KNOWN BUG (nipc, src/server.c): a TLS connection whose handshake fails is published on the
- * C server as `error` (NIPC_ETLS), then `socket.disconnected` (id false) and `close`, though
- * it never had a `connect`. node-ipc's TLS server publishes none of these for a failed
- * handshake (its socket exists for node-ipc only from `secureConnection`; see
- * c_client_refuses_* for the Node side), and a nipc application counting clients by
- * connect / socket.disconnected sees one more disconnect than connects per failed attempt.
- * The server adds the socket to its sockets (nipc_server_socket_count) at accept, before the
- * handshake, and on_socket_close publishes for every socket it holds. Remove the skip once
- * fixed.
+ * A TLS connection whose handshake fails never connected: the C server publishes its
+ * `error` (NIPC_ETLS) and nothing else, no `socket.disconnected` and no `close`, as
+ * node-ipc's TLS server (whose socket exists from `secureConnection` on) publishes nothing
+ * for it; and it is not counted in nipc_server_socket_count. Found by this suite.
  */
-EACH_VERSION(known_bug_a_failed_handshake_is_not_a_socket_disconnected)
+EACH_VERSION(a_failed_handshake_is_not_a_socket_disconnected)
 {
-    if (getenv("NIPC_TEST_KNOWN_BUGS") == NULL)
-        cr_skip_test("known nipc bug: socket.disconnected and close without connect after a "
-                     "failed TLS handshake (set NIPC_TEST_KNOWN_BUGS=1 to run)");
     tpeer_t *bad =
         tpeer_start(v->ver, "client", "--port", plain_c_server(), "--ca", cert("ca2.pem"), NULL);
     cr_assert_eq(tpeer_wait_exit(bad, PEER_MS), 1, "%s", tpeer_text(bad));
