@@ -535,14 +535,13 @@ case_tls() {
 
     readme_recipe
 
-    # A file that is readable but holds no certificate: hello's configuration is refused at
-    # its first attempt, and hello ends there; world cannot listen. Exit 1, not 2.
-    if tls_world w-conf server; then
-        tls_refused conf "hello --tls --ca with a file that holds no certificate" \
-            'invalid argument (EINVAL)' --tls "$port" --ca "$certs/ca.key" &&
-            expect_in "$tmp/conf.out" "holds no certificate" "hello --tls --ca ca.key: why"
-        stop_bg w-conf "$bg_pid" 0
-    fi
+    # A file that is readable but holds no certificate: hello's configuration is refused
+    # before any attempt (by nipc_new), and hello ends there; world cannot listen. Exit 1,
+    # not 2.
+    run 10 conf "$hello" --timeout 10 --tls "$(free_port tcp)" --ca "$certs/ca.key"
+    expect_rc 1 conf "hello --tls --ca with a file that holds no certificate" &&
+        expect_in "$tmp/conf.err" "hello: invalid argument" "hello --tls --ca ca.key" &&
+        expect_in "$tmp/conf.out" "holds no certificate" "hello --tls --ca ca.key: why"
     run 10 w-bad "$world" --tls "$(free_port tcp)" --cert "$certs/ca.key" --key "$certs/server.key"
     expect_rc 1 w-bad "world --tls with a key as its certificate" &&
         expect_in "$tmp/w-bad.err" "world: cannot listen: invalid argument (EINVAL)" \
