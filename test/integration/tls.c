@@ -41,6 +41,16 @@ static void server_cfg(nipc_config_t *cfg, const char *name)
     cfg->tls.private_key = cert(key);
 }
 
+/* A server that requires client certificates from the test CA (T5). */
+static void mtls_server_cfg(nipc_config_t *cfg)
+{
+    static const char *scas[2];
+    server_cfg(cfg, "server.pem");
+    scas[0] = cert("ca.pem");
+    cfg->tls.trusted_connections = scas;
+    cfg->tls.request_cert = true;
+}
+
 /* A TLS client config trusting the test CA. */
 static const char *cas[2];
 static void client_cfg(nipc_config_t *cfg)
@@ -184,11 +194,7 @@ Test(tls, t5_mutual_tls_gives_the_server_the_client_subject)
 {
     make_certs();
     nipc_config_t scfg, ccfg;
-    server_cfg(&scfg, "server.pem");
-    static const char *scas[2];
-    scas[0] = cert("ca.pem");
-    scfg.tls.trusted_connections = scas;
-    scfg.tls.request_cert = true;
+    mtls_server_cfg(&scfg);
     client_cfg(&ccfg);
     ccfg.tls.public_cert = cert("client.pem");
     ccfg.tls.private_key = cert("client.key");
@@ -253,11 +259,7 @@ Test(tls, t5_a_client_without_a_certificate_is_refused)
 {
     make_certs();
     nipc_config_t scfg, ccfg;
-    server_cfg(&scfg, "server.pem");
-    static const char *scas[2];
-    scas[0] = cert("ca.pem");
-    scfg.tls.trusted_connections = scas;
-    scfg.tls.request_cert = true;
+    mtls_server_cfg(&scfg);
     client_cfg(&ccfg);
     side_t srv, cl;
     serve(&srv, &scfg, "127.0.0.1");
@@ -429,11 +431,7 @@ Test(tls, t5_a_refused_client_certificate_is_not_retried)
 {
     make_certs();
     nipc_config_t scfg, ccfg;
-    server_cfg(&scfg, "server.pem");
-    static const char *scas[2];
-    scas[0] = cert("ca.pem");
-    scfg.tls.trusted_connections = scas;
-    scfg.tls.request_cert = true;
+    mtls_server_cfg(&scfg);
     client_cfg(&ccfg);
     ccfg.stop_retrying = false;
     ccfg.retry = 20;
