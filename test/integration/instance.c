@@ -404,6 +404,38 @@ static void oom_goodbye(const nipc_event_t *ev, void *arg)
     (void)CALL(nipc_disconnect(arg, nipc_client_id(ev->client)));
 }
 
+/*
+ * Runs the loop until done(recs), for a second at most, or until the recorders (recs[0],
+ * and recs[1] unless NULL) have seen nothing new for 30 ms: a failed allocation can leave a
+ * side waiting for ever, e.g. for a reply never sent.
+ */
+static void run_until_quiet(uv_loop_t *loop, bool (*done)(const th_rec_t *const *),
+                            const th_rec_t *const *recs)
+{
+    uint64_t now = uv_hrtime() / 1000000, end = now + 1000, quiet = now + 30;
+    int seen = 0;
+    while (!done(recs) && now < end && now < quiet) {
+        uv_run(loop, UV_RUN_NOWAIT);
+        now = uv_hrtime() / 1000000;
+        int n = recs[0]->n + (recs[1] != NULL ? recs[1]->n : 0);
+        if (n != seen) {
+            seen = n;
+            quiet = now + 30;
+        }
+    }
+}
+
+/* The client's destroy and the server's socket.disconnected: the exchange is over. */
+static bool stream_done(const th_rec_t *const *recs)
+{
+    return th_count(recs[0], "destroy") >= 1 && th_count(recs[1], "socket.disconnected") >= 1;
+}
+
+static bool udp_done(const th_rec_t *const *recs)
+{
+    return th_count(recs[0], "pong") >= 1;
+}
+
 ParameterizedTestParameters(instance, every_allocation_failure_is_survived)
 {
     TH_TRANSPORT_PARAMS();
@@ -442,19 +474,8 @@ ParameterizedTest(th_transport_t *t, instance, every_allocation_failure_is_survi
             err = CALL(nipc_client_emitf(c, "ping", "{s:i}", "i", 1));
         }
         if (err == 0) {
-            /* Until the exchange is over, or nothing has happened for 30 ms (a failed
-             * allocation can leave a side waiting for ever, e.g. for a reply never sent). */
-            uint64_t now = uv_hrtime() / 1000000, end = now + 1000, quiet = now + 30;
-            int seen = 0;
-            while ((th_count(rec, "destroy") < 1 || th_count(srec, "socket.disconnected") < 1) &&
-                   now < end && now < quiet) {
-                uv_run(&loop, UV_RUN_NOWAIT);
-                now = uv_hrtime() / 1000000;
-                if (rec->n + srec->n != seen) {
-                    seen = rec->n + srec->n;
-                    quiet = now + 30;
-                }
-            }
+            const th_rec_t *recs[] = {rec, srec};
+            run_until_quiet(&loop, stream_done, recs);
             finished = th_count(rec, "pong") == 1 && th_count(rec, "destroy") == 1 &&
                        th_count(srec, "socket.disconnected") == 1;
         }
@@ -510,16 +531,8 @@ Test(instance, every_allocation_failure_is_survived_over_udp, .timeout = 120)
         if (err == 0)
             err = CALL(nipc_server_emit_to(sb, "127.0.0.1", nipc_server_port(sa), "ping", NULL));
         if (err == 0) {
-            uint64_t now = uv_hrtime() / 1000000, end = now + 1000, quiet = now + 30;
-            int seen = 0;
-            while (th_count(rec, "pong") < 1 && now < end && now < quiet) {
-                uv_run(&loop, UV_RUN_NOWAIT);
-                now = uv_hrtime() / 1000000;
-                if (rec->n != seen) {
-                    seen = rec->n;
-                    quiet = now + 30;
-                }
-            }
+            const th_rec_t *recs[] = {rec, NULL};
+            run_until_quiet(&loop, udp_done, recs);
             finished = th_count(rec, "pong") == 1;
         }
         cr_assert(err == 0 || err == UV_ENOMEM, "n=%lu: %s", n, nipc_strerror(err));
@@ -586,4 +599,27 @@ Test(instance, k3_colours_go_to_a_terminal_and_never_to_a_file)
     close(slave);
     close(master);
     cr_assert_not_null(strstr(got, "\x1b[32m'x'\x1b[39m"), "no colour on a terminal: %s", got);
+}
+
+/* jansson's allocator is process-wide: nipc routes it through its own only while it is
+ * still jansson's default, never over an application's choice. */
+static size_t app_allocs;
+static void *app_malloc(size_t n)
+{
+    app_allocs++;
+    return malloc(n);
+}
+
+Test(instance, an_application_json_allocator_is_kept)
+{
+    json_malloc_t m;
+    json_free_t f;
+    json_set_alloc_funcs(app_malloc, free);
+    nipc_t *ipc;
+    cr_assert_eq(nipc_new(&ipc, NULL, NULL), 0);
+    json_get_alloc_funcs(&m, &f);
+    cr_assert_eq(m, app_malloc, "nipc_new replaced the application's allocator");
+    json_decref(json_string("x"));
+    cr_assert_gt(app_allocs, 0);
+    nipc_free(ipc);
 }
