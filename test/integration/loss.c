@@ -318,3 +318,56 @@ ParameterizedTest(th_transport_t *t, loss, a_connection_lost_with_a_queue_report
     cr_assert_lt(d.status, 0, "%s", t->name);
     nipc_free(srv.ipc);
 }
+
+/* flush_timeout_ms = 0: a flushing close waits for the peer as long as it takes (here: still
+ * waiting after ten times the usual test bound), and loses nothing while it waits. */
+Test(loss, a_flush_without_timeout_waits_for_the_peer)
+{
+    const th_transport_t unix_t = {"unix", TH_UNIX};
+    nipc_config_t cfg;
+    th_config(&cfg);
+    cfg.flush_timeout_ms = 0;
+    cfg.stop_retrying = true;
+    nipc_t *ipc;
+    cr_assert_eq(nipc_new(&ipc, &loop, &cfg), 0);
+    nipc_client_t *c;
+    deaf_t deaf;
+    deaf_client(&deaf, &unix_t, ipc, &c);
+    drops_t d;
+    watch_client(c, &d);
+    bool up = false;
+    nipc_client_on(c, "connect", th_flag, &up);
+    cr_assert(th_run_until(&loop, &up, 2000));
+    char *big = malloc(4 << 20);
+    memset(big, 'w', 4 << 20);
+    json_t *s = json_stringn(big, 4 << 20);
+    free(big);
+    cr_assert_eq(nipc_client_emit_new(c, "big", s), 0);
+    th_run_for(&loop, 20);
+    cr_assert_eq(nipc_disconnect(ipc, "deaf"), 0);
+    th_run_for(&loop, 3000);
+    cr_assert_eq(d.destroys, 0, "the flush gave up");
+    cr_assert_eq(d.events, 0, "a drop while waiting");
+    /* The peer reads at last (while the loop runs): everything arrives, and the close
+     * completes. */
+    static char buf[1 << 16];
+    size_t got = 0, frames = 0;
+    uint64_t end = uv_hrtime() / 1000000 + 5000;
+    while (uv_hrtime() / 1000000 < end) { /* until the end of file, after the close */
+        uv_run(&loop, UV_RUN_NOWAIT);
+        ssize_t r = read(deaf.fd, buf, sizeof buf);
+        if (r == 0)
+            break;
+        for (ssize_t i = 0; i < r; i++)
+            frames += buf[i] == '\f';
+        got += r > 0 ? (size_t)r : 0;
+        if (r < 0)
+            usleep(1000);
+    }
+    cr_assert_eq(frames, 1, "%zu bytes read", got);
+    cr_assert_eq(d.destroys, 1);
+    cr_assert_eq(d.events, 0);
+    close(deaf.fd);
+    close(deaf.lfd);
+    nipc_free(ipc);
+}
