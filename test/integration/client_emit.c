@@ -49,7 +49,7 @@ static void server_up(th_server_t *srv, const th_transport_t *t, const char *nam
 
 ParameterizedTestParameters(emit, c13_emits_before_connect_are_delivered_after_it)
 {
-    TH_TRANSPORT_PARAMS();
+    TH_NIPC_TRANSPORT_PARAMS();
 }
 
 ParameterizedTest(th_transport_t *t, emit, c13_emits_before_connect_are_delivered_after_it)
@@ -71,7 +71,7 @@ ParameterizedTest(th_transport_t *t, emit, c13_emits_before_connect_are_delivere
 
 ParameterizedTestParameters(emit, c13_emits_while_connecting_survive_failed_attempts)
 {
-    TH_TRANSPORT_PARAMS();
+    TH_NIPC_TRANSPORT_PARAMS();
 }
 
 ParameterizedTest(th_transport_t *t, emit, c13_emits_while_connecting_survive_failed_attempts)
@@ -109,7 +109,7 @@ ParameterizedTest(th_transport_t *t, emit, c13_emits_while_connecting_survive_fa
 
 ParameterizedTestParameters(emit, c14_disconnect_right_after_emit_loses_nothing)
 {
-    TH_TRANSPORT_PARAMS();
+    TH_NIPC_TRANSPORT_PARAMS();
 }
 
 ParameterizedTest(th_transport_t *t, emit, c14_disconnect_right_after_emit_loses_nothing)
@@ -136,7 +136,7 @@ ParameterizedTest(th_transport_t *t, emit, c14_disconnect_right_after_emit_loses
 
 ParameterizedTestParameters(emit, c14_disconnect_while_connecting_still_delivers)
 {
-    TH_TRANSPORT_PARAMS();
+    TH_NIPC_TRANSPORT_PARAMS();
 }
 
 ParameterizedTest(th_transport_t *t, emit, c14_disconnect_while_connecting_still_delivers)
@@ -179,7 +179,7 @@ static void on_destroy(const nipc_event_t *ev, void *arg)
 
 ParameterizedTestParameters(emit, c12_disconnect_drops_wildcards_and_fires_typed_handlers_once)
 {
-    TH_TRANSPORT_PARAMS();
+    TH_NIPC_TRANSPORT_PARAMS();
 }
 
 ParameterizedTest(th_transport_t *t, emit,
@@ -212,7 +212,7 @@ ParameterizedTest(th_transport_t *t, emit,
 
 ParameterizedTestParameters(emit, c12_disconnect_between_attempts_ends_with_destroy)
 {
-    TH_TRANSPORT_PARAMS();
+    TH_NIPC_TRANSPORT_PARAMS();
 }
 
 ParameterizedTest(th_transport_t *t, emit, c12_disconnect_between_attempts_ends_with_destroy)
@@ -235,7 +235,7 @@ ParameterizedTest(th_transport_t *t, emit, c12_disconnect_between_attempts_ends_
 
 ParameterizedTestParameters(emit, destroy_discards_what_is_queued)
 {
-    TH_TRANSPORT_PARAMS();
+    TH_NIPC_TRANSPORT_PARAMS();
 }
 
 ParameterizedTest(th_transport_t *t, emit, destroy_discards_what_is_queued)
@@ -259,7 +259,7 @@ ParameterizedTest(th_transport_t *t, emit, destroy_discards_what_is_queued)
 
 ParameterizedTestParameters(emit, bad_arguments_are_refused)
 {
-    TH_TRANSPORT_PARAMS();
+    TH_NIPC_TRANSPORT_PARAMS();
 }
 
 ParameterizedTest(th_transport_t *t, emit, bad_arguments_are_refused)

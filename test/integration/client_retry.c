@@ -60,7 +60,7 @@ static void start_client_at(run_t *r, const nipc_config_t *cfg, const th_transpo
 ParameterizedTestParameters(retry,
                             c9_max_retries_n_without_server_gives_n_plus_1_errors_and_one_destroy)
 {
-    TH_TRANSPORT_PARAMS();
+    TH_NIPC_TRANSPORT_PARAMS();
 }
 
 ParameterizedTest(th_transport_t *t, retry,
@@ -117,7 +117,7 @@ Test(retry, c9_stale_socket_reports_econnrefused)
 
 ParameterizedTestParameters(retry, c10_stop_retrying_means_one_attempt)
 {
-    TH_TRANSPORT_PARAMS();
+    TH_NIPC_TRANSPORT_PARAMS();
 }
 
 ParameterizedTest(th_transport_t *t, retry, c10_stop_retrying_means_one_attempt)
@@ -166,7 +166,7 @@ Test(retry, c7_the_retry_log_says_infinity)
 
 ParameterizedTestParameters(retry, c8_max_retries_zero_means_no_retry)
 {
-    TH_TRANSPORT_PARAMS();
+    TH_NIPC_TRANSPORT_PARAMS();
 }
 
 ParameterizedTest(th_transport_t *t, retry, c8_max_retries_zero_means_no_retry)
@@ -185,7 +185,7 @@ ParameterizedTest(th_transport_t *t, retry, c8_max_retries_zero_means_no_retry)
 
 ParameterizedTestParameters(retry, c7_forever_keeps_retrying_at_the_interval)
 {
-    TH_TRANSPORT_PARAMS();
+    TH_NIPC_TRANSPORT_PARAMS();
 }
 
 ParameterizedTest(th_transport_t *t, retry, c7_forever_keeps_retrying_at_the_interval)
@@ -237,7 +237,7 @@ static bool wait_count(th_rec_t *r, const char *type, int n, unsigned ms)
 
 ParameterizedTestParameters(retry, c8_c11_reconnects_after_the_server_returns_and_resets_retries)
 {
-    TH_TRANSPORT_PARAMS();
+    TH_NIPC_TRANSPORT_PARAMS();
 }
 
 ParameterizedTest(th_transport_t *t, retry,
@@ -277,7 +277,7 @@ ParameterizedTest(th_transport_t *t, retry,
 
 ParameterizedTestParameters(retry, c11_destroyed_client_stays_in_of_and_can_start_again)
 {
-    TH_TRANSPORT_PARAMS();
+    TH_NIPC_TRANSPORT_PARAMS();
 }
 
 ParameterizedTest(th_transport_t *t, retry, c11_destroyed_client_stays_in_of_and_can_start_again)
@@ -317,7 +317,7 @@ ParameterizedTest(th_transport_t *t, retry, c11_destroyed_client_stays_in_of_and
 
 ParameterizedTestParameters(retry, c6_a_lost_connection_publishes_disconnect_then_retries)
 {
-    TH_TRANSPORT_PARAMS();
+    TH_NIPC_TRANSPORT_PARAMS();
 }
 
 ParameterizedTest(th_transport_t *t, retry, c6_a_lost_connection_publishes_disconnect_then_retries)

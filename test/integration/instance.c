@@ -438,7 +438,7 @@ static bool udp_done(const th_rec_t *const *recs)
 
 ParameterizedTestParameters(instance, every_allocation_failure_is_survived)
 {
-    TH_TRANSPORT_PARAMS();
+    TH_NIPC_TRANSPORT_PARAMS();
 }
 
 ParameterizedTest(th_transport_t *t, instance, every_allocation_failure_is_survived, .timeout = 240)

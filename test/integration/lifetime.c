@@ -170,7 +170,7 @@ static void stop_client(const nipc_event_t *ev, void *arg)
 
 ParameterizedTestParameters(lifetime, nipc_stop_ends_nipc_run_and_loses_nothing)
 {
-    TH_TRANSPORT_PARAMS();
+    TH_NIPC_TRANSPORT_PARAMS();
 }
 
 /* A server stops from a handler after emitting: every reply arrives before its socket

@@ -126,7 +126,7 @@ static void pair_free(pair_t *p)
 
 ParameterizedTestParameters(loss, a_close_without_flush_reports_the_queue_on_both_sides)
 {
-    TH_TRANSPORT_PARAMS();
+    TH_NIPC_TRANSPORT_PARAMS();
 }
 
 ParameterizedTest(th_transport_t *t, loss, a_close_without_flush_reports_the_queue_on_both_sides)
@@ -166,7 +166,7 @@ ParameterizedTest(th_transport_t *t, loss, a_close_without_flush_reports_the_que
 
 ParameterizedTestParameters(loss, nipc_free_reports_what_was_queued)
 {
-    TH_TRANSPORT_PARAMS();
+    TH_NIPC_TRANSPORT_PARAMS();
 }
 
 ParameterizedTest(th_transport_t *t, loss, nipc_free_reports_what_was_queued)

@@ -257,7 +257,7 @@ Test(server, s4_a_regular_file_is_never_removed)
 /* Not only a Unix socket's: a second server where one listens fails, whatever the transport. */
 ParameterizedTestParameters(server, s4_a_live_server_is_not_stolen)
 {
-    TH_TRANSPORT_PARAMS();
+    TH_NIPC_TRANSPORT_PARAMS();
 }
 
 ParameterizedTest(th_transport_t *t, server, s4_a_live_server_is_not_stolen)
@@ -320,7 +320,7 @@ Test(server, s5_readable_all_and_writable_all_widen_the_mode)
 ParameterizedTestParameters(server,
                             s6_connections_past_max_are_accepted_then_closed_without_connect)
 {
-    TH_TRANSPORT_PARAMS();
+    TH_NIPC_TRANSPORT_PARAMS();
 }
 
 ParameterizedTest(th_transport_t *t, server,
@@ -401,7 +401,7 @@ static void echo(const nipc_event_t *ev, void *arg)
 
 ParameterizedTestParameters(server, s7_s8_round_trip_with_socket_and_data)
 {
-    TH_TRANSPORT_PARAMS();
+    TH_NIPC_TRANSPORT_PARAMS();
 }
 
 ParameterizedTest(th_transport_t *t, server, s7_s8_round_trip_with_socket_and_data)
@@ -440,7 +440,7 @@ ParameterizedTest(th_transport_t *t, server, s7_s8_round_trip_with_socket_and_da
 
 ParameterizedTestParameters(server, s9_s10_learned_id_is_reported_when_the_socket_leaves)
 {
-    TH_TRANSPORT_PARAMS();
+    TH_NIPC_TRANSPORT_PARAMS();
 }
 
 ParameterizedTest(th_transport_t *t, server, s9_s10_learned_id_is_reported_when_the_socket_leaves)
@@ -486,7 +486,7 @@ ParameterizedTest(th_transport_t *t, server, s9_s10_learned_id_is_reported_when_
 
 ParameterizedTestParameters(server, s9_an_id_that_is_not_a_string_is_reported_as_its_text)
 {
-    TH_TRANSPORT_PARAMS();
+    TH_NIPC_TRANSPORT_PARAMS();
 }
 
 /* data.id = 5: socket.disconnected carries 5, and nipc_socket_id() says "5", not NULL. */
@@ -558,7 +558,7 @@ ParameterizedTest(th_transport_t *t, server,
 
 ParameterizedTestParameters(server, s13_emit_reaches_only_its_socket)
 {
-    TH_TRANSPORT_PARAMS();
+    TH_NIPC_TRANSPORT_PARAMS();
 }
 
 ParameterizedTest(th_transport_t *t, server, s13_emit_reaches_only_its_socket)
@@ -584,7 +584,7 @@ ParameterizedTest(th_transport_t *t, server, s13_emit_reaches_only_its_socket)
 
 ParameterizedTestParameters(server, s14_broadcast_reaches_every_socket_once_in_order)
 {
-    TH_TRANSPORT_PARAMS();
+    TH_NIPC_TRANSPORT_PARAMS();
 }
 
 ParameterizedTest(th_transport_t *t, server, s14_broadcast_reaches_every_socket_once_in_order)
@@ -720,7 +720,7 @@ ParameterizedTest(th_transport_t *t, server, s15_a_network_server_restarts_on_th
 
 ParameterizedTestParameters(server, socket_close_with_flush_delivers_then_disconnects)
 {
-    TH_TRANSPORT_PARAMS();
+    TH_NIPC_TRANSPORT_PARAMS();
 }
 
 ParameterizedTest(th_transport_t *t, server, socket_close_with_flush_delivers_then_disconnects)

@@ -98,6 +98,9 @@ static TH_UNUSED bool th_run_until(uv_loop_t *loop, const bool *done, unsigned m
 {
     bool expired = false;
     uv_timer_t t;
+    /* The loop's clock is the time of its last poll: after the test blocked (a child
+     * process, certificates made), the bound would otherwise end early. */
+    uv_update_time(loop);
     uv_timer_init(loop, &t);
     t.data = &expired;
     uv_timer_start(&t, th_on_deadline, ms, 0);

@@ -1,14 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The conformance suite's transports. A test written against these helpers runs unchanged
- * over a Unix socket, TCP on 127.0.0.1 and TCP on ::1: Criterion's parameterized tests take
- * TH_TRANSPORTS, and a new stream transport (TLS) joins the suite by adding one entry here.
+ * over a Unix socket, TCP on 127.0.0.1 and TCP on ::1, and, for tests whose every peer is
+ * nipc, TLS (TH_NIPC_TRANSPORT_PARAMS): a stream transport joins the suite by adding one
+ * entry here.
  * Network endpoints always use port 0 on loopback.
  */
 #ifndef NIPC_TEST_TRANSPORT_H
 #define NIPC_TEST_TRANSPORT_H
 
 #include "harness.h"
+#include "internal.h"
 
 #include <criterion/parameterized.h>
 
@@ -16,7 +18,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
-typedef enum th_kind { TH_UNIX, TH_TCP4, TH_TCP6 } th_kind_t;
+typedef enum th_kind { TH_UNIX, TH_TCP4, TH_TCP6, TH_TLS } th_kind_t;
 
 /*
  * The name is held in the struct, not pointed to: Criterion copies the parameter into a
@@ -41,6 +43,23 @@ typedef struct th_transport {
         return cr_make_param_array(th_transport_t, th_params_, TH_TRANSPORT_COUNT);                \
     } while (0)
 
+/*
+ * The same with TLS over TCP on 127.0.0.1: for tests whose every peer is nipc (a raw socket
+ * speaks no TLS). th_serve(), th_connect() and the other helpers below give both instances
+ * the test certificates (test/support/certs.sh, made once per test process).
+ */
+/* clang-format off */
+#define TH_NIPC_TRANSPORT_LIST {{"unix", TH_UNIX}, {"tcp4", TH_TCP4}, {"tcp6", TH_TCP6}, \
+                                {"tls", TH_TLS}}
+/* clang-format on */
+#define TH_NIPC_TRANSPORT_COUNT 4
+
+#define TH_NIPC_TRANSPORT_PARAMS()                                                                 \
+    do {                                                                                           \
+        static th_transport_t th_params_[] = TH_NIPC_TRANSPORT_LIST;                               \
+        return cr_make_param_array(th_transport_t, th_params_, TH_NIPC_TRANSPORT_COUNT);           \
+    } while (0)
+
 /* The network transports only (tests of what only a network server does: ports). */
 /* clang-format off */
 #define TH_NET_TRANSPORT_LIST {{"tcp4", TH_TCP4}, {"tcp6", TH_TCP6}}
@@ -58,6 +77,69 @@ static TH_UNUSED const char *th_loopback(const th_transport_t *t)
     return t->kind == TH_TCP6 ? "::1" : "127.0.0.1";
 }
 
+/* ---- TLS: the test certificates, given to an instance ---------------------------------- */
+
+static char th_tls_dir_[64];
+
+static TH_UNUSED void th_tls_cleanup(void)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", th_tls_dir_);
+    if (system(cmd) != 0)
+        return;
+}
+
+/* The directory holding certs.sh's files, made at the first call of this process. */
+static TH_UNUSED const char *th_tls_dir(void)
+{
+    if (th_tls_dir_[0] == '\0') {
+        snprintf(th_tls_dir_, sizeof th_tls_dir_, "/tmp/nipc-tls-XXXXXX");
+        cr_assert_not_null(mkdtemp(th_tls_dir_), "mkdtemp: %s", strerror(errno));
+        char cmd[512];
+        snprintf(cmd, sizeof cmd, "bash '%s/test/support/certs.sh' '%s' >/dev/null 2>&1",
+                 NIPC_SOURCE_DIR, th_tls_dir_);
+        cr_assert_eq(system(cmd), 0, "certs.sh failed");
+        atexit(th_tls_cleanup);
+    }
+    return th_tls_dir_;
+}
+
+/* malloc, not nipc's allocator (whose failures a test may be injecting): nipc frees it
+ * with the config, and nipc__free is free. */
+static TH_UNUSED char *th_tls_path(const char *name)
+{
+    char p[128];
+    snprintf(p, sizeof p, "%s/%s", th_tls_dir(), name);
+    char *copy = strdup(p);
+    cr_assert_not_null(copy);
+    return copy;
+}
+
+/*
+ * Turns TLS on in an instance made by the test (its config is the instance's own copy, so
+ * this reaches into it): the test server's key and certificate, and the test CA to trust.
+ * A server or client made after this speaks TLS; one made before keeps its transport.
+ */
+static TH_UNUSED void th_tls_enable(nipc_t *ipc)
+{
+    nipc_config_t *cfg = &ipc->cfg;
+    if (cfg->tls.enabled)
+        return;
+    cfg->tls.enabled = true;
+    cfg->tls.public_cert = th_tls_path("server.pem");
+    cfg->tls.private_key = th_tls_path("server.key");
+    /* One block, as nipc__config_free frees it: the pointers, then the text. */
+    char *ca = th_tls_path("ca.pem");
+    size_t n = strlen(ca) + 1;
+    char **list = malloc(2 * sizeof *list + n);
+    cr_assert_not_null(list);
+    memcpy((char *)(list + 2), ca, n);
+    list[0] = (char *)(list + 2);
+    list[1] = NULL;
+    free(ca);
+    cfg->tls.trusted_connections = (const char *const *)list;
+}
+
 /*
  * Creates the instance's server on a fresh endpoint: the socket dir/name, or the loopback
  * address with port 0. The real port is known once nipc_server_start() has returned.
@@ -67,6 +149,8 @@ static TH_UNUSED int th_serve(nipc_t *ipc, const th_transport_t *t, const char *
 {
     if (t->kind == TH_UNIX)
         return nipc_serve(ipc, th_path(dir, name), out);
+    if (t->kind == TH_TLS)
+        th_tls_enable(ipc);
     return nipc_serve_net(ipc, th_loopback(t), 0, NIPC_TCP, out);
 }
 
@@ -79,6 +163,8 @@ static TH_UNUSED int th_serve_at(nipc_t *ipc, const th_transport_t *t, const cha
 {
     if (t->kind == TH_UNIX)
         return nipc_serve(ipc, th_path(dir, name), out);
+    if (t->kind == TH_TLS)
+        th_tls_enable(ipc);
     return nipc_serve_net(ipc, th_loopback(t), port, NIPC_TCP, out);
 }
 
@@ -117,6 +203,8 @@ static TH_UNUSED int th_connect(nipc_t *ipc, const th_transport_t *t, const char
     if (t->kind == TH_UNIX)
         return nipc_connect_to(ipc, id, nipc_server_path(server), out);
     cr_assert_gt(nipc_server_port(server), 0, "%s: the server has no port yet", t->name);
+    if (t->kind == TH_TLS)
+        th_tls_enable(ipc);
     return nipc_connect_to_net(ipc, id, th_loopback(t), nipc_server_port(server), out);
 }
 
@@ -213,6 +301,8 @@ static TH_UNUSED int th_connect_raw(nipc_t *ipc, const th_transport_t *t, const 
 {
     if (t->kind == TH_UNIX)
         return nipc_connect_to(ipc, id, th_path(dir, name), out);
+    if (t->kind == TH_TLS)
+        th_tls_enable(ipc);
     return nipc_connect_to_net(ipc, id, th_loopback(t), port, out);
 }
 
@@ -239,6 +329,8 @@ static TH_UNUSED int th_connect_nowhere(nipc_t *ipc, const th_transport_t *t, co
 {
     if (t->kind == TH_UNIX)
         return nipc_connect_to(ipc, id, th_path(dir, "nobody.sock"), out);
+    if (t->kind == TH_TLS)
+        th_tls_enable(ipc);
     return nipc_connect_to_net(ipc, id, th_loopback(t), th_unused_port(t, dir), out);
 }
 
