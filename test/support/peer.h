@@ -406,7 +406,7 @@ static TH_UNUSED void th_peer_close_all(void)
 /* The parameters of TH_STREAM_BOTH_VERSIONS(): every stream transport of the suite. */
 static TH_UNUSED struct criterion_test_params th_transport_params(void)
 {
-    TH_TRANSPORT_PARAMS();
+    TH_NIPC_TRANSPORT_PARAMS();
 }
 
 /*
@@ -539,8 +539,8 @@ static TH_UNUSED const char *th_peer_at(const th_transport_t *t, const char *pat
     case TH_TCP4:
     case TH_TCP6:
         return th_hostport(th_loopback(t), port);
-    case TH_TLS: /* peer.js speaks no TLS yet: the TLS interop tests use tls_peer.js */
-        break;
+    case TH_TLS:
+        return th_hostport("127.0.0.1", port);
     }
     cr_assert_fail("%s: peer.js has no endpoint for transport kind %d", t->name, (int)t->kind);
     return NULL;
@@ -565,6 +565,8 @@ th_peer_spawn_on(uv_loop_t *loop, const th_transport_t *t, const char *ver, cons
                  const char *at, ...)
 {
     const char *lead[] = {"--transport", t->name, "--at", at, NULL};
+    if (t->kind == TH_TLS) /* peer.js's tls transport reads the certificates there */
+        setenv("NIPC_TLS_DIR", th_tls_dir(), 1);
     va_list ap;
     va_start(ap, at);
     th_peer_t *p = th_peer_vspawn(loop, ver, role, t->name, lead, ap);

@@ -158,6 +158,7 @@
 
 const fs = require('node:fs');
 const net = require('node:net');
+const path = require('node:path');
 const { parseArgs, isDeepStrictEqual } = require('node:util');
 const { load, installed, VERSIONS } = require('./lib');
 
@@ -414,7 +415,36 @@ const TRANSPORTS = {
     },
     tcp4: tcpTransport(4),
     tcp6: tcpTransport(6),
+    tls: tlsTransport(),
 };
+
+// TLS over TCP on IPv4, node-ipc's config.tls (T1, T2) with the certificates of
+// test/support/certs.sh in $NIPC_TLS_DIR: the server's key and certificate, and the test CA
+// to verify the other side (rejectUnauthorized, as node's default).
+function tlsTransport() {
+    const tcp = tcpTransport(4);
+    const withTls = (ipc) => {
+        const dir = process.env.NIPC_TLS_DIR;
+        if (!dir) fail('--transport tls needs NIPC_TLS_DIR (certs.sh output)');
+        ipc.config.tls = {
+            public: path.join(dir, 'server.pem'),
+            private: path.join(dir, 'server.key'),
+            trustedConnections: [path.join(dir, 'ca.pem')],
+            rejectUnauthorized: true,
+        };
+    };
+    return {
+        ...tcp,
+        serve(ipc, ep, onStart) {
+            withTls(ipc);
+            tcp.serve(ipc, ep, onStart);
+        },
+        connect(ipc, serverId, ep) {
+            withTls(ipc);
+            tcp.connect(ipc, serverId, ep);
+        },
+    };
+}
 
 // TCP on IPv4 or IPv6: --at HOST:PORT, [HOST]:PORT for IPv6, whose host is of that family
 // (tcp4 also takes a host name).
