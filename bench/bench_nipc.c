@@ -3,7 +3,9 @@
  * nipc's side of the benchmark suite (bench/README.md has the contract), through the public
  * API only, written as a user would: one data object reused for every event, the client's
  * queue bounded by max_queued_bytes with `drain` as its flow control, every received event
- * decoded and its sequence checked.
+ * decoded and its sequence checked. Over `--transport tls` the server presents
+ * server.pem/server.key from `--certs DIR` and the client verifies it with DIR/ca.pem against
+ * the address it connects to (127.0.0.1, in the certificate's names).
  */
 #include <nipc.h>
 
@@ -16,7 +18,9 @@
 
 typedef struct opts {
     bool server;
-    bool tcp;
+    bool tcp; /* tcp or tls */
+    bool tls;
+    const char *certs; /* tls: the directory test/support/certs.sh wrote */
     const char *endpoint;
     const char *test;
     long count;
@@ -27,8 +31,9 @@ typedef struct opts {
 } opts_t;
 
 static opts_t o = {.count = 1000000, .size = 16, .clients = 10, .seconds = 60};
-static bool sweep;   /* is("sweep"), decided once rather than per event */
-static bool doubles; /* is("doubles") */
+static bool sweep;      /* is("sweep"), decided once rather than per event */
+static bool doubles;    /* is("doubles") */
+static bool handshakes; /* is("handshakes") */
 static double pool[DOUBLES_EVENTS * DOUBLES_PER_EVENT];
 static nipc_t *ipc;
 static uv_loop_t *loop;
@@ -325,6 +330,66 @@ static void on_pong(const nipc_event_t *ev, void *arg)
     nipc_disconnect(ipc, "bench");
 }
 
+/*
+ * Handshakes: --count connections one after another, each connect (+ TLS handshake), one
+ * ping and its pong, then close; the next starts once the last is destroyed.
+ */
+static long hs_done;
+static uint64_t hs_first;
+static char hs_host[128];
+static int hs_port;
+static void hs_connect(void);
+
+static void on_hs_destroy(const nipc_event_t *ev, void *arg)
+{
+    (void)ev;
+    (void)arg;
+    if (hs_done < o.count) {
+        hs_connect();
+        return;
+    }
+    say("{\"ev\":\"result\",\"count\":%ld,\"seconds\":%.6f,\"cpu_ns\":%lld}", hs_done,
+        (double)(now_ns() - hs_first) / 1e9, cpu_ns());
+    uv_stop(loop);
+}
+
+static void on_hs_connect(const nipc_event_t *ev, void *arg)
+{
+    (void)ev;
+    (void)arg;
+    json_integer_set(payload_i, hs_done);
+    if (nipc_client_emit(client, "ping", payload))
+        fail("handshakes: emit failed");
+}
+
+static void on_hs_pong(const nipc_event_t *ev, void *arg)
+{
+    (void)arg;
+    if (json_integer_value(json_object_get(ev->data, "i")) != hs_done)
+        fail("handshakes: pong out of order");
+    hs_done++;
+    nipc_client_close(client, false);
+}
+
+static void on_hs_disconnect(const nipc_event_t *ev, void *arg)
+{
+    (void)ev;
+    (void)arg;
+    if (nipc_of(ipc, "bench") == client)
+        fail("handshakes: connection lost before its pong");
+}
+
+static void hs_connect(void)
+{
+    int err = nipc_connect_to_net(ipc, "bench", hs_host, hs_port, &client);
+    if (err)
+        fail(nipc_strerror(err));
+    nipc_client_on(client, "connect", on_hs_connect, NULL);
+    nipc_client_on(client, "pong", on_hs_pong, NULL);
+    nipc_client_on(client, "disconnect", on_hs_disconnect, NULL);
+    nipc_client_on(client, "destroy", on_hs_destroy, NULL);
+}
+
 static void on_connect(const nipc_event_t *ev, void *arg)
 {
     (void)ev;
@@ -379,6 +444,18 @@ static int run_client(nipc_config_t *cfg)
     int port = 0;
     if (o.tcp)
         split(o.endpoint, host, sizeof host, &port);
+    if (handshakes) {
+        if (!o.tcp)
+            fail("handshakes: tcp or tls only");
+        memcpy(hs_host, host, sizeof hs_host);
+        hs_port = port;
+        payload = json_pack("{s:i}", "i", 0);
+        payload_i = json_object_get(payload, "i");
+        hs_first = now_ns();
+        hs_connect();
+        nipc_run(ipc);
+        return 0;
+    }
 
     long n = is("broadcast") || is("idle") ? o.clients : 1;
     states = calloc((size_t)n, sizeof *states);
@@ -450,12 +527,15 @@ static void arm_deadline(void)
 int main(int argc, char **argv)
 {
     if (argc < 2)
-        fail("usage: bench_nipc server|client --transport unix|tcp --endpoint E --test T");
+        fail("usage: bench_nipc server|client --transport unix|tcp|tls --endpoint E --test T");
     o.server = strcmp(argv[1], "server") == 0;
     for (int i = 2; i + 1 < argc; i += 2) {
         const char *k = argv[i], *v = argv[i + 1];
-        if (!strcmp(k, "--transport"))
-            o.tcp = !strcmp(v, "tcp");
+        if (!strcmp(k, "--transport")) {
+            o.tls = !strcmp(v, "tls");
+            o.tcp = o.tls || !strcmp(v, "tcp");
+        } else if (!strcmp(k, "--certs"))
+            o.certs = v;
         else if (!strcmp(k, "--endpoint"))
             o.endpoint = v;
         else if (!strcmp(k, "--test"))
@@ -472,10 +552,11 @@ int main(int argc, char **argv)
             o.busy_poll_us = (unsigned)number(v);
     }
     if (o.endpoint == NULL || o.test == NULL || o.count <= 0 || o.clients <= 0 || o.seconds <= 0 ||
-        o.size < 0)
+        o.size < 0 || (o.tls && o.certs == NULL))
         fail("missing or bad arguments");
     sweep = is("sweep");
     doubles = is("doubles");
+    handshakes = is("handshakes");
     if (doubles)
         doubles_pool(pool);
 
@@ -484,6 +565,21 @@ int main(int argc, char **argv)
     cfg.silent = true;
     cfg.max_connections = (unsigned)o.clients + 10;
     cfg.busy_poll_us = o.busy_poll_us;
+    if (o.tls) {
+        static char key[4096], cert[4096], ca[4096];
+        static const char *cas[2] = {ca, NULL};
+        snprintf(key, sizeof key, "%s/server.key", o.certs);
+        snprintf(cert, sizeof cert, "%s/server.pem", o.certs);
+        snprintf(ca, sizeof ca, "%s/ca.pem", o.certs);
+        cfg.tls.enabled = true;
+        if (o.server) {
+            cfg.tls.private_key = key;
+            cfg.tls.public_cert = cert;
+        } else {
+            cfg.tls.trusted_connections = cas;
+            cfg.tls.reject_unauthorized = true;
+        }
+    }
 
     return o.server ? run_server(&cfg) : run_client(&cfg);
 }

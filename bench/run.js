@@ -2,8 +2,8 @@
 // SPDX-License-Identifier: MIT
 //
 // The benchmark driver (bench/README.md has the contract with the programs). For every
-// implementation that is built (nipc, node-ipc, zmq, raw), every transport (unix, tcp) and
-// every benchmark it starts a server, waits for its `ready` line, starts the client, reads
+// implementation that is built (nipc, node-ipc, zmq, raw), every transport (unix, tcp, and
+// tls for nipc and node-ipc with certificates made once per run) and every benchmark it starts a server, waits for its `ready` line, starts the client, reads
 // the JSON lines both print, checks them and kills what is left. Several runs per cell give
 // a median and a min–max range; the tables put nipc next to node-ipc (and the raw floor)
 // measured in the same invocation. Any failed run (no result, an error line, a non-zero
@@ -24,10 +24,11 @@ const ROOT = path.resolve(__dirname, '..');
 
 const USAGE = `usage: node bench/run.js [options]
   --smoke          one run per cell, small fixed counts (about a second per benchmark),
-                   broadcast to 10 clients, idle with 100, no 1 MiB sweep
+                   broadcast to 10 clients, idle with 100, 200 handshakes, no 1 MiB sweep
   --runs N         runs per cell (default 3; 1 with --smoke); median and min–max
   --only REGEX     run only the cells whose key matches (case-insensitive), keys being
-                   BENCH/TRANSPORT/IMPL, e.g. throughput/unix/nipc, sweep-64k/tcp/raw
+                   BENCH/TRANSPORT/IMPL, e.g. throughput/unix/nipc, sweep-64k/tcp/raw,
+                   handshakes/tls/node-ipc
                    (--list shows them all)
   --json FILE      write every run's raw lines and derived numbers to FILE
   --build-dir DIR  the CMake build tree holding bench/bench_* (default: build, or
@@ -157,15 +158,17 @@ function implementations(buildDir) {
             missing: 'not built' },
         // nipc with busy_poll_us = 50: latency only, where it is meant to help.
         { name: 'nipc-spin', file: bin('bench_nipc'), cmd: [bin('bench_nipc')],
-            args: ['--busy-poll', '50'], kinds: ['latency'], missing: 'not built' },
+            args: ['--busy-poll', '50'], kinds: ['latency'], transports: ['unix', 'tcp'], missing: 'not built' },
         { name: 'node-ipc', file: js, cmd: [process.execPath, js],
             missing: 'bench/node/bench_nodeipc.js not found' },
-        { name: 'zmq', file: bin('bench_zmq'), cmd: [bin('bench_zmq')],
+        // ZeroMQ and the floor have no TLS.
+        { name: 'zmq', file: bin('bench_zmq'), cmd: [bin('bench_zmq')], transports: ['unix', 'tcp'],
             missing: 'not built; needs libzmq3-dev, see scripts/deps.sh --bench' },
-        { name: 'raw', file: bin('bench_raw'), cmd: [bin('bench_raw')], missing: 'not built' },
+        { name: 'raw', file: bin('bench_raw'), cmd: [bin('bench_raw')], transports: ['unix', 'tcp'],
+            missing: 'not built' },
         // The raw floor waiting in epoll_wait before each read, as an event loop does.
         { name: 'raw-epoll', file: bin('bench_raw'), cmd: [bin('bench_raw')],
-            args: ['--wait', 'epoll'], kinds: ['latency'], missing: 'not built' },
+            args: ['--wait', 'epoll'], kinds: ['latency'], transports: ['unix', 'tcp'], missing: 'not built' },
     ].map((impl) => {
         let ok = false;
         try {
@@ -183,25 +186,31 @@ const MiB = 1024 * 1024;
 // smoke: the fixed count with --smoke (null: not run with --smoke); c0: the first count the
 // calibration tries in a full run; cmin, cmax: the fewest (default c0 / 10; latency keeps
 // 2000 round trips so that p99.9 means something) and the most it will use; payload: the
-// payload bytes of an event when --size does not give them (eight doubles: 64 bytes).
+// payload bytes of an event when --size does not give them (eight doubles: 64 bytes);
+// transports: where it runs (default unix and tcp; tls only where listed); impls: who runs it
+// (default everyone).
+const ALL = ['unix', 'tcp', 'tls'];
 function benchmarks(pinned) {
     const list = [
-        { id: 'throughput', kind: 'stream', test: 'throughput', smoke: 20000, c0: 20000, cmax: 50e6 },
+        { id: 'throughput', kind: 'stream', test: 'throughput', transports: ALL, smoke: 20000, c0: 20000, cmax: 50e6 },
         { id: 'sweep-16', kind: 'stream', test: 'sweep', size: 16, smoke: 20000, c0: 20000, cmax: 50e6 },
         { id: 'sweep-1k', kind: 'stream', test: 'sweep', size: KiB, smoke: 5000, c0: 5000, cmax: 20e6 },
         { id: 'sweep-64k', kind: 'stream', test: 'sweep', size: 64 * KiB, smoke: 200, c0: 200, cmax: 500e3 },
-        { id: 'sweep-1m', kind: 'stream', test: 'sweep', size: MiB, smoke: null, c0: 20, cmax: 30e3 },
+        { id: 'sweep-1m', kind: 'stream', test: 'sweep', size: MiB, transports: ALL, smoke: null, c0: 20, cmax: 30e3 },
         { id: 'sweep-doubles', kind: 'stream', test: 'doubles', payload: 64, smoke: 20000, c0: 20000, cmax: 50e6 },
     ];
     if (pinned) {
         list.push(
-            { id: 'latency-same', kind: 'latency', test: 'latency', core: 'same', smoke: 2000, c0: 2000, cmin: 2000, cmax: 10e6 },
-            { id: 'latency-cross', kind: 'latency', test: 'latency', core: 'cross', smoke: 2000, c0: 2000, cmin: 2000, cmax: 10e6 });
+            { id: 'latency-same', kind: 'latency', test: 'latency', core: 'same', transports: ALL, smoke: 2000, c0: 2000, cmin: 2000, cmax: 10e6 },
+            { id: 'latency-cross', kind: 'latency', test: 'latency', core: 'cross', transports: ALL, smoke: 2000, c0: 2000, cmin: 2000, cmax: 10e6 });
     } else {
         list.push(
-            { id: 'latency', kind: 'latency', test: 'latency', core: 'unpinned', smoke: 2000, c0: 2000, cmin: 2000, cmax: 10e6 });
+            { id: 'latency', kind: 'latency', test: 'latency', core: 'unpinned', transports: ALL, smoke: 2000, c0: 2000, cmin: 2000, cmax: 10e6 });
     }
     list.push(
+        // Sequential connections, each connect (+ TLS handshake) + one round trip + close.
+        { id: 'handshakes', kind: 'handshakes', test: 'handshakes', transports: ['tcp', 'tls'],
+            impls: ['nipc', 'node-ipc'], smoke: 200, c0: 200, cmax: 200e3 },
         { id: 'broadcast-10', kind: 'broadcast', test: 'broadcast', clients: 10, smoke: 2000, c0: 1000, cmax: 10e6 },
         { id: 'broadcast-100', kind: 'broadcast', test: 'broadcast', clients: 100, smoke: null, c0: 200, cmax: 1e6 },
         { id: 'broadcast-1000', kind: 'broadcast', test: 'broadcast', clients: 1000, smoke: null, c0: 20, cmax: 100e3 },
@@ -213,7 +222,7 @@ function benchmarks(pinned) {
     return list;
 }
 
-const TRANSPORTS = ['unix', 'tcp'];
+const TRANSPORTS = ['unix', 'tcp', 'tls'];
 
 // ---- processes ----------------------------------------------------------------------------
 
@@ -468,10 +477,22 @@ class Driver {
     argv(impl, role, cpu, transport, endpoint, bench, extra, rawFds) {
         let argv = [...impl.cmd, role, '--transport', transport, '--endpoint', endpoint,
             '--test', bench.test, ...extra, '--seconds', String(Math.max(this.runTimeout(bench) - 2, 1)),
-            ...(impl.args || [])];
+            ...(transport === 'tls' ? ['--certs', this.certsDir()] : []), ...(impl.args || [])];
         if (this.pinned && cpu !== null) argv = [this.taskset, '-c', String(cpu), ...argv];
         if (rawFds) argv = ['sh', '-c', ULIMIT_SH + 'exec "$@"', 'sh', ...argv];
         return argv;
+    }
+
+    // The certificates of every tls run: test/support/certs.sh's CA, server.pem/server.key
+    // for localhost and 127.0.0.1, made once per invocation, removed at exit.
+    certsDir() {
+        if (this.certs) return this.certs;
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nipc-bench-certs-'));
+        tmpDirs.add(dir);
+        const r = spawnSync('bash', [path.join(ROOT, 'test', 'support', 'certs.sh'), dir], { encoding: 'utf8' });
+        if (r.status !== 0) throw new Error(`test/support/certs.sh failed: ${r.stderr || r.error}`);
+        this.certs = dir;
+        return dir;
     }
 
     // The driver's per-run timeout; the programs get a bound 2 s shorter (--seconds), so
@@ -496,13 +517,14 @@ class Driver {
     // Starts a server and waits for its ready line; returns [server, endpoint, ms to ready].
     async startServer(run, impl, transport, bench, extra, tmp, rawFds) {
         const endpoint = transport === 'unix' ? path.join(tmp, 'bench.sock') : '127.0.0.1:0';
+        const net = transport !== 'unix';
         const t0 = nowMs();
         const server = run.spawn('server',
             this.argv(impl, 'server', this.cpus(bench).server, transport, endpoint, bench, extra, rawFds));
         const ready = await run.wait(server.waitFor((l) => l.ev === 'ready', 'a ready line'));
         const ms = ready.t_ms - t0;
         let ep = typeof ready.endpoint === 'string' && ready.endpoint ? ready.endpoint : endpoint;
-        if (transport === 'tcp') {
+        if (net) {
             if (/^\d+$/.test(ep)) ep = `127.0.0.1:${ep}`;
             const port = Number(ep.slice(ep.lastIndexOf(':') + 1));
             if (!(port > 0)) throw new BenchFail(`server's ready line has no port: ${JSON.stringify(ready)}`);
@@ -587,6 +609,18 @@ class Driver {
                 count, wall: res.t_ms - t0, seconds: (res.t_ms - t0) / 1000,
                 p50: res.p50 / 1000, p99: res.p99 / 1000, p999: res.p999 / 1000,
             };
+        }
+        case 'handshakes': {
+            const extra = this.extra(bench, count);
+            const [, ep] = await this.startServer(run, impl, transport, bench, extra, tmp, false);
+            const t0 = nowMs();
+            const client = run.spawn('client',
+                this.argv(impl, 'client', cpus.client, transport, ep, bench, extra, false));
+            const res = await run.wait(client.waitFor((l) => l.ev === 'result', 'a result line'));
+            timedOut('client', res);
+            if (res.count !== count) throw new BenchFail(`client made ${res.count} connections, want ${count}`);
+            if (!isNum(res.seconds) || res.seconds <= 0) throw new BenchFail(`bad seconds in ${JSON.stringify(res)}`);
+            return { count, seconds: res.seconds, wall: res.t_ms - t0, rate: count / res.seconds };
         }
         case 'broadcast': {
             const extra = this.extra(bench, count);
@@ -679,8 +713,11 @@ class Driver {
         for (const bench of this.benches) {
             if (this.o.smoke && !bench.smoke) continue;
             for (const transport of TRANSPORTS) {
+                if (!(bench.transports || ['unix', 'tcp']).includes(transport)) continue;
                 for (const impl of this.impls) {
                     if (impl.kinds && !impl.kinds.includes(bench.kind)) continue;
+                    if (impl.transports && !impl.transports.includes(transport)) continue;
+                    if (bench.impls && !bench.impls.includes(impl.name)) continue;
                     const key = `${bench.id}/${transport}/${impl.name}`;
                     if (this.o.onlyRe && !this.o.onlyRe.test(key)) continue;
                     out.push({ key, bench, transport, impl });
@@ -764,6 +801,7 @@ class Driver {
             case 'stream': return bench.size || bench.payload ? `${fmtNum(m.mbps)} MB/s` : `${fmtNum(m.rate)} ev/s`;
             case 'latency': return `p50 ${fmtNum(m.p50)} µs`;
             case 'broadcast': return `${fmtNum(m.rate)} deliveries/s`;
+            case 'handshakes': return `${fmtNum(m.rate)} connections/s`;
             case 'idle': return `${fmtNum(m.rss_mib)} MiB`;
             case 'startup': return `${fmtNum(m.ms)} ms`;
             default: return '?';
@@ -894,6 +932,9 @@ function report(d) {
         defs(Object.keys(cores), (t, id) => [['p50', 'p50'], ['p99', 'p99'], ['p999', 'p99.9']].map(([k, label]) => (
             { labels: [t, cores[id], label], bench: id, transport: t, get: (x) => x[k] })
         )), true);
+
+    section('Handshakes: connections per second, each connect (+ TLS handshake) + one round trip + close, one after another (higher is better)',
+        ['transport'], defs(['handshakes'], (t, id) => [{ labels: [t], bench: id, transport: t, get: (x) => x.rate }]), false);
 
     const bc = ['broadcast-10', 'broadcast-100', 'broadcast-1000'];
     section('Broadcast: deliveries per second (higher is better)', ['transport', 'clients'],

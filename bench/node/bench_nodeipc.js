@@ -5,14 +5,17 @@
 // tests) in nipc's benchmark suite, with the same command line and output as the C programs
 // (bench/README.md):
 //
-//   node bench_nodeipc.js server|client --transport unix|tcp --endpoint PATH|HOST:PORT
-//        --test throughput|sweep|doubles|latency|broadcast|idle [--count N] [--size N] [--clients N]
-//        [--seconds S]
+//   node bench_nodeipc.js server|client --transport unix|tcp|tls --endpoint PATH|HOST:PORT
+//        --test throughput|sweep|doubles|latency|broadcast|idle|handshakes [--count N]
+//        [--size N] [--clients N] [--seconds S] [--certs DIR]
 //
 // Its best honest configuration: config.silent = true, one emit per event (node-ipc has no
 // batching API), the default delimiter framing. The server uses serve(path) or
 // serveNet(host, port); the client connectTo / connectToNet with stopRetrying (a lost
-// connection is a failure, not something to retry). A client that streams (throughput,
+// connection is a failure, not something to retry). Over tls, config.tls is set as node-ipc's
+// TLSSocket examples do: the server's public/private are DIR/server.pem and DIR/server.key
+// (--certs DIR, made by test/support/certs.sh), the client's trustedConnections DIR/ca.pem
+// with rejectUnauthorized, so it verifies the server against the address it connects to. A client that streams (throughput,
 // sweep) emits without waiting for the server, and only yields when its socket asks it to
 // (writableNeedDrain), as any Node writer must to keep memory bounded.
 //
@@ -31,6 +34,10 @@
 //                      received to the last event.
 //   idle               --clients connections, each says `hello` and waits for `ok`; held until
 //                      --seconds.
+//   handshakes         --count connections one after another (tcp or tls), each a fresh
+//                      IPCModule: connect (and handshake), ping {i} -> pong {i}, disconnect,
+//                      and the next once the socket has closed; the client prints
+//                      {count, seconds}.
 //
 // node-ipc's receiver (its "legacy" framing) parses nothing until a read happens to end on
 // the delimiter: it keeps appending to a buffer meanwhile. That is its real behaviour; if it
@@ -106,6 +113,7 @@ function parseCli(argv) {
                 size: { type: 'string', default: '1024' },
                 clients: { type: 'string' },
                 seconds: { type: 'string', default: '60' },
+                certs: { type: 'string' },
             },
         }).values;
     } catch (err) {
@@ -116,18 +124,22 @@ function parseCli(argv) {
         if (!/^\d+$/.test(v[name])) fail(`--${name} wants a non-negative integer, got '${v[name]}'`, 2);
         return Number(v[name]);
     };
-    if (v.transport !== 'unix' && v.transport !== 'tcp') fail('--transport must be unix or tcp', 2);
+    if (!['unix', 'tcp', 'tls'].includes(v.transport)) fail('--transport must be unix, tcp or tls', 2);
+    if (v.transport === 'tls' && !v.certs) fail('--transport tls needs --certs DIR', 2);
     if (!v.endpoint) fail('--endpoint is required', 2);
-    const tests = ['throughput', 'sweep', 'doubles', 'latency', 'broadcast', 'idle'];
+    const tests = ['throughput', 'sweep', 'doubles', 'latency', 'broadcast', 'idle', 'handshakes'];
     if (!tests.includes(v.test)) fail(`--test must be one of ${tests.join(', ')}`, 2);
     const seconds = Number(v.seconds);
     if (!(seconds > 0)) fail(`--seconds wants a positive number, got '${v.seconds}'`, 2);
     const defaults = {
         throughput: 1000000, sweep: 10000, doubles: 100000, latency: 100000, broadcast: 10000, idle: 0,
+        handshakes: 1000,
     };
     const o = {
         server: role === 'server',
-        tcp: v.transport === 'tcp',
+        tcp: v.transport !== 'unix', // tcp or tls
+        tls: v.transport === 'tls',
+        certs: v.certs,
         endpoint: v.endpoint,
         test: v.test,
         count: int('count') ?? defaults[v.test],
@@ -135,6 +147,7 @@ function parseCli(argv) {
         clients: int('clients') ?? (v.test === 'idle' ? 100 : 10),
         seconds,
     };
+    if (o.test === 'handshakes' && !o.tcp) fail('handshakes: tcp or tls only', 2);
     if (o.test === 'broadcast' && o.clients < 1) fail('--clients must be at least 1 for broadcast', 2);
     if (o.tcp) {
         const m = /^\[([^\]]+)\]:(\d+)$/.exec(o.endpoint) || /^([^:[\]]+):(\d+)$/.exec(o.endpoint);
@@ -159,6 +172,11 @@ function makeIpc() {
     ipc.config.id = SERVER_ID;
     ipc.config.silent = true;
     ipc.config.logInColor = false;
+    if (o.tls) {
+        ipc.config.tls = o.server
+            ? { public: path.join(o.certs, 'server.pem'), private: path.join(o.certs, 'server.key') }
+            : { trustedConnections: [path.join(o.certs, 'ca.pem')], rejectUnauthorized: true };
+    }
     return ipc;
 }
 
@@ -216,6 +234,17 @@ function connect() {
         if (!c.finished) fail('connection closed');
     });
     return c;
+}
+
+// Calls fn once the connection can carry events as nipc's `connect` means it: node-ipc's
+// `connect` is the TLS socket's TCP `connect`, before the handshake, so over tls it waits
+// for `secureConnect` too (an emit before it would be timed with the handshake).
+function up(c, fn) {
+    c.on('connect', () => {
+        if (o.tls && !c.socket.encrypted) fail('tls: node-ipc made a plain socket');
+        if (o.tls) c.socket.once('secureConnect', fn);
+        else fn();
+    });
 }
 
 // Resolves on the socket's next 'drain', or when it closes (then no 'drain' comes).
@@ -318,7 +347,7 @@ function clientStream(sweep) {
     const c = connect();
     const s = sweep ? 'x'.repeat(o.size) : 'hello';
     const pool = o.test === 'doubles' ? doublesPool() : null;
-    c.on('connect', async () => {
+    up(c, async () => {
         const sock = c.socket;
         for (let i = 0; i < o.count; i++) {
             if (pool) c.emit('m', { i, d: pool[i % DOUBLES_EVENTS] });
@@ -378,7 +407,7 @@ function clientLatency() {
         result({});
         exit(0);
     });
-    c.on('connect', () => {
+    up(c, () => {
         if (o.count === 0) {
             c.finished = true;
             c.emit('done', { n: 0 });
@@ -509,6 +538,41 @@ function clientIdle() {
     }
 }
 
+// ---- handshakes ------------------------------------------------------------------------
+
+function clientHandshakes() {
+    let n = 0;
+    const t0 = hr();
+    const result = (extra) => {
+        out({ ev: 'result', count: n, seconds: secs(t0, hr()), cpu_ns: cpuNs(), ...extra });
+    };
+    onTimeout = () => {
+        result({ timedOut: true });
+        exit(0);
+    };
+    const next = () => {
+        if (n === o.count) {
+            result({});
+            exit(0);
+        }
+        const c = connect();
+        c.on('connect', () => c.emit('ping', { i: n }));
+        c.on('pong', (data) => {
+            if (!data || data.i !== n) fail(`expected pong ${n}, got ${JSON.stringify(data)}`);
+            n++;
+            c.finished = true;
+            c.socket.once('close', () => setImmediate(next));
+            c.ipc.disconnect(SERVER_ID);
+        });
+    };
+    next();
+}
+
+function serverHandshakes() {
+    serverQuiet = true; // clients come and go; a reset as one leaves is no failure
+    serverLatency();
+}
+
 // ---- main ------------------------------------------------------------------------------
 
 const run = {
@@ -518,5 +582,6 @@ const run = {
     latency: [serverLatency, clientLatency],
     broadcast: [serverBroadcast, clientBroadcast],
     idle: [serverIdle, clientIdle],
+    handshakes: [serverHandshakes, clientHandshakes],
 }[o.test];
 run[o.server ? 0 : 1]();
