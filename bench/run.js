@@ -515,6 +515,19 @@ class Driver {
     }
 
     // Starts a server and waits for its ready line; returns [server, endpoint, ms to ready].
+    // A server, then one client run to its result line: the round-trip tests (latency,
+    // handshakes). Returns the client's result and when it was started.
+    async serveAndRunClient(run, impl, transport, bench, count, tmp, cpus) {
+        const extra = this.extra(bench, count);
+        const [, ep] = await this.startServer(run, impl, transport, bench, extra, tmp, false);
+        const t0 = nowMs();
+        const client = run.spawn('client',
+            this.argv(impl, 'client', cpus.client, transport, ep, bench, extra, false));
+        const res = await run.wait(client.waitFor((l) => l.ev === 'result', 'a result line'));
+        timedOut('client', res);
+        return { t0, res };
+    }
+
     async startServer(run, impl, transport, bench, extra, tmp, rawFds) {
         const endpoint = transport === 'unix' ? path.join(tmp, 'bench.sock') : '127.0.0.1:0';
         const net = transport !== 'unix';
@@ -594,13 +607,7 @@ class Driver {
             return m;
         }
         case 'latency': {
-            const extra = this.extra(bench, count);
-            const [, ep] = await this.startServer(run, impl, transport, bench, extra, tmp, false);
-            const t0 = nowMs();
-            const client = run.spawn('client',
-                this.argv(impl, 'client', cpus.client, transport, ep, bench, extra, false));
-            const res = await run.wait(client.waitFor((l) => l.ev === 'result', 'a result line'));
-            timedOut('client', res);
+            const { t0, res } = await this.serveAndRunClient(run, impl, transport, bench, count, tmp, cpus);
             if (res.count !== count) throw new BenchFail(`client made ${res.count} round trips, want ${count}`);
             for (const k of ['p50', 'p99', 'p999']) {
                 if (!isNum(res[k]) || res[k] <= 0) throw new BenchFail(`bad ${k} in ${JSON.stringify(res)}`);
@@ -611,13 +618,7 @@ class Driver {
             };
         }
         case 'handshakes': {
-            const extra = this.extra(bench, count);
-            const [, ep] = await this.startServer(run, impl, transport, bench, extra, tmp, false);
-            const t0 = nowMs();
-            const client = run.spawn('client',
-                this.argv(impl, 'client', cpus.client, transport, ep, bench, extra, false));
-            const res = await run.wait(client.waitFor((l) => l.ev === 'result', 'a result line'));
-            timedOut('client', res);
+            const { t0, res } = await this.serveAndRunClient(run, impl, transport, bench, count, tmp, cpus);
             if (res.count !== count) throw new BenchFail(`client made ${res.count} connections, want ${count}`);
             if (!isNum(res.seconds) || res.seconds <= 0) throw new BenchFail(`bad seconds in ${JSON.stringify(res)}`);
             return { count, seconds: res.seconds, wall: res.t_ms - t0, rate: count / res.seconds };
