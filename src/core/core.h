@@ -232,6 +232,52 @@ static inline void nipc__msg_admit(nipc_msg_t *m, const nipc_type_rules_t *r, co
         nipc__msg_refuse(m, err, p, n);
 }
 
+/* ---- encoding.c: Node's Buffer encodings (R2) ---------------------------------------- */
+
+/*
+ * The encodings of node-ipc's `encoding` option. C text is UTF-8 and stands for the
+ * JavaScript string Node decodes from it (Buffer.from(bytes).toString('utf8'): each
+ * ill-formed subsequence becomes U+FFFD), so these functions give exactly the bytes Node
+ * gives for that string. Pure and stateless.
+ */
+typedef enum nipc_encoding {
+    NIPC__ENC_UTF8,
+    NIPC__ENC_ASCII,
+    NIPC__ENC_LATIN1,
+    NIPC__ENC_HEX,
+    NIPC__ENC_BASE64,
+    NIPC__ENC_BASE64URL,
+    NIPC__ENC_UTF16LE
+} nipc_encoding_t;
+
+/*
+ * The encoding of a name Buffer.isEncoding accepts, case-insensitively: utf8 utf-8 ascii
+ * latin1 binary hex base64 base64url utf16le utf-16le ucs2 ucs-2. 0, or UV_EINVAL (*out
+ * untouched) for any other name, NULL and "" included.
+ */
+int nipc__encoding_parse(const char *name, nipc_encoding_t *out);
+
+/* Node's canonical name ("utf8", "latin1", "utf16le", ...); NULL for a value outside the enum. */
+const char *nipc__encoding_name(nipc_encoding_t e);
+
+/*
+ * Buffer.from(text, enc) for the UTF-8 text s[0, n): appends the bytes to `out`, the bytes
+ * node-ipc's raw-mode emit writes. utf8 passes valid text through; ascii, as in Node, is
+ * latin1 (each UTF-16 unit's low byte); hex stops at the first pair that is not two hex
+ * digits; base64 and base64url both skip what is not in either alphabet and stop at '='.
+ * 0, or UV_ENOMEM with `out` as it was. s may be NULL when n is 0.
+ */
+int nipc__encoding_from_text(nipc_encoding_t e, const char *s, size_t n, nipc_buf_t *out);
+
+/*
+ * buf.toString(enc) for the bytes p[0, n), appended to `out` as UTF-8 text: utf8 with each
+ * ill-formed subsequence as EF BF BD, ascii with bit 7 cleared, hex in lower case, base64
+ * padded, base64url unpadded, utf16le with an odd last byte dropped and each lone surrogate
+ * (which UTF-8 cannot hold) as EF BF BD, as Buffer.from(string, 'utf8') writes it. 0, or
+ * UV_ENOMEM with `out` as it was. p may be NULL when n is 0.
+ */
+int nipc__encoding_to_text(nipc_encoding_t e, const char *p, size_t n, nipc_buf_t *out);
+
 /* ---- config.c -------------------------------------------------------------------------- */
 
 /* Deep copy of every string of `src` into `dst`, allowed_events included. 0 or UV_ENOMEM (dst
