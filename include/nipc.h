@@ -109,10 +109,19 @@ typedef struct nipc_config {
     const char *id;           /* the host name; used for the default server path */
     const char *network_host; /* "127.0.0.1" (TCP and UDP transports) */
     int network_port;         /* 8000 */
-    const char *encoding;     /* "utf8"; JSON mode is UTF-8 only (W17) */
-    bool raw_buffer;          /* false; raw mode is not in this release (UV_ENOTSUP) */
+    const char *encoding;     /* "utf8"; raw mode: how text becomes bytes, any of Node's
+                                 encodings (utf8, ascii, latin1 or binary, hex, base64,
+                                 base64url, utf16le or ucs2; R2). JSON mode is UTF-8 only
+                                 (W17): another encoding is UV_ENOTSUP there. */
+    bool raw_buffer;          /* false. true: raw mode (R1-R6), no framing: an emit sends
+                                 bytes (nipc_client_send(), or emit's type as text in
+                                 `encoding`), and each read arrives whole as one `data`
+                                 event with its bytes (nipc_event_t.bytes), undecoded */
     const char *delimiter;    /* "\f"; any non-empty string (W15) */
-    bool sync;                /* false; sync mode is not in this release (UV_ENOTSUP) */
+    bool sync;                /* false. true, for clients (C15): the first emit goes at once
+                                 and each later one waits until a read that ends between
+                                 messages (raw mode: any read) has arrived since the last
+                                 went, as node-ipc's queue does */
     bool unlink;              /* true: remove a stale socket before listening */
     bool silent;              /* false: logging is on, as in node-ipc */
     bool log_in_color;        /* true: ANSI colours when rendering JSON in log lines, if
@@ -201,6 +210,11 @@ typedef struct nipc_config {
                                    received (an `error`) or sent (NIPC_ERESERVED) */
     bool legacy_data;           /* true: null and "" data are sent as {} like node-ipc (W4) */
 
+    /* NULL: node-ipc's JSON frames, or raw mode's bytes with raw_buffer. Else the caller's
+     * codec (node-ipc 14's custom parser), copied by nipc_new(): see nipc_codec_t. Since
+     * 0.3.0. */
+    const struct nipc_codec *codec;
+
     /* node-ipc 14's guarded and assured limits, and an idle bound; since 0.2.0. */
 
     /* 256 (node-ipc 14's maxEventNameLength): a frame whose type is longer, counted in UTF-16
@@ -259,6 +273,7 @@ typedef struct nipc_cred {
  *   close                 server   false, or true after an error     peer    0
  *   disconnect / destroy  client   NULL                              -       0
  *   drain                 both     NULL                              peer*   0
+ *   data (raw mode)       both     NULL; the read in bytes / size    peer*   0
  *   drop                  both     {frames, bytes, code, message}    peer*   < 0
  *
  *   (* peer on the server side, NULL on the client side)
@@ -278,6 +293,8 @@ typedef struct nipc_event {
     nipc_server_t *server; /* the server that published it, or NULL */
     nipc_client_t *client; /* the client that published it, or NULL */
     int status;            /* error events: the code; 0 otherwise */
+    const char *bytes;     /* raw mode's `data`: the bytes of one read, else NULL (0.3.0) */
+    size_t size;           /* how many */
 } nipc_event_t;
 
 typedef void (*nipc_event_cb)(const nipc_event_t *ev, void *arg);
@@ -285,15 +302,52 @@ typedef void (*nipc_event_cb)(const nipc_event_t *ev, void *arg);
 /* The wildcard type: its handlers see every event, before the typed handlers (S17). */
 #define NIPC_EVENT_ANY "*"
 
+/* ---- codecs (since 0.3.0) ---------------------------------------------------------------- */
+
+/* What a codec writes an emit's bytes to, and the connection its reads come from. */
+typedef struct nipc_codec_out nipc_codec_out_t;
+typedef struct nipc_codec_in nipc_codec_in_t;
+
+/*
+ * A caller's wire format, node-ipc 14's custom parser, for stream transports (UDP refuses
+ * it: UV_ENOTSUP). Both functions run on the loop's thread.
+ *
+ * encode: the bytes of one emit (type, data; data may be NULL), written with
+ * nipc_codec_write(). 0, or a negative code that the emit returns (nothing is sent). The
+ * type rules hold first: reserved names, max_event_name, allowed_events, and the bytes must
+ * fit max_message_size. Broadcast encodes once for every socket.
+ *
+ * read: p[0, n) is what the last call left (its remainder) followed by the bytes of a new
+ * read. Publish each complete message with nipc_codec_deliver(), and return how many bytes
+ * of p were consumed: the rest is passed again, with the next read after it. A remainder
+ * longer than max_message_size closes the connection (`error` UV_EMSGSIZE), as does a
+ * negative return (`error` with that code).
+ */
+typedef struct nipc_codec {
+    int (*encode)(void *arg, const char *type, const json_t *data, nipc_codec_out_t *out);
+    ssize_t (*read)(void *arg, nipc_codec_in_t *in, const char *p, size_t n);
+    void *arg;
+} nipc_codec_t;
+
+/* Appends n bytes to an emit's encoding: 0, UV_EINVAL or UV_ENOMEM. */
+NIPC_EXTERN int nipc_codec_write(nipc_codec_out_t *out, const void *p, size_t n);
+/*
+ * From read: publishes one message (type, data borrowed for the call) on the connection,
+ * as a JSON frame would be. 0; or a type the rules refuse (NIPC_ERESERVED, NIPC_ENAMELEN,
+ * NIPC_ENOTALLOWED), which is published as an `error` instead; or UV_ECANCELED when a
+ * handler closed the connection (deliver nothing more), UV_EINVAL for NULL.
+ */
+NIPC_EXTERN int nipc_codec_deliver(nipc_codec_in_t *in, const char *type, json_t *data);
+
 /* ---- instance -------------------------------------------------------------------------- */
 
 /*
  * Creates an instance with a copy of `cfg` (NULL: defaults). With `loop` NULL the instance
  * creates and owns its loop (run it with nipc_run()); otherwise it uses the caller's.
  * Returns 0 and sets *out, or UV_EINVAL (a bad key: an empty delimiter, an empty
- * allowed_events, `assured` without what it requires, ...), UV_ENOMEM, UV_ENOTSUP
- * (raw_buffer, sync or a non-UTF-8 encoding: a key this release cannot honour is refused,
- * never ignored).
+ * allowed_events, `assured` without what it requires, an unknown encoding, ...),
+ * UV_ENOMEM, UV_ENOTSUP (a non-UTF-8 encoding in JSON mode: a key that cannot be honoured
+ * is refused, never ignored).
  *
  * If SIGPIPE still has its default disposition, it is set to ignored, as Node does:
  * otherwise a peer that closes while we write would kill the process.
@@ -405,6 +459,25 @@ NIPC_EXTERN int nipc_server_broadcast(nipc_server_t *server, const char *type, j
 NIPC_EXTERN int nipc_server_broadcast_new(nipc_server_t *server, const char *type, json_t *data);
 NIPC_EXTERN int nipc_server_broadcastf(nipc_server_t *server, const char *type, const char *fmt,
                                        ...);
+
+/*
+ * Raw mode (and a caller's codec): bytes as they are, with no framing (R1), to one socket
+ * (for a UDP sender, one datagram back to it), to an address:port (UDP), or to every socket
+ * (UDP: every sender heard from). The `_text` variants send text converted with the
+ * configured encoding, as Node's Buffer.from(text, encoding) (R2; raw mode only); the emit
+ * functions do the same with their type in raw mode, and ignore data. An empty send writes
+ * nothing. Returns the codes of nipc_server_emit(), and UV_EINVAL in JSON mode. A peer may
+ * receive one send as several reads, or several as one: raw mode has no framing. Since
+ * 0.3.0.
+ */
+NIPC_EXTERN int nipc_server_send(nipc_server_t *server, nipc_socket_t *socket, const void *p,
+                                 size_t n);
+NIPC_EXTERN int nipc_server_send_text(nipc_server_t *server, nipc_socket_t *socket,
+                                      const char *text);
+NIPC_EXTERN int nipc_server_send_to(nipc_server_t *server, const char *address, int port,
+                                    const void *p, size_t n);
+NIPC_EXTERN int nipc_server_broadcast_bytes(nipc_server_t *server, const void *p, size_t n);
+NIPC_EXTERN int nipc_server_broadcast_text(nipc_server_t *server, const char *text);
 
 /* node-ipc's server.sockets: how many are connected, and the i-th in connection order. */
 NIPC_EXTERN size_t nipc_server_socket_count(const nipc_server_t *server);
@@ -563,6 +636,11 @@ NIPC_EXTERN int nipc_client_close(nipc_client_t *client, bool flush);
 NIPC_EXTERN int nipc_client_emit(nipc_client_t *client, const char *type, json_t *data);
 NIPC_EXTERN int nipc_client_emit_new(nipc_client_t *client, const char *type, json_t *data);
 NIPC_EXTERN int nipc_client_emitf(nipc_client_t *client, const char *type, const char *fmt, ...);
+/* Raw mode: bytes to the server, and text in the configured encoding, as
+ * nipc_server_send() and nipc_server_send_text(); the codes of nipc_client_emit(). In sync
+ * mode they wait their turn as emits do. Since 0.3.0. */
+NIPC_EXTERN int nipc_client_send(nipc_client_t *client, const void *p, size_t n);
+NIPC_EXTERN int nipc_client_send_text(nipc_client_t *client, const char *text);
 
 NIPC_EXTERN const char *nipc_client_id(const nipc_client_t *client);
 NIPC_EXTERN const char *nipc_client_path(const nipc_client_t *client);

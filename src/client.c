@@ -23,6 +23,7 @@
  * one `destroy`, published from the loop; the memory is freed after its handlers return,
  * once both handles (the connection and the timer) have closed.
  */
+#include "codec/codec.h"
 #include "transport/transport.h"
 
 #include <string.h>
@@ -55,20 +56,21 @@ struct nipc_client_s {
 
 static void publish(nipc_client_t *cl, const char *type, json_t *data, int status)
 {
-    nipc_event_t ev = {type, data, NULL, NULL, cl, status};
+    nipc_event_t ev = {.type = type, .data = data, .client = cl, .status = status};
     nipc__publish(cl->ipc, &cl->events, &ev);
 }
 
-/* What the queue still holds is discarded and reported. */
-static void drop_queue(nipc_client_t *cl, int reason)
+/* What the queue still holds is discarded and reported; with `held`, sync mode's frames
+ * waiting for their turn too. */
+static void drop_queue(nipc_client_t *cl, int reason, bool held)
 {
-    nipc_event_t ev = {"drop", NULL, NULL, NULL, cl, 0};
-    nipc__publish_drop(cl->ipc, &cl->events, &ev, nipc__conn_take_loss(&cl->conn), reason);
+    nipc_event_t ev = {.type = "drop", .client = cl};
+    nipc__publish_drop(cl->ipc, &cl->events, &ev, nipc__conn_take_loss(&cl->conn, held), reason);
 }
 
 void nipc__client_report_loss(nipc_client_t *cl)
 {
-    drop_queue(cl, UV_ECANCELED);
+    drop_queue(cl, UV_ECANCELED, true);
 }
 
 nipc_client_t *nipc__client_next(const nipc_client_t *cl)
@@ -171,7 +173,7 @@ static int never_sent_reason(const nipc_client_t *cl)
 static void destroyed(nipc_client_t *cl)
 {
     cl->state = DESTROYED;
-    drop_queue(cl, never_sent_reason(cl));
+    drop_queue(cl, never_sent_reason(cl), true);
     publish(cl, "destroy", NULL, 0);
     if (cl->explicit_disconnect)
         finalize(cl);
@@ -233,7 +235,7 @@ static void on_client_close(nipc_conn_t *c, int status)
     }
     /* A lost connection takes its unwritten frames with it; a failed attempt does not. */
     if (cl->state == CONNECTED)
-        drop_queue(cl, status != 0 ? status : UV_ECANCELED);
+        drop_queue(cl, status != 0 ? status : UV_ECANCELED, cl->explicit_disconnect);
     /* A connection the server refused once up (TLS 1.3 checks a client's certificate after
      * the client's handshake has ended) counts like a failed attempt for the retry rule. */
     if (status != 0 && (cl->state != CONNECTED || verification_failed(status)))
@@ -343,6 +345,16 @@ static void on_client_message(nipc_conn_t *c, const char *type, json_t *data)
     publish(cl, type, data, 0);
 }
 
+/* Raw mode (R3, C5): `data` with the bytes of one read. */
+static void on_client_bytes(nipc_conn_t *c, const char *p, size_t n)
+{
+    nipc_client_t *cl = (nipc_client_t *)c;
+    nipc_event_t ev = {.type = "data", .client = cl, .bytes = p, .size = n};
+    if (nipc__log_on(cl->ipc))
+        nipc_log(cl->ipc, "## received events ## data : %zu bytes", n);
+    nipc__publish(cl->ipc, &cl->events, &ev);
+}
+
 static void on_client_error(nipc_conn_t *c, int err, json_t *payload)
 {
     publish_error((nipc_client_t *)c, err, payload);
@@ -360,6 +372,7 @@ static void on_client_ready(nipc_conn_t *c)
 
 static const nipc_conn_hooks_t client_hooks = {
     .on_message = on_client_message,
+    .on_bytes = on_client_bytes,
     .on_error = on_client_error,
     .on_drain = on_client_drain,
     .on_ready = on_client_ready,
@@ -413,6 +426,7 @@ static int open_client(nipc_t *ipc, const char *id, char *where, bool net, int p
                     : ipc->cfg.tls.enabled ? &nipc__tls_ops
                                            : &nipc__tcp_ops);
     cl->conn.servername = net ? where : NULL; /* the name TLS verifies */
+    cl->conn.sync = ipc->cfg.sync;
     uv_timer_init(ipc->loop, &cl->timer);
     cl->timer.data = cl;
 
@@ -529,14 +543,44 @@ int nipc_disconnect(nipc_t *ipc, const char *id)
 
 /* ---- emitting ---------------------------------------------------------------------------- */
 
-int nipc_client_emit(nipc_client_t *cl, const char *type, json_t *data)
+/* 0 when an emit may be queued now; why not otherwise. */
+static int can_emit(const nipc_client_t *cl)
 {
-    if (cl == NULL)
-        return UV_EINVAL;
     if (cl->explicit_disconnect || cl->state == DESTROYED || nipc__gone(cl->ipc))
         return NIPC_EDESTROYED;
     if (cl->state == WAITING || cl->conn.closing)
         return UV_ENOTCONN;
+    return 0;
+}
+
+int nipc_client_send(nipc_client_t *cl, const void *p, size_t n)
+{
+    if (cl == NULL || cl->conn.codec == &nipc__json_codec || (p == NULL && n > 0))
+        return UV_EINVAL;
+    int err = can_emit(cl);
+    if (err)
+        return err;
+    if (n > cl->ipc->cfg.max_message_size)
+        return UV_EMSGSIZE;
+    if (nipc__log_on(cl->ipc))
+        nipc_log(cl->ipc, "dispatching %zu bytes to %s", n, cl->id);
+    return nipc__conn_send_bytes(&cl->conn, p, n);
+}
+
+int nipc_client_send_text(nipc_client_t *cl, const char *text)
+{
+    if (cl == NULL || cl->conn.codec != &nipc__raw_codec || text == NULL)
+        return UV_EINVAL;
+    return nipc_client_emit(cl, text, NULL);
+}
+
+int nipc_client_emit(nipc_client_t *cl, const char *type, json_t *data)
+{
+    if (cl == NULL)
+        return UV_EINVAL;
+    int err = can_emit(cl);
+    if (err)
+        return err;
     if (nipc__log_on(cl->ipc)) {
         nipc_log(cl->ipc, "dispatching event to %s : %s", cl->id, type ? type : "(null)");
         nipc__log_json(cl->ipc, "  data:", data);

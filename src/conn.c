@@ -1,12 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * One connected peer, whatever the stream transport: bytes in -> frames -> events, and
- * frames out through a queue written once per loop turn.
+ * One connected peer, whatever the stream transport and the codec: bytes in -> the codec ->
+ * events, and frames out through a queue written once per loop turn.
  *
- * Receive: libuv reads straight into the tail of `in`; the frame scanner resumes where it
- * stopped; every complete frame of a read is decoded in place and published in that read
- * (W8, no hold-back as in legacy W10); the partial frame stays. A pending frame longer than
- * max_message_size closes this connection only.
+ * Receive: libuv reads straight into the tail of `in`, and the codec (codec/codec.h)
+ * consumes what is complete, leaving a partial frame for the next read.
  *
  * Send: frames are encoded straight into `out`. At most one write is in flight: when it
  * completes, or when the loop turn ends (the instance's check handle), `out` becomes the
@@ -27,6 +25,7 @@
  * write that failed inside an emit, which is reported from the loop just before. A closing
  * connection is in no deadline queue.
  */
+#include "codec/codec.h"
 #include "transport/transport.h"
 
 #include <limits.h>
@@ -49,7 +48,9 @@ void nipc__conn_init(nipc_conn_t *c, nipc_t *ipc, const nipc_conn_hooks_t *hooks
     c->ipc = ipc;
     c->hooks = hooks;
     c->ops = ops;
+    c->codec = ipc->codec;
     nipc__buf_init(&c->in);
+    nipc__buf_init(&c->held);
     nipc__buf_init(&c->out);
     nipc__buf_init(&c->inflight);
 }
@@ -82,16 +83,70 @@ void nipc__conn_release(nipc_conn_t *c)
     nipc__buf_free(&c->in);
     nipc__buf_free(&c->out);
     nipc__buf_free(&c->inflight);
+    nipc__buf_free(&c->held);
+    nipc__free(c->lens.v);
+    nipc__free(c->held_lens.v);
 }
 
-nipc_loss_t nipc__conn_take_loss(nipc_conn_t *c)
+/* ---- frame lengths, for codecs without a delimiter --------------------------------------- */
+
+static int lens_push(nipc_lens_t *l, size_t len)
 {
-    nipc_loss_t loss = {c->out_frames + c->inflight_frames, nipc__conn_queued(c)};
+    if (l->n == l->cap && l->head > 0) {
+        memmove(l->v, l->v + l->head, (l->n - l->head) * sizeof *l->v);
+        l->n -= l->head;
+        l->head = 0;
+    }
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        size_t *v = nipc__realloc(l->v, cap * sizeof *v);
+        if (v == NULL)
+            return UV_ENOMEM;
+        l->v = v;
+        l->cap = cap;
+    }
+    l->v[l->n++] = len;
+    return 0;
+}
+
+static size_t lens_pop(nipc_lens_t *l)
+{
+    size_t len = l->v[l->head++];
+    if (l->head == l->n)
+        l->head = l->n = 0;
+    return len;
+}
+
+static void lens_drop(nipc_lens_t *l, size_t frames)
+{
+    l->head += frames;
+    if (l->head >= l->n)
+        l->head = l->n = 0;
+}
+
+static void lens_clear(nipc_lens_t *l)
+{
+    l->head = l->n = 0;
+}
+
+nipc_loss_t nipc__conn_take_loss(nipc_conn_t *c, bool held)
+{
+    nipc_loss_t loss = {c->out_frames + c->inflight_frames,
+                        nipc__buf_size(&c->out) + nipc__buf_size(&c->inflight)};
     nipc__buf_reset(&c->out);
     c->out_frames = 0;
     if (!c->writing) {
         nipc__buf_reset(&c->inflight);
         c->inflight_frames = 0;
+        lens_clear(&c->lens);
+    } else {
+        c->lens.n = c->lens.head + c->inflight_frames; /* those of the write stay */
+    }
+    if (held) {
+        loss.frames += c->held_lens.n - c->held_lens.head;
+        loss.bytes += nipc__buf_size(&c->held);
+        nipc__buf_reset(&c->held);
+        lens_clear(&c->held_lens);
     }
     return loss;
 }
@@ -206,8 +261,6 @@ static nipc_deadline_t *due_head(const nipc_deadlines_t *q, unsigned ms, uint64_
     return q->head != NULL && q->head->since + ms <= now ? q->head : NULL;
 }
 
-static void fail(nipc_conn_t *c, int err);
-
 static void expire(nipc_deferred_t *d)
 {
     nipc_t *ipc = nipc__container_of(d, nipc_t, expire_d);
@@ -219,7 +272,7 @@ static void expire(nipc_deferred_t *d)
         dequeue(&ipc->partial, n);
         nipc_log(ipc, "frame still incomplete after %u ms: connection closed",
                  ipc->cfg.message_timeout_ms);
-        fail(c, UV_ETIMEDOUT);
+        nipc__conn_fail(c, UV_ETIMEDOUT);
     }
     while (!nipc__gone(ipc) && (n = due_head(&ipc->quiet, ipc->cfg.idle_timeout_ms, now))) {
         nipc_conn_t *c = nipc__container_of(n, nipc_conn_t, quiet);
@@ -287,9 +340,21 @@ static unsigned pieces(uv_buf_t *b, unsigned max, char *p, size_t n)
 }
 
 /* Frames completed in the n bytes written from p (a frame's delimiter appears only at its
- * end: the encoder refuses any other, NIPC_EDELIM). */
-static size_t frames_in(const nipc_conn_t *c, const char *p, size_t n)
+ * end: the encoder refuses any other, NIPC_EDELIM); for an undelimited codec, from the
+ * lengths, whose oldest is then what is left of the frame the write ended in. */
+static size_t frames_written(nipc_conn_t *c, const char *p, size_t n)
 {
+    if (!c->codec->delimited) {
+        size_t k = 0;
+        nipc_lens_t *l = &c->lens;
+        while (l->head < l->n && l->v[l->head] <= n) {
+            n -= lens_pop(l);
+            k++;
+        }
+        if (n > 0 && l->head < l->n)
+            l->v[l->head] -= n;
+        return k;
+    }
     const char *d = c->ipc->cfg.delimiter;
     size_t dlen = c->ipc->dlen, k = 0;
     const char *end = p + n;
@@ -318,6 +383,15 @@ static void finish_close(nipc_conn_t *c)
         close_now(c);
 }
 
+/* An emit was refused and everything queued is now out (sync's waiting frames included). */
+static void maybe_drain(nipc_conn_t *c)
+{
+    if (c->refused && !c->closing && nipc__buf_size(&c->held) == 0) {
+        c->refused = false;
+        c->hooks->on_drain(c);
+    }
+}
+
 void nipc__conn_written(nipc_conn_t *c, int status)
 {
     c->writing = false;
@@ -331,6 +405,7 @@ void nipc__conn_written(nipc_conn_t *c, int status)
         return;
     }
     nipc__buf_reset(&c->inflight);
+    lens_drop(&c->lens, c->inflight_frames);
     c->inflight_frames = 0;
     if (uv_is_closing(&c->u.handle))
         return;
@@ -338,9 +413,8 @@ void nipc__conn_written(nipc_conn_t *c, int status)
         nipc__schedule_flush(c->ipc, c);
     } else if (c->close_after_flush) {
         finish_close(c);
-    } else if (c->refused && !c->closing) {
-        c->refused = false;
-        c->hooks->on_drain(c);
+    } else {
+        maybe_drain(c);
     }
 }
 
@@ -398,7 +472,7 @@ void nipc__conn_flush(nipc_conn_t *c)
     }
     if (n > 0 && (size_t)n < nipc__buf_size(&c->out)) {
         /* Rare: the socket took part of the queue. Count the frames it took whole. */
-        c->out_frames -= frames_in(c, c->out.data + c->out.off, (size_t)n);
+        c->out_frames -= frames_written(c, c->out.data + c->out.off, (size_t)n);
         c->out.off += (size_t)n;
     } else if (n > 0) {
         c->out.off += (size_t)n;
@@ -409,12 +483,11 @@ void nipc__conn_flush(nipc_conn_t *c)
     }
     nipc__buf_reset(&c->out);
     c->out_frames = 0;
+    lens_clear(&c->lens);
     if (c->close_after_flush)
         finish_close(c);
-    else if (c->refused && !c->closing) {
-        c->refused = false;
-        c->hooks->on_drain(c);
-    }
+    else
+        maybe_drain(c);
 }
 
 /*
@@ -422,15 +495,10 @@ void nipc__conn_flush(nipc_conn_t *c)
  * queue takes any one frame, so a frame larger than the bound can still be sent, and a
  * refusal always has a write in progress whose end brings `drain`.
  */
-static int queued(nipc_conn_t *c, size_t mark)
+/* A frame was added to `out`: it goes at the end of the turn, or now past the threshold. */
+static void enqueued(nipc_conn_t *c)
 {
-    size_t max = c->ipc->cfg.max_queued_bytes;
-    size_t before = nipc__conn_queued(c) - (c->out.len - mark);
-    if (max != 0 && before > 0 && nipc__conn_queued(c) > max) {
-        c->out.len = mark;
-        c->refused = true;
-        return NIPC_EQUEUEFULL;
-    }
+    c->sync_busy = c->sync;
     c->out_frames++;
     if (c->established) {
         if (nipc__buf_size(&c->out) >= FLUSH_THRESHOLD)
@@ -438,25 +506,76 @@ static int queued(nipc_conn_t *c, size_t mark)
         else
             nipc__schedule_flush(c->ipc, c);
     }
+}
+
+static int queued(nipc_conn_t *c, nipc_buf_t *dst, size_t mark)
+{
+    size_t len = dst->len - mark;
+    size_t max = c->ipc->cfg.max_queued_bytes;
+    size_t before = nipc__conn_queued(c) - len;
+    if (len == 0) /* an empty raw frame: nothing to write, nothing to lose */
+        return 0;
+    if (max != 0 && before > 0 && nipc__conn_queued(c) > max) {
+        dst->len = mark;
+        c->refused = true;
+        return NIPC_EQUEUEFULL;
+    }
+    nipc_lens_t *l = dst == &c->held ? &c->held_lens : c->codec->delimited ? NULL : &c->lens;
+    if (l != NULL && lens_push(l, len) != 0) {
+        dst->len = mark;
+        return UV_ENOMEM;
+    }
+    if (dst != &c->held) /* else sync: it waits for its turn */
+        enqueued(c);
     return 0;
+}
+
+/* Where the next frame goes: out, or in sync mode, while one awaits its answer, held. */
+static nipc_buf_t *next_queue(nipc_conn_t *c)
+{
+    return c->sync_busy ? &c->held : &c->out;
 }
 
 int nipc__conn_send(nipc_conn_t *c, const char *type, const json_t *data)
 {
     if (c->closing)
         return UV_ENOTCONN;
-    size_t mark = c->out.len;
-    int err = nipc__encode(c->ipc, &c->out, type, data);
-    return err ? err : queued(c, mark);
+    nipc_buf_t *dst = next_queue(c);
+    size_t mark = dst->len;
+    int err = c->codec->encode(c->ipc, dst, type, data);
+    return err ? err : queued(c, dst, mark);
 }
 
 int nipc__conn_send_bytes(nipc_conn_t *c, const char *p, size_t n)
 {
     if (c->closing)
         return UV_ENOTCONN;
+    nipc_buf_t *dst = next_queue(c);
+    size_t mark = dst->len;
+    int err = nipc__buf_append(dst, p, n);
+    return err ? err : queued(c, dst, mark);
+}
+
+/* sync mode (C15): an answer came; the next waiting frame goes, or nothing awaits one now. */
+static void sync_release(nipc_conn_t *c)
+{
+    nipc_lens_t *l = &c->held_lens;
+    c->sync_busy = false;
+    if (l->head == l->n)
+        return;
+    size_t len = l->v[l->head];
     size_t mark = c->out.len;
-    int err = nipc__buf_append(&c->out, p, n);
-    return err ? err : queued(c, mark);
+    if (nipc__buf_append(&c->out, c->held.data + c->held.off, len) != 0 ||
+        (!c->codec->delimited && lens_push(&c->lens, len) != 0)) {
+        c->out.len = mark;
+        nipc__conn_fail(c, UV_ENOMEM); /* the frame stays held: the close reports it */
+        return;
+    }
+    lens_pop(l);
+    c->held.off += len;
+    if (nipc__buf_size(&c->held) == 0)
+        nipc__buf_reset(&c->held);
+    enqueued(c);
 }
 
 static void on_flush_timeout(uv_timer_t *t)
@@ -520,6 +639,16 @@ void nipc__conn_abort(nipc_conn_t *c)
 
 /* ---- receiving ------------------------------------------------------------------------- */
 
+/* How large reads grow. Raw mode publishes each read whole, so its reads may grow up to
+ * max_message_size (a read never brings more than the socket holds, which bounds it). */
+static size_t read_max(const nipc_conn_t *c)
+{
+    size_t max = c->ipc->cfg.max_message_size;
+    if (c->codec != &nipc__raw_codec)
+        return READ_CHUNK_MAX;
+    return max < READ_CHUNK ? READ_CHUNK : max > WRITE_PIECE ? WRITE_PIECE : max;
+}
+
 void nipc__conn_rx_room(nipc_conn_t *c, uv_buf_t *buf)
 {
     /* Reads start at 64 KiB. They grow while they come back full (a peer streaming faster
@@ -537,6 +666,8 @@ void nipc__conn_rx_room(nipc_conn_t *c, uv_buf_t *buf)
         return;
     }
     size_t room = c->in.cap - c->in.len;
+    if (c->codec == &nipc__raw_codec && room > c->ipc->cfg.max_message_size)
+        room = c->ipc->cfg.max_message_size > 0 ? c->ipc->cfg.max_message_size : 1;
     c->read_offered = room > UINT32_MAX ? UINT32_MAX : room;
     *buf = uv_buf_init(c->in.data + c->in.len, (unsigned)c->read_offered);
 }
@@ -548,29 +679,17 @@ void nipc__conn_rx_room(nipc_conn_t *c, uv_buf_t *buf)
 static bool adapt_read_chunk(nipc_conn_t *c, size_t nread)
 {
     bool full = nread >= c->read_offered;
-    if (full && c->read_chunk < READ_CHUNK_MAX)
+    if (full && c->read_chunk < read_max(c))
         c->read_chunk *= 2;
     else if (nread < c->read_chunk / 4 && c->read_chunk > READ_CHUNK)
         c->read_chunk /= 2;
     return full;
 }
 
-static void fail(nipc_conn_t *c, int err)
+void nipc__conn_fail(nipc_conn_t *c, int err)
 {
     c->hooks->on_error(c, err, NULL);
     nipc__conn_close(c, false, err);
-}
-
-static void dispatch(nipc_conn_t *c, const char *p, size_t n)
-{
-    nipc_msg_t m;
-    nipc__msg_decode_into(&m, p, n, c->ipc->cfg.allow_reserved_events, &c->shape);
-    nipc__msg_admit(&m, &c->ipc->rules, p, n);
-    if (m.err)
-        c->hooks->on_error(c, m.err, m.decoded);
-    else
-        c->hooks->on_message(c, m.type, m.data);
-    nipc__msg_done(&m, &c->shape);
 }
 
 void nipc__conn_rx(nipc_conn_t *c, ssize_t nread)
@@ -579,43 +698,25 @@ void nipc__conn_rx(nipc_conn_t *c, ssize_t nread)
         if (nread == UV_EOF)
             nipc__conn_close(c, false, UV_EOF);
         else
-            fail(c, (int)nread);
+            nipc__conn_fail(c, (int)nread);
         return;
     }
     c->in.len += (size_t)nread;
     bool full = adapt_read_chunk(c, (size_t)nread);
+    unsigned found = 0;
     if (nread > 0) {
         nipc__busy_poll(c->ipc);
         if (c->idle_watched)
             restart(c->ipc, &c->ipc->quiet, &c->quiet);
-    }
-
-    const size_t max = c->ipc->cfg.max_message_size;
-    const size_t dlen = c->ipc->dlen;
-    size_t flen;
-    bool completed = false;
-    while (!c->closing &&
-           nipc__frame_next(&c->frame, c->in.data + c->in.off, nipc__buf_size(&c->in), &flen)) {
-        if (flen > max) {
-            fail(c, UV_EMSGSIZE);
+        found = c->codec->rx(c);
+        if (c->closing)
             return;
-        }
-        const char *p = c->in.data + c->in.off;
-        c->in.off += flen + dlen;
-        completed = true;
-        dispatch(c, p, flen);
-    }
-    if (c->closing)
-        return;
-    /* The partial frame may still end in a delimiter's first dlen - 1 bytes (written so
-     * that max_message_size = SIZE_MAX cannot overflow). */
-    size_t pending = nipc__buf_size(&c->in);
-    if (pending > max && pending - max > dlen - 1) {
-        fail(c, UV_EMSGSIZE);
-        return;
     }
     if (c->ipc->cfg.message_timeout_ms != 0)
-        time_partial(c, completed);
+        time_partial(c, (found & NIPC__RX_MESSAGE) != 0);
+    /* C15: a read that ended between messages lets the next sync frame go. */
+    if (c->sync && found == (NIPC__RX_MESSAGE | NIPC__RX_BOUNDARY))
+        sync_release(c);
     /* The partial frame moves to the front only when the next read needs the room
      * (on_alloc), so a large frame is not copied again after every read. A large buffer is
      * kept while reads come back full; once a read drains the socket and no frame is
@@ -632,6 +733,9 @@ void nipc__conn_rx(nipc_conn_t *c, ssize_t nread)
 static void establish(nipc_conn_t *c)
 {
     c->established = true;
+    /* sync: a frame lost with the last connection will get no answer; the next goes. */
+    if (c->sync && nipc__buf_size(&c->out) == 0)
+        sync_release(c);
     if (nipc__buf_size(&c->out) > 0)
         nipc__schedule_flush(c->ipc, c);
 }
@@ -649,7 +753,7 @@ void nipc__conn_ready(nipc_conn_t *c, int status)
     if (c->closing)
         return;
     if (status < 0) {
-        fail(c, status);
+        nipc__conn_fail(c, status);
         return;
     }
     establish(c);

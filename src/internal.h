@@ -19,6 +19,8 @@ typedef struct nipc_conn nipc_conn_t;
 typedef struct nipc_deferred nipc_deferred_t;
 /* A kind of stream: transport/transport.h. */
 typedef struct nipc_stream_ops nipc_stream_ops_t;
+/* How frames are made and read: codec/codec.h. */
+typedef struct nipc_codec_ops nipc_codec_ops_t;
 
 /* The object that holds `member` at address p. */
 #define nipc__container_of(p, type, member) ((type *)(void *)((char *)(p)-offsetof(type, member)))
@@ -64,6 +66,8 @@ typedef struct nipc_deadlines {
 typedef struct nipc_conn_hooks {
     /* A decoded frame (S8, C5). */
     void (*on_message)(nipc_conn_t *c, const char *type, json_t *data);
+    /* Raw mode: the bytes of one read (R3). */
+    void (*on_bytes)(nipc_conn_t *c, const char *p, size_t n);
     /* An error on this connection: a bad or refused frame (payload set, connection kept) or
      * a transport, size or timeout error (payload NULL, the connection is closing). */
     void (*on_error)(nipc_conn_t *c, int err, json_t *payload);
@@ -88,6 +92,15 @@ typedef struct nipc_loss {
     size_t bytes;
 } nipc_loss_t;
 
+/* The lengths of queued frames, oldest first, for codecs whose frames have no delimiter to
+ * find them by. */
+typedef struct nipc_lens {
+    size_t *v;
+    size_t head; /* the oldest is v[head] */
+    size_t n;    /* v[head, n) are queued */
+    size_t cap;
+} nipc_lens_t;
+
 struct nipc_conn {
     union {
         uv_handle_t handle;
@@ -98,8 +111,9 @@ struct nipc_conn {
     nipc_t *ipc;
     const nipc_conn_hooks_t *hooks;
     const nipc_stream_ops_t *ops; /* the transport */
-    void *xport;                  /* the transport's own state (TLS), or NULL */
-    const char *servername;       /* a client's: the host connected to, for TLS; else NULL */
+    const nipc_codec_ops_t *codec;
+    void *xport;            /* the transport's own state (TLS), or NULL */
+    const char *servername; /* a client's: the host connected to, for TLS; else NULL */
     uv_connect_t creq;
     void (*on_connected)(nipc_conn_t *c, int status); /* the owner's, for ops->connect */
     nipc_buf_t in;       /* received bytes; the partial frame at its end */
@@ -109,6 +123,14 @@ struct nipc_conn {
     json_t *shape;          /* the last event's data, reused for the next of the same shape */
     size_t out_frames;      /* frames in `out` with bytes still unwritten */
     size_t inflight_frames; /* frames in the write in progress */
+    nipc_lens_t lens;       /* undelimited codecs: the frames of inflight then out */
+    /* sync mode (C15): frames emitted while one awaits its answer wait here, and each
+     * received read that ends between messages lets one go. */
+    nipc_buf_t held;
+    nipc_lens_t held_lens;
+    bool sync;
+    bool sync_busy;     /* a frame went out and no answer has released the next yet */
+    size_t rx_messages; /* a custom codec's messages in the current read */
     uv_write_t wreq;
     uv_shutdown_t sreq;
     uv_timer_t *flush_timer; /* a flush-then-close's bound (flush_timeout_ms), or NULL */
@@ -142,7 +164,7 @@ int nipc__conn_start(nipc_conn_t *c);
 /* Encodes and queues one frame (W1): 0, UV_ENOTCONN (closing), NIPC_EQUEUEFULL, or an
  * encoding error of nipc__encode(). */
 int nipc__conn_send(nipc_conn_t *c, const char *type, const json_t *data);
-/* Queues bytes that are already a frame (broadcast encodes once). */
+/* Queues bytes that are already a frame (broadcast encodes once), or a raw send. */
 int nipc__conn_send_bytes(nipc_conn_t *c, const char *p, size_t n);
 /* Starts the next write if none is in flight (the instance calls it at the end of a turn). */
 void nipc__conn_flush(nipc_conn_t *c);
@@ -154,11 +176,12 @@ void nipc__conn_abort(nipc_conn_t *c);
 void nipc__conn_release(nipc_conn_t *c);
 /* A server's socket, just started: idle_timeout_ms applies to it (if set) from now on. */
 void nipc__conn_watch_idle(nipc_conn_t *c);
-/* What was queued and not written, which is then discarded. */
-nipc_loss_t nipc__conn_take_loss(nipc_conn_t *c);
+/* What was queued and not written, which is then discarded; with `held`, sync mode's
+ * frames that await their turn too (a lost connection keeps them for the next one). */
+nipc_loss_t nipc__conn_take_loss(nipc_conn_t *c, bool held);
 static inline size_t nipc__conn_queued(const nipc_conn_t *c)
 {
-    return nipc__buf_size(&c->out) + nipc__buf_size(&c->inflight);
+    return nipc__buf_size(&c->out) + nipc__buf_size(&c->inflight) + nipc__buf_size(&c->held);
 }
 
 /* ---- ipc.c: the instance ----------------------------------------------------------------- */
@@ -170,6 +193,9 @@ struct nipc_s {
     bool freeing;
     nipc_config_t cfg;
     size_t dlen;
+    const nipc_codec_ops_t *codec; /* every connection's, from the config */
+    nipc_codec_t user_codec;       /* cfg.codec points here when the config had one */
+    nipc_encoding_t encoding;      /* cfg.encoding, parsed */
     nipc_server_t *server;
     nipc_client_t *clients; /* of[], in creation order */
     uv_check_t check;       /* flushes dirty conns and runs deferred work after each poll */

@@ -15,6 +15,7 @@
  * tens of microseconds across cores. Each idle turn yields the processor, so a peer on the
  * same core runs at once. It never keeps the loop alive.
  */
+#include "codec/codec.h"
 #include "internal.h"
 
 #include <sched.h>
@@ -224,6 +225,13 @@ int nipc__encode(const nipc_t *ipc, nipc_buf_t *out, const char *type, const jso
     return err;
 }
 
+const nipc_codec_ops_t *nipc__codec_for(const nipc_config_t *cfg)
+{
+    return cfg->codec != NULL ? &nipc__custom_codec
+           : cfg->raw_buffer  ? &nipc__raw_codec
+                              : &nipc__json_codec;
+}
+
 void nipc__close_handle(nipc_t *ipc, uv_handle_t *h, uv_close_cb cb)
 {
     ipc->pending_closes++;
@@ -346,6 +354,13 @@ int nipc_new(nipc_t **out, uv_loop_t *loop, const nipc_config_t *cfg)
         return err;
     }
     ipc->dlen = strlen(ipc->cfg.delimiter);
+    if (cfg->codec != NULL) { /* the instance keeps its own copy, as of every key */
+        ipc->user_codec = *cfg->codec;
+        ipc->cfg.codec = &ipc->user_codec;
+    }
+    ipc->codec = nipc__codec_for(&ipc->cfg);
+    if (ipc->cfg.encoding != NULL)
+        nipc__encoding_parse(ipc->cfg.encoding, &ipc->encoding); /* checked above */
     if ((err = nipc__type_rules_init(&ipc->rules, &ipc->cfg)) != 0) {
         finish_free(ipc);
         return err;

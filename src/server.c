@@ -6,6 +6,7 @@
  * server.sockets) and the handler table. A stream socket leaves the array when its connection has
  * closed, just before socket.disconnected is published, and is freed when that event has returned.
  */
+#include "codec/codec.h"
 #include "transport/transport.h"
 
 #include <string.h>
@@ -13,7 +14,7 @@
 void nipc__server_publish(nipc_server_t *s, const char *type, json_t *data, nipc_socket_t *sock,
                           int status)
 {
-    nipc_event_t ev = {type, data, sock, s, NULL, status};
+    nipc_event_t ev = {.type = type, .data = data, .socket = sock, .server = s, .status = status};
     nipc__publish(s->ipc, &s->events, &ev);
 }
 
@@ -88,9 +89,9 @@ static void free_socket(nipc_socket_t *sock)
 /* What the socket still had queued is discarded and reported. */
 static void drop_queue(nipc_socket_t *sock, int reason)
 {
-    nipc_event_t ev = {"drop", NULL, sock, sock->server, NULL, 0};
+    nipc_event_t ev = {.type = "drop", .socket = sock, .server = sock->server};
     nipc__publish_drop(sock->server->ipc, &sock->server->events, &ev,
-                       nipc__conn_take_loss(&sock->conn), reason);
+                       nipc__conn_take_loss(&sock->conn, true), reason);
 }
 
 void nipc__server_report_losses(nipc_server_t *s)
@@ -103,6 +104,21 @@ static void on_socket_message(nipc_conn_t *c, const char *type, json_t *data)
 {
     nipc_socket_t *sock = (nipc_socket_t *)c;
     nipc__server_deliver(sock->server, sock, type, data);
+}
+
+/* Raw mode (R3): `data` with the bytes of one read, and the socket. */
+static void publish_bytes(nipc_server_t *s, nipc_socket_t *sock, const char *p, size_t n)
+{
+    nipc_event_t ev = {.type = "data", .socket = sock, .server = s, .bytes = p, .size = n};
+    if (nipc__log_on(s->ipc))
+        nipc_log(s->ipc, "received data : %zu bytes", n);
+    nipc__publish(s->ipc, &s->events, &ev);
+}
+
+static void on_socket_bytes(nipc_conn_t *c, const char *p, size_t n)
+{
+    nipc_socket_t *sock = (nipc_socket_t *)c;
+    publish_bytes(sock->server, sock, p, n);
 }
 
 static void on_socket_error(nipc_conn_t *c, int err, json_t *payload)
@@ -175,6 +191,7 @@ static void on_socket_close(nipc_conn_t *c, int status)
 
 static const nipc_conn_hooks_t socket_hooks = {
     .on_message = on_socket_message,
+    .on_bytes = on_socket_bytes,
     .on_error = on_socket_error,
     .on_drain = on_socket_drain,
     .on_ready = on_socket_ready,
@@ -237,6 +254,12 @@ void nipc__server_datagram(nipc_server_t *s, const char *p, size_t n, const stru
     sock.size = n;
     nipc__ip_describe(&sock, from);
 
+    if (s->ipc->codec == &nipc__raw_codec) { /* R3: each datagram is one `data` */
+        remember(s, from);
+        publish_bytes(s, &sock, p, n);
+        json_decref(sock.id);
+        return;
+    }
     size_t off = 0, flen;
     nipc_frame_t f;
     nipc__frame_init(&f, s->ipc->cfg.delimiter, s->ipc->dlen);
@@ -538,6 +561,9 @@ int nipc_serve_net(nipc_t *ipc, const char *host, int port, nipc_net_t net, nipc
     if (net != NIPC_TCP && nipc__ip_parse(host, 0, &lit) == 0 &&
         (lit.ss_family == AF_INET6) != (net == NIPC_UDP6))
         return UV_EAFNOSUPPORT;
+    /* A caller's codec reads a stream; a datagram has no remainder to keep. */
+    if (net != NIPC_TCP && ipc->codec == &nipc__custom_codec)
+        return UV_ENOTSUP;
     int err = create(ipc, nipc__strdup(host), out);
     if (err)
         return err;
@@ -649,7 +675,7 @@ static void log_emit(nipc_server_t *s, const char *what, const char *type, const
 static int encode(nipc_server_t *s, const char *type, const json_t *data)
 {
     nipc__buf_reset(&s->scratch);
-    return nipc__encode(s->ipc, &s->scratch, type, data);
+    return s->ipc->codec->encode(s->ipc, &s->scratch, type, data);
 }
 
 int nipc_server_emit(nipc_server_t *s, nipc_socket_t *sock, const char *type, json_t *data)
@@ -706,6 +732,23 @@ int nipc_server_emit_to_new(nipc_server_t *s, const char *address, int port, con
     return err;
 }
 
+/* The same bytes to every connected socket, or every UDP sender heard from (S14). */
+static int broadcast_bytes(nipc_server_t *s, const char *p, size_t n)
+{
+    if (is_udp(s))
+        return udp_broadcast(s, p, n);
+    int first = 0;
+    for (size_t i = 0; i < s->count; i++) {
+        nipc_conn_t *c = &s->sockets[i]->conn;
+        if (c->closing || !c->established) /* a handshake under way: not connected yet */
+            continue;
+        int err = nipc__conn_send_bytes(c, p, n);
+        if (err && first == 0)
+            first = err;
+    }
+    return first;
+}
+
 int nipc_server_broadcast(nipc_server_t *s, const char *type, json_t *data)
 {
     if (s == NULL)
@@ -716,18 +759,7 @@ int nipc_server_broadcast(nipc_server_t *s, const char *type, json_t *data)
     if (err)
         return err;
     log_emit(s, "broadcasting event to all known sockets", type, data);
-    if (is_udp(s))
-        return udp_broadcast(s, s->scratch.data, s->scratch.len);
-    int first = 0;
-    for (size_t i = 0; i < s->count; i++) {
-        nipc_conn_t *c = &s->sockets[i]->conn;
-        if (c->closing || !c->established) /* a handshake under way: not connected yet */
-            continue;
-        err = nipc__conn_send_bytes(c, s->scratch.data, s->scratch.len);
-        if (err && first == 0)
-            first = err;
-    }
-    return first;
+    return broadcast_bytes(s, s->scratch.data, s->scratch.len);
 }
 
 int nipc_server_broadcast_new(nipc_server_t *s, const char *type, json_t *data)
@@ -747,6 +779,76 @@ int nipc_server_broadcastf(nipc_server_t *s, const char *type, const char *fmt, 
     if (err)
         return err;
     return nipc_server_broadcast_new(s, type, data);
+}
+
+/* ---- raw mode ------------------------------------------------------------------------------ */
+
+/* Bytes as they are need a codec that does not frame them: raw mode's, or the caller's. */
+static bool sends_bytes(const nipc_server_t *s)
+{
+    return s != NULL && s->ipc->codec != &nipc__json_codec;
+}
+
+int nipc_server_send(nipc_server_t *s, nipc_socket_t *sock, const void *p, size_t n)
+{
+    int err = check_socket(s, sock);
+    if (err)
+        return err;
+    if (!sends_bytes(s) || (p == NULL && n > 0))
+        return UV_EINVAL;
+    if (n > s->ipc->cfg.max_message_size)
+        return UV_EMSGSIZE;
+    if (nipc__log_on(s->ipc))
+        nipc_log(s->ipc, "dispatching %zu bytes to socket", n);
+    if (!sock->udp)
+        return nipc__conn_send_bytes(&sock->conn, p, n);
+    return nipc__udp_send(s, (struct sockaddr *)&sock->sa, p, n);
+}
+
+/* Text in the configured encoding (R2), into the scratch buffer. */
+static int encode_text(nipc_server_t *s, const char *text)
+{
+    if (s == NULL || text == NULL || s->ipc->codec != &nipc__raw_codec)
+        return UV_EINVAL;
+    if (nipc__gone(s->ipc))
+        return NIPC_EDESTROYED;
+    return encode(s, text, NULL);
+}
+
+int nipc_server_send_text(nipc_server_t *s, nipc_socket_t *sock, const char *text)
+{
+    int err = check_socket(s, sock);
+    if (err == 0)
+        err = encode_text(s, text);
+    return err ? err : nipc_server_send(s, sock, s->scratch.data, s->scratch.len);
+}
+
+int nipc_server_send_to(nipc_server_t *s, const char *address, int port, const void *p, size_t n)
+{
+    struct sockaddr_storage sa;
+    if (s == NULL || !is_udp(s) || !sends_bytes(s) || address == NULL || port <= 0 ||
+        port > 65535 || nipc__ip_parse(address, port, &sa) != 0 || (p == NULL && n > 0))
+        return UV_EINVAL;
+    if (nipc__gone(s->ipc))
+        return NIPC_EDESTROYED;
+    return nipc__udp_send(s, (struct sockaddr *)&sa, p, n);
+}
+
+int nipc_server_broadcast_bytes(nipc_server_t *s, const void *p, size_t n)
+{
+    if (!sends_bytes(s) || (p == NULL && n > 0))
+        return UV_EINVAL;
+    if (nipc__gone(s->ipc))
+        return NIPC_EDESTROYED;
+    if (n > s->ipc->cfg.max_message_size)
+        return UV_EMSGSIZE;
+    return broadcast_bytes(s, p, n);
+}
+
+int nipc_server_broadcast_text(nipc_server_t *s, const char *text)
+{
+    int err = encode_text(s, text);
+    return err ? err : broadcast_bytes(s, s->scratch.data, s->scratch.len);
 }
 
 /* ---- accessors and handlers ---------------------------------------------------------------- */

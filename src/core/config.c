@@ -195,18 +195,25 @@ int nipc__config_check(const nipc_config_t *cfg, const char **why)
         *why = "allowed_events must list at least one event type, or be NULL";
         return UV_EINVAL;
     }
-    if (cfg->encoding != NULL && strcmp(cfg->encoding, "utf8") != 0 &&
-        strcmp(cfg->encoding, "utf-8") != 0) {
-        *why = "JSON mode is UTF-8 only: encoding must be \"utf8\"";
+    nipc_encoding_t enc = NIPC__ENC_UTF8;
+    if (cfg->encoding != NULL && nipc__encoding_parse(cfg->encoding, &enc) != 0) {
+        *why = "encoding must be one of Node's: utf8, ascii, latin1 (binary), hex, base64, "
+               "base64url, utf16le (ucs2)";
+        return UV_EINVAL;
+    }
+    /* W17: a frame is JSON text, UTF-8 on the wire both ways; other encodings are raw
+     * mode's (a caller's codec makes its own bytes). */
+    if (enc != NIPC__ENC_UTF8 && !cfg->raw_buffer && cfg->codec == NULL) {
+        *why = "JSON mode is UTF-8 only: encoding must be \"utf8\" unless raw_buffer is set";
         return UV_ENOTSUP;
     }
-    if (cfg->raw_buffer) {
-        *why = "raw_buffer mode is not supported by this release";
-        return UV_ENOTSUP;
+    if (cfg->codec != NULL && (cfg->codec->encode == NULL || cfg->codec->read == NULL)) {
+        *why = "a codec needs both encode and read";
+        return UV_EINVAL;
     }
-    if (cfg->sync) {
-        *why = "sync mode is not supported by this release";
-        return UV_ENOTSUP;
+    if (cfg->codec != NULL && cfg->raw_buffer) {
+        *why = "raw_buffer and a codec exclude each other: raw mode is a codec";
+        return UV_EINVAL;
     }
     if ((cfg->n_allow_uids > 0 && cfg->allow_uids == NULL) ||
         (cfg->n_allow_gids > 0 && cfg->allow_gids == NULL)) {

@@ -313,26 +313,48 @@ Test(config, w15_empty_delimiter_refused, .timeout = 10)
     cr_assert_eq(check(&c), 0);
 }
 
-Test(config, unsupported_modes_are_enotsup, .timeout = 10)
+/* W17 and R2: JSON frames are UTF-8; raw mode takes any of Node's encodings, and a name
+ * Node does not know is refused, never ignored. */
+Test(config, encodings_by_mode, .timeout = 10)
 {
     nipc_config_t c;
-    nipc_config_init(&c);
-    c.raw_buffer = true;
-    cr_assert_eq(check(&c), UV_ENOTSUP);
-
-    nipc_config_init(&c);
-    c.sync = true;
-    cr_assert_eq(check(&c), UV_ENOTSUP);
-
-    static const char *const bad[] = {"latin1", "binary", "ascii", "hex", "base64", "utf16le"};
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    static const char *const node[] = {"latin1",  "binary", "ascii",     "hex",     "base64",
+                                       "utf16le", "ucs2",   "base64url", "UTF-16LE"};
+    for (size_t i = 0; i < sizeof node / sizeof node[0]; i++) {
         nipc_config_init(&c);
-        c.encoding = bad[i];
-        cr_assert_eq(check(&c), UV_ENOTSUP, "W17: encoding %s", bad[i]);
+        c.encoding = node[i];
+        cr_assert_eq(check(&c), UV_ENOTSUP, "W17: encoding %s in JSON mode", node[i]);
+        c.raw_buffer = true;
+        cr_assert_eq(check(&c), 0, "R2: encoding %s in raw mode", node[i]);
+    }
+    static const char *const unknown[] = {"utf16", "", "latin-1", "iso-8859-1"};
+    for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
+        nipc_config_init(&c);
+        c.raw_buffer = true;
+        c.encoding = unknown[i];
+        cr_assert_eq(check(&c), UV_EINVAL, "encoding \"%s\"", unknown[i]);
     }
     nipc_config_init(&c);
     c.encoding = "utf-8";
     cr_assert_eq(check(&c), 0);
+    c.sync = true;
+    cr_assert_eq(check(&c), 0, "C15: sync is a mode like any other");
+}
+
+static int no_encode(void *arg, const char *type, const json_t *data, nipc_codec_out_t *out)
+{
+    (void)arg, (void)type, (void)data, (void)out;
+    return 0;
+}
+
+/* A codec needs both functions, and raw mode is a codec of its own. */
+Test(config, a_codec_is_checked, .timeout = 10)
+{
+    nipc_config_t c;
+    nipc_codec_t half = {.encode = no_encode};
+    nipc_config_init(&c);
+    c.codec = &half;
+    cr_assert_eq(check(&c), UV_EINVAL);
 }
 
 /* Only TLS 1.2 and newer are spoken: a lower floor is refused, never quietly raised. */
