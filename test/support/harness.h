@@ -118,6 +118,15 @@ static TH_UNUSED void th_run_for(uv_loop_t *loop, unsigned ms)
     th_run_until(loop, &never, ms);
 }
 
+/* Runs the loop until *n >= want (a counter the handlers raise), or `ms` passed. */
+static TH_UNUSED bool th_run_until_count(uv_loop_t *loop, const int *n, int want, unsigned ms)
+{
+    uint64_t end = uv_hrtime() / 1000000 + ms;
+    while (*n < want && uv_hrtime() / 1000000 < end)
+        th_run_for(loop, 5);
+    return *n >= want;
+}
+
 static TH_UNUSED void th_count_open(uv_handle_t *h, void *arg)
 {
     if (!uv_is_closing(h))

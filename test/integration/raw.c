@@ -1,0 +1,414 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rawBuffer mode (R1-R6) and sync mode (C15) through real sockets, over every stream
+ * transport (a Unix socket, TCP on 127.0.0.1 and ::1, TLS): bytes both ways with no framing
+ * and nothing decoded, each read one `data` event, text in Node's encodings, reads as large
+ * as max_message_size and never larger, the loss of raw frames counted exactly, and sync's
+ * one frame per answer.
+ */
+#include "../support/transport.h"
+
+TH_LOOP_SUITE(raw, 30);
+
+/* Every byte a side received in `data` events, in order, and how the reads were cut. */
+typedef struct sink {
+    char *bytes;
+    size_t len;
+    size_t cap;
+    int events;
+    size_t largest;
+    nipc_socket_t *socket; /* the server side's: the last sender */
+    bool data_null;        /* every event had data NULL */
+} sink_t;
+
+static void on_data(const nipc_event_t *ev, void *arg)
+{
+    sink_t *s = arg;
+    cr_assert_not_null(ev->bytes, "R3: a data event carries its bytes");
+    if (s->len + ev->size > s->cap) {
+        s->cap = (s->len + ev->size) * 2;
+        s->bytes = realloc(s->bytes, s->cap);
+        cr_assert_not_null(s->bytes);
+    }
+    memcpy(s->bytes + s->len, ev->bytes, ev->size);
+    s->len += ev->size;
+    s->events++;
+    if (ev->size > s->largest)
+        s->largest = ev->size;
+    s->socket = ev->socket;
+    s->data_null = s->events == 1 ? ev->data == NULL : s->data_null && ev->data == NULL;
+}
+
+static bool wait_len(const sink_t *s, size_t want, unsigned ms)
+{
+    uint64_t end = uv_hrtime() / 1000000 + ms;
+    while (s->len < want && uv_hrtime() / 1000000 < end)
+        th_run_for(&loop, 5);
+    return s->len >= want;
+}
+
+typedef struct pair {
+    th_server_t srv;
+    nipc_t *cipc;
+    nipc_client_t *c;
+    sink_t at_server;
+    sink_t at_client;
+    bool connected;
+} pair_t;
+
+/* A raw server and a raw client of it, connected; both cfgs NULL mean raw with defaults. */
+static void pair_up(pair_t *p, const th_transport_t *t, nipc_config_t *scfg, nipc_config_t *ccfg)
+{
+    nipc_config_t def_s, def_c;
+    memset(p, 0, sizeof *p);
+    if (scfg == NULL) {
+        th_config(&def_s);
+        def_s.raw_buffer = true;
+        scfg = &def_s;
+    }
+    if (ccfg == NULL) {
+        th_config(&def_c);
+        def_c.raw_buffer = true;
+        ccfg = &def_c;
+    }
+    th_server_start_on(&p->srv, &loop, scfg, t, dir, "raw.sock");
+    nipc_server_on(p->srv.server, "data", on_data, &p->at_server);
+    cr_assert_eq(nipc_new(&p->cipc, &loop, ccfg), 0);
+    int err = th_connect(p->cipc, t, "world", p->srv.server, &p->c);
+    cr_assert_eq(err, 0, "%s: connect: %s", t->name, nipc_strerror(err));
+    nipc_client_on(p->c, "data", on_data, &p->at_client);
+    nipc_client_on(p->c, "connect", th_flag, &p->connected);
+    cr_assert(th_run_until(&loop, &p->connected, 3000), "%s: no connect", t->name);
+    /* The server side's socket is announced once its end is up (after TLS's handshake). */
+    for (int i = 0; i < 400 && nipc_server_socket_count(p->srv.server) == 0; i++)
+        th_run_for(&loop, 5);
+    cr_assert_eq(nipc_server_socket_count(p->srv.server), 1, "%s", t->name);
+}
+
+static void pair_down(pair_t *p)
+{
+    nipc_free(p->cipc);
+    nipc_free(p->srv.ipc);
+    free(p->at_server.bytes);
+    free(p->at_client.bytes);
+}
+
+ParameterizedTestParameters(raw, r1_r3_every_byte_value_both_ways_unframed)
+{
+    TH_NIPC_TRANSPORT_PARAMS();
+}
+
+/* All 256 byte values (the delimiter 0x0c and invalid UTF-8 among them) arrive as sent, with
+ * nothing added: what each side receives is exactly the concatenation of what was sent. */
+ParameterizedTest(th_transport_t *t, raw, r1_r3_every_byte_value_both_ways_unframed)
+{
+    pair_t p;
+    pair_up(&p, t, NULL, NULL);
+    char all[256];
+    for (int i = 0; i < 256; i++)
+        all[i] = (char)i;
+    cr_assert_eq(nipc_client_send(p.c, all, sizeof all), 0, "%s", t->name);
+    cr_assert_eq(nipc_client_send_text(p.c, "héllo"), 0, "%s", t->name); /* utf8 */
+    cr_assert_eq(nipc_client_emit(p.c, "bye", json_integer(5)), 0, "R1: the type is the text");
+    cr_assert(wait_len(&p.at_server, 256 + 6 + 3, 3000), "%s: %zu bytes", t->name, p.at_server.len);
+    th_run_for(&loop, 50); /* nothing more may come */
+    cr_assert_eq(p.at_server.len, 256 + 6 + 3, "%s: no delimiter, no framing", t->name);
+    cr_assert(memcmp(p.at_server.bytes, all, 256) == 0, "%s", t->name);
+    cr_assert(memcmp(p.at_server.bytes + 256, "h\xc3\xa9llobye", 9) == 0, "%s", t->name);
+    cr_assert(p.at_server.data_null, "%s: raw data events have no JSON data", t->name);
+
+    nipc_socket_t *sock = p.at_server.socket;
+    cr_assert_not_null(sock, "%s: R3: the server's data event names the socket", t->name);
+    cr_assert_eq(nipc_server_send(p.srv.server, sock, all + 128, 128), 0, "%s", t->name);
+    cr_assert_eq(nipc_server_send_text(p.srv.server, sock, "-"), 0, "%s", t->name);
+    cr_assert_eq(nipc_server_broadcast_bytes(p.srv.server, "\f\f", 2), 0, "%s", t->name);
+    cr_assert_eq(nipc_server_broadcast_text(p.srv.server, "end"), 0, "%s", t->name);
+    cr_assert_eq(nipc_server_emit(p.srv.server, sock, "!", NULL), 0, "%s", t->name);
+    cr_assert_eq(nipc_server_send(p.srv.server, sock, "", 0), 0, "an empty send is nothing");
+    cr_assert(wait_len(&p.at_client, 128 + 1 + 2 + 3 + 1, 3000), "%s", t->name);
+    th_run_for(&loop, 50);
+    cr_assert_eq(p.at_client.len, 135, "%s", t->name);
+    cr_assert(memcmp(p.at_client.bytes, all + 128, 128) == 0, "%s", t->name);
+    cr_assert(memcmp(p.at_client.bytes + 128, "-\f\fend!", 7) == 0, "%s", t->name);
+    pair_down(&p);
+}
+
+ParameterizedTestParameters(raw, r2_text_in_the_configured_encoding)
+{
+    TH_TRANSPORT_PARAMS();
+}
+
+/* node-ipc's README examples: hex text is bytes, and the emit's type is that text (R1, R2). */
+ParameterizedTest(th_transport_t *t, raw, r2_text_in_the_configured_encoding)
+{
+    nipc_config_t s, c;
+    th_config(&s);
+    s.raw_buffer = true;
+    s.encoding = "hex";
+    th_config(&c);
+    c.raw_buffer = true;
+    c.encoding = "base64";
+    pair_t p;
+    pair_up(&p, t, &s, &c);
+    cr_assert_eq(nipc_client_send_text(p.c, "AAEC/w=="), 0, "%s", t->name);
+    cr_assert_eq(nipc_client_emit(p.c, "AQ==", NULL), 0, "%s", t->name);
+    cr_assert(wait_len(&p.at_server, 5, 3000), "%s", t->name);
+    cr_assert(memcmp(p.at_server.bytes, "\x00\x01\x02\xff\x01", 5) == 0, "%s", t->name);
+    nipc_socket_t *sock = p.at_server.socket;
+    cr_assert_eq(nipc_server_send_text(p.srv.server, sock, "0a141e"), 0, "%s", t->name);
+    cr_assert_eq(nipc_server_send_text(p.srv.server, sock, "zz"), 0, "invalid hex: nothing");
+    cr_assert_eq(nipc_server_emit(p.srv.server, sock, "ff01", NULL), 0, "%s", t->name);
+    cr_assert(wait_len(&p.at_client, 5, 3000), "%s", t->name);
+    th_run_for(&loop, 50);
+    cr_assert_eq(p.at_client.len, 5, "%s", t->name);
+    cr_assert(memcmp(p.at_client.bytes, "\x0a\x14\x1e\xff\x01", 5) == 0, "%s", t->name);
+    pair_down(&p);
+}
+
+ParameterizedTestParameters(raw, r3_reads_grow_to_max_message_size_and_no_further)
+{
+    TH_NIPC_TRANSPORT_PARAMS();
+}
+
+/* A large send arrives whole in bytes, in reads no larger than max_message_size; a send
+ * larger than the sender's max_message_size is refused. */
+ParameterizedTest(th_transport_t *t, raw, r3_reads_grow_to_max_message_size_and_no_further)
+{
+    nipc_config_t s;
+    th_config(&s);
+    s.raw_buffer = true;
+    s.max_message_size = 5000;
+    pair_t p;
+    pair_up(&p, t, &s, NULL);
+    size_t n = 3 << 20;
+    char *big = malloc(n);
+    cr_assert_not_null(big);
+    for (size_t i = 0; i < n; i++)
+        big[i] = (char)(i * 7 + (i >> 12));
+    cr_assert_eq(nipc_client_send(p.c, big, n), 0, "%s: the client's max is 64 MiB", t->name);
+    cr_assert(wait_len(&p.at_server, n, 10000), "%s: %zu of %zu", t->name, p.at_server.len, n);
+    cr_assert(memcmp(p.at_server.bytes, big, n) == 0, "%s", t->name);
+    cr_assert_leq(p.at_server.largest, 5000, "%s: a read larger than max_message_size", t->name);
+    cr_assert_eq(nipc_server_send(p.srv.server, p.at_server.socket, big, 5001), UV_EMSGSIZE, "%s",
+                 t->name);
+    cr_assert_eq(nipc_server_send(p.srv.server, p.at_server.socket, big, n / 3 + 1), UV_EMSGSIZE,
+                 "%s", t->name);
+
+    cr_assert_eq(nipc_server_broadcast_bytes(p.srv.server, big, 5000), 0, "%s", t->name);
+    cr_assert_eq(nipc_client_send(p.c, big, 0), 0, "%s", t->name);
+    cr_assert(wait_len(&p.at_client, 5000, 3000), "%s", t->name);
+    pair_down(&p);
+    free(big);
+}
+
+/* In JSON mode bytes would break the framing: the byte calls are refused. */
+Test(raw, json_mode_refuses_bytes)
+{
+    th_transport_t t = {"unix", TH_UNIX};
+    nipc_config_t json;
+    th_config(&json);
+    pair_t p;
+    th_server_start_on(&p.srv, &loop, &json, &t, dir, "json.sock");
+    cr_assert_eq(nipc_new(&p.cipc, &loop, &json), 0);
+    cr_assert_eq(th_connect(p.cipc, &t, "world", p.srv.server, &p.c), 0);
+    cr_assert_eq(nipc_client_send(p.c, "x", 1), UV_EINVAL);
+    cr_assert_eq(nipc_client_send_text(p.c, "x"), UV_EINVAL);
+    cr_assert_eq(nipc_server_broadcast_bytes(p.srv.server, "x", 1), UV_EINVAL);
+    cr_assert_eq(nipc_server_broadcast_text(p.srv.server, "x"), UV_EINVAL);
+    cr_assert_eq(nipc_client_send(NULL, "x", 1), UV_EINVAL);
+    nipc_free(p.cipc);
+    nipc_free(p.srv.ipc);
+}
+
+/* ---- loss --------------------------------------------------------------------------------- */
+
+typedef struct drop {
+    json_int_t frames;
+    json_int_t bytes;
+    int events;
+} drop_t;
+
+static void on_drop(const nipc_event_t *ev, void *arg)
+{
+    drop_t *d = arg;
+    d->events++;
+    d->frames += json_integer_value(json_object_get(ev->data, "frames"));
+    d->bytes += json_integer_value(json_object_get(ev->data, "bytes"));
+}
+
+ParameterizedTestParameters(raw, raw_frames_lost_are_counted_exactly)
+{
+    TH_TRANSPORT_PARAMS();
+}
+
+/*
+ * Raw frames have no delimiter to count them by: the lengths are kept. Towards a peer that
+ * does not read, 1280 sends of 16 KiB fill the socket and the queue; a close without flush
+ * drops the rest (20 MiB is more than loopback TCP buffers), and what the peer then reads plus what
+ * `drop` reports is everything, in bytes and in whole frames, however the writes were cut.
+ */
+ParameterizedTest(th_transport_t *t, raw, raw_frames_lost_are_counted_exactly)
+{
+    int port;
+    int lfd = th_raw_listen_any(t, dir, "sink.sock", &port);
+    nipc_config_t cfg;
+    th_config(&cfg);
+    cfg.raw_buffer = true;
+    cfg.max_queued_bytes = 0;
+    nipc_t *ipc;
+    nipc_client_t *c;
+    bool connected = false;
+    drop_t d = {0};
+    cr_assert_eq(nipc_new(&ipc, &loop, &cfg), 0);
+    cr_assert_eq(th_connect_raw(ipc, t, "sink", dir, "sink.sock", port, &c), 0);
+    nipc_client_on(c, "connect", th_flag, &connected);
+    nipc_client_on(c, "drop", on_drop, &d);
+    int fd = th_raw_accept_any(&loop, t, lfd, 2000);
+    cr_assert(fd >= 0, "%s: no connection", t->name);
+    cr_assert(th_run_until(&loop, &connected, 2000), "%s", t->name);
+    /* Several frames per turn, so that a write the socket takes in part ends inside one of
+     * them with whole ones before it. */
+    const size_t frame = 16 * 1024 + 1, frames = 1280;
+    char *chunk = malloc(frame);
+    cr_assert_not_null(chunk);
+    memset(chunk, 'r', frame);
+    for (size_t i = 0; i < frames; i++) {
+        cr_assert_eq(nipc_client_send(c, chunk, frame), 0, "%s", t->name);
+        if (i % 5 == 4)
+            th_run_for(&loop, 1); /* writes go out, partly, turn by turn */
+    }
+    cr_assert_eq(nipc_client_close(c, false), 0);
+    th_run_for(&loop, 50);
+    cr_assert_eq(d.events, 1, "%s: one drop", t->name);
+    size_t got = 0;
+    char buf[16384];
+    for (;;) {
+        size_t r = th_raw_read(&loop, fd, buf, sizeof buf, 300);
+        if (r == 0)
+            break;
+        got += r;
+    }
+    cr_assert_eq(got + (size_t)d.bytes, frames * frame, "%s: read %zu, dropped %lld bytes", t->name,
+                 got, (long long)d.bytes);
+    cr_assert_gt(d.bytes, 0, "%s: the test needs a loss", t->name);
+    cr_assert_eq((size_t)d.frames, frames - got / frame,
+                 "%s: read %zu bytes (%zu whole frames), dropped %lld frames", t->name, got,
+                 got / frame, (long long)d.frames);
+    close(fd);
+    close(lfd);
+    free(chunk);
+    nipc_free(ipc);
+}
+
+/* ---- sync mode (C15, R6) ------------------------------------------------------------------- */
+
+typedef struct asked {
+    int n;
+    uint64_t at[16];
+} asked_t;
+
+static void on_ask(const nipc_event_t *ev, void *arg)
+{
+    asked_t *a = arg;
+    (void)ev;
+    if (a->n < 16)
+        a->at[a->n] = uv_hrtime() / 1000000;
+    a->n++;
+}
+
+ParameterizedTestParameters(raw, c15_sync_sends_one_frame_per_answer)
+{
+    TH_NIPC_TRANSPORT_PARAMS();
+}
+
+/*
+ * Four emits at once: the first goes, and each later one only after an answer has arrived.
+ * A server message that is no answer releases one too, as in node-ipc (any message does).
+ */
+ParameterizedTest(th_transport_t *t, raw, c15_sync_sends_one_frame_per_answer)
+{
+    nipc_config_t s, c;
+    th_config(&s);
+    th_config(&c);
+    c.sync = true;
+    pair_t p;
+    pair_up(&p, t, &s, &c);
+    asked_t a = {0};
+    nipc_server_on(p.srv.server, "ask", on_ask, &a);
+    for (int i = 0; i < 4; i++)
+        cr_assert_eq(nipc_client_emitf(p.c, "ask", "{s:i}", "i", i), 0, "%s", t->name);
+    cr_assert(th_run_until_count(&loop, &a.n, 1, 2000), "%s", t->name);
+    th_run_for(&loop, 150);
+    cr_assert_eq(a.n, 1, "%s: C15: the others wait for an answer", t->name);
+    nipc_socket_t *sock = nipc_server_socket_at(p.srv.server, 0);
+    for (int k = 2; k <= 4; k++) {
+        cr_assert_eq(nipc_server_emit(p.srv.server, sock, "answer", NULL), 0);
+        cr_assert(th_run_until_count(&loop, &a.n, k, 2000), "%s: answer %d released nothing",
+                  t->name, k - 1);
+        th_run_for(&loop, 80);
+        cr_assert_eq(a.n, k, "%s: one answer released more than one frame", t->name);
+    }
+    /* Nothing waits now: the next emit goes at once, and so does one after the answer. */
+    cr_assert_eq(nipc_server_emit(p.srv.server, sock, "answer", NULL), 0);
+    th_run_for(&loop, 80);
+    cr_assert_eq(nipc_client_emit(p.c, "ask", NULL), 0);
+    cr_assert(th_run_until_count(&loop, &a.n, 5, 2000), "%s", t->name);
+    pair_down(&p);
+}
+
+ParameterizedTestParameters(raw, r6_raw_sync_releases_one_send_per_read)
+{
+    TH_TRANSPORT_PARAMS();
+}
+
+ParameterizedTest(th_transport_t *t, raw, r6_raw_sync_releases_one_send_per_read)
+{
+    nipc_config_t c;
+    th_config(&c);
+    c.raw_buffer = true;
+    c.sync = true;
+    pair_t p;
+    pair_up(&p, t, NULL, &c);
+    cr_assert_eq(nipc_client_send(p.c, "a", 1), 0);
+    cr_assert_eq(nipc_client_send(p.c, "b", 1), 0);
+    cr_assert_eq(nipc_client_send_text(p.c, "c"), 0);
+    cr_assert(wait_len(&p.at_server, 1, 2000), "%s", t->name);
+    th_run_for(&loop, 100);
+    cr_assert_eq(p.at_server.len, 1, "%s: R6", t->name);
+    cr_assert_eq(nipc_server_send(p.srv.server, p.at_server.socket, "k", 1), 0);
+    cr_assert(wait_len(&p.at_server, 2, 2000), "%s", t->name);
+    th_run_for(&loop, 100);
+    cr_assert_eq(p.at_server.len, 2, "%s: R6", t->name);
+    cr_assert(memcmp(p.at_server.bytes, "ab", 2) == 0, "%s", t->name);
+    pair_down(&p);
+}
+
+/* Frames still waiting for their turn when the client closes are reported, never lost
+ * silently; the one that went is not among them. */
+Test(raw, c15_sync_frames_waiting_at_close_are_dropped_and_reported)
+{
+    th_transport_t t = {"unix", TH_UNIX};
+    nipc_config_t s, c;
+    th_config(&s);
+    th_config(&c);
+    c.sync = true;
+    pair_t p;
+    pair_up(&p, &t, &s, &c);
+    asked_t a = {0};
+    drop_t d = {0};
+    nipc_server_on(p.srv.server, "ask", on_ask, &a);
+    nipc_client_on(p.c, "drop", on_drop, &d);
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(nipc_client_emit(p.c, "ask", NULL), 0);
+    cr_assert(th_run_until_count(&loop, &a.n, 1, 2000));
+    cr_assert_eq(nipc_client_close(p.c, true), 0);
+    cr_assert(th_run_until_count(&loop, &d.events, 1, 2000));
+    cr_assert_eq(d.frames, 2);
+    cr_assert_eq(d.bytes, 2 * (json_int_t)strlen("{\"type\":\"ask\",\"data\":{}}\f"));
+    th_run_for(&loop, 50);
+    cr_assert_eq(a.n, 1);
+    nipc_free(p.cipc);
+    nipc_free(p.srv.ipc);
+    free(p.at_server.bytes);
+    free(p.at_client.bytes);
+}
