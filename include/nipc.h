@@ -295,12 +295,51 @@ typedef struct nipc_event {
     int status;            /* error events: the code; 0 otherwise */
     const char *bytes;     /* raw mode's `data`: the bytes of one read, else NULL (0.3.0) */
     size_t size;           /* how many */
+    int64_t request;       /* a request's id, to answer with nipc_reply(); else 0 (0.3.0) */
 } nipc_event_t;
 
 typedef void (*nipc_event_cb)(const nipc_event_t *ev, void *arg);
 
 /* The wildcard type: its handlers see every event, before the typed handlers (S17). */
 #define NIPC_EVENT_ANY "*"
+
+/* ---- requests and replies (since 0.3.0) -------------------------------------------------- */
+
+/*
+ * Requests beyond node-ipc, in ordinary node-ipc frames (docs/protocol.md): a request of type
+ * T is the frame {"type":T,"data":{"$req":<id>,"data":<data>}}, and its reply
+ * {"type":"$reply","data":{"$re":<id>,"data":<answer>}} (the inner "data" is absent when
+ * NULL). A Node peer answers in one line:
+ *
+ *     ipc.server.on('add', (m, socket) =>
+ *         ipc.server.emit(socket, '$reply', {$re: m.$req, data: m.data.a + m.data.b}));
+ *
+ * On the receiving side a request is published as an event of its type whose data is the
+ * payload and whose `request` is the id; answer it with nipc_reply() from the handler, or
+ * later with nipc_server_reply() / nipc_client_reply() and the id. With allowed_events set,
+ * list "$reply" in it. JSON mode and a caller's codec; raw mode has no types (UV_EINVAL).
+ *
+ * The callback runs exactly once, from the loop: status 0 with the answer (borrowed for the
+ * call, NULL when the reply had none); UV_ETIMEDOUT when no reply came within timeout_ms (0:
+ * no time limit), after which a late reply is dropped, never given to a later request; or
+ * UV_ECANCELED when the connection closed first (nipc_free() closes it). If the call
+ * returns an error, the callback never runs.
+ */
+typedef void (*nipc_reply_cb)(int status, json_t *data, void *arg);
+
+/* The codes of nipc_client_emit() and nipc_server_emit(); UV_EINVAL for cb NULL;
+ * nipc_server_request() on a UDP sender: UV_ENOTSUP (a sender has no connection to wait
+ * on). Data is borrowed. */
+NIPC_EXTERN int nipc_client_request(nipc_client_t *client, const char *type, json_t *data,
+                                    unsigned timeout_ms, nipc_reply_cb cb, void *arg);
+NIPC_EXTERN int nipc_server_request(nipc_server_t *server, nipc_socket_t *socket, const char *type,
+                                    json_t *data, unsigned timeout_ms, nipc_reply_cb cb, void *arg);
+/* Answers the request `ev` published (its socket, or its client): the codes of the emits;
+ * UV_EINVAL when ev is no request. The answer is borrowed. */
+NIPC_EXTERN int nipc_reply(const nipc_event_t *ev, json_t *answer);
+NIPC_EXTERN int nipc_server_reply(nipc_server_t *server, nipc_socket_t *socket, int64_t request,
+                                  json_t *answer);
+NIPC_EXTERN int nipc_client_reply(nipc_client_t *client, int64_t request, json_t *answer);
 
 /* ---- codecs (since 0.3.0) ---------------------------------------------------------------- */
 

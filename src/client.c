@@ -342,7 +342,11 @@ static void on_client_message(nipc_conn_t *c, const char *type, json_t *data)
         nipc_log(cl->ipc, "## received events ## %s", type);
         nipc__log_json(cl->ipc, "  data:", data);
     }
-    publish(cl, type, data, 0);
+    if (nipc__request_reply(c, type, data))
+        return;
+    nipc_event_t ev = {.type = type, .client = cl};
+    ev.data = nipc__request_unwrap(data, &ev.request);
+    nipc__publish(cl->ipc, &cl->events, &ev);
 }
 
 /* Raw mode (R3, C5): `data` with the bytes of one read. */
@@ -605,6 +609,25 @@ int nipc_client_emitf(nipc_client_t *cl, const char *type, const char *fmt, ...)
     if (err)
         return err;
     return nipc_client_emit_new(cl, type, data);
+}
+
+/* ---- requests ---------------------------------------------------------------------------- */
+
+int nipc_client_request(nipc_client_t *cl, const char *type, json_t *data, unsigned timeout_ms,
+                        nipc_reply_cb cb, void *arg)
+{
+    if (cl == NULL || cl->conn.codec == &nipc__raw_codec)
+        return UV_EINVAL;
+    int err = can_emit(cl);
+    return err ? err : nipc__request_send(&cl->conn, type, data, timeout_ms, cb, arg);
+}
+
+int nipc_client_reply(nipc_client_t *cl, int64_t request, json_t *answer)
+{
+    if (cl == NULL || cl->conn.codec == &nipc__raw_codec)
+        return UV_EINVAL;
+    int err = can_emit(cl);
+    return err ? err : nipc__request_answer(&cl->conn, request, answer);
 }
 
 /* ---- accessors and handlers -------------------------------------------------------------- */

@@ -167,6 +167,7 @@ void nipc__conn_closed(nipc_conn_t *c)
         nipc__defer_cancel(ipc, &c->fail_d);
         report_write_error(&c->fail_d);
     }
+    nipc__requests_cancel(c);
     c->hooks->on_close(c, c->close_status);
     nipc__handle_closed(ipc);
 }

@@ -92,6 +92,13 @@ typedef struct nipc_loss {
     size_t bytes;
 } nipc_loss_t;
 
+/* request.c: a connection's requests waiting for their replies. */
+typedef struct nipc_request nipc_request_t;
+typedef struct nipc_requests {
+    nipc_request_t *head;
+    int64_t last_id; /* ids are never reused on a connection */
+} nipc_requests_t;
+
 /* The lengths of queued frames, oldest first, for codecs whose frames have no delimiter to
  * find them by. */
 typedef struct nipc_lens {
@@ -131,6 +138,7 @@ struct nipc_conn {
     bool sync;
     bool sync_busy;     /* a frame went out and no answer has released the next yet */
     size_t rx_messages; /* a custom codec's messages in the current read */
+    nipc_requests_t requests;
     uv_write_t wreq;
     uv_shutdown_t sreq;
     uv_timer_t *flush_timer; /* a flush-then-close's bound (flush_timeout_ms), or NULL */
@@ -183,6 +191,23 @@ static inline size_t nipc__conn_queued(const nipc_conn_t *c)
 {
     return nipc__buf_size(&c->out) + nipc__buf_size(&c->inflight) + nipc__buf_size(&c->held);
 }
+
+/* ---- request.c: requests and replies ------------------------------------------------------ */
+
+/* Sends type with {"$req": id, "data": data} and waits for the reply (timeout_ms 0: until the
+ * connection closes). The errors of nipc__conn_send(); UV_EINVAL for cb or type NULL. */
+int nipc__request_send(nipc_conn_t *c, const char *type, json_t *data, unsigned timeout_ms,
+                       nipc_reply_cb cb, void *arg);
+/* A frame received: true when it was a reply (given to its request, or dropped as late). */
+bool nipc__request_reply(nipc_conn_t *c, const char *type, json_t *data);
+/* The payload of a request frame's data, and its id in *id; else data itself and *id 0. */
+json_t *nipc__request_unwrap(json_t *data, int64_t *id);
+/* Sends the reply to request `id`. */
+int nipc__request_answer(nipc_conn_t *c, int64_t id, json_t *answer);
+/* {"$re": id, "data": answer} (no "data" when answer is NULL), or NULL when out of memory. */
+json_t *nipc__reply_payload(int64_t id, json_t *answer);
+/* The connection closed: every request waiting on it ends with UV_ECANCELED. */
+void nipc__requests_cancel(nipc_conn_t *c);
 
 /* ---- ipc.c: the instance ----------------------------------------------------------------- */
 

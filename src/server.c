@@ -37,6 +37,14 @@ static bool names_socket(const json_t *id)
 
 void nipc__server_deliver(nipc_server_t *s, nipc_socket_t *sock, const char *type, json_t *data)
 {
+    if (nipc__log_on(s->ipc)) {
+        nipc_log(s->ipc, "received event of : %s", type);
+        nipc__log_json(s->ipc, "  data:", data);
+    }
+    if (!sock->udp && nipc__request_reply(&sock->conn, type, data))
+        return;
+    nipc_event_t ev = {.type = type, .socket = sock, .server = s};
+    data = ev.data = nipc__request_unwrap(data, &ev.request);
     json_t *id = json_is_object(data) ? json_object_get(data, "id") : NULL;
     if (names_socket(id)) {
         json_decref(sock->id);
@@ -44,11 +52,7 @@ void nipc__server_deliver(nipc_server_t *s, nipc_socket_t *sock, const char *typ
         nipc__free(sock->id_text);
         sock->id_text = NULL;
     }
-    if (nipc__log_on(s->ipc)) {
-        nipc_log(s->ipc, "received event of : %s", type);
-        nipc__log_json(s->ipc, "  data:", data);
-    }
-    publish(s, type, data, sock, 0);
+    nipc__publish(s->ipc, &s->events, &ev);
 }
 
 /* ---- stream sockets ---------------------------------------------------------------------- */
@@ -779,6 +783,45 @@ int nipc_server_broadcastf(nipc_server_t *s, const char *type, const char *fmt, 
     if (err)
         return err;
     return nipc_server_broadcast_new(s, type, data);
+}
+
+/* ---- requests -------------------------------------------------------------------------------- */
+
+int nipc_server_request(nipc_server_t *s, nipc_socket_t *sock, const char *type, json_t *data,
+                        unsigned timeout_ms, nipc_reply_cb cb, void *arg)
+{
+    int err = check_socket(s, sock);
+    if (err)
+        return err;
+    if (sock->udp) /* a datagram's sender is gone when its handler returns */
+        return UV_ENOTSUP;
+    if (s->ipc->codec == &nipc__raw_codec)
+        return UV_EINVAL;
+    return nipc__request_send(&sock->conn, type, data, timeout_ms, cb, arg);
+}
+
+int nipc_server_reply(nipc_server_t *s, nipc_socket_t *sock, int64_t request, json_t *answer)
+{
+    int err = check_socket(s, sock);
+    if (err)
+        return err;
+    if (s->ipc->codec == &nipc__raw_codec || request <= 0)
+        return UV_EINVAL;
+    if (!sock->udp)
+        return nipc__request_answer(&sock->conn, request, answer);
+    json_t *reply = nipc__reply_payload(request, answer);
+    if (reply == NULL)
+        return UV_ENOMEM;
+    return nipc_server_emit_new(s, sock, "$reply", reply);
+}
+
+int nipc_reply(const nipc_event_t *ev, json_t *answer)
+{
+    if (ev == NULL || ev->request <= 0)
+        return UV_EINVAL;
+    if (ev->server != NULL)
+        return nipc_server_reply(ev->server, ev->socket, ev->request, answer);
+    return nipc_client_reply(ev->client, ev->request, answer);
 }
 
 /* ---- raw mode ------------------------------------------------------------------------------ */
