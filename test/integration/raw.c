@@ -109,7 +109,7 @@ ParameterizedTest(th_transport_t *t, raw, r1_r3_every_byte_value_both_ways_unfra
         all[i] = (char)i;
     cr_assert_eq(nipc_client_send(p.c, all, sizeof all), 0, "%s", t->name);
     cr_assert_eq(nipc_client_send_text(p.c, "héllo"), 0, "%s", t->name); /* utf8 */
-    cr_assert_eq(nipc_client_emit(p.c, "bye", json_integer(5)), 0, "R1: the type is the text");
+    cr_assert_eq(nipc_client_emit_new(p.c, "bye", json_integer(5)), 0, "R1: the type is the text");
     cr_assert(wait_len(&p.at_server, 256 + 6 + 3, 3000), "%s: %zu bytes", t->name, p.at_server.len);
     th_run_for(&loop, 50); /* nothing more may come */
     cr_assert_eq(p.at_server.len, 256 + 6 + 3, "%s: no delimiter, no framing", t->name);
