@@ -98,7 +98,9 @@ static inline size_t nipc__frame_pending(const nipc_frame_t *f)
     return f->scanned;
 }
 
-/* ---- message.c: the JSON envelope ------------------------------------------------------ */
+/* ---- json_write.c, message.c, envelope.c: the JSON envelope ---------------------------- */
+
+/* json_write.c: the writer. */
 
 /*
  * Appends the frame {"type":<type>,"data":<data>}<delim> to `out`, byte-identical to
@@ -129,6 +131,9 @@ int nipc__json_write(nipc_buf_t *out, const json_t *v);
 size_t nipc__js_number(char *dst, size_t cap, double d);
 
 /*
+ * message.c: the decoder, which tries the fast envelope parser (envelope.c) first and falls
+ * back on its general path (jansson's parser).
+ *
  * The result of decoding one frame. On success type points into `decoded` (which owns it)
  * and data is borrowed from it (NULL when the frame has no data key). On failure err is the
  * code and `decoded` is node-ipc's error payload {message, err, response}.

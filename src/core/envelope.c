@@ -1,0 +1,428 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The fast envelope parser.
+ *
+ * Frames from node-ipc and nipc all have one shape: {"type":"<name>","data":<value>} with no
+ * whitespace. The fast path decodes exactly that shape straight into jansson values, without
+ * building the envelope, and gives up (returns false) on anything else or anything it does
+ * not handle itself: reals, integers of more than 18 digits, lone surrogates, nesting past
+ * FAST_DEPTH, any invalid input. The general path then decodes the frame from the start, so
+ * giving up changes nothing but the speed, and every error is the general path's. Whatever
+ * the fast path accepts, it must decode exactly as the general path would (the same data,
+ * key order and integer or real typing).
+ *
+ * It owns no state of its own; the previous event's tree it writes into is the caller's.
+ */
+#include "envelope.h"
+#include "scan.h"
+
+#include <string.h>
+
+#define FAST_DEPTH 64
+
+typedef struct cursor {
+    const char *p;
+    const char *end;
+} cursor_t;
+
+static json_t *fast_value(cursor_t *c, int depth);
+
+static bool unescape(const char *start, size_t n, const char **s, size_t *len, char **owned);
+
+/*
+ * A string after its opening quote: *s and *len give its text, either in the frame itself
+ * (plain) or in a copy without escapes that *owned holds for the caller to free.
+ */
+static bool fast_string(cursor_t *c, const char **s, size_t *len, char **owned)
+{
+    const char *start = c->p;
+    bool plain = true;
+    const unsigned char *q = (const unsigned char *)c->p;
+    const unsigned char *end = (const unsigned char *)c->end;
+    size_t bad;
+    /* One pass: the end quote, escapes, control bytes and the UTF-8 of plain strings. Byte
+     * by byte for 16 bytes, which is all most names and tags need, then whole blocks while
+     * nothing needs attention, and so on. */
+    for (;;) {
+        const unsigned char *stop = end - q > 16 ? q + 16 : end;
+        while (q < stop && *q != '"') {
+            if (*q == '\\') {
+                plain = false;
+                q += 2;
+            } else if (*q < 0x20) {
+                return false;
+            } else if (*q >= 0x80) {
+                size_t k = utf8_seq(q, (size_t)(end - q), &bad);
+                if (k == 0)
+                    return false;
+                q += k;
+            } else {
+                q++;
+            }
+        }
+        if (q >= end || *q == '"')
+            break;
+        q += plain_prefix(q, (size_t)(end - q), true);
+    }
+    if (q >= end)
+        return false;
+    size_t n = (size_t)((const char *)q - start);
+    c->p = (const char *)q + 1;
+    if (!plain)
+        return unescape(start, n, s, len, owned);
+    *owned = NULL;
+    *s = start;
+    *len = n;
+    return true;
+}
+
+/*
+ * An object key after its opening quote, as fast_string reads it. jansson's parser refuses
+ * a key holding NUL ("a\u0000"), so the fast path must not accept one either; only an
+ * unescaped copy can hold one, since a raw NUL byte is a control byte.
+ */
+static bool fast_key(cursor_t *c, const char **k, size_t *klen, char **owned)
+{
+    if (!fast_string(c, k, klen, owned))
+        return false;
+    if (*owned != NULL && memchr(*owned, '\0', *klen) != NULL) {
+        nipc__free(*owned);
+        return false;
+    }
+    return true;
+}
+
+/*
+ * A string with escapes, unescaped into a copy (never longer than the text). Apart from
+ * fast_string, so that the common plain string does not pay for this code's registers.
+ */
+__attribute__((noinline)) static bool unescape(const char *start, size_t n, const char **s,
+                                               size_t *len, char **owned)
+{
+    char *d = nipc__malloc(n + 1);
+    if (d == NULL)
+        return false;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        char ch = start[i];
+        if (ch != '\\') {
+            d[k++] = ch;
+            continue;
+        }
+        if (++i >= n)
+            goto bad;
+        switch (start[i]) {
+        case '"':
+        case '\\':
+        case '/':
+            d[k++] = start[i];
+            break;
+        case 'b':
+            d[k++] = '\b';
+            break;
+        case 'f':
+            d[k++] = '\f';
+            break;
+        case 'n':
+            d[k++] = '\n';
+            break;
+        case 'r':
+            d[k++] = '\r';
+            break;
+        case 't':
+            d[k++] = '\t';
+            break;
+        case 'u': {
+            int cp = i + 4 < n ? hex4(start + i + 1) : -1;
+            if (cp < 0 || (cp >= 0xd800 && cp <= 0xdfff))
+                goto bad; /* surrogates, paired or not, are the general path's */
+            i += 4;
+            if (cp < 0x80) {
+                d[k++] = (char)cp;
+            } else if (cp < 0x800) {
+                d[k++] = (char)(0xc0 | (cp >> 6));
+                d[k++] = (char)(0x80 | (cp & 0x3f));
+            } else {
+                d[k++] = (char)(0xe0 | (cp >> 12));
+                d[k++] = (char)(0x80 | ((cp >> 6) & 0x3f));
+                d[k++] = (char)(0x80 | (cp & 0x3f));
+            }
+            break;
+        }
+        default:
+            goto bad;
+        }
+    }
+    if (!utf8_valid(d, k))
+        goto bad;
+    *owned = d;
+    *s = d;
+    *len = k;
+    return true;
+bad:
+    nipc__free(d);
+    return false;
+}
+
+/* An integer of at most 18 digits (no overflow); reals and anything else give false. */
+static bool fast_integer(cursor_t *c, json_int_t *out)
+{
+    const char *q = c->p;
+    bool neg = q < c->end && *q == '-';
+    if (neg)
+        q++;
+    const char *digits = q;
+    long long v = 0;
+    while (q < c->end && *q >= '0' && *q <= '9') {
+        if (q - digits == 18)
+            return false; /* 19 digits may overflow: the general path reads a double */
+        v = v * 10 + (*q++ - '0');
+    }
+    size_t nd = (size_t)(q - digits);
+    /* No leading zeros (invalid JSON), no fraction or exponent (a real). */
+    if (nd == 0 || (nd > 1 && digits[0] == '0'))
+        return false;
+    if (q < c->end && (*q == '.' || *q == 'e' || *q == 'E'))
+        return false;
+    c->p = q;
+    *out = neg ? -v : v;
+    return true;
+}
+
+static json_t *fast_number(cursor_t *c)
+{
+    json_int_t v;
+    return fast_integer(c, &v) ? json_integer(v) : NULL;
+}
+
+static bool fast_literal(cursor_t *c, const char *word, size_t n)
+{
+    if ((size_t)(c->end - c->p) < n || memcmp(c->p, word, n) != 0)
+        return false;
+    c->p += n;
+    return true;
+}
+
+static json_t *fast_value(cursor_t *c, int depth)
+{
+    if (c->p >= c->end || depth > FAST_DEPTH)
+        return NULL;
+    switch (*c->p) {
+    case '{': {
+        json_t *obj = json_object();
+        c->p++;
+        if (obj == NULL || c->p >= c->end)
+            goto bad_obj;
+        if (*c->p == '}') {
+            c->p++;
+            return obj;
+        }
+        for (;;) {
+            const char *k;
+            size_t klen;
+            char *owned;
+            if (c->p >= c->end || *c->p++ != '"' || !fast_key(c, &k, &klen, &owned))
+                goto bad_obj;
+            json_t *v = NULL;
+            if (c->p < c->end && *c->p == ':') {
+                c->p++;
+                v = fast_value(c, depth + 1);
+            }
+            int rc = v ? json_object_setn_new_nocheck(obj, k, klen, v) : -1;
+            nipc__free(owned);
+            if (rc != 0 || c->p >= c->end)
+                goto bad_obj;
+            if (*c->p == '}') {
+                c->p++;
+                return obj;
+            }
+            if (*c->p++ != ',')
+                goto bad_obj;
+        }
+    bad_obj:
+        json_decref(obj);
+        return NULL;
+    }
+    case '[': {
+        json_t *arr = json_array();
+        c->p++;
+        if (arr == NULL || c->p >= c->end)
+            goto bad_arr;
+        if (*c->p == ']') {
+            c->p++;
+            return arr;
+        }
+        for (;;) {
+            json_t *v = fast_value(c, depth + 1);
+            if (v == NULL || json_array_append_new(arr, v) != 0 || c->p >= c->end)
+                goto bad_arr;
+            if (*c->p == ']') {
+                c->p++;
+                return arr;
+            }
+            if (*c->p++ != ',')
+                goto bad_arr;
+        }
+    bad_arr:
+        json_decref(arr);
+        return NULL;
+    }
+    case '"': {
+        const char *s;
+        size_t len;
+        char *owned;
+        c->p++;
+        if (!fast_string(c, &s, &len, &owned))
+            return NULL;
+        json_t *v = json_stringn_nocheck(s, len);
+        nipc__free(owned);
+        return v;
+    }
+    case 't':
+        return fast_literal(c, "true", 4) ? json_true() : NULL;
+    case 'f':
+        return fast_literal(c, "false", 5) ? json_false() : NULL;
+    case 'n':
+        return fast_literal(c, "null", 4) ? json_null() : NULL;
+    default:
+        return fast_number(c);
+    }
+}
+
+/* ---- reuse of the previous event's data ------------------------------------------------ */
+
+/*
+ * A stream of events usually repeats one shape ({"i":1,"s":"a"}, {"i":2,"s":"b"}, ...). When
+ * the previous event's data tree is held by nobody but the connection, the next frame of the
+ * same shape is written into it in place: integers set, strings replaced, nothing else
+ * allocated. Every node written must have a reference count of 1, so a value a handler kept
+ * (json_incref) is never changed under it. The first difference returns false; the caller
+ * then discards the tree, which may be half written, and decodes the frame afresh.
+ */
+static bool fast_update(cursor_t *c, json_t *into, int depth);
+
+static bool fast_update_object(cursor_t *c, json_t *obj, int depth)
+{
+    void *it = json_object_iter(obj);
+    c->p++; /* '{' */
+    if (c->p < c->end && *c->p == '}') {
+        c->p++;
+        return it == NULL;
+    }
+    for (;;) {
+        const char *k;
+        size_t klen;
+        char *owned;
+        if (it == NULL || c->p >= c->end || *c->p++ != '"' || !fast_key(c, &k, &klen, &owned))
+            return false;
+        bool same =
+            klen == json_object_iter_key_len(it) && memcmp(k, json_object_iter_key(it), klen) == 0;
+        nipc__free(owned);
+        if (!same || c->p >= c->end || *c->p++ != ':' ||
+            !fast_update(c, json_object_iter_value(it), depth + 1) || c->p >= c->end)
+            return false;
+        it = json_object_iter_next(obj, it);
+        if (*c->p == '}') {
+            c->p++;
+            return it == NULL;
+        }
+        if (*c->p++ != ',')
+            return false;
+    }
+}
+
+static bool fast_update(cursor_t *c, json_t *into, int depth)
+{
+    if (c->p >= c->end || depth > FAST_DEPTH)
+        return false;
+    switch (*c->p) {
+    case '{':
+        return json_is_object(into) && only_ours(into) && fast_update_object(c, into, depth);
+    case '"': {
+        const char *s;
+        size_t len;
+        char *owned;
+        if (!json_is_string(into) || !only_ours(into))
+            return false;
+        c->p++;
+        if (!fast_string(c, &s, &len, &owned))
+            return false;
+        /* A field that keeps its value (a name, a tag) costs no allocation. */
+        bool same = len == json_string_length(into) && memcmp(s, json_string_value(into), len) == 0;
+        int rc = same ? 0 : json_string_setn_nocheck(into, s, len);
+        nipc__free(owned);
+        return rc == 0;
+    }
+    case 't':
+        return json_is_true(into) && fast_literal(c, "true", 4);
+    case 'f':
+        return json_is_false(into) && fast_literal(c, "false", 5);
+    case 'n':
+        return json_is_null(into) && fast_literal(c, "null", 4);
+    case '[':
+        return false;
+    default: {
+        json_int_t v;
+        if (!json_is_integer(into) || !only_ours(into) || !fast_integer(c, &v))
+            return false;
+        json_integer_set(into, v);
+        return true;
+    }
+    }
+}
+
+bool nipc__msg_decode_fast(nipc_msg_t *m, const char *p, size_t n, bool allow_reserved,
+                           json_t **shape)
+{
+    static const char head[] = "{\"type\":\"";
+    static const char mid[] = "\",\"data\":";
+    const size_t hl = sizeof head - 1, ml = sizeof mid - 1;
+    if (n < hl + ml + 2 || memcmp(p, head, hl) != 0 || p[n - 1] != '}')
+        return false;
+    /* The type: short, plain (no escape, no control byte, NUL included), valid UTF-8; one
+     * pass, with the UTF-8 check only for a name that is not ASCII. */
+    const char *t = p + hl, *lim = p + n;
+    const char *q = t;
+    unsigned high = 0;
+    for (; q < lim && *q != '"'; q++) {
+        unsigned char ch = (unsigned char)*q;
+        if (ch == '\\' || ch < 0x20 || (size_t)(q - t) == sizeof m->type_buf - 1)
+            return false;
+        high |= ch;
+    }
+    size_t tl = (size_t)(q - t);
+    if (q == lim || ((high & 0x80) && !utf8_valid(t, tl)))
+        return false;
+    if ((size_t)(lim - q) < ml + 1 || memcmp(q, mid, ml) != 0)
+        return false;
+    memcpy(m->type_buf, t, tl);
+    m->type_buf[tl] = '\0';
+    if (!allow_reserved && nipc__event_reserved(m->type_buf))
+        return false; /* the general path reports it */
+
+    cursor_t c = {q + ml, p + n - 1};
+    if (shape != NULL && *shape != NULL) {
+        if (fast_update(&c, *shape, 1) && c.p == c.end) {
+            m->type = m->type_buf;
+            m->type_len = tl;
+            m->data = *shape;
+            m->decoded = NULL; /* the connection owns it */
+            m->err = 0;
+            return true;
+        }
+        json_decref(*shape);
+        *shape = NULL;
+        c.p = q + ml;
+    }
+    json_t *data = fast_value(&c, 1);
+    if (data == NULL || c.p != c.end) {
+        json_decref(data);
+        return false;
+    }
+    m->type = m->type_buf;
+    m->type_len = tl;
+    m->data = data;
+    m->decoded = data;
+    m->err = 0;
+    return true;
+}
