@@ -397,7 +397,9 @@ NIPC_EXTERN int nipc_new(nipc_t **out, uv_loop_t *loop, const nipc_config_t *cfg
  * Closes every server, socket and client at once and frees the instance. What connections
  * still had queued is discarded: first each such connection's `drop` event is published
  * (inside this call, the only events it publishes; emits made from those handlers fail
- * with NIPC_EDESTROYED). To lose nothing, call nipc_stop() and run the loop first.
+ * with NIPC_EDESTROYED). Requests still waiting end with UV_ECANCELED when their
+ * connection's close completes: inside this call with an owned loop, else when the caller's
+ * loop next runs. To lose nothing, call nipc_stop() and run the loop first.
  *
  * From a handler (or anything nipc calls) the free is deferred: it happens when the
  * handler has returned, and no other event is published meanwhile. With an owned loop,

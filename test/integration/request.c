@@ -282,3 +282,45 @@ Test(request, the_frames_are_node_ipc_frames)
     close(lfd);
     nipc_free(ipc);
 }
+
+static void step(nipc_t *ipc, const bool *flag)
+{
+    for (int i = 0; i < 2000 && !*flag; i++) {
+        uv_run(nipc_loop(ipc), UV_RUN_NOWAIT);
+        usleep(1000);
+    }
+    cr_assert(*flag);
+}
+
+static void flag_on_event(const nipc_event_t *ev, void *arg)
+{
+    (void)ev;
+    *(bool *)arg = true;
+}
+
+/* With an owned loop, nipc_free() runs the closes itself: the request ends inside it. */
+Test(request, a_free_of_an_owned_loop_ends_requests_inside_it)
+{
+    nipc_config_t cfg;
+    th_config(&cfg);
+    nipc_t *ipc;
+    nipc_server_t *s;
+    nipc_client_t *c;
+    bool started = false, up = false, asked = false;
+    cr_assert_eq(nipc_new(&ipc, NULL, &cfg), 0);
+    cr_assert_eq(nipc_serve(ipc, th_path(dir, "own.sock"), &s), 0);
+    nipc_server_on(s, "start", flag_on_event, &started);
+    nipc_server_on(s, "later", flag_on_event, &asked);
+    cr_assert_eq(nipc_server_start(s), 0);
+    step(ipc, &started);
+    cr_assert_eq(nipc_connect_to(ipc, "own", th_path(dir, "own.sock"), &c), 0);
+    nipc_client_on(c, "connect", flag_on_event, &up);
+    step(ipc, &up);
+    answer_t a = {0};
+    cr_assert_eq(nipc_client_request(c, "later", NULL, 5000, on_reply, &a), 0);
+    step(ipc, &asked);
+    cr_assert_eq(a.calls, 0);
+    nipc_free(ipc);
+    cr_assert_eq(a.calls, 1);
+    cr_assert_eq(a.status, UV_ECANCELED);
+}
