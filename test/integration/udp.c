@@ -554,3 +554,41 @@ Test(udp, r3_udp6_raw_datagrams_both_ways)
 {
     raw_datagrams(&v6);
 }
+
+static void send_nothing(const nipc_event_t *ev, void *arg)
+{
+    *(int *)arg = nipc_server_send(ev->server, ev->socket, "", 0);
+}
+
+/* nipc.h: "An empty send writes nothing", as over a stream: no empty datagram either. */
+Test(udp, r1_an_empty_raw_send_writes_no_datagram)
+{
+    nipc_config_t cfg;
+    th_config(&cfg);
+    cfg.raw_buffer = true;
+    peer_t p;
+    peer_up_cfg(&p, &v4, &cfg);
+    int sent = 1;
+    nipc_server_on(p.s, "data", send_nothing, &sent);
+    int pa;
+    int a = raw_udp(&v4, &pa);
+    raw_sendto(&v4, a, nipc_server_port(p.s), "hi", 2);
+    cr_assert(wait_count(&p.rec, "data", 1, 2000), "%s", th_types(&p.rec));
+    cr_assert_eq(sent, 0, "nipc_server_send from the handler");
+    char wrote[160] = "", buf[8];
+    const char *names[] = {"nipc_server_send", "nipc_server_send_to", "nipc_server_broadcast_bytes",
+                           "nipc_server_broadcast_text", "nipc_server_emit_to"};
+    for (int i = 0; i < 5; i++) {
+        int err = i == 1   ? nipc_server_send_to(p.s, "127.0.0.1", pa, "", 0)
+                  : i == 2 ? nipc_server_broadcast_bytes(p.s, "", 0)
+                  : i == 3 ? nipc_server_broadcast_text(p.s, "")
+                  : i == 4 ? nipc_server_emit_to(p.s, "127.0.0.1", pa, "", NULL)
+                           : 0; /* 0: the handler's, made already */
+        cr_assert_eq(err, 0, "%s", names[i]);
+        if (raw_recv(a, buf, sizeof buf, 50) >= 0)
+            snprintf(wrote + strlen(wrote), sizeof wrote - strlen(wrote), " %s", names[i]);
+    }
+    cr_assert_str_empty(wrote, "an empty datagram was written by:%s", wrote);
+    close(a);
+    nipc_free(p.ipc);
+}
