@@ -4,7 +4,8 @@
  * `connect` (U7), each datagram parsed on its own and possibly holding several frames (U2),
  * the sender as the socket with its learned id (U3), one datagram per emit with the bytes of
  * a stream frame (U4), broadcast to known senders (U5, our choice), a "client" that is a
- * second UDP server (U6), and frames too large for a datagram refused.
+ * second UDP server (U6), and frames too large for a datagram refused. In raw mode (R3 over
+ * UDP) each datagram is one `data` event with its bytes, and every send one datagram.
  */
 #include "../support/harness.h"
 
@@ -42,18 +43,24 @@ typedef struct peer {
     bool started;
 } peer_t;
 
-static void peer_up(peer_t *p, const family_t *f)
+/* A started UDP server of family f with `cfg`, every event recorded. */
+static void peer_up_cfg(peer_t *p, const family_t *f, const nipc_config_t *cfg)
 {
-    nipc_config_t cfg;
-    th_config(&cfg);
     memset(p, 0, sizeof *p);
-    cr_assert_eq(nipc_new(&p->ipc, &loop, &cfg), 0);
+    cr_assert_eq(nipc_new(&p->ipc, &loop, cfg), 0);
     cr_assert_eq(nipc_serve_net(p->ipc, f->host, 0, f->net, &p->s), 0);
     nipc_server_on(p->s, NIPC_EVENT_ANY, th_record, &p->rec);
     nipc_server_on(p->s, "start", th_flag, &p->started);
     cr_assert_eq(nipc_server_start(p->s), 0, "%s", f->name);
     cr_assert(th_run_until(&loop, &p->started, 2000), "%s: no start", f->name);
     cr_assert_gt(nipc_server_port(p->s), 0);
+}
+
+static void peer_up(peer_t *p, const family_t *f)
+{
+    nipc_config_t cfg;
+    th_config(&cfg);
+    peer_up_cfg(p, f, &cfg);
 }
 
 static bool wait_count(th_rec_t *r, const char *type, int n, unsigned ms)
@@ -387,5 +394,201 @@ Test(udp, emit_to_refuses_bad_arguments)
     nipc_server_stop(p.s);
     cr_assert_eq(nipc_server_emit_to(p.s, "127.0.0.1", 9, "x", NULL), UV_EINVAL,
                  "a stopped server sends nothing");
+    nipc_free(p.ipc);
+}
+
+/* ---- raw mode (R1-R3 over UDP) ------------------------------------------------------------ */
+
+#define DGRAMS 8
+#define SMALL 64
+
+/* The `data` events of a raw UDP server, and what its handler's answers returned. */
+typedef struct dgrams {
+    int n;
+    size_t size[DGRAMS];
+    char bytes[DGRAMS][SMALL]; /* for datagrams of up to SMALL bytes */
+    char address[DGRAMS][64];
+    int port[DGRAMS];
+    bool data_null; /* every event had data NULL */
+    int sent[DGRAMS], emitted[DGRAMS], too_large[DGRAMS];
+} dgrams_t;
+
+static char huge[NIPC_UDP_MAX_FRAME + 1];
+
+/* Records the datagram and, for a small one, answers the sender from the handler: its
+ * bytes after a '>', then the hex text "0c00ff" as an emit's type; a datagram too large is
+ * refused there too. */
+static void on_dgram(const nipc_event_t *ev, void *arg)
+{
+    dgrams_t *d = arg;
+    int i = d->n++;
+    cr_assert_lt(i, DGRAMS);
+    cr_assert_not_null(ev->bytes, "R3: a data event carries its bytes");
+    d->size[i] = ev->size;
+    d->data_null = (i == 0 || d->data_null) && ev->data == NULL;
+    snprintf(d->address[i], sizeof d->address[i], "%s", nipc_socket_address(ev->socket));
+    d->port[i] = nipc_socket_port(ev->socket);
+    if (ev->size > SMALL)
+        return;
+    memcpy(d->bytes[i], ev->bytes, ev->size);
+    char echo[SMALL + 1] = ">";
+    memcpy(echo + 1, ev->bytes, ev->size);
+    d->sent[i] = nipc_server_send(ev->server, ev->socket, echo, ev->size + 1);
+    d->emitted[i] = nipc_server_emit(ev->server, ev->socket, "0c00ff", NULL);
+    d->too_large[i] = nipc_server_send(ev->server, ev->socket, huge, sizeof huge);
+}
+
+/* The next datagram on fd is exactly n bytes at p. */
+static void expect_dgram(const family_t *f, int fd, const void *p, size_t n, const char *what)
+{
+    static char buf[NIPC_UDP_MAX_FRAME + 16];
+    ssize_t r = raw_recv(fd, buf, sizeof buf, 2000);
+    cr_assert_eq(r, (ssize_t)n, "%s: %s: a datagram of %zd bytes, not %zu", f->name, what, r, n);
+    cr_assert(memcmp(buf, p, n) == 0, "%s: %s: other bytes", f->name, what);
+}
+
+/* Nothing more arrives on fd. */
+static void expect_quiet(const family_t *f, int fd, const char *what)
+{
+    char buf[64];
+    ssize_t r = raw_recv(fd, buf, sizeof buf, 50);
+    cr_assert_eq(r, -1, "%s: %s: an unexpected datagram of %zd bytes", f->name, what, r);
+}
+
+static void raw_datagrams(const family_t *f)
+{
+    nipc_config_t cfg;
+    th_config(&cfg);
+    cfg.raw_buffer = true;
+    cfg.encoding = "hex";
+    peer_t p;
+    peer_up_cfg(&p, f, &cfg);
+    dgrams_t d = {0};
+    nipc_server_on(p.s, "data", on_dgram, &d);
+    int port = nipc_server_port(p.s), pa, pb;
+    int a = raw_udp(f, &pa), b = raw_udp(f, &pb);
+
+    /* The delimiter, NUL and invalid UTF-8: bytes, with no framing and nothing decoded. */
+    const char one[] = "\f{\"type\":\"x\"}\f\xff\xfe\x00\x80";
+    const char two[] = "\xc3\x28\xed\xa0\x80\f";
+    raw_sendto(f, a, port, one, sizeof one - 1);
+    cr_assert(th_run_until_count(&loop, &d.n, 1, 2000), "%s", f->name);
+    raw_sendto(f, b, port, two, sizeof two - 1);
+    cr_assert(th_run_until_count(&loop, &d.n, 2, 2000), "%s", f->name);
+    raw_sendto(f, a, port, "\f", 1);
+    cr_assert(th_run_until_count(&loop, &d.n, 3, 2000), "%s", f->name);
+    const char *want[] = {one, two, "\f"};
+    const size_t wlen[] = {sizeof one - 1, sizeof two - 1, 1};
+    const int from[] = {pa, pb, pa};
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(d.size[i], wlen[i], "%s: datagram %d is one event of its size", f->name, i);
+        cr_assert(memcmp(d.bytes[i], want[i], wlen[i]) == 0, "%s: datagram %d", f->name, i);
+        cr_assert_str_eq(d.address[i], f->host, "%s: datagram %d", f->name, i);
+        cr_assert_eq(d.port[i], from[i], "%s: datagram %d's sender", f->name, i);
+        cr_assert_eq(d.sent[i], 0, "%s: send from the handler", f->name);
+        cr_assert_eq(d.emitted[i], 0, "%s: emit from the handler", f->name);
+        cr_assert_eq(d.too_large[i], UV_EMSGSIZE, "%s: a send larger than a datagram", f->name);
+    }
+    cr_assert(d.data_null, "%s: raw data events have no JSON data", f->name);
+    th_run_for(&loop, 20);
+    cr_assert_eq(d.n, 3, "%s: %s", f->name, th_types(&p.rec));
+    cr_assert_eq(th_count(&p.rec, "error"), 0, "%s: %s", f->name, th_types(&p.rec));
+
+    /* Each answer is one datagram holding exactly its bytes, in order. */
+    char echo[SMALL + 1] = ">";
+    for (int i = 0; i < 3; i++) {
+        int fd = from[i] == pa ? a : b;
+        memcpy(echo + 1, want[i], wlen[i]);
+        expect_dgram(f, fd, echo, wlen[i] + 1, "nipc_server_send from the handler");
+        expect_dgram(f, fd, "\x0c\x00\xff", 3, "nipc_server_emit in hex");
+    }
+    expect_quiet(f, a, "after the answers");
+    expect_quiet(f, b, "after the answers");
+
+    /* To an address and port, after the handler. */
+    cr_assert_eq(nipc_server_send_to(p.s, f->host, pb, "\x00\f\xff", 3), 0, "%s", f->name);
+    expect_dgram(f, b, "\x00\f\xff", 3, "nipc_server_send_to");
+    cr_assert_eq(nipc_server_emit_to(p.s, f->host, pa, "fffe0c", NULL), 0, "%s", f->name);
+    expect_dgram(f, a, "\xff\xfe\x0c", 3, "nipc_server_emit_to in hex");
+
+    /* Every sender heard from gets the broadcast, once. */
+    cr_assert_eq(nipc_server_broadcast_bytes(p.s, "\f\xfe", 2), 0, "%s", f->name);
+    cr_assert_eq(nipc_server_broadcast_text(p.s, "00"), 0, "%s", f->name);
+    for (int i = 0; i < 2; i++) {
+        expect_dgram(f, i == 0 ? a : b, "\f\xfe", 2, "nipc_server_broadcast_bytes");
+        expect_dgram(f, i == 0 ? a : b, "\x00", 1, "nipc_server_broadcast_text");
+        expect_quiet(f, i == 0 ? a : b, "one broadcast, one datagram");
+    }
+
+    /* The largest datagram goes and comes whole; one byte more is refused, never cut. */
+    for (size_t i = 0; i < sizeof huge; i++)
+        huge[i] = (char)(i * 31 + (i >> 8));
+    cr_assert_eq(nipc_server_send_to(p.s, f->host, pa, huge, NIPC_UDP_MAX_FRAME), 0);
+    expect_dgram(f, a, huge, NIPC_UDP_MAX_FRAME, "the largest datagram");
+    cr_assert_eq(nipc_server_send_to(p.s, f->host, pa, huge, sizeof huge), UV_EMSGSIZE);
+    cr_assert_eq(nipc_server_broadcast_bytes(p.s, huge, sizeof huge), UV_EMSGSIZE, "%s", f->name);
+    char *hex = malloc(2 * sizeof huge + 1);
+    cr_assert_not_null(hex);
+    memset(hex, 'a', 2 * sizeof huge);
+    hex[2 * sizeof huge] = '\0';
+    cr_assert_eq(nipc_server_emit_to(p.s, f->host, pa, hex, NULL), UV_EMSGSIZE, "%s", f->name);
+    cr_assert_eq(nipc_server_broadcast_text(p.s, hex), UV_EMSGSIZE, "%s", f->name);
+    free(hex);
+    expect_quiet(f, a, "nothing of what was refused");
+    expect_quiet(f, b, "nothing of what was refused");
+    raw_sendto(f, b, port, huge, NIPC_UDP_MAX_FRAME);
+    cr_assert(th_run_until_count(&loop, &d.n, 4, 2000), "%s", f->name);
+    cr_assert_eq(d.size[3], NIPC_UDP_MAX_FRAME, "%s: a large datagram is one event", f->name);
+    cr_assert_eq(d.port[3], pb, "%s", f->name);
+    close(a);
+    close(b);
+    nipc_free(p.ipc);
+}
+
+Test(udp, r3_udp4_raw_datagrams_both_ways)
+{
+    raw_datagrams(&v4);
+}
+
+Test(udp, r3_udp6_raw_datagrams_both_ways)
+{
+    raw_datagrams(&v6);
+}
+
+static void send_nothing(const nipc_event_t *ev, void *arg)
+{
+    *(int *)arg = nipc_server_send(ev->server, ev->socket, "", 0);
+}
+
+/* nipc.h: "An empty send writes nothing", as over a stream: no empty datagram either. */
+Test(udp, r1_an_empty_raw_send_writes_no_datagram)
+{
+    nipc_config_t cfg;
+    th_config(&cfg);
+    cfg.raw_buffer = true;
+    peer_t p;
+    peer_up_cfg(&p, &v4, &cfg);
+    int sent = 1;
+    nipc_server_on(p.s, "data", send_nothing, &sent);
+    int pa;
+    int a = raw_udp(&v4, &pa);
+    raw_sendto(&v4, a, nipc_server_port(p.s), "hi", 2);
+    cr_assert(wait_count(&p.rec, "data", 1, 2000), "%s", th_types(&p.rec));
+    cr_assert_eq(sent, 0, "nipc_server_send from the handler");
+    char wrote[160] = "", buf[8];
+    const char *names[] = {"nipc_server_send", "nipc_server_send_to", "nipc_server_broadcast_bytes",
+                           "nipc_server_broadcast_text", "nipc_server_emit_to"};
+    for (int i = 0; i < 5; i++) {
+        int err = i == 1   ? nipc_server_send_to(p.s, "127.0.0.1", pa, "", 0)
+                  : i == 2 ? nipc_server_broadcast_bytes(p.s, "", 0)
+                  : i == 3 ? nipc_server_broadcast_text(p.s, "")
+                  : i == 4 ? nipc_server_emit_to(p.s, "127.0.0.1", pa, "", NULL)
+                           : 0; /* 0: the handler's, made already */
+        cr_assert_eq(err, 0, "%s", names[i]);
+        if (raw_recv(a, buf, sizeof buf, 50) >= 0)
+            snprintf(wrote + strlen(wrote), sizeof wrote - strlen(wrote), " %s", names[i]);
+    }
+    cr_assert_str_empty(wrote, "an empty datagram was written by:%s", wrote);
+    close(a);
     nipc_free(p.ipc);
 }
