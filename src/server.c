@@ -739,8 +739,8 @@ int nipc_server_emit_to_new(nipc_server_t *s, const char *address, int port, con
 /* The same bytes to every connected socket, or every UDP sender heard from (S14). */
 static int broadcast_bytes(nipc_server_t *s, const char *p, size_t n)
 {
-    if (is_udp(s))
-        return udp_broadcast(s, p, n);
+    if (is_udp(s)) /* too large is too large, whether anyone was heard from or not */
+        return n > NIPC_UDP_MAX_FRAME ? UV_EMSGSIZE : udp_broadcast(s, p, n);
     int first = 0;
     for (size_t i = 0; i < s->count; i++) {
         nipc_conn_t *c = &s->sockets[i]->conn;
