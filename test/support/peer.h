@@ -219,12 +219,14 @@ static void th_peer_exit(uv_process_t *proc, int64_t status, int sig)
 }
 
 /*
- * The spawner of th_peer_spawn() and th_peer_spawn_on(): `node peer.js --ver VER --role ROLE`,
+ * The spawner of th_peer_spawn() and th_peer_spawn_on(): `node SCRIPT --ver VER --role ROLE`,
+ * SCRIPT being a file of test/interop/node (peer.js, or another peer taking its arguments),
  * then the NULL-ended `lead` arguments, then the NULL-ended ones of `ap`. `tag` (or NULL)
  * ends the peer's name in messages.
  */
-static TH_UNUSED th_peer_t *th_peer_vspawn(uv_loop_t *loop, const char *ver, const char *role,
-                                           const char *tag, const char *const *lead, va_list ap)
+static TH_UNUSED th_peer_t *th_peer_vspawn(uv_loop_t *loop, const char *file, const char *ver,
+                                           const char *role, const char *tag,
+                                           const char *const *lead, va_list ap)
 {
     cr_assert_lt(th_npeers, TH_PEER_MAX, "too many peers");
     th_peer_t *p = calloc(1, sizeof *p);
@@ -235,7 +237,7 @@ static TH_UNUSED th_peer_t *th_peer_vspawn(uv_loop_t *loop, const char *ver, con
     th_peers[th_npeers++] = p;
 
     char script[512];
-    snprintf(script, sizeof script, "%s/test/interop/node/peer.js", NIPC_SOURCE_DIR);
+    snprintf(script, sizeof script, "%s/test/interop/node/%s", NIPC_SOURCE_DIR, file);
     const char *args[TH_PEER_MAX_ARGS];
     int n = 0;
     args[n++] = NIPC_NODE_EXECUTABLE;
@@ -291,7 +293,8 @@ th_peer_spawn(uv_loop_t *loop, const char *ver, const char *role, const char *pa
     const char *lead[] = {"--path", path, NULL};
     va_list ap;
     va_start(ap, path);
-    th_peer_t *p = th_peer_vspawn(loop, ver, role, NULL, path != NULL ? lead : lead + 2, ap);
+    th_peer_t *p =
+        th_peer_vspawn(loop, "peer.js", ver, role, NULL, path != NULL ? lead : lead + 2, ap);
     va_end(ap);
     return p;
 }
@@ -560,16 +563,36 @@ static TH_UNUSED const char *th_peer_at_server(const th_transport_t *t, const ni
  * th_peer_at_server(); the extra arguments are strings ended by NULL. The peer's name in
  * messages ends with the transport's.
  */
-static TH_UNUSED __attribute__((sentinel)) th_peer_t *
-th_peer_spawn_on(uv_loop_t *loop, const th_transport_t *t, const char *ver, const char *role,
-                 const char *at, ...)
+static TH_UNUSED th_peer_t *th_peer_vspawn_on(uv_loop_t *loop, const char *file,
+                                              const th_transport_t *t, const char *ver,
+                                              const char *role, const char *at, va_list ap)
 {
     const char *lead[] = {"--transport", t->name, "--at", at, NULL};
     if (t->kind == TH_TLS) /* peer.js's tls transport reads the certificates there */
         setenv("NIPC_TLS_DIR", th_tls_dir(), 1);
+    return th_peer_vspawn(loop, file, ver, role, t->name, lead, ap);
+}
+
+static TH_UNUSED __attribute__((sentinel)) th_peer_t *
+th_peer_spawn_on(uv_loop_t *loop, const th_transport_t *t, const char *ver, const char *role,
+                 const char *at, ...)
+{
     va_list ap;
     va_start(ap, at);
-    th_peer_t *p = th_peer_vspawn(loop, ver, role, t->name, lead, ap);
+    th_peer_t *p = th_peer_vspawn_on(loop, "peer.js", t, ver, role, at, ap);
+    va_end(ap);
+    return p;
+}
+
+/* th_peer_spawn_on() of another peer script of test/interop/node (e.g. request_peer.js)
+ * that takes peer.js's --ver, --role, --transport and --at. */
+static TH_UNUSED __attribute__((sentinel)) th_peer_t *
+th_peer_spawn_script_on(uv_loop_t *loop, const char *file, const th_transport_t *t, const char *ver,
+                        const char *role, const char *at, ...)
+{
+    va_list ap;
+    va_start(ap, at);
+    th_peer_t *p = th_peer_vspawn_on(loop, file, t, ver, role, at, ap);
     va_end(ap);
     return p;
 }
