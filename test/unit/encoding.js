@@ -24,15 +24,7 @@ if (countArg === undefined) {
     console.error('usage: node encoding.js SEED COUNT');
     process.exit(2);
 }
-let state = Number(seedArg) >>> 0 || 1;
-const next = () => {
-    state ^= state << 13;
-    state >>>= 0;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    state >>>= 0;
-    return state;
-};
+const next = require('./random.js').xorshift(seedArg);
 const below = (n) => next() % n;
 const pick = (list) => list[below(list.length)];
 

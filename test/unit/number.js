@@ -18,15 +18,7 @@ if (decimalArg === undefined) {
     console.error('usage: node number.js SEED RANDOM DECIMALS');
     process.exit(2);
 }
-let state = Number(seedArg) >>> 0 || 1;
-const next = () => {
-    state ^= state << 13;
-    state >>>= 0;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    state >>>= 0;
-    return state;
-};
+const next = require('./random.js').xorshift(seedArg);
 
 const view = new DataView(new ArrayBuffer(8));
 const fromWords = (hi, lo) => {
