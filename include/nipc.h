@@ -507,7 +507,7 @@ NIPC_EXTERN int nipc_server_broadcastf(nipc_server_t *server, const char *type, 
  * (UDP: every sender heard from). The `_text` variants send text converted with the
  * configured encoding, as Node's Buffer.from(text, encoding) (R2; raw mode only); the emit
  * functions do the same with their type in raw mode, and ignore data. An empty send writes
- * nothing. Returns the codes of nipc_server_emit(), and UV_EINVAL in JSON mode. A peer may
+ * nothing on a stream, and is one empty datagram on UDP (as node's dgram sends). Returns the codes of nipc_server_emit(), and UV_EINVAL in JSON mode. A peer may
  * receive one send as several reads, or several as one: raw mode has no framing. Since
  * 0.3.0.
  */

@@ -48,8 +48,6 @@ int nipc__udp_send(nipc_server_t *s, const struct sockaddr *to, const char *p, s
         return UV_EINVAL;
     if (n > NIPC_UDP_MAX_FRAME)
         return UV_EMSGSIZE;
-    if (n == 0) /* an empty raw send writes nothing, as on the streams */
-        return 0;
     uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
     int r = uv_udp_try_send(&s->listener->udp, &b, 1, to);
     if (r >= 0)
