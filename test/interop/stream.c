@@ -43,34 +43,16 @@
 static uv_loop_t loop;
 static char dir[64]; /* the Unix sockets' directory */
 
-/* Instances, sockets and JSON values the teardown frees, so a failed test still ends clean. */
-static nipc_t *instances[8];
-static int ninstances;
-static json_t *kept;
+/* Sockets the teardown closes, so a failed test still ends clean (instances and JSON
+ * values: th_track() and th_keep()). */
 static uv_idle_t batcher;
 static bool batcher_open;
 static int refusing_fd = -1;
-
-static nipc_t *track(nipc_t *ipc)
-{
-    cr_assert_lt(ninstances, 8);
-    instances[ninstances++] = ipc;
-    return ipc;
-}
-
-/* Keeps a value alive until teardown; returns it, borrowed. */
-static json_t *keep(json_t *v)
-{
-    cr_assert_not_null(v);
-    json_array_append_new(kept, v);
-    return v;
-}
 
 static void setup(void)
 {
     cr_assert_eq(uv_loop_init(&loop), 0);
     th_tmpdir(dir);
-    kept = json_array();
 }
 
 static void teardown(void)
@@ -78,13 +60,10 @@ static void teardown(void)
     th_peer_close_all();
     if (batcher_open)
         uv_close((uv_handle_t *)&batcher, NULL);
-    for (int i = 0; i < ninstances; i++)
-        nipc_free(instances[i]);
-    ninstances = 0;
+    th_kept_free();
     if (refusing_fd >= 0)
         close(refusing_fd);
     refusing_fd = -1;
-    json_decref(kept);
     th_loop_close(&loop);
     th_rmdir(dir);
 }
@@ -139,7 +118,7 @@ static void server_start(const th_transport_t *t, const char *name, const nipc_c
         cfg = &def;
     }
     th_server_start_on(&srv, &loop, cfg, t, dir, name);
-    track(srv.ipc);
+    th_track(srv.ipc);
     if (t->kind == TH_UNIX) {
         cr_assert_str_eq(nipc_server_path(srv.server), th_path(dir, name), "%s: got %s", t->name,
                          nipc_server_path(srv.server));
@@ -174,7 +153,7 @@ static void cclient_result(const nipc_event_t *ev, void *arg)
 {
     cclient_t *c = arg;
     if (c->result == NULL)
-        c->result = keep(ev->data ? json_incref(ev->data) : json_null());
+        c->result = th_keep(ev->data ? json_incref(ev->data) : json_null());
 }
 
 /*
@@ -190,9 +169,9 @@ static void cclient_start(const th_transport_t *t, const char *my_id, const char
     if (my_id != NULL)
         cfg.id = my_id;
     memset(&cl, 0, sizeof cl);
-    cl.messages = keep(json_array());
+    cl.messages = th_keep(json_array());
     cr_assert_eq(nipc_new(&cl.ipc, &loop, &cfg), 0, "%s", t->name);
-    track(cl.ipc);
+    th_track(cl.ipc);
     int err = th_connect_raw(cl.ipc, t, server_id, dir, name, port, &cl.c);
     cr_assert_eq(err, 0, "%s: connect: %s", t->name, nipc_strerror(err));
     nipc_client_on(cl.c, NIPC_EVENT_ANY, th_record, &cl.rec);
@@ -292,7 +271,7 @@ static void answer(const nipc_event_t *ev, void *arg)
 static void node_client_round_trip(const th_transport_t *t, const char *ver)
 {
     server_start(t, "c.sock", NULL);
-    json_t *sent = keep(json_array());
+    json_t *sent = th_keep(json_array());
     remote_t r = {0};
     nipc_server_on(srv.server, "message", answer, sent);
     nipc_server_on(srv.server, "connect", note_remote, &r);
@@ -709,8 +688,8 @@ static void unicode_round_trip(const th_transport_t *t, const char *ver)
     th_peer_t *p = node_server(t, ver, "u.sock", "20000", &port);
     cclient_connect(t, "world", "u.sock", port);
 
-    json_t *text = keep(json_string(ODD_TEXT));
-    json_t *obj = keep(json_pack("{s:O}", "s", text));
+    json_t *text = th_keep(json_string(ODD_TEXT));
+    json_t *obj = th_keep(json_pack("{s:O}", "s", text));
     cr_assert_eq(nipc_client_emit(cl.c, "message", obj), 0, "%s", t->name);
     cr_assert_eq(nipc_client_emit(cl.c, "message", text), 0, "%s", t->name);
     cr_assert(th_run_pred(&loop, messages_reach, (void *)(intptr_t)2, PEER_MS), "%s",
@@ -723,8 +702,8 @@ static void unicode_round_trip(const th_transport_t *t, const char *ver)
     cr_assert(json_equal(th_line_data(th_peer_line(p, "message", 1)), text), "%s", th_peer_dump(p));
 
     /* ...and what it sent back decodes to the same text. */
-    json_t *want0 = keep(json_pack("{s:O}", "got", obj));
-    json_t *want1 = keep(world(text));
+    json_t *want0 = th_keep(json_pack("{s:O}", "got", obj));
+    json_t *want1 = th_keep(world(text));
     cr_assert(json_equal(json_array_get(cl.messages, 0), want0), "%s: got %s, want %s", t->name,
               th_json_dump(json_array_get(cl.messages, 0)), th_json_dump(want0));
     cr_assert(json_equal(json_array_get(cl.messages, 1), want1), "%s: got %s, want %s", t->name,
@@ -871,7 +850,7 @@ static void retry_scenario(const char *ver, bool stop_retrying)
     cfg.stop_retrying = stop_retrying;
     nipc_t *ipc;
     cr_assert_eq(nipc_new(&ipc, &loop, &cfg), 0);
-    track(ipc);
+    th_track(ipc);
     memset(&rrec, 0, sizeof rrec);
     nipc_client_t *c;
     bool destroyed = false;

@@ -322,18 +322,6 @@ static const char *cert(const char *name)
     return b;
 }
 
-static nipc_t *instances[4];
-static int ninstances;
-
-static nipc_t *instance(const nipc_config_t *cfg)
-{
-    cr_assert_lt(ninstances, 4);
-    nipc_t *ipc;
-    cr_assert_eq(nipc_new(&ipc, &loop, cfg), 0);
-    instances[ninstances++] = ipc;
-    return ipc;
-}
-
 /*
  * The certificates, made once per run: certs.sh runs in the runner before any test, into a
  * directory the test processes learn from the environment they inherit. Fresh for every run,
@@ -379,9 +367,7 @@ static void setup(void)
 static void teardown(void)
 {
     tpeer_end_all();
-    for (int i = 0; i < ninstances; i++)
-        nipc_free(instances[i]);
-    ninstances = 0;
+    th_kept_free();
     th_loop_close(&loop);
 }
 
@@ -465,7 +451,7 @@ static void pong(const nipc_event_t *ev, void *arg)
 static nipc_server_t *c_server(const nipc_config_t *cfg)
 {
     nipc_server_t *s;
-    cr_assert_eq(nipc_serve_net(instance(cfg), HOST, 0, NIPC_TCP, &s), 0);
+    cr_assert_eq(nipc_serve_net(th_instance(&loop, cfg), HOST, 0, NIPC_TCP, &s), 0);
     nipc_server_on(s, NIPC_EVENT_ANY, th_record, &srec);
     nipc_server_on(s, "connect", server_connected, NULL);
     nipc_server_on(s, "ping", pong, NULL);
@@ -480,7 +466,7 @@ static nipc_server_t *c_server(const nipc_config_t *cfg)
 static nipc_client_t *c_client(const nipc_config_t *cfg, int port)
 {
     nipc_client_t *c;
-    int err = nipc_connect_to_net(instance(cfg), "node", HOST, port, &c);
+    int err = nipc_connect_to_net(th_instance(&loop, cfg), "node", HOST, port, &c);
     cr_assert_eq(err, 0, "connect: %s", nipc_strerror(err));
     nipc_client_on(c, NIPC_EVENT_ANY, th_record, &crec);
     nipc_client_on(c, "connect", client_connected, NULL);

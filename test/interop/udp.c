@@ -26,16 +26,6 @@
 
 static uv_loop_t loop;
 
-static nipc_t *instances[4];
-static int ninstances;
-
-static nipc_t *track(nipc_t *ipc)
-{
-    cr_assert_lt(ninstances, 4);
-    instances[ninstances++] = ipc;
-    return ipc;
-}
-
 static void setup(void)
 {
     cr_assert_eq(uv_loop_init(&loop), 0);
@@ -44,9 +34,7 @@ static void setup(void)
 static void teardown(void)
 {
     th_peer_close_all();
-    for (int i = 0; i < ninstances; i++)
-        nipc_free(instances[i]);
-    ninstances = 0;
+    th_kept_free();
     th_loop_close(&loop);
 }
 
@@ -118,7 +106,7 @@ static void cudp_start(const fam_t *f, const char *id)
         cfg.id = id;
     memset(&cs, 0, sizeof cs);
     cr_assert_eq(nipc_new(&cs.ipc, &loop, &cfg), 0);
-    track(cs.ipc);
+    th_track(cs.ipc);
     cr_assert_eq(nipc_serve_net(cs.ipc, f->host, 0, f->net, &cs.server), 0);
     nipc_server_on(cs.server, NIPC_EVENT_ANY, th_record, &cs.rec);
     nipc_server_on(cs.server, "start", th_flag, &cs.started);

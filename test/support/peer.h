@@ -393,6 +393,56 @@ static TH_UNUSED void th_peer_close_all(void)
     th_npeers = 0;
 }
 
+/* ---- what a test keeps until its teardown ------------------------------------------------ */
+
+/*
+ * Instances and JSON values a scenario makes are kept in per-process lists, so that
+ * th_kept_free() in teardown frees them even when the test failed half-way (Criterion runs
+ * each test in its own process).
+ */
+#define TH_KEPT_MAX 8
+
+static nipc_t *th_kept_ipc[TH_KEPT_MAX] __attribute__((unused));
+static int th_nkept_ipc __attribute__((unused));
+static json_t *th_kept_json __attribute__((unused));
+
+/* Keeps an instance until th_kept_free(); returns it. */
+static TH_UNUSED nipc_t *th_track(nipc_t *ipc)
+{
+    cr_assert_lt(th_nkept_ipc, TH_KEPT_MAX, "too many instances");
+    th_kept_ipc[th_nkept_ipc++] = ipc;
+    return ipc;
+}
+
+/* A new instance on `loop` with a copy of `cfg`, kept until th_kept_free(). */
+static TH_UNUSED nipc_t *th_instance(uv_loop_t *loop, const nipc_config_t *cfg)
+{
+    nipc_t *ipc;
+    int err = nipc_new(&ipc, loop, cfg);
+    cr_assert_eq(err, 0, "nipc_new: %s", nipc_strerror(err));
+    return th_track(ipc);
+}
+
+/* Keeps a value (a new reference, stolen) alive until th_kept_free(); returns it, borrowed. */
+static TH_UNUSED json_t *th_keep(json_t *v)
+{
+    cr_assert_not_null(v);
+    if (th_kept_json == NULL)
+        th_kept_json = json_array();
+    json_array_append_new(th_kept_json, v);
+    return v;
+}
+
+/* For teardown: frees the kept instances, then the kept values. */
+static TH_UNUSED void th_kept_free(void)
+{
+    for (int i = 0; i < th_nkept_ipc; i++)
+        nipc_free(th_kept_ipc[i]);
+    th_nkept_ipc = 0;
+    json_decref(th_kept_json);
+    th_kept_json = NULL;
+}
+
 /* ---- helpers for the interop scenarios --------------------------------------------------- */
 
 /* One Test per node-ipc version, each calling scenario(ver). */

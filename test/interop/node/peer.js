@@ -95,6 +95,40 @@
 //
 //   info                print {"ev":"info","ver":V,"name":...,"version":...} and exit 0.
 //
+// rawBuffer roles (config.rawBuffer = true, config.encoding = --encoding ENC, default utf8).
+// node-ipc writes Buffer.from(value, ENC) for each value emitted; H below is the hex of a
+// `data` event's Buffer as node-ipc handed it over (after its own decoding, lossy for some
+// encodings). The values emitted: each --send TEXT in order (repeatable), then with --readme
+// the three of node-ipc's README ("Raw Buffer or Binary Sockets"): [10, 20, 30],
+// [0x05, 0x6d, 0x5c] and its 6-byte buffer (writeUInt16BE(2, 0), writeUInt32BE(16772812, 2)).
+//
+//   server-raw          serve on the transport; to each client on connect emit the values;
+//                       with --answer T emit T to the socket --delay MS (default 100) after
+//                       each `data` event; stop after --clients N socket.disconnected.
+//                       {"ev":"listening"[,"port":N]} {"ev":"connect"}
+//                       {"ev":"data","hex":H,"outstanding":K}    each `data`; K = the earlier
+//                                                                `data` events not yet
+//                                                                answered (with --answer)
+//                       {"ev":"socket.disconnected","id":false} {"ev":"end","clients":N}
+//
+//   client-raw          on connect emit the values; print each `data`; after --bytes N
+//                       (default 0: right after sending) bytes received, disconnect, exit 0.
+//                       {"ev":"connect"} {"ev":"data","hex":H} ... {"ev":"done"}
+//
+// sync roles (JSON mode; node-ipc's config.sync holds each emit after the first until a read
+// has arrived):
+//
+//   server-slow         answer each `ask` D with `answer` D to its socket --delay MS (default
+//                       100) later; END stops it (exit 0).
+//                       {"ev":"ask","data":D,"outstanding":K}    K = the asks received and not
+//                                                                yet answered (0 unless the
+//                                                                client pipelines)
+//                       {"ev":"END","outstanding":K} {"ev":"end"} on END
+//
+//   client-sync         config.sync = true; on connect emit --count N (default 4) `ask`
+//                       {i: k}, k = 0..N-1, at once; after N `answer` events exit 0.
+//                       {"ev":"connect"} {"ev":"answer","data":D} xN {"ev":"done"}
+//
 // UDP roles. Each is a node-ipc UDP "server" (node-ipc has no UDP client) bound to --udp4 or
 // --udp6 HOST:PORT; sending means server.emit({address, port}, type, data). FROM below is
 // the event's second argument, node-ipc's per-datagram rinfo: {"address":A,"port":P,
@@ -132,6 +166,15 @@
 //                       {"ev":"listening","port":N,"address":A} {"ev":"message","data":D,
 //                       "from":FROM} [{"ev":"mismatch"}]
 //
+//   udp-raw             rawBuffer (--encoding ENC) UDP server; once bound, emit the values
+//                       (--send, --readme, as above) to --to HOST:PORT if given, one
+//                       datagram each; print each `data`; with --answer T emit T back to its
+//                       sender; after --count N (default 1; 0: right after sending) of them,
+//                       exit 0. node-ipc decodes a UDP datagram as UTF-8 before converting it
+//                       with ENC (compat R5), unlike a stream's read.
+//                       {"ev":"listening","port":N,"address":A}
+//                       {"ev":"data","hex":H,"from":FROM} ... {"ev":"done"}
+//
 // All client roles also print {"ev":"error","code":C,"message":M} for socket errors (or
 // {"ev":"error","data":D} for node-ipc's "Invalid JSON" pseudo-event), {"ev":"disconnect"}
 // and {"ev":"destroy"}; a destroy before the role is done exits 1 (but see client-recv).
@@ -148,6 +191,10 @@
 //                    fast: {"ev":"error","code":"ENOENT"|"ECONNREFUSED",...} then exit 1.
 //   --end            emit `END` before disconnecting (stops a Node server-echo; for
 //                    udp-client, stops a Node udp-server)
+// TLS: --transport tls (ENDPOINT HOST:PORT on IPv4) is node-ipc's config.tls with the files
+// of test/support/certs.sh in $NIPC_TLS_DIR: server.pem and server.key, trusting ca.pem,
+// rejectUnauthorized. With --mutual, node-ipc's most secure set-up: the server also has
+// requestCert and dhparam.pem, the client its own client.pem and client.key.
 // Common options:
 //   --timeout MS     hard timeout, default 20000
 //   --timing         add "ms" (milliseconds since the connect) to the sent / count.result lines
@@ -162,9 +209,11 @@ const path = require('node:path');
 const { parseArgs, isDeepStrictEqual } = require('node:util');
 const { load, installed, VERSIONS } = require('./lib');
 
-const SERVER_ROLES = ['server-echo', 'server-flood-sink', 'server-counts-flood'];
-const CLIENT_ROLES = ['client-echo', 'client-flood', 'client-recv', 'client-id-bye', 'tcp-test-client'];
-const UDP_ROLES = ['udp-server', 'udp-client', 'udp-test-client'];
+const SERVER_ROLES = ['server-echo', 'server-flood-sink', 'server-counts-flood', 'server-raw', 'server-slow'];
+const CLIENT_ROLES = ['client-echo', 'client-flood', 'client-recv', 'client-id-bye', 'tcp-test-client',
+    'client-raw', 'client-sync'];
+const UDP_ROLES = ['udp-server', 'udp-client', 'udp-test-client', 'udp-raw'];
+const RAW_ROLES = ['server-raw', 'client-raw', 'udp-raw'];
 const ROLES = [...SERVER_ROLES, ...CLIENT_ROLES, ...UDP_ROLES, 'info'];
 
 // Endpoints of node-ipc's own test helpers (its test/TCP and test/UDP suites).
@@ -233,6 +282,12 @@ function parseCli(argv) {
                 end: { type: 'boolean', default: false },
                 timing: { type: 'boolean', default: false },
                 verbose: { type: 'boolean', default: false },
+                encoding: { type: 'string' },
+                send: { type: 'string', multiple: true },
+                readme: { type: 'boolean', default: false },
+                answer: { type: 'string' },
+                bytes: { type: 'string' },
+                mutual: { type: 'boolean', default: false },
             },
         }).values;
     } catch (err) {
@@ -267,6 +322,11 @@ function parseCli(argv) {
         end: parsed.end,
         timing: parsed.timing,
         verbose: parsed.verbose,
+        encoding: parsed.encoding ?? 'utf8',
+        send: parsed.send ?? [],
+        readme: parsed.readme,
+        answer: parsed.answer,
+        bytes: int('bytes', 0),
     };
     if (!VERSIONS.includes(o.ver)) fail(`--ver must be one of ${VERSIONS.join(', ')}`);
     if (!ROLES.includes(o.role)) fail(`--role must be one of ${ROLES.join(', ')}`);
@@ -274,9 +334,14 @@ function parseCli(argv) {
 
     const given = (names) => names.filter((n) => parsed[n] !== undefined);
     const isClient = CLIENT_ROLES.includes(o.role);
+    const rawOnly = given(['encoding', 'send', 'answer', 'bytes']).concat(o.readme ? ['readme'] : []);
+    if (!RAW_ROLES.includes(o.role) && rawOnly.length) fail(`--${rawOnly[0]} is for the raw roles`);
+    if (o.answer !== undefined && o.role === 'client-raw') fail('--answer is for server-raw and udp-raw');
+    if (o.bytes !== undefined && o.role !== 'client-raw') fail('--bytes is for client-raw');
+    if (!Buffer.isEncoding(o.encoding)) fail(`--encoding: not a Node encoding: '${o.encoding}'`);
     if (UDP_ROLES.includes(o.role)) {
         // A dgram socket bound with serveNet(host, port, 'udp4'|'udp6').
-        const extra = given(['transport', 'at', 'path', 'tcp']);
+        const extra = given(['transport', 'at', 'path', 'tcp']).concat(parsed.mutual ? ['mutual'] : []);
         if (extra.length) fail(`--${extra[0]} does not go with --role ${o.role}`);
         const fams = given(['udp4', 'udp6']);
         if (fams.length > 1) fail('give only one of --udp4, --udp6');
@@ -294,6 +359,8 @@ function parseCli(argv) {
         if (o.role !== 'udp-client' && o.text !== undefined) fail('--text is for udp-client');
         if (o.role === 'udp-server') {
             if (to !== undefined) fail('--to does not go with --role udp-server');
+        } else if (o.role === 'udp-raw') {
+            if (to !== undefined) o.to = endpoint('--to', to, false);
         } else {
             if (to === undefined) fail(`--role ${o.role} wants --to HOST:PORT`);
             o.to = endpoint('--to', to, false);
@@ -305,6 +372,8 @@ function parseCli(argv) {
         if (extra.length) fail(`--${extra[0]} does not go with --role ${o.role}`);
         o.stream = streamOption(parsed, o.role, !isClient);
         if (isClient && o.reply !== undefined) fail('--reply is for servers');
+        if (parsed.mutual && o.stream.transport !== 'tls') fail('--mutual goes with --transport tls');
+        o.stream.mutual = parsed.mutual;
     }
     if (o.serverId === undefined) o.serverId = o.role === 'tcp-test-client' ? 'tcpServer' : 'world';
     return o;
@@ -354,6 +423,11 @@ function endpoint(flag, raw, bind) {
 function makeIpc(o, id) {
     const ipc = load(o.ver);
     ipc.config.id = id;
+    if (RAW_ROLES.includes(o.role)) {
+        ipc.config.rawBuffer = true;
+        ipc.config.encoding = o.encoding;
+    }
+    if (o.role === 'client-sync') ipc.config.sync = true;
     ipc.config.silent = !o.verbose;
     ipc.config.logInColor = false;
     ipc.config.logger = (line) => process.stderr.write(`[node-ipc ${o.ver}] ${line}\n`);
@@ -370,6 +444,22 @@ function errorLine(err) {
     if (data.err !== undefined) data.err = String(data.err);
     return { ev: 'error', data };
 }
+
+// What a raw role emits, in order: each --send text, then with --readme the values of
+// node-ipc's README section "Raw Buffer or Binary Sockets", made as it makes them.
+function rawValues(o) {
+    const values = [...o.send];
+    if (o.readme) {
+        const myBuffer = Buffer.alloc(6).fill(0);
+        myBuffer.writeUInt16BE(2, 0);
+        myBuffer.writeUInt32BE(16772812, 2);
+        values.push([10, 20, 30], [0x05, 0x6d, 0x5c], myBuffer);
+    }
+    return values;
+}
+
+// The line of a raw `data` event: its Buffer in hex, as node-ipc handed it over.
+const dataLine = (buf, more) => ({ ev: 'data', hex: buf.toString('hex'), ...more });
 
 // Resolves once every socket has handed its queued writes to the kernel (or after capMs).
 function drained(sockets, capMs = 2000) {
@@ -420,27 +510,35 @@ const TRANSPORTS = {
 
 // TLS over TCP on IPv4, node-ipc's config.tls (T1, T2) with the certificates of
 // test/support/certs.sh in $NIPC_TLS_DIR: the server's key and certificate, and the test CA
-// to verify the other side (rejectUnauthorized, as node's default).
+// to verify the other side (rejectUnauthorized, as node's default). With --mutual (ep.mutual),
+// node-ipc's most secure set-up (its examples' basic-most-secure and
+// rawBuffer-only-works-with-most-secure): the server asks for and verifies a client
+// certificate and has DH parameters, and the client presents its own certificate.
 function tlsTransport() {
     const tcp = tcpTransport(4);
-    const withTls = (ipc) => {
+    const withTls = (ipc, ep, side) => {
         const dir = process.env.NIPC_TLS_DIR;
         if (!dir) fail('--transport tls needs NIPC_TLS_DIR (certs.sh output)');
+        const own = ep.mutual && side === 'client' ? 'client' : 'server';
         ipc.config.tls = {
-            public: path.join(dir, 'server.pem'),
-            private: path.join(dir, 'server.key'),
+            public: path.join(dir, `${own}.pem`),
+            private: path.join(dir, `${own}.key`),
             trustedConnections: [path.join(dir, 'ca.pem')],
             rejectUnauthorized: true,
         };
+        if (ep.mutual && side === 'server') {
+            ipc.config.tls.requestCert = true;
+            ipc.config.tls.dhparam = path.join(dir, 'dhparam.pem');
+        }
     };
     return {
         ...tcp,
         serve(ipc, ep, onStart) {
-            withTls(ipc);
+            withTls(ipc, ep, 'server');
             tcp.serve(ipc, ep, onStart);
         },
         connect(ipc, serverId, ep) {
-            withTls(ipc);
+            withTls(ipc, ep, 'client');
             tcp.connect(ipc, serverId, ep);
         },
     };
@@ -538,7 +636,37 @@ function runServer(o) {
         const server = ipc.server;
         listening = true;
 
-        server.on('connect', () => out({ ev: 'connect' }));
+        server.on('connect', (socket) => {
+            out({ ev: 'connect' });
+            if (o.role === 'server-raw') {
+                for (const v of rawValues(o)) server.emit(socket, v);
+            }
+        });
+
+        // The answers of server-raw and server-slow, each --delay ms after its request.
+        // `outstanding` counts the requests (of any client) received and not yet answered: with
+        // one client that waits for each answer, it is 0 whenever a request arrives.
+        let outstanding = 0;
+        const answerLater = (send) => {
+            outstanding++;
+            setTimeout(() => {
+                outstanding--;
+                if (!exiting) send();
+            }, o.delay);
+        };
+        if (o.role === 'server-raw') {
+            server.on('data', (buf, socket) => {
+                out(dataLine(buf, { outstanding }));
+                if (o.answer !== undefined) answerLater(() => server.emit(socket, o.answer));
+            });
+        }
+        if (o.role === 'server-slow') {
+            server.on('ask', (data, socket) => {
+                out({ ev: 'ask', data, outstanding });
+                answerLater(() => server.emit(socket, 'answer', data));
+            });
+            server.on('END', () => out({ ev: 'END', outstanding }));
+        }
 
         server.on('message', (data, socket) => {
             out({ ev: 'message', data });
@@ -688,6 +816,21 @@ function runClient(o) {
             started = true;
             peer.emit('message', 'hello');
         },
+        'client-raw'() {
+            if (started) return;
+            started = true;
+            for (const v of rawValues(o)) peer.emit(v);
+            if ((o.bytes ?? 0) === 0) {
+                out({ ev: 'done' });
+                leave(0);
+            }
+        },
+        'client-sync'() {
+            if (started) return;
+            started = true;
+            // All at once: node-ipc's queue writes the first and holds the others.
+            for (let i = 0; i < (o.count ?? 4); i++) peer.emit('ask', { i });
+        },
     }[o.role];
 
     peer.on('connect', () => {
@@ -730,6 +873,31 @@ function runClient(o) {
             const fields = data && typeof data === 'object' ? data : { data };
             out(withTiming(o, { ev: 'count.result', ...fields }, t0));
             leave(fields.received === n && fields.inOrder === true ? 0 : 1);
+        });
+    }
+
+    if (o.role === 'client-raw') {
+        let got = 0;
+        peer.on('data', (buf) => {
+            if (exiting) return;
+            out(dataLine(buf));
+            got += buf.length;
+            if (got >= (o.bytes ?? 0)) {
+                out({ ev: 'done' });
+                leave(0);
+            }
+        });
+    }
+
+    if (o.role === 'client-sync') {
+        let answers = 0;
+        peer.on('answer', (data) => {
+            if (exiting) return;
+            out({ ev: 'answer', data });
+            if (++answers === (o.count ?? 4)) {
+                out({ ev: 'done' });
+                leave(0);
+            }
         });
     }
 
@@ -804,6 +972,11 @@ function runUdp(o) {
             if ((o.count ?? 1) === 0) done();
         } else if (o.role === 'udp-test-client') {
             emitTo(o.to, 'message', {});
+        } else if (o.role === 'udp-raw') {
+            if (o.to !== undefined) {
+                for (const v of rawValues(o)) emitTo(o.to, v);
+            }
+            if ((o.count ?? 1) === 0) done();
         }
     });
 
@@ -837,6 +1010,15 @@ function runUdp(o) {
 
     if (o.role === 'udp-server') {
         server.on('END', () => stop({ ev: 'end' }, 0));
+    }
+
+    if (o.role === 'udp-raw') {
+        server.on('data', (buf, rinfo) => {
+            if (exiting) return;
+            out(dataLine(buf, { from: fromOf(rinfo) }));
+            if (o.answer !== undefined) server.emit({ address: rinfo.address, port: rinfo.port }, o.answer);
+            if (++got === (o.count ?? 1)) done();
+        });
     }
 
     for (const sig of ['SIGTERM', 'SIGINT']) {

@@ -528,3 +528,73 @@ test('UDP: mismatch, --end, udp4 on ::1, udp6 on 127.0.0.1, signal', async () =>
         assert.deepEqual(evs(rs.lines), ['listening', 'signal']);
     }
 });
+
+// The raw and sync roles, Node to Node: what the C tests (test/interop/raw.c) rely on.
+const hexOf = (lines) => lines.filter(ev('data')).map((l) => l.hex).join('');
+const README_HEX = '0a141e' + '056d5c' + '000200ffeecc';
+
+for (const [sv, cv] of [['9', '10'], ['10', '9']]) {
+    test(`raw: client-raw v${cv} <-> server-raw v${sv}, hex and ascii`, async () => {
+        const p = sockPath();
+        const s = peer(['--ver', sv, '--role', 'server-raw', '--path', p, '--encoding', 'hex',
+            '--send', '0a0b', '--send', 'zz', '--readme', '--answer', 'ff', '--delay', '0', '--clients', '1']);
+        await s.wait(ev('listening'));
+        const c = await run(['--ver', cv, '--role', 'client-raw', '--path', p, '--encoding', 'hex',
+            '--send', 'C0FFEE', '--bytes', String(2 + README_HEX.length / 2 + 1)]);
+        assert.equal(c.code, 0, JSON.stringify(c.lines));
+        assert.equal(hexOf(c.lines), '0a0b' + README_HEX + 'ff');
+        const r = await s.done;
+        assert.equal(r.code, 0);
+        assert.equal(hexOf(r.lines), 'c0ffee');
+        assert.deepEqual(r.lines.filter(ev('data')).map((l) => l.outstanding), [0]);
+
+        // ascii: node-ipc writes latin1 and its receive strips bit 7.
+        const p2 = sockPath();
+        const s2 = peer(['--ver', sv, '--role', 'server-raw', '--path', p2, '--encoding', 'ascii',
+            '--send', 'h\u00e9llo', '--clients', '1']);
+        await s2.wait(ev('listening'));
+        const c2 = await run(['--ver', cv, '--role', 'client-raw', '--path', p2, '--encoding', 'ascii', '--bytes', '5']);
+        assert.equal(c2.code, 0, JSON.stringify(c2.lines));
+        assert.equal(hexOf(c2.lines), '68696c6c6f');
+        assert.equal((await s2.done).code, 0);
+    });
+
+    test(`sync: client-sync v${cv} -> server-slow v${sv} never has two asks outstanding`, async () => {
+        const p = sockPath();
+        const s = peer(['--ver', sv, '--role', 'server-slow', '--path', p, '--delay', '50']);
+        await s.wait(ev('listening'));
+        const c = await run(['--ver', cv, '--role', 'client-sync', '--path', p, '--count', '3', '--end']);
+        assert.equal(c.code, 0, JSON.stringify(c.lines));
+        assert.deepEqual(c.lines.filter(ev('answer')).map((l) => l.data), [{ i: 0 }, { i: 1 }, { i: 2 }]);
+        const r = await s.done;
+        assert.equal(r.code, 0);
+        assert.deepEqual(r.lines.filter(ev('ask')).map((l) => [l.data.i, l.outstanding]), [[0, 0], [1, 0], [2, 0]]);
+        assert.deepEqual(r.lines.at(-1), { ev: 'end' });
+    });
+
+    test(`raw UDP: udp-raw v${cv} -> udp-raw v${sv} reads datagrams as UTF-8 first`, async () => {
+        const s = peer(['--ver', sv, '--role', 'udp-raw', '--udp4', '127.0.0.1:0', '--encoding', 'hex', '--count', '2']);
+        const l = await s.wait(ev('listening'));
+        const c = await run(['--ver', cv, '--role', 'udp-raw', '--udp4', '127.0.0.1:0', '--to', `127.0.0.1:${l.port}`,
+            '--encoding', 'ascii', '--send', 'h\u00e9llo', '--send', 'c0ffee', '--count', '0']);
+        assert.equal(c.code, 0, JSON.stringify(c.lines));
+        const r = await s.done;
+        assert.equal(r.code, 0);
+        // 68 e9 6c 6c 6f is no UTF-8 ('h' no hex digit either): nothing; the text c0ffee is hex.
+        assert.deepEqual(r.lines.filter(ev('data')).map((l) => [l.hex, l.from.size]), [['', 5], ['c0ffee', 6]]);
+    });
+}
+
+test('raw and sync options refuse what does not fit', async () => {
+    for (const args of [
+        ['--role', 'server-echo', '--path', sockPath(), '--encoding', 'hex'], // raw roles only
+        ['--role', 'server-raw', '--path', sockPath(), '--bytes', '1'], // client-raw only
+        ['--role', 'client-raw', '--path', sockPath(), '--answer', 'x'], // servers only
+        ['--role', 'server-raw', '--path', sockPath(), '--encoding', 'nope'],
+        ['--role', 'server-raw', '--path', sockPath(), '--mutual'], // tls only
+    ]) {
+        const r = await run(['--ver', '10', ...args, '--timeout', '3000']);
+        assert.equal(r.code, 1, args.join(' '));
+        assert.deepEqual(r.lines, [], args.join(' '));
+    }
+});
