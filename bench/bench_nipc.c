@@ -5,11 +5,14 @@
  * queue bounded by max_queued_bytes with `drain` as its flow control, every received event
  * decoded and its sequence checked. Over `--transport tls` the server presents
  * server.pem/server.key from `--certs DIR` and the client verifies it with DIR/ca.pem against
- * the address it connects to (127.0.0.1, in the certificate's names).
+ * the address it connects to (127.0.0.1, in the certificate's names). The raw test runs both
+ * sides in raw mode (raw_buffer): the client sends bytes with nipc_client_send(), and the
+ * server checks and counts the bytes of its `data` events (bench/pattern.h).
  */
 #include <nipc.h>
 
 #include "doubles.h"
+#include "pattern.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +37,7 @@ static opts_t o = {.count = 1000000, .size = 16, .clients = 10, .seconds = 60};
 static bool sweep;      /* is("sweep"), decided once rather than per event */
 static bool doubles;    /* is("doubles") */
 static bool handshakes; /* is("handshakes") */
+static bool raw;        /* is("raw") */
 static double pool[DOUBLES_EVENTS * DOUBLES_PER_EVENT];
 static nipc_t *ipc;
 static uv_loop_t *loop;
@@ -123,6 +127,20 @@ static void arm_deadline(void);
 static long expected;
 static uint64_t first_ns;
 static long long bytes;
+static pattern_rx_t rx; /* raw: where the stream is */
+static long reads;      /* raw: `data` events */
+
+/* The receiver's result: n events (raw: writes) and `bytes`, timed from the first. */
+static void stream_result(long n)
+{
+    double secs = (double)(now_ns() - first_ns) / 1e9;
+    char more[32] = "";
+    if (raw)
+        snprintf(more, sizeof more, ",\"reads\":%ld", reads);
+    say("{\"ev\":\"result\",\"count\":%ld,\"seconds\":%.6f,\"bytes\":%lld%s,\"cpu_ns\":%lld}", n,
+        secs, bytes, more, cpu_ns());
+    uv_stop(loop);
+}
 
 static void on_event(const nipc_event_t *ev, void *arg)
 {
@@ -150,13 +168,24 @@ static void on_event(const nipc_event_t *ev, void *arg)
 static void on_done(const nipc_event_t *ev, void *arg)
 {
     (void)arg;
-    double secs = (double)(now_ns() - first_ns) / 1e9;
     long n = (long)json_integer_value(json_object_get(ev->data, "n"));
     if (n != expected)
         fail("count mismatch");
-    say("{\"ev\":\"result\",\"count\":%ld,\"seconds\":%.6f,\"bytes\":%lld,\"cpu_ns\":%lld}",
-        expected, secs, bytes, cpu_ns());
-    uv_stop(loop);
+    stream_result(expected);
+}
+
+/* Raw: one `data` event per read, its bytes checked against the stream. */
+static void on_bytes(const nipc_event_t *ev, void *arg)
+{
+    (void)arg;
+    if (reads++ == 0)
+        first_ns = now_ns();
+    if (pattern_check(&rx, ev->bytes, ev->size) != 0)
+        fail("raw: a byte out of place, or more than --count writes");
+    if (rx.off == rx.total) {
+        bytes = (long long)rx.off;
+        stream_result(o.count);
+    }
 }
 
 static void on_ping(const nipc_event_t *ev, void *arg)
@@ -237,6 +266,8 @@ static int run_server(const nipc_config_t *cfg)
     nipc_server_on(s, "connect", on_server_connect, NULL);
     nipc_server_on(s, "m", on_event, NULL);
     nipc_server_on(s, "done", on_done, NULL);
+    nipc_server_on(s, "data", on_bytes, NULL);
+    pattern_rx_init(&rx, (uint64_t)o.size, (uint64_t)o.count);
     nipc_server_on(s, "ping", on_ping, NULL);
     if ((err = nipc_server_start(s)) != 0)
         fail(nipc_strerror(err));
@@ -251,16 +282,27 @@ static long next_i;
 static json_t *rows[DOUBLES_EVENTS]; /* doubles: the pool's rows as JSON arrays */
 static bool blocked;
 static uv_idle_t sender;
+static char *pattern;  /* raw: the stream's bytes, --size + PATTERN_PERIOD of them */
+static unsigned phase; /* raw: where write next_i starts in `pattern` */
+static unsigned step;  /* raw: --size mod PATTERN_PERIOD */
+
+/* Write next_i: an event, or in raw mode --size bytes of the stream. */
+static int send_one(void)
+{
+    if (raw)
+        return nipc_client_send(client, pattern + phase, (size_t)o.size);
+    json_integer_set(payload_i, next_i);
+    if (doubles)
+        json_object_set(payload, "d", rows[next_i % DOUBLES_EVENTS]);
+    return nipc_client_emit(client, "m", payload);
+}
 
 /* Sends events until the queue is full, then waits for `drain`. */
 static void send_more(uv_idle_t *h)
 {
     (void)h;
     while (next_i < o.count) {
-        json_integer_set(payload_i, next_i);
-        if (doubles)
-            json_object_set(payload, "d", rows[next_i % DOUBLES_EVENTS]);
-        int err = nipc_client_emit(client, "m", payload);
+        int err = send_one();
         if (err == NIPC_EQUEUEFULL) {
             blocked = true;
             uv_idle_stop(&sender);
@@ -268,12 +310,14 @@ static void send_more(uv_idle_t *h)
         }
         if (err)
             fail(nipc_strerror(err));
+        phase = pattern_advance(phase, step);
         if (++next_i % 4096 == 0)
             return; /* let the loop breathe: reads, writes */
     }
     uv_idle_stop(&sender);
-    /* `done` obeys the same bound: a full queue refuses it too, until `drain`. */
-    int err = nipc_client_emitf(client, "done", "{s:I}", "n", (json_int_t)o.count);
+    /* `done` obeys the same bound: a full queue refuses it too, until `drain`. Raw mode has
+     * none: the server knows how many bytes to expect. */
+    int err = raw ? 0 : nipc_client_emitf(client, "done", "{s:I}", "n", (json_int_t)o.count);
     if (err == NIPC_EQUEUEFULL) {
         blocked = true;
         return;
@@ -396,7 +440,7 @@ static void on_connect(const nipc_event_t *ev, void *arg)
     (void)arg;
     if (is("latency"))
         ping();
-    else if (is("throughput") || is("sweep") || doubles)
+    else if (is("throughput") || is("sweep") || doubles || raw)
         uv_idle_start(&sender, send_more);
 }
 
@@ -502,6 +546,12 @@ static int run_client(nipc_config_t *cfg)
     free(s);
     if (is("latency"))
         rtt = calloc((size_t)o.count, sizeof *rtt);
+    if (raw) {
+        if ((pattern = malloc((size_t)o.size + PATTERN_PERIOD)) == NULL)
+            fail("out of memory");
+        pattern_fill(pattern, (size_t)o.size + PATTERN_PERIOD);
+        step = (unsigned)(o.size % PATTERN_PERIOD);
+    }
     uv_idle_init(loop, &sender);
     nipc_run(ipc);
     return 0;
@@ -557,6 +607,9 @@ int main(int argc, char **argv)
     sweep = is("sweep");
     doubles = is("doubles");
     handshakes = is("handshakes");
+    raw = is("raw");
+    if (raw && o.size == 0)
+        fail("raw: --size must be at least 1");
     if (doubles)
         doubles_pool(pool);
 
@@ -565,6 +618,7 @@ int main(int argc, char **argv)
     cfg.silent = true;
     cfg.max_connections = (unsigned)o.clients + 10;
     cfg.busy_poll_us = o.busy_poll_us;
+    cfg.raw_buffer = raw;
     if (o.tls) {
         static char key[4096], cert[4096], ca[4096];
         static const char *cas[2] = {ca, NULL};

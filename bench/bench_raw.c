@@ -20,6 +20,12 @@
  *   doubles            the same with {"i":N,"d":[...]}, a row of bench/doubles.h's pool of
  *                      eight doubles taken in turn, its text written once before the run (the
  *                      floor formats nothing while measured, as it writes 'x' for the sweep).
+ *   raw                no framing, as nipc's raw mode: the client writes --count writes of
+ *                      --size bytes of bench/pattern.h's stream, batched into 64 KiB writes
+ *                      as above (a write of 64 KiB or more goes out whole, straight from the
+ *                      pattern); the server reads with the 1 MiB buffer, checks the bytes as
+ *                      pattern.h says and prints the result once it has them all, timed from
+ *                      its first read to its last.
  *   latency            --count round trips, one frame each way, blocking read/write; the
  *                      client records every RTT (CLOCK_MONOTONIC) and prints p50/p99/p99.9.
  *                      With --wait epoll both sides sleep in epoll_wait before each read.
@@ -59,6 +65,7 @@
 #include <unistd.h>
 
 #include "doubles.h"
+#include "pattern.h"
 
 #define BATCH ((size_t)64 * 1024)  /* client write batch */
 #define RBUF ((size_t)1024 * 1024) /* receive buffer */
@@ -662,6 +669,19 @@ static int stream_frame(void *ctx, const char *h, size_t hl, uint64_t flen)
     return -1;
 }
 
+/* The receiver's result, timed from t0 to t1 (a partial one past --seconds); then exits. */
+static void stream_result(uint64_t count, uint64_t t0, uint64_t t1, uint64_t bytes,
+                          const char *more, int timeout)
+{
+    printf(
+        "{\"ev\":\"result\",\"count\":%llu,\"seconds\":%.9f,\"bytes\":%llu%s,\"cpu_ns\":%llu%s}\n",
+        (unsigned long long)count, t0 ? (double)(t1 - t0) / 1e9 : 0.0, (unsigned long long)bytes,
+        more, (unsigned long long)cpu_ns(), timeout ? ",\"timedOut\":true" : "");
+    fflush(stdout);
+    cleanup();
+    exit(0);
+}
+
 static void server_stream(void)
 {
     int lfd = listen_ready();
@@ -690,26 +710,65 @@ static void server_stream(void)
             break;
         }
     }
-    if (timeout) {
-        t1 = now_ns();
-        printf("{\"ev\":\"result\",\"count\":%llu,\"seconds\":%.9f,\"bytes\":%llu,"
-               "\"cpu_ns\":%llu,\"timedOut\":true}\n",
-               (unsigned long long)s.expect, t0 ? (double)(t1 - t0) / 1e9 : 0.0,
-               (unsigned long long)bytes, (unsigned long long)cpu_ns());
-        fflush(stdout);
-        cleanup();
-        exit(0);
-    }
+    if (timeout)
+        stream_result(s.expect, t0, now_ns(), bytes, "", 1);
     if (s.done_n != s.expect || s.expect != o.count)
         fail(1, "done says n=%llu; received %llu events of --count %llu",
              (unsigned long long)s.done_n, (unsigned long long)s.expect,
              (unsigned long long)o.count);
-    printf("{\"ev\":\"result\",\"count\":%llu,\"seconds\":%.9f,\"bytes\":%llu,\"cpu_ns\":%llu}\n",
-           (unsigned long long)s.expect, (double)(t1 - t0) / 1e9, (unsigned long long)bytes,
-           (unsigned long long)cpu_ns());
-    fflush(stdout);
-    cleanup();
-    exit(0);
+    stream_result(s.expect, t0, t1, bytes, "", 0);
+}
+
+/* ---- raw -------------------------------------------------------------------------------- */
+
+static void client_raw(void)
+{
+    int fd = connect_one();
+    char *pat = xalloc(o.size + PATTERN_PERIOD);
+    pattern_fill(pat, o.size + PATTERN_PERIOD);
+    struct wbuf w = {fd, xalloc(BATCH), 0};
+    int big = o.size >= BATCH; /* as the sweep's: whole, with nothing to batch */
+    unsigned phase = 0, step = (unsigned)(o.size % PATTERN_PERIOD);
+    for (uint64_t i = 0; i < o.count; i++) {
+        const char *p = pat + phase;
+        if (big ? write_all(fd, p, o.size) < 0 : wb_put(&w, p, o.size) < 0)
+            fail(1, "timed out after %g s", o.seconds);
+        phase = pattern_advance(phase, step);
+    }
+    if (wb_flush(&w) < 0)
+        fail(1, "timed out after %g s", o.seconds);
+    close(fd);
+    done_cpu();
+}
+
+static void server_raw(void)
+{
+    int lfd = listen_ready();
+    int fd = accept_one(lfd);
+    char *buf = xalloc(RBUF);
+    pattern_rx_t rx;
+    pattern_rx_init(&rx, o.size, o.count);
+    uint64_t t0 = 0, reads = 0;
+    int timeout = fd < 0;
+    while (!timeout && rx.off < rx.total) {
+        ssize_t r = read_some(fd, buf, RBUF);
+        if (r < 0) {
+            timeout = 1;
+            break;
+        }
+        if (r == 0)
+            fail(1, "connection closed after %llu of %llu bytes", (unsigned long long)rx.off,
+                 (unsigned long long)rx.total);
+        if (!t0)
+            t0 = now_ns();
+        reads++;
+        if (pattern_check(&rx, buf, (size_t)r) < 0)
+            fail(1, "a byte out of place in the %llu bytes after %llu, or more than --count writes",
+                 (unsigned long long)r, (unsigned long long)rx.off);
+    }
+    char more[40];
+    snprintf(more, sizeof more, ",\"reads\":%llu", (unsigned long long)reads);
+    stream_result(rx.off / o.size, t0, now_ns(), rx.off, more, timeout);
 }
 
 /* ---- latency ---------------------------------------------------------------------------- */
@@ -1136,7 +1195,15 @@ int main(int argc, char **argv)
         o.clients = !strcmp(o.test, "idle") ? 100 : 10;
     arm_timer(o.seconds);
 
-    if (!strcmp(o.test, "throughput") || !strcmp(o.test, "sweep") || !strcmp(o.test, "doubles")) {
+    if (!strcmp(o.test, "raw")) {
+        if (o.size < 1)
+            fail(2, "--size must be at least 1 for raw");
+        if (o.server)
+            server_raw();
+        else
+            client_raw();
+    } else if (!strcmp(o.test, "throughput") || !strcmp(o.test, "sweep") ||
+               !strcmp(o.test, "doubles")) {
         if (o.server)
             server_stream();
         else

@@ -25,10 +25,11 @@ const ROOT = path.resolve(__dirname, '..');
 const USAGE = `usage: node bench/run.js [options]
   --smoke          one run per cell, small fixed counts (about a second per benchmark),
                    broadcast to 10 clients, idle with 100, 200 handshakes, no 1 MiB sweep
+                   (20 raw writes of 1 MiB)
   --runs N         runs per cell (default 3; 1 with --smoke); median and min–max
   --only REGEX     run only the cells whose key matches (case-insensitive), keys being
                    BENCH/TRANSPORT/IMPL, e.g. throughput/unix/nipc, sweep-64k/tcp/raw,
-                   handshakes/tls/node-ipc
+                   raw-1m/unix/node-ipc, handshakes/tls/node-ipc
                    (--list shows them all)
   --json FILE      write every run's raw lines and derived numbers to FILE
   --build-dir DIR  the CMake build tree holding bench/bench_* (default: build, or
@@ -190,6 +191,7 @@ const MiB = 1024 * 1024;
 // transports: where it runs (default unix and tcp; tls only where listed); impls: who runs it
 // (default everyone).
 const ALL = ['unix', 'tcp', 'tls'];
+const RAW = ['nipc', 'node-ipc', 'raw'];
 function benchmarks(pinned) {
     const list = [
         { id: 'throughput', kind: 'stream', test: 'throughput', transports: ALL, smoke: 20000, c0: 20000, cmax: 50e6 },
@@ -198,6 +200,11 @@ function benchmarks(pinned) {
         { id: 'sweep-64k', kind: 'stream', test: 'sweep', size: 64 * KiB, smoke: 200, c0: 200, cmax: 500e3 },
         { id: 'sweep-1m', kind: 'stream', test: 'sweep', size: MiB, transports: ALL, smoke: null, c0: 20, cmax: 30e3 },
         { id: 'sweep-doubles', kind: 'stream', test: 'doubles', payload: 64, smoke: 20000, c0: 20000, cmax: 50e6 },
+        // Raw mode: one-way writes of --size bytes, no framing (ZeroMQ has no such mode).
+        { id: 'raw-16', kind: 'stream', test: 'raw', size: 16, impls: RAW, smoke: 20000, c0: 20000, cmax: 1e9 },
+        { id: 'raw-1k', kind: 'stream', test: 'raw', size: KiB, impls: RAW, smoke: 5000, c0: 5000, cmax: 50e6 },
+        { id: 'raw-64k', kind: 'stream', test: 'raw', size: 64 * KiB, impls: RAW, smoke: 200, c0: 200, cmax: 1e6 },
+        { id: 'raw-1m', kind: 'stream', test: 'raw', size: MiB, impls: RAW, smoke: 20, c0: 20, cmax: 30e3 },
     ];
     if (pinned) {
         list.push(
@@ -927,6 +934,10 @@ function report(d) {
     };
     section('Payload sweep: MB/s of payload (higher is better)', ['transport', 'payload'],
         defs(Object.keys(sizes), (t, id) => [{ labels: [t, sizes[id]], bench: id, transport: t, get: (x) => x.mbps }]), true);
+
+    const raws = { 'raw-16': '16 B', 'raw-1k': '1 KiB', 'raw-64k': '64 KiB', 'raw-1m': '1 MiB' };
+    section('Raw mode: MB/s of one-way writes, no framing (higher is better)', ['transport', 'write'],
+        defs(Object.keys(raws), (t, id) => [{ labels: [t, raws[id]], bench: id, transport: t, get: (x) => x.mbps }]), true);
 
     const cores = { 'latency-same': 'same core', 'latency-cross': 'cross core', latency: 'unpinned' };
     section('Latency: round trip in µs (lower is better)', ['transport', 'cores', 'pct'],

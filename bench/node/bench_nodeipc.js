@@ -6,7 +6,7 @@
 // (bench/README.md):
 //
 //   node bench_nodeipc.js server|client --transport unix|tcp|tls --endpoint PATH|HOST:PORT
-//        --test throughput|sweep|doubles|latency|broadcast|idle|handshakes [--count N]
+//        --test throughput|sweep|doubles|raw|latency|broadcast|idle|handshakes [--count N]
 //        [--size N] [--clients N] [--seconds S] [--certs DIR]
 //
 // Its best honest configuration: config.silent = true, one emit per event (node-ipc has no
@@ -26,6 +26,11 @@
 //   doubles            the same with {i, d}, d a row of eight doubles of the pool that
 //                      bench/doubles.h describes, taken in turn; the server also checks that
 //                      every double arrived as sent.
+//   raw                both sides with rawBuffer: true (and node-ipc's default encoding, utf8):
+//                      the client emits --count Buffers of --size bytes of the stream that
+//                      bench/pattern.h describes (emit(buffer), which node-ipc copies with
+//                      Buffer.from), and the server checks and counts the bytes of its `data`
+//                      events, timed from the first to the one that completes the stream.
 //   latency            ping {i} -> pong {i}, --count round trips, each timed with
 //                      process.hrtime.bigint(); the client prints p50/p99/p99.9 in ns.
 //   broadcast          the client process opens --clients connections, one IPCModule each;
@@ -127,12 +132,12 @@ function parseCli(argv) {
     if (!['unix', 'tcp', 'tls'].includes(v.transport)) fail('--transport must be unix, tcp or tls', 2);
     if (v.transport === 'tls' && !v.certs) fail('--transport tls needs --certs DIR', 2);
     if (!v.endpoint) fail('--endpoint is required', 2);
-    const tests = ['throughput', 'sweep', 'doubles', 'latency', 'broadcast', 'idle', 'handshakes'];
+    const tests = ['throughput', 'sweep', 'doubles', 'raw', 'latency', 'broadcast', 'idle', 'handshakes'];
     if (!tests.includes(v.test)) fail(`--test must be one of ${tests.join(', ')}`, 2);
     const seconds = Number(v.seconds);
     if (!(seconds > 0)) fail(`--seconds wants a positive number, got '${v.seconds}'`, 2);
     const defaults = {
-        throughput: 1000000, sweep: 10000, doubles: 100000, latency: 100000, broadcast: 10000, idle: 0,
+        throughput: 1000000, sweep: 10000, doubles: 100000, raw: 10000, latency: 100000, broadcast: 10000, idle: 0,
         handshakes: 1000,
     };
     const o = {
@@ -149,6 +154,7 @@ function parseCli(argv) {
     };
     if (o.test === 'handshakes' && !o.tcp) fail('handshakes: tcp or tls only', 2);
     if (o.test === 'broadcast' && o.clients < 1) fail('--clients must be at least 1 for broadcast', 2);
+    if (o.test === 'raw' && o.size < 1) fail('--size must be at least 1 for raw', 2);
     if (o.tcp) {
         const m = /^\[([^\]]+)\]:(\d+)$/.exec(o.endpoint) || /^([^:[\]]+):(\d+)$/.exec(o.endpoint);
         if (!m || Number(m[2]) > 65535) fail(`--endpoint wants HOST:PORT, got '${o.endpoint}'`, 2);
@@ -172,6 +178,7 @@ function makeIpc() {
     ipc.config.id = SERVER_ID;
     ipc.config.silent = true;
     ipc.config.logInColor = false;
+    ipc.config.rawBuffer = o.test === 'raw';
     if (o.tls) {
         ipc.config.tls = o.server
             ? { public: path.join(o.certs, 'server.pem'), private: path.join(o.certs, 'server.key') }
@@ -343,22 +350,97 @@ function serverStream() {
     });
 }
 
-function clientStream(sweep) {
+// Emits send(c, i) for i = 0 .. --count - 1, then end(c), and leaves once all is written.
+function stream(send, end) {
     const c = connect();
-    const s = sweep ? 'x'.repeat(o.size) : 'hello';
-    const pool = o.test === 'doubles' ? doublesPool() : null;
     up(c, async () => {
         const sock = c.socket;
         for (let i = 0; i < o.count; i++) {
-            if (pool) c.emit('m', { i, d: pool[i % DOUBLES_EVENTS] });
-            else c.emit('m', { i, s });
+            send(c, i);
             if (sock.writableNeedDrain) await drainOrClose(sock);
         }
-        c.emit('done', { n: o.count });
-        c.finished = true; // the server may leave as soon as it has read `done`
+        end(c);
+        c.finished = true; // the server may leave as soon as it has the last bytes
         await drained(sock);
         doneCpu();
     });
+}
+
+function clientStream(sweep) {
+    const s = sweep ? 'x'.repeat(o.size) : 'hello';
+    const pool = o.test === 'doubles' ? doublesPool() : null;
+    stream((c, i) => {
+        if (pool) c.emit('m', { i, d: pool[i % DOUBLES_EVENTS] });
+        else c.emit('m', { i, s });
+    }, (c) => c.emit('done', { n: o.count }));
+}
+
+// ---- raw -------------------------------------------------------------------------------
+
+// bench/pattern.h's stream: at offset k the byte PATTERN_BASE + k mod PATTERN_PERIOD.
+const PATTERN_PERIOD = 89;
+const PATTERN_BASE = 0x21;
+
+function patternFill(n) {
+    const b = Buffer.allocUnsafe(n);
+    for (let k = 0; k < n; k++) b[k] = PATTERN_BASE + (k % PATTERN_PERIOD);
+    return b;
+}
+
+// Checks the next bytes of the stream as pattern_check() does: the first byte of every
+// write in them and their last byte; false when one is out of place or the stream too long.
+function patternCheck(rx, buf) {
+    const end = rx.off + buf.length;
+    if (end > rx.total) return false;
+    for (; rx.next < end; rx.next += rx.size) {
+        if (buf[rx.next - rx.off] !== PATTERN_BASE + rx.phase) return false;
+        rx.phase += rx.step;
+        if (rx.phase >= PATTERN_PERIOD) rx.phase -= PATTERN_PERIOD;
+    }
+    if (buf.length > 0 && buf[buf.length - 1] !== PATTERN_BASE + ((end - 1) % PATTERN_PERIOD)) return false;
+    rx.off = end;
+    return true;
+}
+
+function serverRaw() {
+    const rx = { size: o.size, total: o.size * o.count, off: 0, next: 0, phase: 0, step: o.size % PATTERN_PERIOD };
+    let reads = 0;
+    let t0 = 0n;
+    const result = (extra) => {
+        const t1 = hr();
+        out({
+            ev: 'result', count: Math.floor(rx.off / o.size), seconds: t0 ? secs(t0, t1) : 0, bytes: rx.off, reads,
+            cpu_ns: cpuNs(), ...extra,
+        });
+    };
+    onTimeout = () => {
+        result({ timedOut: true });
+        exit(0);
+    };
+    serve((ipc) => {
+        ipc.server.on('data', (buf) => {
+            if (!t0) t0 = hr();
+            reads++;
+            if (!patternCheck(rx, buf)) {
+                fail(`a byte out of place in the ${buf.length} bytes after ${rx.off}, or more than --count writes`);
+            }
+            if (rx.off === rx.total) {
+                result({});
+                exit(0);
+            }
+        });
+    });
+}
+
+function clientRaw() {
+    const pat = patternFill(o.size + PATTERN_PERIOD);
+    const step = o.size % PATTERN_PERIOD;
+    let phase = 0;
+    stream((c) => {
+        c.emit(pat.subarray(phase, phase + o.size));
+        phase += step;
+        if (phase >= PATTERN_PERIOD) phase -= PATTERN_PERIOD;
+    }, () => {});
 }
 
 // ---- latency ---------------------------------------------------------------------------
@@ -579,6 +661,7 @@ const run = {
     throughput: [serverStream, () => clientStream(false)],
     sweep: [serverStream, () => clientStream(true)],
     doubles: [serverStream, () => clientStream(false)],
+    raw: [serverRaw, clientRaw],
     latency: [serverLatency, clientLatency],
     broadcast: [serverBroadcast, clientBroadcast],
     idle: [serverIdle, clientIdle],
