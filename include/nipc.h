@@ -230,6 +230,16 @@ typedef struct nipc_config {
      * authenticates, is refused the same way. Unix sockets need no TLS (their file mode, and
      * allow_uids / allow_gids, say who may connect). */
     bool assured;
+
+    /* false. true: a TCP (or TLS) server sets SO_REUSEPORT on its socket before binding, so
+     * that several servers, in several processes or instances, each with reuse_port, listen
+     * on the same port, and the kernel spreads the new connections among them (Linux: by a
+     * hash of the peer's address and port; a server that stops gives its share to the
+     * others). Without it a second server on a port is UV_EADDRINUSE. nipc_server_start()
+     * returns UV_ENOTSUP where the system has no SO_REUSEPORT. Unix sockets and UDP ignore
+     * it (several processes share one Unix socket through nipc_server_listen_shared()).
+     * Since 0.3.0. */
+    bool reuse_port;
 } nipc_config_t;
 
 /* Fills `cfg` with node-ipc's defaults (K1). The id is this machine's host name, in a

@@ -9,6 +9,7 @@
 #include "transport/transport.h"
 
 #include <string.h>
+#include <unistd.h>
 
 void nipc__server_publish(nipc_server_t *s, const char *type, json_t *data, nipc_socket_t *sock,
                           int status)
@@ -436,6 +437,20 @@ static void on_connection(uv_stream_t *listener, int status)
     /* else a handshake first (S7): on_socket_ready, or an error and the close */
 }
 
+/* Binds the listening socket, opens the listener's handle on it and accepts. On error the
+ * caller closes the listener, which removes a socket file bound here. */
+static int listen_stream(nipc_server_t *s, const struct sockaddr *sa)
+{
+    int fd, err = s->ops->bind(s, sa, &fd);
+    if (err)
+        return err;
+    if ((err = s->ops->open(s, &s->listener->handle, fd)) != 0) {
+        close(fd);
+        return err;
+    }
+    return uv_listen(&s->listener->stream, NIPC__BACKLOG, on_connection);
+}
+
 /* Creates the listener for `sa` (network servers) or the path, and starts it. */
 static int listen_on(nipc_server_t *s, const struct sockaddr *sa)
 {
@@ -451,7 +466,7 @@ static int listen_on(nipc_server_t *s, const struct sockaddr *sa)
     }
     s->listener->handle.data = s;
     if (!is_udp(s))
-        err = s->ops->listen(s, &s->listener->stream, sa, on_connection);
+        err = listen_stream(s, sa);
     else
         err = udp_start(s, sa); /* publishes its own start and connect (U7) */
     if (err) {
