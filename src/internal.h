@@ -340,6 +340,17 @@ int nipc__ip_parse(const char *host, int port, struct sockaddr_storage *sa);
 void nipc__ip_describe(nipc_socket_t *sock, const struct sockaddr *sa);
 /* The text of the address nipc__ip_describe() kept, made and cached on the first call. */
 const char *nipc__ip_text(nipc_socket_t *sock);
+/*
+ * What a descriptor inherited from another process listens on: 0 for a stream socket that
+ * listens, with *family AF_UNIX (and *where its path) or AF_INET / AF_INET6 over TCP (*where
+ * its address as text, *port its port); *where is the caller's to nipc__free(). UV_EINVAL for
+ * anything else: no descriptor, not a socket, datagrams, a socket that does not listen, an
+ * unnamed or abstract Unix socket. UV_ENOMEM.
+ */
+int nipc__listener_describe(int fd, int *family, char **where, int *port);
+/* Resolves host:port (family 0, 4 or 6) now, blocking, to its first address. */
+int nipc__resolve_now(nipc_t *ipc, const char *host, int port, int family,
+                      struct sockaddr_storage *sa);
 
 typedef void (*nipc_resolved_cb)(void *owner, int status, const struct sockaddr *sa);
 typedef struct nipc_resolver nipc_resolver_t;
