@@ -303,6 +303,13 @@ struct nipc_server_s {
     char *dgram;        /* UDP: the receive buffer */
     nipc_buf_t scratch; /* broadcast and UDP emits encode here once */
     bool start_pending; /* listening, `start` not yet published */
+    /* A listening descriptor that no handle holds (-1: none): the one bound by
+     * nipc_server_listen_shared() for other processes (`shared`: the server is listening
+     * through them, and removes its socket file when it stops), or the one nipc_serve_fd()
+     * was given (`adopted`), until nipc_server_start() opens the listener on it. */
+    int fd;
+    bool shared;
+    bool adopted;
 };
 
 void nipc__server_publish(nipc_server_t *s, const char *type, json_t *data, nipc_socket_t *sock,
