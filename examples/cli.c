@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * hello's and world's command line (cli.h). Every value is checked strictly: a port is
+ * hello's, world's and cluster's command line (cli.h). Every value is checked strictly: a port is
  * decimal digits only, so "1e3" or "8050x" is an error, never port 1 or 8050, and a
  * certificate, key or CA file that cannot be read is an error here, with its path, rather
  * than a TLS failure later.
@@ -115,12 +115,28 @@ static int file_arg(const cli_t *cli, int argc, char **argv, int *i, const char 
     return -1;
 }
 
+/* The count of --timeout or --workers at argv[*i + 1], from 1 to max: sets *out and moves *i
+ * past it, or returns the exit status of a bad command line. `name` is the operand in the
+ * synopsis (SECONDS, N), `unit` what it counts. */
+static int count_arg(const cli_t *cli, int argc, char **argv, int *i, const char *name,
+                     const char *unit, unsigned long max, unsigned *out)
+{
+    const char *opt = argv[*i];
+    unsigned long v;
+    if (*i + 1 >= argc)
+        return bad(cli, "%s: %s is missing", opt, name);
+    const char *val = argv[++*i];
+    if (!number(val, 1, max, &v))
+        return bad(cli, "%s: \"%s\" is not a number of %s (1-%lu)", opt, val, unit, max);
+    *out = (unsigned)v;
+    return -1;
+}
+
 int cli_parse(cli_t *cli, int argc, char **argv)
 {
     bool chosen = false, local_port_set = false;
     const char *tls_opt = NULL; /* the first of --cert, --key and --ca given */
     int n_ca = 0, status;
-    unsigned long v;
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -152,12 +168,14 @@ int cli_parse(cli_t *cli, int argc, char **argv)
                 return bad(cli, "%s: \"%s\" is not a port number (1-%d)", a, val, PORT_MAX);
             local_port_set = true;
         } else if (cli->client && strcmp(a, "--timeout") == 0) {
-            if (val == NULL)
-                return bad(cli, "%s: SECONDS is missing", a);
-            if (!number(argv[++i], 1, TIMEOUT_MAX, &v))
-                return bad(cli, "%s: \"%s\" is not a number of seconds (1-%d)", a, val,
-                           TIMEOUT_MAX);
-            cli->timeout_s = (unsigned)v;
+            status =
+                count_arg(cli, argc, argv, &i, "SECONDS", "seconds", TIMEOUT_MAX, &cli->timeout_s);
+            if (status >= 0)
+                return status;
+        } else if (cli->cluster && strcmp(a, "--workers") == 0) {
+            status = count_arg(cli, argc, argv, &i, "N", "workers", CLI_WORKERS_MAX, &cli->workers);
+            if (status >= 0)
+                return status;
         } else if (strcmp(a, "--cert") == 0 || strcmp(a, "--key") == 0) {
             const char **file = strcmp(a, "--cert") == 0 ? &cli->cert : &cli->key;
             if (*file != NULL)
@@ -180,6 +198,8 @@ int cli_parse(cli_t *cli, int argc, char **argv)
         }
     }
 
+    if (cli->cluster && cli->transport != CLI_UNIX && cli->transport != CLI_TCP)
+        return bad(cli, "serves a Unix socket (--path) or TCP (--tcp) only");
     if (tls_opt != NULL && cli->transport != CLI_TLS)
         return bad(cli, "%s goes with --tls", tls_opt);
     if ((cli->cert == NULL) != (cli->key == NULL))

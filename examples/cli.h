@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The command line that hello and world share: the transport and where world is, and
- * hello's own options. Not part of node-ipc's examples; it only keeps the two programs'
- * argument checks in one place.
+ * The command line that hello, world and cluster share: the transport and where world is,
+ * hello's and cluster's own options. Not part of node-ipc's examples; it only keeps the
+ * programs' argument checks in one place.
  */
 #ifndef NIPC_EXAMPLES_CLI_H
 #define NIPC_EXAMPLES_CLI_H
@@ -11,6 +11,8 @@
 
 /* The most --ca files one command line may give (one file may hold several CAs). */
 #define CLI_CA_MAX 8
+/* The most worker processes cluster --workers may ask for. */
+#define CLI_WORKERS_MAX 256
 
 /* Where world is (for world: where it listens). */
 typedef enum cli_transport {
@@ -26,15 +28,17 @@ typedef enum cli_transport {
  * overwrites what the command line gives.
  */
 typedef struct cli {
-    const char *prog; /* "hello" or "world": the prefix of every message */
+    const char *prog; /* "hello", "world" or "cluster": the prefix of every message */
     const char *help; /* the full usage text; its first paragraph is the synopsis */
     bool client;      /* hello: also --local-port and --timeout */
+    bool cluster;     /* cluster: also --workers, and --path or --tcp only */
 
     cli_transport_t transport;
     const char *path;   /* --path PATH; the default, NULL, is node-ipc's path */
     int port;           /* world's port: --tcp/--tls/--udp4/--udp6 PORT */
     int local_port;     /* --local-port PORT (hello, UDP); the default, 0, the system's choice */
     unsigned timeout_s; /* --timeout SECONDS (hello) */
+    unsigned workers;   /* --workers N (cluster), 1 to CLI_WORKERS_MAX */
 
     /* With --tls only; each file was readable and not empty when cli_parse() looked. */
     const char *cert;               /* --cert FILE: this side's certificate, PEM */

@@ -244,6 +244,16 @@ typedef struct nipc_config {
      * authenticates, is refused the same way. Unix sockets need no TLS (their file mode, and
      * allow_uids / allow_gids, say who may connect). */
     bool assured;
+
+    /* false. true: a TCP (or TLS) server sets SO_REUSEPORT on its socket before binding, so
+     * that several servers, in several processes or instances, each with reuse_port, listen
+     * on the same port, and the kernel spreads the new connections among them (Linux: by a
+     * hash of the peer's address and port; a server that stops gives its share to the
+     * others). Without it a second server on a port is UV_EADDRINUSE. nipc_server_start()
+     * returns UV_ENOTSUP where the system has no SO_REUSEPORT. Unix sockets and UDP ignore
+     * it (several processes share one Unix socket through nipc_server_listen_shared()).
+     * Since 0.3.0. */
+    bool reuse_port;
 } nipc_config_t;
 
 /* Fills `cfg` with node-ipc's defaults (K1). The id is this machine's host name, in a
@@ -621,6 +631,67 @@ NIPC_EXTERN int nipc_socket_port(const nipc_socket_t *socket);
 NIPC_EXTERN const char *nipc_socket_family(const nipc_socket_t *socket);
 /* The size of the datagram that carried the frame (UDP), or 0. Since 0.2.0. */
 NIPC_EXTERN size_t nipc_socket_size(const nipc_socket_t *socket);
+
+/* ---- several processes on one socket (node-ipc's cluster example) ------------------------ */
+
+/*
+ * A parent process binds, forks workers, and each worker serves the one listening socket;
+ * the kernel gives each new connection to one of the workers that accept (node's cluster
+ * primary hands connections out itself). Since 0.3.0. The rules of fork():
+ *
+ *  - The parent makes its instance and server, calls nipc_server_listen_shared(), and
+ *    fork()s (fflush(stdout) first, or buffered output is written twice). It keeps the
+ *    listening socket, and a Unix socket's file, until nipc_free() or nipc_server_stop():
+ *    stop it once the workers are gone, or new clients find no socket.
+ *  - The worker (the child) inherits the parent's instance and loop, and must never run,
+ *    use or free them: nipc_free() there would close what the parent still uses. Its first
+ *    call is uv_loop_fork() on every loop the parent had (nipc_loop() of an instance that
+ *    owns its loop): without it the child shares the parent's libuv signal pipe, so a
+ *    SIGTERM sent to the worker also reaches the parent's uv_signal_t handlers. Then it
+ *    makes an instance with its own loop (nipc_new() with loop NULL, or a loop made in the
+ *    child), nipc_serve_fd() on the descriptor, nipc_server_start(), nipc_run(), and ends
+ *    with nipc_free() and exit(). What it inherited and never frees stays reachable through
+ *    the parent's pointers (keep them in static storage, or on the stack of the function
+ *    that forked), so LeakSanitizer reports only the worker's own leaks; a child that must
+ *    not run the parent's atexit() handlers (a test framework's) ends with _exit().
+ *  - The descriptor is close-on-exec: a worker that exec()s another program and passes it
+ *    on clears FD_CLOEXEC first (fcntl()), and the program calls nipc_serve_fd().
+ *
+ * On TCP, independent processes can also share a port without a parent: config.reuse_port.
+ */
+
+/*
+ * The parent's side: binds and listens now, as nipc_server_start() would (the stale-socket
+ * probe and the unlink rule, readable_all / writable_all, secure_socket_root; a TCP host
+ * name is resolved here, blocking; reuse_port), publishes nothing and accepts nothing, and
+ * sets *fd to the listening descriptor for worker processes to inherit across fork(). The
+ * server keeps the descriptor: nipc_server_stop(), nipc_stop() or nipc_free() closes it and
+ * removes the socket file, if the path still holds the socket bound here (as for any
+ * server). The descriptor is on no loop: it keeps none alive, and the server publishes no
+ * event for it, ever. nipc_server_port() gives a TCP server's port once this returns.
+ * nipc_server_start() is UV_EALREADY on such a server; after a stop it starts as usual.
+ * Returns 0, or the errors of nipc_server_start(), with *fd -1: UV_EALREADY when listening
+ * or starting, UV_ENOTSUP for UDP, UV_EINVAL for NULL or a server of nipc_serve_fd(),
+ * NIPC_EDESTROYED while the instance is freed. config.tls is the workers' business: this
+ * process does no TLS. Since 0.3.0.
+ */
+NIPC_EXTERN int nipc_server_listen_shared(nipc_server_t *server, int *fd);
+
+/*
+ * A worker's side: creates the instance's server on `fd`, a listening descriptor inherited
+ * from the parent (nipc_server_listen_shared(), or any listening stream socket), a Unix
+ * socket or TCP as getsockname() says. For a Unix socket nipc_server_path() is its path;
+ * for TCP nipc_server_host() is its address as text, and over TCP config.tls makes it TLS,
+ * as nipc_serve_net() does (`assured` applies too). nipc_server_start() accepts on it and
+ * publishes `start` as usual; nothing is bound and nothing is ever unlinked. From a
+ * successful call the server owns the descriptor: nipc_server_stop() or nipc_free() closes
+ * this process's copy (the socket goes on in the others, its file stays), and a stopped
+ * server cannot start again (UV_EBADF). UV_EINVAL, and the descriptor stays the caller's,
+ * for one that is not a listening stream socket (not open, not a socket, UDP, not
+ * listening, a Unix socket with no path) or an instance NULL; UV_EALREADY when the instance
+ * has a server. Since 0.3.0.
+ */
+NIPC_EXTERN int nipc_serve_fd(nipc_t *ipc, int fd, nipc_server_t **out);
 
 /* ---- client ---------------------------------------------------------------------------- */
 

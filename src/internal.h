@@ -354,6 +354,13 @@ struct nipc_server_s {
     char *dgram;        /* UDP: the receive buffer */
     nipc_buf_t scratch; /* broadcast and UDP emits encode here once */
     bool start_pending; /* listening, `start` not yet published */
+    /* A listening descriptor that no handle holds (-1: none): the one bound by
+     * nipc_server_listen_shared() for other processes (`shared`: the server is listening
+     * through them, and removes its socket file when it stops), or the one nipc_serve_fd()
+     * was given (`adopted`), until nipc_server_start() opens the listener on it. */
+    int fd;
+    bool shared;
+    bool adopted;
 };
 
 void nipc__server_publish(nipc_server_t *s, const char *type, json_t *data, nipc_socket_t *sock,
@@ -391,6 +398,17 @@ int nipc__ip_parse(const char *host, int port, struct sockaddr_storage *sa);
 void nipc__ip_describe(nipc_socket_t *sock, const struct sockaddr *sa);
 /* The text of the address nipc__ip_describe() kept, made and cached on the first call. */
 const char *nipc__ip_text(nipc_socket_t *sock);
+/*
+ * What a descriptor inherited from another process listens on: 0 for a stream socket that
+ * listens, with *family AF_UNIX (and *where its path) or AF_INET / AF_INET6 over TCP (*where
+ * its address as text, *port its port); *where is the caller's to nipc__free(). UV_EINVAL for
+ * anything else: no descriptor, not a socket, datagrams, a socket that does not listen, an
+ * unnamed or abstract Unix socket. UV_ENOMEM.
+ */
+int nipc__listener_describe(int fd, int *family, char **where, int *port);
+/* Resolves host:port (family 0, 4 or 6) now, blocking, to its first address. */
+int nipc__resolve_now(nipc_t *ipc, const char *host, int port, int family,
+                      struct sockaddr_storage *sa);
 
 typedef void (*nipc_resolved_cb)(void *owner, int status, const struct sockaddr *sa);
 typedef struct nipc_resolver nipc_resolver_t;

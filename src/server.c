@@ -10,6 +10,7 @@
 #include "transport/transport.h"
 
 #include <string.h>
+#include <unistd.h>
 
 void nipc__server_publish(nipc_server_t *s, const char *type, json_t *data, nipc_socket_t *sock,
                           int status)
@@ -463,6 +464,23 @@ static void on_connection(uv_stream_t *listener, int status)
     /* else a handshake first (S7): on_socket_ready, or an error and the close */
 }
 
+/* Opens the listener's handle on the descriptor nipc_serve_fd() was given, or on a socket
+ * bound now, and accepts. On error the caller closes the listener, which removes a socket
+ * file bound here; a descriptor that was given stays the server's unless the handle took it. */
+static int listen_stream(nipc_server_t *s, const struct sockaddr *sa)
+{
+    int fd = s->fd, err = 0;
+    if (fd < 0 && (err = s->ops->bind(s, sa, &fd)) != 0)
+        return err;
+    if ((err = s->ops->open(s, &s->listener->handle, fd)) != 0) {
+        if (fd != s->fd)
+            close(fd);
+        return err;
+    }
+    s->fd = -1; /* the handle's now: closing it closes the descriptor */
+    return uv_listen(&s->listener->stream, NIPC__BACKLOG, on_connection);
+}
+
 /* Creates the listener for `sa` (network servers) or the path, and starts it. */
 static int listen_on(nipc_server_t *s, const struct sockaddr *sa)
 {
@@ -478,7 +496,7 @@ static int listen_on(nipc_server_t *s, const struct sockaddr *sa)
     }
     s->listener->handle.data = s;
     if (!is_udp(s))
-        err = s->ops->listen(s, &s->listener->stream, sa, on_connection);
+        err = listen_stream(s, sa);
     else
         err = udp_start(s, sa); /* publishes its own start and connect (U7) */
     if (err) {
@@ -515,6 +533,7 @@ static int create(nipc_t *ipc, char *path, nipc_server_t **out)
     }
     s->ipc = ipc;
     s->path = path;
+    s->fd = -1;
     s->ops = &nipc__pipe_ops; /* nipc_serve_net() changes it */
     nipc__events_init(&s->events);
     nipc__buf_init(&s->scratch);
@@ -586,14 +605,120 @@ nipc_server_t *nipc_server(nipc_t *ipc)
     return ipc->server;
 }
 
+/* ---- several processes on one listening socket -------------------------------------------
+ *
+ * The parent binds and listens (nipc_server_listen_shared) and keeps the descriptor, and the
+ * socket file, without a handle: nothing of it is on the loop, so the parent accepts nothing
+ * and its loop is not kept alive by it. Each worker, after fork(), makes its own instance
+ * and adopts its copy of the descriptor (nipc_serve_fd), which a libuv handle takes over
+ * when it starts. A worker's stop closes its copy only; the socket file is the parent's.
+ */
+
+int nipc_server_listen_shared(nipc_server_t *s, int *fd)
+{
+    if (fd != NULL)
+        *fd = -1;
+    if (s == NULL || fd == NULL)
+        return UV_EINVAL;
+    if (nipc__gone(s->ipc))
+        return NIPC_EDESTROYED;
+    if (is_udp(s))
+        return UV_ENOTSUP;
+    if (s->adopted) /* a worker's: its descriptor is the parent's to share */
+        return UV_EINVAL;
+    if (s->listener != NULL || s->resolver != NULL || s->shared)
+        return UV_EALREADY;
+    struct sockaddr_storage sa;
+    int err = 0;
+    /* Now, as the call promises: a host name is resolved here, blocking. */
+    if (s->is_net && nipc__ip_parse(s->path, s->port, &sa) != 0)
+        err = nipc__resolve_now(s->ipc, s->path, s->port, 0, &sa);
+    if (err == 0)
+        err = s->ops->bind(s, s->is_net ? (struct sockaddr *)&sa : NULL, &s->fd);
+    if (err) {
+        s->fd = -1;
+        nipc_log(s->ipc, "server failed to listen on %s for other processes: %s", s->path,
+                 nipc_strerror(err));
+        return err;
+    }
+    s->shared = true;
+    *fd = s->fd;
+    nipc_log(s->ipc, "listening on %s for other processes (descriptor %d)", s->path, s->fd);
+    return 0;
+}
+
+int nipc_serve_fd(nipc_t *ipc, int fd, nipc_server_t **out)
+{
+    int family, port;
+    char *where;
+    if (out != NULL)
+        *out = NULL;
+    if (ipc == NULL)
+        return UV_EINVAL;
+    if (ipc->server != NULL)
+        return UV_EALREADY;
+    int err = nipc__listener_describe(fd, &family, &where, &port);
+    if (err)
+        return err;
+    bool net = family != AF_UNIX;
+    if (net && !nipc__config_assured_net(&ipc->cfg, true)) {
+        nipc__free(where);
+        nipc_log(ipc, "assured: a network server needs tls with request_cert");
+        return UV_EINVAL;
+    }
+    if ((err = create(ipc, where, out)) != 0)
+        return err;
+    nipc_server_t *s = ipc->server;
+    s->fd = fd;
+    s->adopted = true;
+    if (net) {
+        s->is_net = true;
+        s->net = NIPC_TCP;
+        s->ops = ipc->cfg.tls.enabled ? &nipc__tls_ops : &nipc__tcp_ops; /* T1 */
+        s->port = port;
+    }
+    return 0;
+}
+
+/* nipc_serve_fd()'s server accepts on the descriptor it was given, and has no other: once a
+ * stop has closed it, UV_EBADF. */
+static int start_adopted(nipc_server_t *s)
+{
+    if (s->fd < 0)
+        return UV_EBADF;
+    if (s->is_net)
+        nipc_log(s->ipc, "starting server on %s:%d (inherited descriptor %d)", s->path, s->port,
+                 s->fd);
+    else
+        nipc_log(s->ipc, "starting server on %s (inherited descriptor %d)", s->path, s->fd);
+    int err = listen_on(s, NULL);
+    if (err)
+        nipc_log(s->ipc, "server failed to start on %s: %s", s->path, nipc_strerror(err));
+    return err;
+}
+
+/* Closes the descriptor that no handle holds. The shared one takes its socket file along, if
+ * the path still holds the socket bound here (S15); an adopted one never does. */
+static void release_fd(nipc_server_t *s)
+{
+    if (s->fd >= 0)
+        close(s->fd);
+    s->fd = -1;
+    if (s->shared && !s->is_net)
+        nipc__pipe_unlink_own(s->path, &s->file);
+    s->shared = false;
+}
+
 int nipc_server_start(nipc_server_t *s)
 {
     if (s == NULL)
         return UV_EINVAL;
     if (nipc__gone(s->ipc))
         return NIPC_EDESTROYED;
-    if (s->listener != NULL || s->resolver != NULL)
+    if (s->listener != NULL || s->resolver != NULL || s->shared)
         return UV_EALREADY;
+    if (s->adopted)
+        return start_adopted(s);
     if (!s->is_net) {
         nipc_log(s->ipc, "starting server on  %s", s->path);
         int err = listen_on(s, NULL);
@@ -617,11 +742,12 @@ int nipc_server_start(nipc_server_t *s)
 
 int nipc_server_stop(nipc_server_t *s)
 {
-    if (s == NULL || (s->listener == NULL && s->resolver == NULL))
+    if (s == NULL || (s->listener == NULL && s->resolver == NULL && !s->shared))
         return UV_EINVAL;
     nipc__defer_cancel(s->ipc, &s->start_d);
     s->start_pending = false;
     close_listener(s);
+    release_fd(s);
     s->bound_port = 0;
     nipc_log(s->ipc, "server closed");
     return 0;
@@ -629,7 +755,7 @@ int nipc_server_stop(nipc_server_t *s)
 
 void nipc__server_shutdown(nipc_server_t *s)
 {
-    if (s->listener != NULL || s->resolver != NULL)
+    if (s->listener != NULL || s->resolver != NULL || s->shared)
         nipc_server_stop(s);
     for (size_t i = 0; i < s->count; i++)
         nipc__conn_close(&s->sockets[i]->conn, true, 0);
@@ -639,6 +765,7 @@ void nipc__server_teardown(nipc_server_t *s)
 {
     nipc__defer_cancel(s->ipc, &s->start_d);
     close_listener(s);
+    release_fd(s);
     for (size_t i = 0; i < s->count; i++) {
         nipc_socket_t *sock = s->sockets[i];
         sock->server = NULL;

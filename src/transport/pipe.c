@@ -10,9 +10,10 @@
  * server) answers EAGAIN at once and counts as live.
  *
  * The listening socket is bound here, not by libuv, so that libuv does not know its path
- * and never unlinks it. When the server stops, nipc__pipe_unlink_own() removes the path only
- * if it is still the socket this server bound (same device and inode, still a socket):
- * a file put there since, or the socket of a server that took the path over, stays.
+ * and never unlinks it, and so that it can be bound for other processes to inherit
+ * (nipc_server_listen_shared). When the server stops, nipc__pipe_unlink_own() removes the
+ * path only if it is still the socket this server bound (same device and inode, still a
+ * socket): a file put there since, or the socket of a server that took the path over, stays.
  */
 #include "transport.h"
 
@@ -109,8 +110,7 @@ static int apply_mode(const char *path, const nipc_config_t *cfg)
 
 /* Binds, applies readable_all / writable_all (S5) and listens; *bound identifies the socket
  * file made. On error nothing is left at the path that was not there before. */
-static int pipe_listen(uv_pipe_t *h, const char *path, const nipc_config_t *cfg,
-                       uv_connection_cb on_connection, nipc_sockfile_t *bound)
+static int pipe_bind(const char *path, const nipc_config_t *cfg, nipc_sockfile_t *bound, int *out)
 {
     int err;
     struct sockaddr_un sa;
@@ -131,8 +131,7 @@ static int pipe_listen(uv_pipe_t *h, const char *path, const nipc_config_t *cfg,
         close(fd);
         return err;
     }
-    if ((err = apply_mode(path, cfg)) != 0 || (lstat(path, &st) != 0 && (err = -errno) != 0) ||
-        (err = uv_pipe_open(h, fd)) != 0) {
+    if ((err = apply_mode(path, cfg)) != 0 || (lstat(path, &st) != 0 && (err = -errno) != 0)) {
         unlink(path);
         close(fd);
         return err;
@@ -140,11 +139,14 @@ static int pipe_listen(uv_pipe_t *h, const char *path, const nipc_config_t *cfg,
     bound->dev = st.st_dev;
     bound->ino = st.st_ino;
     bound->valid = true;
-    /* node's default backlog; maxConnections is enforced per accept (S6). The handle owns
-     * the descriptor from here, and closing the handle closes it. */
-    if ((err = uv_listen((uv_stream_t *)h, 511, on_connection)) != 0)
+    if (listen(fd, NIPC__BACKLOG) != 0) {
+        err = -errno;
         nipc__pipe_unlink_own(path, bound);
-    return err;
+        close(fd);
+        return err;
+    }
+    *out = fd;
+    return 0;
 }
 
 bool nipc__pipe_unlink_own(const char *path, nipc_sockfile_t *bound)
@@ -163,11 +165,16 @@ static int init(uv_loop_t *loop, uv_handle_t *h)
     return uv_pipe_init(loop, (uv_pipe_t *)h, 0);
 }
 
-static int listen_on(nipc_server_t *s, uv_stream_t *h, const struct sockaddr *sa,
-                     uv_connection_cb cb)
+static int bind_path(nipc_server_t *s, const struct sockaddr *sa, int *fd)
 {
     (void)sa;
-    return pipe_listen((uv_pipe_t *)h, s->path, &s->ipc->cfg, cb, &s->file);
+    return pipe_bind(s->path, &s->ipc->cfg, &s->file, fd);
+}
+
+static int open_fd(nipc_server_t *s, uv_handle_t *h, int fd)
+{
+    (void)s;
+    return uv_pipe_open((uv_pipe_t *)h, fd);
 }
 
 static int connect_to(nipc_conn_t *c, const char *path, const struct sockaddr *sa)
@@ -229,7 +236,8 @@ static int peer(nipc_conn_t *c, struct sockaddr_storage *sa)
 const nipc_stream_ops_t nipc__pipe_ops = {
     .name = "unix",
     .init = init,
-    .listen = listen_on,
+    .bind = bind_path,
+    .open = open_fd,
     .accept = nipc__stream_accept,
     .connect = connect_to,
     .start = start,

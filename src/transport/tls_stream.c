@@ -368,12 +368,13 @@ static void tls_close(nipc_conn_t *c)
     nipc__close_handle(c->ipc, &c->u.handle, on_closed);
 }
 
-static int tls_listen(nipc_server_t *s, uv_stream_t *h, const struct sockaddr *sa,
-                      uv_connection_cb cb)
+/* A TLS server's socket is a TCP one; what it needs of its own is checked before it accepts,
+ * whether this process bound it or inherited it. */
+static int tls_open(nipc_server_t *s, uv_handle_t *h, int fd)
 {
     nipc_tls_ctx_t *ctx;
     int err = nipc__tls_context(s->ipc, true, &ctx); /* T6: no key, no start */
-    return err ? err : nipc__tcp_listen(s, h, sa, cb);
+    return err ? err : nipc__tcp_open(s, h, fd);
 }
 
 static const char *tls_subject(nipc_conn_t *c)
@@ -384,7 +385,8 @@ static const char *tls_subject(nipc_conn_t *c)
 const nipc_stream_ops_t nipc__tls_ops = {
     .name = "tls",
     .init = nipc__tcp_init,
-    .listen = tls_listen,
+    .bind = nipc__tcp_bind,
+    .open = tls_open,
     .accept = nipc__stream_accept,
     .connect = nipc__tcp_connect,
     .start = tls_start,

@@ -18,8 +18,14 @@ struct nipc_stream_ops {
     const char *name;
     /* Initialises the handle of a listener or of a connection on `loop`. */
     int (*init)(uv_loop_t *loop, uv_handle_t *h);
-    /* Binds `h` (made by init) to the server's path or to `sa`, and listens. */
-    int (*listen)(nipc_server_t *s, uv_stream_t *h, const struct sockaddr *sa, uv_connection_cb cb);
+    /* Makes the server's listening socket: binds it to the server's path or to `sa`, with
+     * the config's options, and listens (NIPC__BACKLOG). *fd is close-on-exec and
+     * non-blocking, and no handle holds it yet. On error nothing is left bound. */
+    int (*bind)(nipc_server_t *s, const struct sockaddr *sa, int *fd);
+    /* Opens `h` (made by init) on a listening descriptor, bound by `bind` or inherited from
+     * another process (nipc_serve_fd); the server then uv_listen()s on it. From success on
+     * the handle owns the descriptor; on error the caller still does. */
+    int (*open)(nipc_server_t *s, uv_handle_t *h, int fd);
     /* Accepts the pending connection of `listener` into c, whose handle is initialised. */
     int (*accept)(uv_stream_t *listener, nipc_conn_t *c);
     /* Starts connecting c to `path` (Unix sockets) or `sa` (network); c->on_connected(c,
@@ -45,6 +51,9 @@ struct nipc_stream_ops {
     int (*cred)(nipc_conn_t *c, nipc_cred_t *out);
 };
 
+/* node's default backlog; maxConnections is enforced per accept (S6). */
+#define NIPC__BACKLOG 511
+
 extern const nipc_stream_ops_t nipc__pipe_ops;
 extern const nipc_stream_ops_t nipc__tcp_ops;
 extern const nipc_stream_ops_t nipc__tls_ops;
@@ -52,8 +61,8 @@ extern const nipc_stream_ops_t nipc__tls_ops;
 /* ---- tcp.c: what TLS, a TCP stream underneath, shares with TCP -------------------------- */
 
 int nipc__tcp_init(uv_loop_t *loop, uv_handle_t *h);
-int nipc__tcp_listen(nipc_server_t *s, uv_stream_t *h, const struct sockaddr *sa,
-                     uv_connection_cb cb);
+int nipc__tcp_bind(nipc_server_t *s, const struct sockaddr *sa, int *fd);
+int nipc__tcp_open(nipc_server_t *s, uv_handle_t *h, int fd);
 int nipc__tcp_connect(nipc_conn_t *c, const char *path, const struct sockaddr *sa);
 int nipc__tcp_peer(nipc_conn_t *c, struct sockaddr_storage *sa);
 

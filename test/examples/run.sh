@@ -18,6 +18,19 @@
 #   node      world answers a node-ipc client (client.js) as node-ipc's world does, for
 #             5, {"a":1}, [1,2] and "hello"; hello gets its answer from a node-ipc world
 #             (test/interop/node/peer.js) on a Unix socket and over UDP
+# and examples/cluster:
+#   cluster   its command line; cluster --workers 3 on a Unix socket: 10 node-ipc clients
+#             at once (cluster_client.js), 5 events each, every event logged exactly once by
+#             the worker that answered it; the worker that served the first event killed
+#             (SIGKILL) and replaced, and the next events served, none by it, so more than
+#             one worker served; the other two first workers killed, and the next events
+#             served by the replacements only; SIGTERM stops every worker and removes the
+#             socket; a second cluster on a live socket and one on a TCP port held without
+#             reuse_port refused; --tcp (reuse_port) with every event once, and a worker
+#             replaced there too
+#   cluster_node  node-ipc's README cluster client itself (connect, emit `currentDate`,
+#             disconnect at once, on an interval) with @achrinza/node-ipc 10 and 9 against
+#             cluster on a Unix socket and over TCP: each of its events logged once
 # Loopback and a temporary directory only; every wait is bounded. Exits 1 if a check failed.
 set -uo pipefail
 
@@ -28,6 +41,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 peer=$here/../interop/node/peer.js
 hello=$builddir/examples/hello
 world=$builddir/examples/world
+cluster=$builddir/examples/cluster
+cclient=$here/cluster_client.js
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/nipc-examples.XXXXXX")
 failed=0
@@ -38,6 +53,11 @@ cleanup() {
     for p in "${pids[@]}"; do
         kill -KILL "$p" 2>/dev/null || true
         wait "$p" 2>/dev/null || true
+    done
+    # cluster's workers, which the loop above does not know of (they also stop by
+    # themselves once their parent is gone).
+    for p in $(cluster_workers "$tmp"/*.out); do
+        is_cluster "$p" && kill -KILL "$p" 2>/dev/null
     done
     rm -rf "$tmp"
 }
@@ -611,7 +631,283 @@ case_node() {
     fi
 }
 
-for exe in "$hello" "$world"; do
+# ---- cluster --------------------------------------------------------------------------------
+
+# The pids cluster logged for its workers ("cluster: worker N is pid P"), in <files...>.
+cluster_workers() {
+    sed -n 's/^cluster: worker [0-9]* is pid \([0-9]*\)$/\1/p' "$@" 2>/dev/null
+}
+
+# is_cluster <pid>: that process runs examples/cluster (a zombie's cmdline is empty).
+is_cluster() {
+    local cmd
+    cmd=$(tr '\0' ' ' 2>/dev/null <"/proc/$1/cmdline") || return 1
+    [ "${cmd%% *}" = "$cluster" ]
+}
+
+# wait_lines <file> <count> <extended regex> [<seconds>]: until <file> has <count> lines that
+# match, within 5 s (or <seconds>).
+wait_lines() {
+    local n
+    for _ in $(seq $((${4:-5} * 20))); do
+        n=$(grep -cE -- "$3" "$1" 2>/dev/null)
+        [ "${n:-0}" -ge "$2" ] && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
+# The "SEQ PID" pairs of <tag>: what the workers logged in <cluster output>, what the
+# clients were answered in <client output>.
+logged_pairs() { # <cluster output> <tag>
+    sed -n 's/^worker \([0-9]*\): currentDate {.*"seq":"\('"$2"'-[0-9-]*\)"}$/\2 \1/p' "$1" | sort
+}
+served_pairs() { # <client output>
+    sed -n 's/^{"ev":"served","seq":"\([^"]*\)","pid":\([0-9]*\),.*/\1 \2/p' "$1" | sort
+}
+
+# cluster_round <name> <cluster output> <clients> <count> <cluster_client.js transport...>:
+# <clients> node-ipc clients at once, <count> events each, tagged <name>. Every event must
+# be logged exactly once, by the worker whose pid answered it. Sets $round_pids to the
+# distinct pids that served.
+cluster_round() {
+    local name=$1 out=$2 clients=$3 count=$4 want
+    shift 4
+    round_pids=
+    want=$((clients * count))
+    run 30 "$name" "$node" "$cclient" "$@" --clients "$clients" --count "$count" --tag "$name"
+    expect_rc 0 "$name" "$name: $clients clients, $count events each" || return 1
+    wait_lines "$out" "$want" "^worker [0-9]+: currentDate .*\"seq\":\"$name-" 2
+    logged_pairs "$out" "$name" >"$tmp/$name.logged"
+    served_pairs "$tmp/$name.out" >"$tmp/$name.served"
+    if [ "$(wc -l <"$tmp/$name.served")" != "$want" ]; then
+        fail "$name: $(wc -l <"$tmp/$name.served") events answered, want $want"
+        return 1
+    fi
+    if ! cmp -s "$tmp/$name.logged" "$tmp/$name.served"; then
+        fail "$name: the workers' lines differ from the answers (lost, repeated or misattributed)"
+        diff "$tmp/$name.logged" "$tmp/$name.served" | head -20
+        return 1
+    fi
+    round_pids=$(cut -d' ' -f2 "$tmp/$name.served" | sort -u | tr '\n' ' ')
+    ok "$name: $want events, each logged once, served by pids $round_pids"
+}
+
+# replaced <cluster output> <pid>: cluster logged <pid>'s death by SIGKILL and the pid of its
+# replacement, which then listens. Sets $new_pid.
+replaced() {
+    local out=$1 pid=$2 n
+    new_pid=
+    if ! wait_lines "$out" 1 "^cluster: worker [0-9]+ \(pid $pid\) was killed by signal 9"; then
+        fail "cluster did not see worker $pid die"
+        show "cluster stdout" "$out"
+        return 1
+    fi
+    n=$(sed -n "s/^cluster: worker \([0-9]*\) (pid $pid) was killed by signal 9.*/\1/p" "$out")
+    # The first pid logged for that worker after its death.
+    for _ in $(seq 100); do
+        new_pid=$(awk -v dead="(pid $pid) was killed" -v slot="cluster: worker $n is pid " '
+            index($0, dead) { seen = 1; next }
+            seen && index($0, slot) == 1 { print substr($0, length(slot) + 1); exit }' "$out")
+        [ -n "$new_pid" ] && break
+        sleep 0.05
+    done
+    if [ -z "$new_pid" ] || ! wait_lines "$out" 1 "^worker $new_pid: listening on "; then
+        fail "worker $n (pid $pid) was not replaced by one that listens"
+        show "cluster stdout" "$out"
+        return 1
+    fi
+    ok "worker $n: pid $pid killed, pid $new_pid in its place"
+}
+
+# in_list <word> <list>: <word> is one of the words of <list>.
+in_list() {
+    case " $2 " in *" $1 "*) return 0 ;; esac
+    return 1
+}
+
+# cluster_stopped <name> <pid>: SIGTERM ends it with status 0, after every worker, which
+# are all gone then.
+cluster_stopped() {
+    local name=$1 pid=$2 p
+    stop_bg "$name" "$pid" 0
+    expect_in "$tmp/$name.out" "cluster: stopped" "$name: SIGTERM"
+    for p in $(cluster_workers "$tmp/$name.out"); do
+        if is_cluster "$p"; then
+            fail "$name: worker $p still runs after the cluster stopped"
+            kill -KILL "$p"
+        fi
+    done
+}
+
+cluster_options() {
+    run 10 c-help "$cluster" --help
+    expect_rc 0 c-help "cluster --help" &&
+        expect_in "$tmp/c-help.out" "usage: cluster" "cluster --help" &&
+        expect_in "$tmp/c-help.out" "--workers N" "cluster --help: the options"
+    for v in 0 257 x ""; do
+        run 10 c-bad "$cluster" --workers "$v"
+        expect_bad c-bad "cluster --workers '$v'" \
+            "cluster: --workers: \"$v\" is not a number of workers (1-256)"
+    done
+    run 10 c-bad "$cluster" --workers
+    expect_bad c-bad "cluster --workers without N" "cluster: --workers: N is missing"
+    for v in --udp4 --udp6 --tls; do
+        run 10 c-bad "$cluster" "$v"
+        expect_bad c-bad "cluster $v" "cluster: serves a Unix socket (--path) or TCP (--tcp) only"
+    done
+    run 10 c-bad "$cluster" --timeout 3
+    expect_bad c-bad "cluster --timeout (hello's)" "cluster: unknown option \"--timeout\""
+}
+
+case_cluster() {
+    local sock=$tmp/ipc.sock out=$tmp/cluster.out cpid firsts victim p others served n
+    cluster_options
+
+    if ! start_bg cluster "cluster: worker 3 is pid" "$cluster" --workers 3 --path "$sock" ||
+        ! wait_lines "$out" 3 "^worker [0-9]+: listening on $sock\$"; then
+        fail "cluster --workers 3 did not start"
+        show "cluster stdout" "$out"
+        show "cluster stderr" "$tmp/cluster.err"
+        return
+    fi
+    cpid=$bg_pid
+    firsts=$(cluster_workers "$out" | tr '\n' ' ')
+    [ -S "$sock" ] || fail "cluster: no socket at $sock"
+
+    # A second cluster on the same socket: refused while the first one lives.
+    run 10 c-twice "$cluster" --workers 1 --path "$sock"
+    expect_rc 1 c-twice "a second cluster on a live socket" &&
+        expect_in "$tmp/c-twice.err" "cluster: cannot listen on $sock: address already in use" \
+            "a second cluster on a live socket"
+
+    cluster_round r1 "$out" 10 5 --path "$sock" || return
+    served=$round_pids
+    # The worker that served the first event goes: the next ones are someone else's.
+    victim=$(sed -n 's/^r1-0-0 //p' "$tmp/r1.served")
+    kill -KILL "$victim"
+    replaced "$out" "$victim" || return
+    cluster_round r2 "$out" 10 5 --path "$sock" || return
+    if in_list "$victim" "$round_pids"; then
+        fail "r2: served by $victim, which was killed"
+    fi
+    served="$served $round_pids"
+    n=$(echo "$served" | tr ' ' '\n' | grep -v '^$' | sort -u | wc -l)
+    if [ "$n" -gt 1 ]; then
+        ok "cluster: $n workers served"
+    else
+        fail "cluster: one worker served every event"
+    fi
+
+    # The other first workers go too: only replacements are left, and they serve.
+    others=
+    for p in $firsts; do
+        [ "$p" = "$victim" ] && continue
+        kill -KILL "$p"
+        replaced "$out" "$p" || return
+        others="$others $new_pid"
+    done
+    cluster_round r3 "$out" 10 5 --path "$sock" || return
+    for p in $round_pids; do
+        if in_list "$p" "$firsts"; then
+            fail "r3: served by $p, one of the first workers, all killed"
+        elif ! in_list "$p" "$(cluster_workers "$out" | tr '\n' ' ')"; then
+            fail "r3: served by $p, which cluster never logged as a worker"
+        fi
+    done
+
+    cluster_stopped cluster "$cpid"
+    [ ! -e "$sock" ] || fail "cluster left $sock behind"
+    expect_empty "$tmp/cluster.err" "cluster"
+
+    # --tcp: every worker binds the port with reuse_port.
+    if start_cluster_tcp c-tcp "$tmp/c-tcp.out"; then
+        cpid=$bg_pid
+        cluster_round t1 "$tmp/c-tcp.out" 6 4 --tcp "$port"
+        victim=$(sed -n 's/^t1-0-0 //p' "$tmp/t1.served")
+        if [ -n "$victim" ]; then
+            kill -KILL "$victim"
+            replaced "$tmp/c-tcp.out" "$victim" &&
+                cluster_round t2 "$tmp/c-tcp.out" 6 4 --tcp "$port"
+        fi
+        cluster_stopped c-tcp "$cpid"
+    fi
+
+    # A port that someone holds without reuse_port: the workers cannot listen, and the
+    # cluster stops rather than start them again and again.
+    if start_world w-hold --tcp tcp; then
+        local hold=$bg_pid
+        run 10 c-held "$cluster" --workers 2 --tcp "$port"
+        expect_rc 1 c-held "cluster --tcp on a port held without reuse_port" &&
+            expect_in "$tmp/c-held.out" "cannot serve; stopping" "cluster --tcp, port held" &&
+            expect_in "$tmp/c-held.err" "cannot serve: address already in use" \
+                "cluster --tcp, port held"
+        stop_bg w-hold "$hold" 0
+    fi
+}
+
+# start_cluster_tcp <name> <output>: cluster --workers 2 --tcp on a free port, both workers
+# listening. Sets $port and $bg_pid.
+start_cluster_tcp() {
+    local name=$1 out=$2
+    for _ in 1 2 3; do
+        port=$(free_port tcp) || return 1
+        if start_bg "$name" "cluster: worker 2 is pid" "$cluster" --workers 2 --tcp "$port" &&
+            wait_lines "$out" 2 "^worker [0-9]+: listening on 127.0.0.1 port $port\$"; then
+            return 0
+        fi
+        kill -TERM "$bg_pid" 2>/dev/null
+        wait "$bg_pid" 2>/dev/null
+        forget "$bg_pid"
+    done
+    fail "cluster --tcp did not start"
+    show "cluster stdout" "$out"
+    return 1
+}
+
+# readme_client <name> <cluster output> <cluster_client.js arguments...>: node-ipc's README
+# client, which leaves right after each emit; each message it emitted is logged once.
+readme_client() {
+    local name=$1 out=$2 m n want line
+    shift 2
+    run 20 "$name" "$node" "$cclient" "$@" --interval 100 --count 4
+    expect_rc 0 "$name" "$name: node-ipc's README cluster client" || return
+    want=$(grep -c '"ev":"emitted"' "$tmp/$name.out")
+    [ "$want" = 4 ] || fail "$name: $want events emitted, want 4"
+    # shellcheck disable=SC2013 # an ISO date has no space
+    for m in $(sed -n 's/^{"ev":"emitted","message":"\([^"]*\)"}$/\1/p' "$tmp/$name.out"); do
+        line="currentDate {\"message\":\"$m\"}"
+        for _ in $(seq 40); do
+            grep -qF -- "$line" "$out" && break
+            sleep 0.05
+        done
+        n=$(grep -cF -- "$line" "$out")
+        [ "$n" = 1 ] || fail "$name: $m logged $n times, want 1"
+    done
+    ok "$name: $want events of node-ipc's client, each logged once"
+}
+
+case_cluster_node() {
+    local sock=$tmp/ipc.sock v
+    if start_bg cn-unix "cluster: worker 2 is pid" "$cluster" --workers 2 --path "$sock" &&
+        wait_lines "$tmp/cn-unix.out" 2 "^worker [0-9]+: listening on "; then
+        for v in 10 9; do
+            readme_client "readme-unix-v$v" "$tmp/cn-unix.out" --path "$sock" --ver "$v"
+        done
+        cluster_stopped cn-unix "$bg_pid"
+    else
+        fail "cluster --path did not start"
+        show "cluster stdout" "$tmp/cn-unix.out"
+    fi
+    if start_cluster_tcp cn-tcp "$tmp/cn-tcp.out"; then
+        for v in 10 9; do
+            readme_client "readme-tcp-v$v" "$tmp/cn-tcp.out" --tcp "$port" --ver "$v"
+        done
+        cluster_stopped cn-tcp "$bg_pid"
+    fi
+}
+
+for exe in "$hello" "$world" "$cluster"; do
     [ -x "$exe" ] || { echo "FAIL: $exe not built"; exit 1; }
 done
 case "$case_name" in
@@ -620,6 +916,8 @@ timeout) case_timeout ;;
 exchange) case_exchange ;;
 tls) case_tls ;;
 node) case_node ;;
+cluster) case_cluster ;;
+cluster_node) case_cluster_node ;;
 *)
     echo "run.sh: unknown case '$case_name'" >&2
     exit 2
