@@ -40,6 +40,8 @@
 #define WRITE_PIECE ((size_t)1 << 30)
 /* Buffers on the stack for one write: 8 GiB. A larger queue takes an array. */
 #define WRITE_PIECES 8
+/* A frame this large, with nothing queued before it, is written from the caller's memory. */
+#define DIRECT_MIN ((size_t)256 * 1024)
 
 void nipc__conn_init(nipc_conn_t *c, nipc_t *ipc, const nipc_conn_hooks_t *hooks,
                      const nipc_stream_ops_t *ops)
@@ -547,14 +549,41 @@ int nipc__conn_send(nipc_conn_t *c, const char *type, const json_t *data)
     return err ? err : queued(c, dst, mark);
 }
 
+/*
+ * A large frame with nothing queued before it is written from where it is, and only what the
+ * socket does not take now is copied into the queue: a raw send of 1 MiB is otherwise copied
+ * twice, into the queue and then into the kernel. Returns the bytes written; an error is met
+ * again by the queued write, which reports it from the loop.
+ */
+static size_t write_direct(nipc_conn_t *c, const char *p, size_t n)
+{
+    if (n < DIRECT_MIN || !c->established || c->writing || nipc__conn_queued(c) > 0 ||
+        c->sync_busy || uv_is_closing(&c->u.handle))
+        return 0;
+    uv_buf_t b[WRITE_PIECES];
+    unsigned k = pieces(b, WRITE_PIECES, (char *)p, n);
+    int w = c->ops->try_write(c, b, k);
+    return w > 0 ? (size_t)w : 0;
+}
+
 int nipc__conn_send_bytes(nipc_conn_t *c, const char *p, size_t n)
 {
     if (c->closing)
         return UV_ENOTCONN;
     nipc_buf_t *dst = next_queue(c);
+    /* The room first: once part is written, the rest must find its place. */
+    if (nipc__buf_reserve(dst, n) != 0)
+        return UV_ENOMEM;
+    size_t done = write_direct(c, p, n);
+    if (done > 0) {
+        nipc__busy_poll(c->ipc);
+        c->sync_busy = c->sync; /* it went: sync waits for its answer */
+        if (done == n)
+            return 0;
+    }
     size_t mark = dst->len;
-    int err = nipc__buf_append(dst, p, n);
-    return err ? err : queued(c, dst, mark);
+    nipc__buf_append(dst, p + done, n - done); /* cannot fail: reserved */
+    return queued(c, dst, mark);
 }
 
 /* sync mode (C15): an answer came; the next waiting frame goes, or nothing awaits one now. */

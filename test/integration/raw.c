@@ -412,3 +412,95 @@ Test(raw, c15_sync_frames_waiting_at_close_are_dropped_and_reported)
     free(p.at_server.bytes);
     free(p.at_client.bytes);
 }
+
+ParameterizedTestParameters(raw, large_sends_written_in_place_keep_their_order_and_count)
+{
+    TH_NIPC_TRANSPORT_PARAMS();
+}
+
+/*
+ * A large send with nothing queued before it is written from the caller's memory, and only
+ * what the socket does not take is queued: large and small sends, one after the other,
+ * still arrive in order, byte for byte.
+ */
+ParameterizedTest(th_transport_t *t, raw, large_sends_written_in_place_keep_their_order_and_count)
+{
+    pair_t p;
+    pair_up(&p, t, NULL, NULL);
+    const size_t big = 300 * 1024, rounds = 12;
+    char *buf = malloc(big);
+    cr_assert_not_null(buf);
+    size_t total = 0;
+    char *want = malloc(rounds * (big + 7));
+    cr_assert_not_null(want);
+    for (size_t r = 0; r < rounds; r++) {
+        for (size_t i = 0; i < big; i++)
+            buf[i] = (char)(i * 31 + r);
+        cr_assert_eq(nipc_client_send(p.c, buf, big), 0, "%s", t->name);
+        memcpy(want + total, buf, big);
+        total += big;
+        cr_assert_eq(nipc_client_send(p.c, "<small>", 7), 0, "%s", t->name);
+        memcpy(want + total, "<small>", 7);
+        total += 7;
+        if (r % 3 == 2)
+            th_run_for(&loop, 2); /* some rounds find the queue empty again */
+    }
+    cr_assert(wait_len(&p.at_server, total, 10000), "%s: %zu of %zu", t->name, p.at_server.len,
+              total);
+    cr_assert_eq(p.at_server.len, total, "%s", t->name);
+    cr_assert(memcmp(p.at_server.bytes, want, total) == 0, "%s: the stream is out of order",
+              t->name);
+    free(buf);
+    free(want);
+    pair_down(&p);
+}
+
+ParameterizedTestParameters(raw, a_large_send_written_in_part_then_dropped_is_counted)
+{
+    TH_TRANSPORT_PARAMS();
+}
+
+/* One 24 MiB send towards a peer that does not read: the socket takes part at once, the
+ * rest is queued; a close without flush reports the rest as one frame, to the byte. */
+ParameterizedTest(th_transport_t *t, raw, a_large_send_written_in_part_then_dropped_is_counted)
+{
+    int port;
+    int lfd = th_raw_listen_any(t, dir, "sink.sock", &port);
+    nipc_config_t cfg;
+    th_config(&cfg);
+    cfg.raw_buffer = true;
+    nipc_t *ipc;
+    nipc_client_t *c;
+    bool connected = false;
+    drop_t d = {0};
+    cr_assert_eq(nipc_new(&ipc, &loop, &cfg), 0);
+    cr_assert_eq(th_connect_raw(ipc, t, "sink", dir, "sink.sock", port, &c), 0);
+    nipc_client_on(c, "connect", th_flag, &connected);
+    nipc_client_on(c, "drop", on_drop, &d);
+    int fd = th_raw_accept_any(&loop, t, lfd, 2000);
+    cr_assert(fd >= 0, "%s: no connection", t->name);
+    cr_assert(th_run_until(&loop, &connected, 2000), "%s", t->name);
+    const size_t n = 24 << 20;
+    char *big = calloc(1, n);
+    cr_assert_not_null(big);
+    cr_assert_eq(nipc_client_send(c, big, n), 0, "%s", t->name);
+    free(big); /* the call copied what it did not write */
+    cr_assert_eq(nipc_client_close(c, false), 0);
+    th_run_for(&loop, 50);
+    cr_assert_eq(d.events, 1, "%s: one drop", t->name);
+    cr_assert_eq(d.frames, 1, "%s", t->name);
+    size_t got = 0;
+    char buf[65536];
+    for (;;) {
+        size_t r = th_raw_read(&loop, fd, buf, sizeof buf, 300);
+        if (r == 0)
+            break;
+        got += r;
+    }
+    cr_assert_gt(got, 0, "%s: part was written at once", t->name);
+    cr_assert_eq(got + (size_t)d.bytes, n, "%s: read %zu, dropped %lld", t->name, got,
+                 (long long)d.bytes);
+    close(fd);
+    close(lfd);
+    nipc_free(ipc);
+}
