@@ -335,7 +335,7 @@ static int connect_now(nipc_client_t *cl)
     return 0;
 }
 
-static void on_client_message(nipc_conn_t *c, const char *type, json_t *data)
+static void on_client_message(nipc_conn_t *c, const char *type, json_t *data, bool maybe_request)
 {
     nipc_client_t *cl = (nipc_client_t *)c;
     if (nipc__log_on(cl->ipc)) {
@@ -345,7 +345,7 @@ static void on_client_message(nipc_conn_t *c, const char *type, json_t *data)
     if (nipc__request_reply(c, type, data))
         return;
     nipc_event_t ev = {.type = type, .client = cl};
-    ev.data = nipc__request_unwrap(data, &ev.request);
+    ev.data = nipc__request_unwrap(data, maybe_request, &ev.request);
     nipc__publish(cl->ipc, &cl->events, &ev);
 }
 

@@ -64,8 +64,8 @@ typedef struct nipc_deadlines {
 /* ---- conn.c: one connected peer over any stream transport ------------------------------ */
 
 typedef struct nipc_conn_hooks {
-    /* A decoded frame (S8, C5). */
-    void (*on_message)(nipc_conn_t *c, const char *type, json_t *data);
+    /* A decoded frame (S8, C5); with maybe_request, data may be a request's (request.c). */
+    void (*on_message)(nipc_conn_t *c, const char *type, json_t *data, bool maybe_request);
     /* Raw mode: the bytes of one read (R3). */
     void (*on_bytes)(nipc_conn_t *c, const char *p, size_t n);
     /* An error on this connection: a bad or refused frame (payload set, connection kept) or
@@ -198,10 +198,25 @@ static inline size_t nipc__conn_queued(const nipc_conn_t *c)
  * connection closes). The errors of nipc__conn_send(); UV_EINVAL for cb or type NULL. */
 int nipc__request_send(nipc_conn_t *c, const char *type, json_t *data, unsigned timeout_ms,
                        nipc_reply_cb cb, void *arg);
-/* A frame received: true when it was a reply (given to its request, or dropped as late). */
-bool nipc__request_reply(nipc_conn_t *c, const char *type, json_t *data);
-/* The payload of a request frame's data, and its id in *id; else data itself and *id 0. */
-json_t *nipc__request_unwrap(json_t *data, int64_t *id);
+/* A frame received: true when it was a reply (given to its request, or dropped as late).
+ * Every frame passes here: what cannot be a reply is told by its first byte. */
+bool nipc__request_reply_slow(nipc_conn_t *c, const char *type, json_t *data);
+static inline bool nipc__request_reply(nipc_conn_t *c, const char *type, json_t *data)
+{
+    return type[0] == '$' && nipc__request_reply_slow(c, type, data);
+}
+/* The payload of a request frame's data, and its id in *id; else data itself and *id 0. A
+ * request's data is an object whose first key is "$req" (JSON.stringify writes the keys in
+ * the order the object was made, {$req, data}). `maybe` false (the decoder saw other first
+ * bytes) answers at once. */
+json_t *nipc__request_unwrap_slow(json_t *data, int64_t *id);
+static inline json_t *nipc__request_unwrap(json_t *data, bool maybe, int64_t *id)
+{
+    if (maybe)
+        return nipc__request_unwrap_slow(data, id);
+    *id = 0;
+    return data;
+}
 /* Sends the reply to request `id`. */
 int nipc__request_answer(nipc_conn_t *c, int64_t id, json_t *answer);
 /* {"$re": id, "data": answer} (no "data" when answer is NULL), or NULL when out of memory. */
@@ -368,7 +383,8 @@ void nipc__server_publish(nipc_server_t *s, const char *type, json_t *data, nipc
 /* `error` with {code, message, errno} for a transport error (sock may be NULL). */
 void nipc__server_publish_error(nipc_server_t *s, int err, nipc_socket_t *sock);
 /* A frame arrived from `sock`: learn data.id (S9), log, publish. */
-void nipc__server_deliver(nipc_server_t *s, nipc_socket_t *sock, const char *type, json_t *data);
+void nipc__server_deliver(nipc_server_t *s, nipc_socket_t *sock, const char *type, json_t *data,
+                          bool maybe_request);
 
 /* A datagram arrived from `from`: its frames are the server's (U2, U3). */
 void nipc__server_datagram(nipc_server_t *s, const char *p, size_t n, const struct sockaddr *from);

@@ -93,7 +93,7 @@ int nipc__request_send(nipc_conn_t *c, const char *type, json_t *data, unsigned 
     return 0;
 }
 
-bool nipc__request_reply(nipc_conn_t *c, const char *type, json_t *data)
+bool nipc__request_reply_slow(nipc_conn_t *c, const char *type, json_t *data)
 {
     if (strcmp(type, REPLY_TYPE) != 0)
         return false;
@@ -112,10 +112,12 @@ bool nipc__request_reply(nipc_conn_t *c, const char *type, json_t *data)
     return true;
 }
 
-json_t *nipc__request_unwrap(json_t *data, int64_t *id)
+json_t *nipc__request_unwrap_slow(json_t *data, int64_t *id)
 {
     *id = 0;
-    json_t *req = json_is_object(data) ? json_object_get(data, "$req") : NULL;
+    const char *first = json_object_iter_key(json_object_iter(data));
+    json_t *req =
+        first != NULL && strcmp(first, "$req") == 0 ? json_object_get(data, "$req") : NULL;
     if (!json_is_integer(req) || json_integer_value(req) <= 0)
         return data;
     json_t *inner = json_object_get(data, "data");

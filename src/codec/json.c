@@ -7,11 +7,6 @@
  */
 #include "codec.h"
 
-static int encode(const nipc_t *ipc, nipc_buf_t *out, const char *type, const json_t *data)
-{
-    return nipc__encode(ipc, out, type, data);
-}
-
 static void dispatch(nipc_conn_t *c, const char *p, size_t n)
 {
     nipc_msg_t m;
@@ -20,7 +15,7 @@ static void dispatch(nipc_conn_t *c, const char *p, size_t n)
     if (m.err)
         c->hooks->on_error(c, m.err, m.decoded);
     else
-        c->hooks->on_message(c, m.type, m.data);
+        c->hooks->on_message(c, m.type, m.data, m.maybe_request);
     nipc__msg_done(&m, &c->shape);
 }
 
@@ -56,6 +51,6 @@ static unsigned rx(nipc_conn_t *c)
 const nipc_codec_ops_t nipc__json_codec = {
     .name = "json",
     .delimited = true,
-    .encode = encode,
+    .encode = nipc__encode,
     .rx = rx,
 };

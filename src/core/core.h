@@ -144,7 +144,9 @@ typedef struct nipc_msg {
     json_t *decoded;
     size_t type_len; /* bytes */
     int err;
-    char type_buf[64]; /* the fast path's copy of a short type */
+    bool maybe_request; /* data may be a request's, {"$req":...} (request.c): the fast path
+                           tells by its first bytes, the general path says maybe */
+    char type_buf[64];  /* the fast path's copy of a short type */
 } nipc_msg_t;
 
 /*

@@ -401,6 +401,9 @@ bool nipc__msg_decode_fast(nipc_msg_t *m, const char *p, size_t n, bool allow_re
         return false; /* the general path reports it */
 
     cursor_t c = {q + ml, p + n - 1};
+    static const char req[] = "{\"$req\":";
+    bool maybe_request =
+        (size_t)(c.end - c.p) > sizeof req - 1 && memcmp(c.p, req, sizeof req - 1) == 0;
     if (shape != NULL && *shape != NULL) {
         if (fast_update(&c, *shape, 1) && c.p == c.end) {
             m->type = m->type_buf;
@@ -408,6 +411,7 @@ bool nipc__msg_decode_fast(nipc_msg_t *m, const char *p, size_t n, bool allow_re
             m->data = *shape;
             m->decoded = NULL; /* the connection owns it */
             m->err = 0;
+            m->maybe_request = maybe_request;
             return true;
         }
         json_decref(*shape);
@@ -424,5 +428,6 @@ bool nipc__msg_decode_fast(nipc_msg_t *m, const char *p, size_t n, bool allow_re
     m->data = data;
     m->decoded = data;
     m->err = 0;
+    m->maybe_request = maybe_request;
     return true;
 }

@@ -159,6 +159,7 @@ void nipc__msg_decode_general(nipc_msg_t *m, const char *p, size_t n, bool allow
     m->type = json_string_value(type);
     m->type_len = json_string_length(type);
     m->data = json_object_get(root, "data");
+    m->maybe_request = json_is_object(m->data);
 }
 
 void nipc__msg_refuse(nipc_msg_t *m, int code, const char *p, size_t n)

@@ -324,3 +324,43 @@ Test(request, a_free_of_an_owned_loop_ends_requests_inside_it)
     cr_assert_eq(a.calls, 1);
     cr_assert_eq(a.status, UV_ECANCELED);
 }
+
+/* A request is told by its data's first key, on the fast path (by the frame's bytes) and on
+ * the general path (jansson's, for a type with an escape) alike; other keys first, or more
+ * keys, make ordinary data. */
+Test(request, requests_are_told_on_both_decoding_paths)
+{
+    int lfd = th_raw_listen(th_path(dir, "raw.sock"));
+    nipc_config_t cfg;
+    th_config(&cfg);
+    nipc_t *ipc;
+    nipc_client_t *c;
+    th_rec_t rec = {0};
+    cr_assert_eq(nipc_new(&ipc, &loop, &cfg), 0);
+    cr_assert_eq(nipc_connect_to(ipc, "raw", th_path(dir, "raw.sock"), &c), 0);
+    nipc_client_on(c, "add", answer_add, NULL);
+    nipc_client_on(c, "plain", th_record, &rec);
+    int fd = th_raw_accept(&loop, lfd, 2000);
+    cr_assert(fd >= 0);
+    const char *frames =
+        "{\"type\":\"add\",\"data\":{\"$req\":5,\"data\":{\"a\":1,\"b\":2}}}\f"
+        "{\"type\":\"add\",\"data\":{\"$req\":6,\"data\":{\"a\":2,\"b\":2}}}\f"
+        "{\"type\":\"a\\u0064d\",\"data\":{\"$req\":7,\"data\":{\"a\":3,\"b\":3}}}\f"
+        "{\"type\":\"plain\",\"data\":{\"data\":1,\"$req\":8}}\f"
+        "{\"type\":\"plain\",\"data\":{\"$req\":9,\"data\":1,\"x\":2}}\f";
+    th_raw_write(fd, frames, strlen(frames));
+    const char *want = "{\"type\":\"$reply\",\"data\":{\"$re\":5,\"data\":3}}\f"
+                       "{\"type\":\"$reply\",\"data\":{\"$re\":6,\"data\":4}}\f"
+                       "{\"type\":\"$reply\",\"data\":{\"$re\":7,\"data\":6}}\f";
+    char buf[256] = {0};
+    cr_assert_eq(th_raw_read(&loop, fd, buf, strlen(want), 2000), strlen(want), "%s", buf);
+    cr_assert_str_eq(buf, want);
+    for (int i = 0; i < 400 && rec.n < 2; i++)
+        th_run_for(&loop, 5);
+    cr_assert_str_eq(th_types(&rec), "plain plain");
+    cr_assert_str_eq(rec.data[0], "{\"data\":1,\"$req\":8}");
+    cr_assert_str_eq(rec.data[1], "{\"$req\":9,\"data\":1,\"x\":2}");
+    close(fd);
+    close(lfd);
+    nipc_free(ipc);
+}
