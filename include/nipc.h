@@ -324,10 +324,11 @@ typedef void (*nipc_event_cb)(const nipc_event_t *ev, void *arg);
  *     ipc.server.on('add', (m, socket) =>
  *         ipc.server.emit(socket, '$reply', {$re: m.$req, data: m.data.a + m.data.b}));
  *
- * On the receiving side a request is published as an event of its type whose data is the
- * payload and whose `request` is the id; answer it with nipc_reply() from the handler, or
- * later with nipc_server_reply() / nipc_client_reply() and the id. With allowed_events set,
- * list "$reply" in it. JSON mode and a caller's codec; raw mode has no types (UV_EINVAL).
+ * On the receiving side a frame whose data is an object with "$req" as its first key (and
+ * "data" as its only other) is a request: it is published as an event of its type whose
+ * data is the payload and whose `request` is the id; answer it with nipc_reply() from the handler,
+ * or later with nipc_server_reply() / nipc_client_reply() and the id. With allowed_events set, list
+ * "$reply" in it. JSON mode and a caller's codec; raw mode has no types (UV_EINVAL).
  *
  * The callback runs exactly once, from the loop: status 0 with the answer (borrowed for the
  * call, NULL when the reply had none); UV_ETIMEDOUT when no reply came within timeout_ms (0:
@@ -517,9 +518,9 @@ NIPC_EXTERN int nipc_server_broadcastf(nipc_server_t *server, const char *type, 
  * (UDP: every sender heard from). The `_text` variants send text converted with the
  * configured encoding, as Node's Buffer.from(text, encoding) (R2; raw mode only); the emit
  * functions do the same with their type in raw mode, and ignore data. An empty send writes
- * nothing on a stream, and is one empty datagram on UDP (as node's dgram sends). Returns the codes of nipc_server_emit(), and UV_EINVAL in JSON mode. A peer may
- * receive one send as several reads, or several as one: raw mode has no framing. Since
- * 0.3.0.
+ * nothing on a stream, and is one empty datagram on UDP (as node's dgram sends). Returns the codes
+ * of nipc_server_emit(), and UV_EINVAL in JSON mode. A peer may receive one send as several reads,
+ * or several as one: raw mode has no framing. Since 0.3.0.
  */
 NIPC_EXTERN int nipc_server_send(nipc_server_t *server, nipc_socket_t *socket, const void *p,
                                  size_t n);
