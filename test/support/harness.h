@@ -34,6 +34,7 @@ static TH_UNUSED void th_tmpdir(char out[64])
     cr_assert_not_null(mkdtemp(out), "mkdtemp: %s", strerror(errno));
 }
 
+/* Removes dir and what a test put in it, subdirectories too (a test's certificates). */
 static TH_UNUSED void th_rmdir(const char *dir)
 {
     DIR *d = opendir(dir);
@@ -45,7 +46,8 @@ static TH_UNUSED void th_rmdir(const char *dir)
         if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
             continue;
         snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-        unlink(p);
+        if (unlink(p) != 0 && errno == EISDIR)
+            th_rmdir(p);
     }
     closedir(d);
     rmdir(dir);
