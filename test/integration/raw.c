@@ -504,3 +504,51 @@ ParameterizedTest(th_transport_t *t, raw, a_large_send_written_in_part_then_drop
     close(lfd);
     nipc_free(ipc);
 }
+
+typedef struct asked_i {
+    int n;
+    json_int_t i[8];
+    nipc_socket_t *socket;
+} asked_i_t;
+
+static void on_ask_i(const nipc_event_t *ev, void *arg)
+{
+    asked_i_t *a = arg;
+    if (a->n < 8)
+        a->i[a->n] = json_integer_value(json_object_get(ev->data, "i"));
+    a->n++;
+    a->socket = ev->socket;
+}
+
+/* A lost connection takes the frame that awaited its answer; the waiting ones survive, and
+ * the next goes once a new connection is up (node-ipc would wait for ever). */
+Test(raw, c15_sync_a_reconnect_lets_the_next_waiting_frame_go)
+{
+    th_transport_t t = {"unix", TH_UNIX};
+    nipc_config_t s, c;
+    th_config(&s);
+    th_config(&c);
+    c.sync = true;
+    c.retry = 30;
+    pair_t p;
+    pair_up(&p, &t, &s, &c);
+    asked_i_t a = {0};
+    drop_t d = {0};
+    nipc_server_on(p.srv.server, "ask", on_ask_i, &a);
+    nipc_client_on(p.c, "drop", on_drop, &d);
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(nipc_client_emitf(p.c, "ask", "{s:i}", "i", i), 0);
+    cr_assert(th_run_until_count(&loop, &a.n, 1, 2000));
+    p.connected = false;
+    cr_assert_eq(nipc_socket_close(a.socket, false), 0);
+    cr_assert(th_run_until(&loop, &p.connected, 3000), "no reconnect");
+    cr_assert(th_run_until_count(&loop, &a.n, 2, 2000), "the next frame did not go");
+    th_run_for(&loop, 100);
+    cr_assert_eq(a.n, 2, "one frame per turn after the reconnect too");
+    cr_assert_eq(a.i[1], 1);
+    cr_assert_eq(d.events, 0, "nothing was lost: the first frame had been written");
+    cr_assert_eq(nipc_server_emit(p.srv.server, a.socket, "answer", NULL), 0);
+    cr_assert(th_run_until_count(&loop, &a.n, 3, 2000));
+    cr_assert_eq(a.i[2], 2);
+    pair_down(&p);
+}
