@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Usage: test/examples/scenarios.sh CASE BUILDDIR [NODE]
+# Runs node-ipc's example scenarios that examples/{raw,sync,broadcast,udp_broadcast}.c port,
+# each C side against its Node counterpart in this directory (node-ipc 10), both ways:
+#   raw        raw mode: C world with a Node hello and Node world with a C hello, on a Unix
+#              socket and over TCP: the client reads exactly "hellogoodbye" (in one read or
+#              more), world logs "hello"; C against C too
+#   sync       a sync client's 10 messages, each sent only once the one before was answered
+#              (world never has two waiting), the answers "hello0 world!".."hello9 world!" in
+#              order: C hello against Node world and Node hello against C world
+#   broadcast  Multi-Client-Broadcast: hello and goodbye each get "<id> world!", then world,
+#              having heard from both, broadcasts kill.connection and both disconnect and
+#              exit 0; world logs both leaving. C world with Node clients, Node world with C
+#              clients, on a Unix socket and over TCP
+#   udp        UDP Multi-Client-Broadcast: hello and goodbye, each its own UDP socket, get
+#              "<Message> world!"; nipc's world then broadcasts to every sender heard from
+#              (both get "Everybody Loves The World!..."), node-ipc's world broadcasts to
+#              no one over UDP (its known limitation), so there the clients get only their
+#              answers
+# Loopback and a temporary directory only; every wait is bounded. Exits 1 if a check failed.
+set -uo pipefail
+
+case_name=${1:?usage: scenarios.sh CASE BUILDDIR [NODE]}
+builddir=$(cd "${2:?usage: scenarios.sh CASE BUILDDIR [NODE]}" && pwd)
+node=${3:-node}
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=lib.sh
+. "$here/lib.sh"
+
+# c <example>: the C program; js <example>: its Node counterpart.
+c() { echo "$builddir/examples/$1"; }
+js() { echo "$node $here/$1.js"; }
+
+# server <name> <transport: unix|tcp|udp4> <command...>: starts a world, on a socket in $tmp or a
+# free port. Sets $where to the transport option and its value for the clients.
+server() {
+    local name=$1 t=$2
+    shift 2
+    if [ "$t" = unix ]; then
+        where="--path $tmp/$name.sock"
+        # shellcheck disable=SC2086 # $where is two words
+        start_bg "$name" "world is listening" "$@" $where && return 0
+    elif start_net "$name" "--$t" "$t" "$@"; then
+        where="--$t $port"
+        return 0
+    fi
+    fail "$name: world did not start"
+    show "$name stdout" "$tmp/$name.out"
+    show "$name stderr" "$tmp/$name.err"
+    return 1
+}
+
+# ---- raw -------------------------------------------------------------------------------------
+
+raw_pair() { # <name> <transport> <world command> <hello command>
+    local name=$1 t=$2 world=$3 hello=$4 got
+    # shellcheck disable=SC2086 # the commands are words
+    server "$name-w" "$t" $world --role world || return
+    # shellcheck disable=SC2086
+    run 10 "$name-h" $hello --role hello $where
+    expect_rc 0 "$name-h" "$name: hello" &&
+        got=$(sed -n 's/^hello <- world: //p' "$tmp/$name-h.out" | tr -d '\n')
+    if [ "${got-}" = hellogoodbye ]; then
+        ok "$name: hello read \"hellogoodbye\""
+    else
+        fail "$name: hello read \"${got-}\", want \"hellogoodbye\""
+    fi
+    wait_lines "$tmp/$name-w.out" 1 "^world <- hello: hello$" ||
+        fail "$name: world did not log hello's \"hello\""
+    stop_bg "$name-w" "$bg_pid" 0
+}
+
+case_raw() {
+    local t
+    for t in unix tcp; do
+        raw_pair "raw-c-node-$t" "$t" "$(c raw)" "$(js raw)"
+        raw_pair "raw-node-c-$t" "$t" "$(js raw)" "$(c raw)"
+        raw_pair "raw-c-c-$t" "$t" "$(c raw)" "$(c raw)"
+    done
+}
+
+for exe in raw; do
+    [ -x "$(c $exe)" ] || { echo "FAIL: $(c $exe) not built"; exit 1; }
+done
+case "$case_name" in
+raw) case_raw ;;
+*) unknown_case scenarios.sh ;;
+esac
+finish
