@@ -250,7 +250,60 @@ int cli_parse(cli_t *cli, int argc, char **argv)
     return -1;
 }
 
-/* ---- the loop ------------------------------------------------------------------------------ */
+/* ---- starting and the loop
+ * ------------------------------------------------------------------------------ */
+
+static int serve(nipc_t *ipc, const cli_t *cli, const cli_handler_t *h)
+{
+    nipc_server_t *server;
+    int err;
+    switch (cli->transport) {
+    case CLI_UNIX:
+        err = nipc_serve(ipc, cli->path, &server);
+        break;
+    case CLI_UDP4:
+    case CLI_UDP6:
+        err = nipc_serve_net(ipc, cli->transport == CLI_UDP6 ? "::1" : NULL, cli->port,
+                             cli->transport == CLI_UDP6 ? NIPC_UDP6 : NIPC_UDP4, &server);
+        break;
+    default: /* TCP; config.tls turns it into TLS */
+        err = nipc_serve_net(ipc, NULL, cli->port, NIPC_TCP, &server);
+    }
+    for (; err == 0 && h->type != NULL; h++)
+        err = nipc_server_on(server, h->type, h->cb, ipc);
+    return err != 0 ? err : nipc_server_start(server);
+}
+
+static int connect_world(nipc_t *ipc, const cli_t *cli, const cli_handler_t *h)
+{
+    nipc_client_t *client;
+    int err = cli->transport == CLI_UNIX
+                  ? nipc_connect_to(ipc, "world", cli->path, &client)
+                  : nipc_connect_to_net(ipc, "world", NULL, cli->port, &client);
+    for (; err == 0 && h->type != NULL; h++)
+        err = nipc_client_on(client, h->type, h->cb, ipc);
+    return err;
+}
+
+int cli_start(nipc_t **ipc, const nipc_config_t *cfg, const cli_t *cli, bool serve_it,
+              const cli_handler_t *handlers)
+{
+    int err = nipc_new(ipc, NULL, cfg);
+    if (err == 0)
+        err = serve_it ? serve(*ipc, cli, handlers) : connect_world(*ipc, cli, handlers);
+    if (err != 0) {
+        fprintf(stderr, "%s: cannot %s: %s (%s)\n", cli->prog, serve_it ? "listen" : "connect",
+                nipc_strerror(err), nipc_err_name(err));
+        nipc_free(*ipc);
+        *ipc = NULL;
+        return 1;
+    }
+    if (serve_it) {
+        printf("world is listening\n");
+        fflush(stdout);
+    }
+    return 0;
+}
 
 static uv_signal_t sigint, sigterm;
 static uv_timer_t timer;

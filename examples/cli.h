@@ -68,6 +68,21 @@ typedef struct cli {
  */
 int cli_parse(cli_t *cli, int argc, char **argv);
 
+/* An event type and its handler, for cli_start(); a NULL type ends a list. */
+typedef struct cli_handler {
+    const char *type;
+    nipc_event_cb cb;
+} cli_handler_t;
+
+/*
+ * Creates *ipc from cfg, then on cli's transport either (serve) its server, with the
+ * handlers, started, saying "world is listening" on stdout, or its client of "world", with
+ * the handlers, connecting; every handler gets *ipc as its arg. Returns 0, or 1 after
+ * saying why on stderr, with nothing left to free.
+ */
+int cli_start(nipc_t **ipc, const nipc_config_t *cfg, const cli_t *cli, bool serve,
+              const cli_handler_t *handlers);
+
 /* Whether --role was `name`. */
 bool cli_is(const cli_t *cli, const char *name);
 

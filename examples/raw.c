@@ -104,35 +104,13 @@ int main(int argc, char **argv)
     bool world = cli_is(&cli, "world");
     cfg.id = cli.role;
 
+    static const cli_handler_t world_on[] = {
+        {"connect", on_world_connect}, {"data", on_world_data}, {NULL, NULL}};
+    static const cli_handler_t hello_on[] = {
+        {"connect", on_hello_connect}, {"data", on_hello_data}, {NULL, NULL}};
     nipc_t *ipc;
-    int err = nipc_new(&ipc, NULL, &cfg);
-    if (err == 0 && world) {
-        nipc_server_t *server;
-        err = cli.transport == CLI_UNIX ? nipc_serve(ipc, cli.path, &server)
-                                        : nipc_serve_net(ipc, NULL, cli.port, NIPC_TCP, &server);
-        if (err == 0) {
-            nipc_server_on(server, "connect", on_world_connect, ipc);
-            nipc_server_on(server, "data", on_world_data, ipc);
-            err = nipc_server_start(server);
-        }
-        if (err == 0)
-            printf("world is listening\n");
-    } else if (err == 0) {
-        nipc_client_t *client;
-        err = cli.transport == CLI_UNIX
-                  ? nipc_connect_to(ipc, "world", cli.path, &client)
-                  : nipc_connect_to_net(ipc, "world", NULL, cli.port, &client);
-        if (err == 0) {
-            nipc_client_on(client, "connect", on_hello_connect, ipc);
-            nipc_client_on(client, "data", on_hello_data, ipc);
-        }
-    }
-    if (err != 0) {
-        fprintf(stderr, "raw: %s (%s)\n", nipc_strerror(err), nipc_err_name(err));
-        nipc_free(ipc);
+    if (cli_start(&ipc, &cfg, &cli, world, world ? world_on : hello_on) != 0)
         return 1;
-    }
-    fflush(stdout);
 
     if (cli_run(ipc, world ? 0 : cli.timeout_s) != 0)
         fprintf(stderr, "raw: no \"" EXPECTED "\" within %u s\n", cli.timeout_s);

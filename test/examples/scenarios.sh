@@ -80,11 +80,64 @@ case_raw() {
     done
 }
 
-for exe in raw; do
+# ---- sync ------------------------------------------------------------------------------------
+
+sync_pair() { # <name> <transport> <world command> <hello command>
+    local name=$1 t=$2 world=$3 hello=$4 want
+    # shellcheck disable=SC2086 # the commands are words
+    server "$name-w" "$t" $world --role world --delay 100 || return
+    # shellcheck disable=SC2086
+    run 20 "$name-h" $hello --role hello $where
+    want=$(for i in 0 1 2 3 4 5 6 7 8 9; do echo "hello$i world!"; done)
+    if expect_rc 0 "$name-h" "$name: hello" &&
+        [ "$(sed -n 's/^hello <- world: //p' "$tmp/$name-h.out")" = "$want" ]; then
+        ok "$name: hello0 world! to hello9 world!, in order"
+    else
+        fail "$name: the answers are not hello0 world! to hello9 world!"
+        show "hello stdout" "$tmp/$name-h.out"
+    fi
+    if [ "$(grep -c ', 1 waiting for an answer$' "$tmp/$name-w.out")" = 10 ]; then
+        ok "$name: world got each message once the one before was answered"
+    else
+        fail "$name: world did not get 10 messages one at a time"
+        show "world stdout" "$tmp/$name-w.out"
+    fi
+    stop_bg "$name-w" "$bg_pid" 0
+}
+
+case_sync() {
+    sync_pair sync-node-c-unix unix "$(js sync)" "$(c sync)"
+    sync_pair sync-c-node-tcp tcp "$(c sync)" "$(js sync)"
+    sync_pair sync-c-c-tcp tcp "$(c sync)" "$(c sync)"
+    # A client without sync mode sends its ten at once: the check above can fail.
+    server sync-nosync unix "$(c sync)" --role world --delay 100 || return
+    # shellcheck disable=SC2086
+    run 10 sync-nosync-h "$node" -e '
+        const { load } = require(process.argv[1]);
+        const ipc = load("10");
+        ipc.config.silent = true;
+        ipc.connectTo("world", process.argv[2], () => {
+            ipc.of.world.on("connect", () => {
+                for (let i = 0; i < 10; i++) ipc.of.world.emit("app.message", { id: "hello", message: `hello${i}` });
+            });
+            let n = 0;
+            ipc.of.world.on("app.message", () => { if (++n === 10) ipc.disconnect("world"); });
+        });' "$here/../interop/node/lib.js" "$tmp/sync-nosync.sock"
+    if expect_rc 0 sync-nosync-h "sync: a client without sync mode" &&
+        wait_lines "$tmp/sync-nosync.out" 1 ", 10 waiting for an answer$"; then
+        ok "sync: world saw a client without sync mode send its ten at once"
+    else
+        fail "sync: world did not see a client without sync mode send its ten at once"
+    fi
+    stop_bg sync-nosync "$bg_pid" 0
+}
+
+for exe in raw sync; do
     [ -x "$(c $exe)" ] || { echo "FAIL: $(c $exe) not built"; exit 1; }
 done
 case "$case_name" in
 raw) case_raw ;;
+sync) case_sync ;;
 *) unknown_case scenarios.sh ;;
 esac
 finish
