@@ -132,12 +132,57 @@ case_sync() {
     stop_bg sync-nosync "$bg_pid" 0
 }
 
-for exe in raw sync; do
+# ---- broadcast -------------------------------------------------------------------------------
+
+broadcast_trio() { # <name> <transport> <world command> <client command>
+    local name=$1 t=$2 world=$3 client=$4 wpid hpid id
+    # shellcheck disable=SC2086 # the commands are words
+    server "$name-w" "$t" $world --role world || return
+    wpid=$bg_pid
+    # hello first, answered before goodbye starts, so world hears them in that order.
+    # shellcheck disable=SC2086
+    if ! start_bg "$name-hello" "hello <- world: hello world!" timeout 10 $client --role hello $where; then
+        fail "$name: hello got no answer"
+        show "hello stdout" "$tmp/$name-hello.out"
+        stop_bg "$name-w" "$wpid" 0
+        return
+    fi
+    hpid=$bg_pid
+    # shellcheck disable=SC2086
+    run 10 "$name-goodbye" $client --role goodbye $where
+    expect_rc 0 "$name-goodbye" "$name: goodbye"
+    wait "$hpid"
+    rc=$?
+    forget "$hpid"
+    expect_rc 0 "$name-hello" "$name: hello"
+    for id in hello goodbye; do
+        expect_in "$tmp/$name-$id.out" "$id <- world: $id world!" "$name: $id's answer" &&
+            expect_in "$tmp/$name-$id.out" "$id: world requested kill.connection" \
+                "$name: $id told to go" &&
+            ok "$name: $id answered, then told to go by the broadcast"
+        wait_lines "$tmp/$name-w.out" 1 "^world: $id has disconnected$" ||
+            fail "$name: world did not log $id leaving"
+    done
+    expect_in "$tmp/$name-w.out" "world: heard from hello and goodbye" "$name: world"
+    stop_bg "$name-w" "$wpid" 0
+}
+
+case_broadcast() {
+    local t
+    for t in unix tcp; do
+        broadcast_trio "bc-c-node-$t" "$t" "$(c broadcast)" "$(js broadcast)"
+        broadcast_trio "bc-node-c-$t" "$t" "$(js broadcast)" "$(c broadcast)"
+    done
+    broadcast_trio bc-c-c-unix unix "$(c broadcast)" "$(c broadcast)"
+}
+
+for exe in raw sync broadcast; do
     [ -x "$(c $exe)" ] || { echo "FAIL: $(c $exe) not built"; exit 1; }
 done
 case "$case_name" in
 raw) case_raw ;;
 sync) case_sync ;;
+broadcast) case_broadcast ;;
 *) unknown_case scenarios.sh ;;
 esac
 finish
