@@ -299,7 +299,7 @@ int cli_start(nipc_t **ipc, const nipc_config_t *cfg, const cli_t *cli, bool ser
         return 1;
     }
     if (serve_it) {
-        printf("world is listening\n");
+        printf("%s is listening\n", cfg->id);
         fflush(stdout);
     }
     return 0;

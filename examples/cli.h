@@ -75,8 +75,9 @@ typedef struct cli_handler {
 } cli_handler_t;
 
 /*
- * Creates *ipc from cfg, then on cli's transport either (serve) its server, with the
- * handlers, started, saying "world is listening" on stdout, or its client of "world", with
+ * Creates *ipc from cfg, then on cli's transport either (serve) its server on cli->port,
+ * with the handlers, started, saying "<cfg->id> is listening" on stdout, or its client of
+ * "world", with
  * the handlers, connecting; every handler gets *ipc as its arg. Returns 0, or 1 after
  * saying why on stderr, with nothing left to free.
  */

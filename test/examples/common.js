@@ -7,17 +7,18 @@
 //   --path SOCKET | --tcp PORT | --udp4 PORT    where the server is
 //   --local-port PORT  a UDP client's own port (node-ipc takes 0 for "the default")
 //   --delay MS         sync.js's world: how long it waits before each answer
+//   --timeout SECONDS  the bound below (default 20)
 //
-// A server prints "world is listening" once it is, and exits 0 on SIGTERM. Every process
-// exits 2 when it has not finished within 20 s.
+// A server prints "<id> is listening" once it is, and exits 0 on SIGTERM. Every process
+// exits 2 when it has not finished within the bound.
 'use strict';
 
 const path = require('node:path');
 const { load } = require(path.join(__dirname, '..', 'interop', 'node', 'lib.js'));
 
 function parse(argv) {
-    const args = { role: null, path: null, tcp: null, udp4: null, localPort: null, delay: 2000 };
-    const numbers = { '--tcp': 'tcp', '--udp4': 'udp4', '--local-port': 'localPort', '--delay': 'delay' };
+    const args = { role: null, path: null, tcp: null, udp4: null, localPort: null, delay: 2000, timeout: 20 };
+    const numbers = { '--tcp': 'tcp', '--udp4': 'udp4', '--local-port': 'localPort', '--delay': 'delay', '--timeout': 'timeout' };
     for (let i = 0; i < argv.length; i++) {
         const a = argv[i];
         if (i + 1 >= argv.length) throw new Error(`${a}: its value is missing`);
@@ -29,7 +30,7 @@ function parse(argv) {
     return args;
 }
 
-// Parses the command line (exit 1 when it is wrong), arms the 20 s bound, and returns
+// Parses the command line (exit 1 when it is wrong), arms the bound, and returns
 // { args, ipc } with ipc.config.id set to the role.
 function start(usage) {
     let args;
@@ -40,9 +41,9 @@ function start(usage) {
         process.exit(1);
     }
     setTimeout(() => {
-        console.error('not finished within 20 s');
+        console.error(`not finished within ${args.timeout} s`);
         process.exit(2);
-    }, 20000).unref();
+    }, args.timeout * 1000).unref();
     const ipc = load('10');
     ipc.config.id = args.role;
     ipc.config.retry = 1500;
@@ -50,12 +51,12 @@ function start(usage) {
     return { args, ipc };
 }
 
-// Serves on args' transport; `setup` registers the handlers. Prints "world is listening" once
+// Serves on args' transport; `setup` registers the handlers. Prints "<id> is listening" once
 // it is; SIGTERM stops it, with exit 0.
 function serve(ipc, args, setup) {
     const ready = () => {
         setup();
-        ipc.server.on('start', () => console.log('world is listening'));
+        ipc.server.on('start', () => console.log(`${ipc.config.id} is listening`));
     };
     if (args.path !== null) ipc.serve(args.path, ready);
     else if (args.tcp !== null) ipc.serveNet('127.0.0.1', args.tcp, ready);

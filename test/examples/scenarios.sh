@@ -176,13 +176,63 @@ case_broadcast() {
     broadcast_trio bc-c-c-unix unix "$(c broadcast)" "$(c broadcast)"
 }
 
-for exe in raw sync broadcast; do
+# ---- udp -------------------------------------------------------------------------------------
+
+# udp_trio <name> <world command> <client command> <broadcast: yes|no>
+udp_trio() {
+    local name=$1 world=$2 client=$3 everybody=$4 hpid id msg local_opt
+    # shellcheck disable=SC2086 # the commands are words
+    server "$name-w" udp4 $world --role world || return
+    local wpid=$bg_pid
+    for id in hello goodbye; do
+        # node-ipc takes port 0 for its default, 8000: a Node client is given a free port.
+        local_opt="--local-port $(free_port udp4)"
+        msg=Hello
+        [ "$id" = goodbye ] && msg=Goodbye
+        # shellcheck disable=SC2086
+        if ! start_bg "$name-$id" "$id <- world: $msg world!" \
+            timeout 10 $client --role $id $where $local_opt --timeout 2; then
+            fail "$name: $id got no answer"
+            show "$id stdout" "$tmp/$name-$id.out"
+            show "$id stderr" "$tmp/$name-$id.err"
+            continue
+        fi
+        eval "pid_$id=$bg_pid"
+    done
+    for id in hello goodbye; do
+        hpid=$(eval "echo \${pid_$id:-}")
+        [ -n "$hpid" ] || continue
+        wait "$hpid"
+        rc=$?
+        forget "$hpid"
+        expect_rc 0 "$name-$id" "$name: $id" || continue
+        if [ "$everybody" = yes ]; then
+            expect_in "$tmp/$name-$id.out" "$id <- world: Everybody Loves The World!" \
+                "$name: $id, world's broadcast" && ok "$name: $id answered, then broadcast to"
+        elif grep -q "Everybody" "$tmp/$name-$id.out"; then
+            fail "$name: $id got a broadcast from node-ipc's world, which sends none over UDP"
+        else
+            ok "$name: $id answered (node-ipc's UDP broadcast reaches no one)"
+        fi
+    done
+    unset pid_hello pid_goodbye
+    stop_bg "$name-w" "$wpid" 0
+}
+
+case_udp() {
+    udp_trio udp-c-node "$(c udp_broadcast)" "$(js udp_broadcast)" yes
+    udp_trio udp-node-c "$(js udp_broadcast)" "$(c udp_broadcast)" no
+    udp_trio udp-c-c "$(c udp_broadcast)" "$(c udp_broadcast)" yes
+}
+
+for exe in raw sync broadcast udp_broadcast; do
     [ -x "$(c $exe)" ] || { echo "FAIL: $(c $exe) not built"; exit 1; }
 done
 case "$case_name" in
 raw) case_raw ;;
 sync) case_sync ;;
 broadcast) case_broadcast ;;
+udp) case_udp ;;
 *) unknown_case scenarios.sh ;;
 esac
 finish
