@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * hello's, world's and cluster's command line (cli.h). Every value is checked strictly: a port is
+ * The examples' command line and loop (cli.h). Every value is checked strictly: a port is
  * decimal digits only, so "1e3" or "8050x" is an error, never port 1 or 8050, and a
  * certificate, key or CA file that cannot be read is an error here, with its path, rather
  * than a TLS failure later.
@@ -16,6 +16,7 @@
 
 #define PORT_MAX 65535
 #define TIMEOUT_MAX 3600
+#define DELAY_MAX 60000
 
 /* The help's first paragraph: the usage lines. */
 static void synopsis(const cli_t *cli)
@@ -132,6 +133,25 @@ static int count_arg(const cli_t *cli, int argc, char **argv, int *i, const char
     return -1;
 }
 
+/* --role NAME: sets cli->role, or returns the exit status of a bad command line. */
+static int role_arg(cli_t *cli, const char *name)
+{
+    if (name == NULL)
+        return bad(cli, "--role: NAME is missing");
+    for (const char *const *r = cli->roles; *r != NULL; r++) {
+        if (strcmp(*r, name) == 0) {
+            cli->role = *r;
+            return -1;
+        }
+    }
+    return bad(cli, "--role: \"%s\" is not a role of %s", name, cli->prog);
+}
+
+bool cli_is(const cli_t *cli, const char *name)
+{
+    return cli->role != NULL && strcmp(cli->role, name) == 0;
+}
+
 int cli_parse(cli_t *cli, int argc, char **argv)
 {
     bool chosen = false, local_port_set = false;
@@ -176,6 +196,15 @@ int cli_parse(cli_t *cli, int argc, char **argv)
             status = count_arg(cli, argc, argv, &i, "N", "workers", CLI_WORKERS_MAX, &cli->workers);
             if (status >= 0)
                 return status;
+        } else if (cli->delay_opt && strcmp(a, "--delay") == 0) {
+            status =
+                count_arg(cli, argc, argv, &i, "MS", "milliseconds", DELAY_MAX, &cli->delay_ms);
+            if (status >= 0)
+                return status;
+        } else if (cli->roles != NULL && strcmp(a, "--role") == 0) {
+            if ((status = role_arg(cli, val)) >= 0)
+                return status;
+            i++;
         } else if (strcmp(a, "--cert") == 0 || strcmp(a, "--key") == 0) {
             const char **file = strcmp(a, "--cert") == 0 ? &cli->cert : &cli->key;
             if (*file != NULL)
@@ -200,6 +229,11 @@ int cli_parse(cli_t *cli, int argc, char **argv)
 
     if (cli->cluster && cli->transport != CLI_UNIX && cli->transport != CLI_TCP)
         return bad(cli, "serves a Unix socket (--path) or TCP (--tcp) only");
+    bool udp = cli->transport == CLI_UDP4 || cli->transport == CLI_UDP6;
+    if (cli->stream_only && cli->transport != CLI_UNIX && cli->transport != CLI_TCP)
+        return bad(cli, "talks over a Unix socket (--path) or TCP (--tcp) only");
+    if (cli->udp_only && !udp)
+        return bad(cli, "talks over UDP (--udp4 or --udp6) only");
     if (tls_opt != NULL && cli->transport != CLI_TLS)
         return bad(cli, "%s goes with --tls", tls_opt);
     if ((cli->cert == NULL) != (cli->key == NULL))
@@ -214,4 +248,107 @@ int cli_parse(cli_t *cli, int argc, char **argv)
     if (local_port_set && cli->local_port == cli->port)
         return bad(cli, "--local-port: %d is world's port", cli->local_port);
     return -1;
+}
+
+/* ---- starting and the loop
+ * ------------------------------------------------------------------------------ */
+
+static int serve(nipc_t *ipc, const cli_t *cli, const cli_handler_t *h)
+{
+    nipc_server_t *server;
+    int err;
+    switch (cli->transport) {
+    case CLI_UNIX:
+        err = nipc_serve(ipc, cli->path, &server);
+        break;
+    case CLI_UDP4:
+    case CLI_UDP6:
+        err = nipc_serve_net(ipc, cli->transport == CLI_UDP6 ? "::1" : NULL, cli->port,
+                             cli->transport == CLI_UDP6 ? NIPC_UDP6 : NIPC_UDP4, &server);
+        break;
+    default: /* TCP; config.tls turns it into TLS */
+        err = nipc_serve_net(ipc, NULL, cli->port, NIPC_TCP, &server);
+    }
+    for (; err == 0 && h->type != NULL; h++)
+        err = nipc_server_on(server, h->type, h->cb, ipc);
+    return err != 0 ? err : nipc_server_start(server);
+}
+
+static int connect_world(nipc_t *ipc, const cli_t *cli, const cli_handler_t *h)
+{
+    nipc_client_t *client;
+    int err = cli->transport == CLI_UNIX
+                  ? nipc_connect_to(ipc, "world", cli->path, &client)
+                  : nipc_connect_to_net(ipc, "world", NULL, cli->port, &client);
+    for (; err == 0 && h->type != NULL; h++)
+        err = nipc_client_on(client, h->type, h->cb, ipc);
+    return err;
+}
+
+int cli_start(nipc_t **ipc, const nipc_config_t *cfg, const cli_t *cli, bool serve_it,
+              const cli_handler_t *handlers)
+{
+    int err = nipc_new(ipc, NULL, cfg);
+    if (err == 0)
+        err = serve_it ? serve(*ipc, cli, handlers) : connect_world(*ipc, cli, handlers);
+    if (err != 0) {
+        fprintf(stderr, "%s: cannot %s: %s (%s)\n", cli->prog, serve_it ? "listen" : "connect",
+                nipc_strerror(err), nipc_err_name(err));
+        nipc_free(*ipc);
+        *ipc = NULL;
+        return 1;
+    }
+    if (serve_it) {
+        printf("%s is listening\n", cfg->id);
+        fflush(stdout);
+    }
+    return 0;
+}
+
+static uv_signal_t sigint, sigterm;
+static uv_timer_t timer;
+static bool timed_out;
+
+static void stop(nipc_t *ipc)
+{
+    uv_signal_stop(&sigint);
+    uv_signal_stop(&sigterm);
+    uv_timer_stop(&timer);
+    nipc_stop(ipc);
+}
+
+static void on_signal(uv_signal_t *sig, int signum)
+{
+    (void)signum;
+    stop(sig->data);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    timed_out = true;
+    stop(t->data);
+}
+
+int cli_run(nipc_t *ipc, unsigned timeout_s)
+{
+    uv_loop_t *loop = nipc_loop(ipc);
+    uv_signal_init(loop, &sigint);
+    uv_signal_init(loop, &sigterm);
+    uv_timer_init(loop, &timer);
+    sigint.data = sigterm.data = timer.data = ipc;
+    uv_signal_start(&sigint, on_signal, SIGINT);
+    uv_signal_start(&sigterm, on_signal, SIGTERM);
+    if (timeout_s != 0)
+        uv_timer_start(&timer, on_timer, (uint64_t)timeout_s * 1000, 0);
+    /* Unreferenced: the exchange alone keeps the loop running. */
+    uv_unref((uv_handle_t *)&sigint);
+    uv_unref((uv_handle_t *)&sigterm);
+    uv_unref((uv_handle_t *)&timer);
+
+    nipc_run(ipc);
+
+    uv_close((uv_handle_t *)&sigint, NULL);
+    uv_close((uv_handle_t *)&sigterm, NULL);
+    uv_close((uv_handle_t *)&timer, NULL);
+    return timed_out ? 1 : 0;
 }

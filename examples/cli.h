@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The command line that hello, world and cluster share: the transport and where world is,
- * hello's and cluster's own options. Not part of node-ipc's examples; it only keeps the
- * programs' argument checks in one place.
+ * What the examples share: the command line (the transport and where world is, and each
+ * program's own options) and cli_run(), the loop with Ctrl-C and a time limit. Not part of
+ * node-ipc's examples; it only keeps the programs' argument checks in one place.
  */
 #ifndef NIPC_EXAMPLES_CLI_H
 #define NIPC_EXAMPLES_CLI_H
+
+#include <nipc.h>
 
 #include <stdbool.h>
 
@@ -32,6 +34,13 @@ typedef struct cli {
     const char *help; /* the full usage text; its first paragraph is the synopsis */
     bool client;      /* hello: also --local-port and --timeout */
     bool cluster;     /* cluster: also --workers, and --path or --tcp only */
+    bool stream_only; /* also --path or --tcp only (raw, sync, broadcast) */
+    bool udp_only;    /* --udp4 or --udp6 only (udp_broadcast) */
+    bool delay_opt;   /* sync: also --delay MS */
+    /* The programs with two sides or more: --role NAME, one of these (NULL-terminated). The
+     * caller sets role to the default. */
+    const char *const *roles;
+    const char *role;
 
     cli_transport_t transport;
     const char *path;   /* --path PATH; the default, NULL, is node-ipc's path */
@@ -39,6 +48,7 @@ typedef struct cli {
     int local_port;     /* --local-port PORT (hello, UDP); the default, 0, the system's choice */
     unsigned timeout_s; /* --timeout SECONDS (hello) */
     unsigned workers;   /* --workers N (cluster), 1 to CLI_WORKERS_MAX */
+    unsigned delay_ms;  /* --delay MS (sync), 1 to 60000 */
 
     /* With --tls only; each file was readable and not empty when cli_parse() looked. */
     const char *cert;               /* --cert FILE: this side's certificate, PEM */
@@ -57,5 +67,32 @@ typedef struct cli {
  * synopsis, to stderr.
  */
 int cli_parse(cli_t *cli, int argc, char **argv);
+
+/* An event type and its handler, for cli_start(); a NULL type ends a list. */
+typedef struct cli_handler {
+    const char *type;
+    nipc_event_cb cb;
+} cli_handler_t;
+
+/*
+ * Creates *ipc from cfg, then on cli's transport either (serve) its server on cli->port,
+ * with the handlers, started, saying "<cfg->id> is listening" on stdout, or its client of
+ * "world", with
+ * the handlers, connecting; every handler gets *ipc as its arg. Returns 0, or 1 after
+ * saying why on stderr, with nothing left to free.
+ */
+int cli_start(nipc_t **ipc, const nipc_config_t *cfg, const cli_t *cli, bool serve,
+              const cli_handler_t *handlers);
+
+/* Whether --role was `name`. */
+bool cli_is(const cli_t *cli, const char *name);
+
+/*
+ * Runs ipc's loop until nothing is left to do (a client that finished, a server stopped).
+ * SIGINT and SIGTERM end it gracefully (nipc_stop()), and so does the end of timeout_s
+ * seconds when it is not 0. Neither keeps the loop running by itself. Returns 0, or 1 when
+ * the time ran out. The caller frees ipc after.
+ */
+int cli_run(nipc_t *ipc, unsigned timeout_s);
 
 #endif /* NIPC_EXAMPLES_CLI_H */

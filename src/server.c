@@ -279,6 +279,9 @@ void nipc__server_datagram(nipc_server_t *s, const char *p, size_t n, const stru
         if (m.err) {
             nipc__server_publish(s, "error", m.decoded, &sock, m.err);
         } else {
+            /* Known before its handlers run, so a broadcast from them reaches this sender. */
+            if (!valid)
+                remember(s, from);
             valid = true;
             nipc__server_deliver(s, &sock, m.type, m.data, m.maybe_request);
         }
@@ -286,8 +289,6 @@ void nipc__server_datagram(nipc_server_t *s, const char *p, size_t n, const stru
     }
     if (s->listener != NULL && off < n)
         nipc__server_publish_error(s, UV_EPROTO, &sock); /* a fragment with no delimiter */
-    if (valid)
-        remember(s, from);
     json_decref(sock.id);
 }
 

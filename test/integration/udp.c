@@ -329,6 +329,27 @@ Test(udp, u6_udp6_hello_world)
     hello_world(&v6);
 }
 
+static void broadcast_back(const nipc_event_t *ev, void *arg)
+{
+    (void)arg;
+    nipc_server_broadcastf(ev->server, "news", "{s:s}", "to", "all");
+}
+
+/* node-ipc's UDP Multi-Client-Broadcast example broadcasts from the handler of a sender's
+ * first frame: that sender is among those heard from already. */
+Test(udp, u5_broadcast_from_a_handler_reaches_its_sender)
+{
+    peer_t world, hello;
+    peer_up(&world, &v4);
+    peer_up(&hello, &v4);
+    nipc_server_on(world.s, "hello", broadcast_back, NULL);
+    nipc_server_emit_to_new(hello.s, "127.0.0.1", nipc_server_port(world.s), "hello",
+                            json_object());
+    cr_assert(wait_count(&hello.rec, "news", 1, 2000), "%s", th_types(&hello.rec));
+    nipc_free(hello.ipc);
+    nipc_free(world.ipc);
+}
+
 Test(udp, u5_broadcast_reaches_every_sender_heard_from)
 {
     peer_t world;

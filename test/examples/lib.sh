@@ -1,0 +1,189 @@
+# SPDX-License-Identifier: MIT
+# The helpers of the examples' test scripts (run.sh, scenarios.sh), sourced after they set
+# $node: a temporary directory $tmp removed at exit, with every background process started
+# by start_bg killed then; runs bounded in time with their output in $tmp/<name>.out/.err;
+# checks that print "ok:" or "FAIL:" and set $failed. A script may define cleanup_more, run
+# at exit before $tmp goes.
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/nipc-examples.XXXXXX")
+failed=0
+pids=() # background processes started here and not yet reaped, killed at exit
+
+# shellcheck disable=SC2317 # run by the EXIT trap
+cleanup() {
+    for p in "${pids[@]}"; do
+        kill -KILL "$p" 2>/dev/null || true
+        wait "$p" 2>/dev/null || true
+    done
+    declare -F cleanup_more >/dev/null && cleanup_more
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+fail() {
+    echo "FAIL: $*"
+    failed=1
+}
+ok() {
+    echo "ok: $*"
+}
+
+# Prints a file under a title, for the log of a failed check.
+show() { # <title> <file>
+    echo "----- $1"
+    cat "$2"
+    echo "-----"
+}
+
+# run <seconds> <name> <command...>: runs the command in the foreground, bounded, with its
+# stdout and stderr in $tmp/<name>.out and .err; sets $rc (124 when the bound was hit).
+run() {
+    local secs=$1 name=$2
+    shift 2
+    timeout -k 2 "$secs" "$@" >"$tmp/$name.out" 2>"$tmp/$name.err"
+    rc=$?
+}
+
+# expect_rc <want> <name> <what>: checks $rc from the last run; shows its output on failure.
+expect_rc() {
+    if [ "$rc" = "$1" ]; then
+        ok "$3: exit $rc"
+        return 0
+    fi
+    fail "$3: exit $rc, want $1"
+    show "stdout" "$tmp/$2.out"
+    show "stderr" "$tmp/$2.err"
+    return 1
+}
+
+# expect_in <file> <fixed string> <what>
+expect_in() {
+    if grep -qF -- "$2" "$1"; then
+        return 0
+    fi
+    fail "$3: no '$2' in $(basename "$1")"
+    show "$(basename "$1")" "$1"
+    return 1
+}
+
+expect_empty() { # <file> <what>
+    [ -s "$1" ] || return 0
+    fail "$2: $(basename "$1") is not empty"
+    show "$(basename "$1")" "$1"
+}
+
+# A free loopback port for <tcp|udp4|udp6>, the system's choice; never 8000, the default.
+free_port() {
+    local p
+    p=$("$node" -e '
+        const kind = process.argv[1];
+        const done = (port, close) => { console.log(port); close(); };
+        if (kind === "tcp") {
+            const s = require("node:net").createServer();
+            s.listen(0, "127.0.0.1", () => done(s.address().port, () => s.close()));
+        } else {
+            const s = require("node:dgram").createSocket(kind);
+            s.bind(0, kind === "udp6" ? "::1" : "127.0.0.1",
+                   () => done(s.address().port, () => s.close()));
+        }' "$1") || return 1
+    [ "$p" != 8000 ] || p=$(free_port "$1")
+    echo "$p"
+}
+
+# start_bg <name> <ready string> <command...>: starts a server in the background, output in
+# $tmp/<name>.out/.err, and waits up to 5 s for <ready string> in its stdout. Sets $bg_pid.
+# Returns 1 if it exited or did not get ready.
+start_bg() {
+    local name=$1 ready=$2
+    shift 2
+    "$@" >"$tmp/$name.out" 2>"$tmp/$name.err" &
+    bg_pid=$!
+    pids+=("$bg_pid")
+    for _ in $(seq 50); do
+        grep -qsF -- "$ready" "$tmp/$name.out" && return 0
+        kill -0 "$bg_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    return 1
+}
+
+# forget <pid>: it was reaped, so its number may be another process's from now on.
+forget() {
+    local p keep=()
+    for p in "${pids[@]}"; do
+        [ "$p" = "$1" ] || keep+=("$p")
+    done
+    pids=("${keep[@]}")
+}
+
+# stop_bg <name> <pid> <want status>: SIGTERM, then up to 5 s for it to exit with that status.
+stop_bg() {
+    local name=$1 pid=$2 want=$3 status
+    kill -TERM "$pid" 2>/dev/null
+    for _ in $(seq 50); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        fail "$name: still running 5 s after SIGTERM"
+        kill -KILL "$pid" 2>/dev/null
+    fi
+    wait "$pid"
+    status=$?
+    forget "$pid"
+    if [ "$status" != "$want" ]; then
+        fail "$name: exit $status after SIGTERM, want $want"
+        show "$name stdout" "$tmp/$name.out"
+        show "$name stderr" "$tmp/$name.err"
+    fi
+}
+
+# start_net <name> <transport option> <port kind> <command...>: a server that prints "world
+# is listening", started as <command...> <transport option> PORT on a free port (a few tries,
+# as another process may take the port between free_port and the server's bind). Sets $port.
+start_net() {
+    local name=$1 opt=$2 kind=$3
+    shift 3
+    for _ in 1 2 3; do
+        port=$(free_port "$kind") || return 1
+        start_bg "$name" "world is listening" "$@" "$opt" "$port" && return 0
+        kill -KILL "$bg_pid" 2>/dev/null
+        wait "$bg_pid" 2>/dev/null
+        forget "$bg_pid"
+    done
+    return 1
+}
+
+# wait_lines <file> <count> <extended regex> [<seconds>]: until <file> has <count> lines that
+# match, within 5 s (or <seconds>).
+wait_lines() {
+    local n
+    for _ in $(seq $((${4:-5} * 20))); do
+        n=$(grep -cE -- "$3" "$1" 2>/dev/null)
+        [ "${n:-0}" -ge "$2" ] && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
+# expect_bad <name> <what> <reason>: the last run was refused as a bad command line.
+expect_bad() {
+    expect_rc 2 "$1" "$2" &&
+        expect_in "$tmp/$1.err" "$3" "$2" &&
+        expect_in "$tmp/$1.err" "usage: " "$2" &&
+        expect_empty "$tmp/$1.out" "$2"
+}
+
+
+unknown_case() { # <script name>
+    echo "$1: unknown case '$case_name'" >&2
+    exit 2
+}
+
+# finish: the verdict, from every check and from every program's stderr (for ctest's
+# sanitizer patterns, FAIL_REGULAR_EXPRESSION); exits 1 if anything failed.
+finish() {
+    cat "$tmp"/*.err 2>/dev/null | grep -E 'Sanitizer|runtime error' && failed=1
+    [ "$failed" = 0 ] && echo "all passed" || echo "some checks failed"
+    exit "$failed"
+}
