@@ -176,7 +176,8 @@ typedef struct nipc_config {
      * no such rule). With either list non-empty, a peer is accepted when its uid is in
      * allow_uids or its gid in allow_gids; any other, and any whose credentials cannot be
      * read, is closed before `connect`, and the server publishes `error` UV_EACCES (the log
-     * names its pid, uid and gid). Empty lists: everyone the socket file's mode lets in. */
+     * names its pid, uid and gid). Empty lists: everyone the socket file's mode lets in.
+     * Since 0.2.0. */
     const unsigned *allow_uids;
     size_t n_allow_uids;
     const unsigned *allow_gids;
@@ -185,7 +186,7 @@ typedef struct nipc_config {
      * where Node peers look. true: socket_root is a per-user directory,
      * $XDG_RUNTIME_DIR/nipc/ or else /tmp/nipc-<uid>/, which a server creates with mode
      * 0700; a server refuses to listen in, and a client to connect into, a socket directory
-     * owned by another user or writable by others (UV_EACCES). */
+     * owned by another user or writable by others (UV_EACCES). Since 0.2.0. */
     bool secure_socket_root;
 
     /* nipc's own keys; the defaults never change what a node-ipc peer sees. */
@@ -273,12 +274,14 @@ typedef struct nipc_cred {
  * Everything a handler is told. Which fields are set depends on the event:
  *
  *   event                 emitter  data                              socket  status
- *   start                 server   NULL                              -       0
- *   connect               server   NULL                              peer    0
+ *   start                 server   NULL; UDP: {address, port}         -       0
+ *   connect               server   NULL                              peer**  0
  *   connect               client   NULL                              -       0
  *   <custom type>         both     the frame's data (NULL if absent) peer*   0
- *   error                 both     {message, err, response} (bad     peer*   < 0
- *                                  frame) or {code, message}
+ *   error                 both     {message, err, response} (a bad   peer*   < 0
+ *                                  frame: UV_EPROTO, or the refusal's
+ *                                  code) or {code, message, errno}
+ *                                  (a transport error)
  *   socket.disconnected   server   the learned id string, or false   peer    0
  *   close                 server   false, or true after an error     peer    0
  *   disconnect / destroy  client   NULL                              -       0
@@ -286,7 +289,9 @@ typedef struct nipc_cred {
  *   data (raw mode)       both     NULL; the read in bytes / size    peer*   0
  *   drop                  both     {frames, bytes, code, message}    peer*   < 0
  *
- *   (* peer on the server side, NULL on the client side)
+ *   (* peer on the server side, NULL on the client side; a server's `error` has NULL when no
+ *    connection is concerned: an accept that failed, a host that cannot be resolved or
+ *    bound. ** UDP: published once, after `start`, with the bound socket itself.)
  *
  * `type` is the event name. Pointers are valid only during the handler.
  *
@@ -534,7 +539,8 @@ NIPC_EXTERN int nipc_server_broadcast_text(nipc_server_t *server, const char *te
 /* node-ipc's server.sockets: how many are connected, and the i-th in connection order. */
 NIPC_EXTERN size_t nipc_server_socket_count(const nipc_server_t *server);
 NIPC_EXTERN nipc_socket_t *nipc_server_socket_at(const nipc_server_t *server, size_t i);
-/* The path the server listens on (or will). */
+/* The path a Unix socket server listens on (or will); NULL for a network server (see
+ * nipc_server_host()). */
 NIPC_EXTERN const char *nipc_server_path(const nipc_server_t *server);
 
 NIPC_EXTERN int nipc_server_on(nipc_server_t *server, const char *type, nipc_event_cb cb,
@@ -551,15 +557,17 @@ NIPC_EXTERN int nipc_server_off(nipc_server_t *server, const char *type, nipc_ev
 /*
  * The id learned from the last frame whose data had a truthy `id` (S9), or NULL: a string
  * as it is, any other value as its JSON text (`5`, `true`, `{"a":1}`), valid until the id
- * changes or the socket goes. nipc_socket_id_json() gives the value itself (borrowed).
+ * changes or the socket goes. nipc_socket_id_json() gives the value itself (borrowed;
+ * since 0.2.0).
  */
 NIPC_EXTERN const char *nipc_socket_id(const nipc_socket_t *socket);
 NIPC_EXTERN json_t *nipc_socket_id_json(const nipc_socket_t *socket);
 /* The verified certificate subject of a TLS peer in RFC 2253 text ("CN=client,O=org"), or
  * NULL (no TLS, no certificate, or not verified). Valid while the socket is. Since 0.2.0. */
 NIPC_EXTERN const char *nipc_socket_tls_subject(const nipc_socket_t *socket);
-/* The peer's pid, uid and gid over a Unix socket: 0, or UV_ENOTSUP for another transport
- * (or a platform without peer credentials). Since 0.2.0. */
+/* The peer's pid, uid and gid over a Unix socket: 0, UV_ENOTCONN once its connection has
+ * closed, or UV_ENOTSUP for another transport (or a platform without peer credentials).
+ * Since 0.2.0. */
 NIPC_EXTERN int nipc_socket_peer_cred(const nipc_socket_t *socket, nipc_cred_t *out);
 NIPC_EXTERN nipc_server_t *nipc_socket_server(const nipc_socket_t *socket);
 NIPC_EXTERN void nipc_socket_set_data(nipc_socket_t *socket, void *data);

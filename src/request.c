@@ -146,6 +146,8 @@ json_t *nipc__reply_payload(int64_t id, json_t *answer)
 
 int nipc__request_answer(nipc_conn_t *c, int64_t id, json_t *answer)
 {
+    if (id <= 0) /* no request has it */
+        return UV_EINVAL;
     json_t *reply = nipc__reply_payload(id, answer);
     int err = reply != NULL ? nipc__conn_send(c, REPLY_TYPE, reply) : UV_ENOMEM;
     json_decref(reply);
