@@ -308,10 +308,10 @@ static void on_event(const nipc_event_t *ev, void *arg)
         t->connected = false;
     } else if (strcmp(type, "drop") == 0) {
         json_t *d = ev->data;
-        fprintf(stderr, "%s: %lld event(s) (%lld bytes) not delivered to %s: %s\n", t->prog,
+        fprintf(stderr, "%s: %lld event(s) (%lld bytes) not delivered to %s: %s (%s)\n", t->prog,
                 (long long)json_integer_value(json_object_get(d, "frames")),
                 (long long)json_integer_value(json_object_get(d, "bytes")), where(t),
-                json_string_value(json_object_get(d, "message")));
+                json_string_value(json_object_get(d, "message")), nipc_err_name(ev->status));
         if (t->status < EXIT_RUNTIME)
             t->status = EXIT_RUNTIME;
     } else if (strcmp(type, "drain") == 0) {
