@@ -6,10 +6,10 @@
  * than a TLS failure later.
  */
 #include "cli.h"
+#include "args.h"
 
 #include <nipc.h>
 
-#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -40,21 +40,14 @@ static int bad(const cli_t *cli, const char *fmt, ...)
     return 2;
 }
 
-/* A decimal number from min to max, written with digits only (no sign, space or exponent). */
+/* A decimal number from min to max (args_number() in unsigned long). */
 static bool number(const char *s, unsigned long min, unsigned long max, unsigned long *out)
 {
-    unsigned long v = 0;
-    if (*s == '\0')
+    unsigned long long v;
+    if (!args_number(s, min, max, &v))
         return false;
-    for (; *s != '\0'; s++) {
-        if (*s < '0' || *s > '9')
-            return false;
-        v = v * 10 + (unsigned long)(*s - '0');
-        if (v > max) /* checked at each digit, so v never overflows */
-            return false;
-    }
-    *out = v;
-    return v >= min;
+    *out = (unsigned long)v;
+    return true;
 }
 
 static bool port_arg(const char *s, int *port)
@@ -64,21 +57,6 @@ static bool port_arg(const char *s, int *port)
         return false;
     *port = (int)v;
     return true;
-}
-
-/* Why the file at path cannot be a PEM file, or NULL when it can be read and is not empty.
- * Reading one byte also tells a directory (EISDIR) from a file. */
-static const char *unreadable(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return strerror(errno);
-    int c = getc(f), err = errno;
-    bool failed = c == EOF && ferror(f);
-    fclose(f);
-    if (failed)
-        return strerror(err);
-    return c == EOF ? "the file is empty" : NULL;
 }
 
 /* Whether the argument after --tcp/--tls/--udp4/--udp6 is its PORT rather than the next option:
@@ -109,7 +87,7 @@ static int file_arg(const cli_t *cli, int argc, char **argv, int *i, const char 
     if (*i + 1 >= argc || argv[*i + 1][0] == '\0')
         return bad(cli, "%s: FILE is missing", opt);
     const char *path = argv[++*i];
-    const char *why = unreadable(path);
+    const char *why = args_unreadable(path);
     if (why != NULL)
         return bad(cli, "%s %s: %s", opt, path, why);
     *file = path;

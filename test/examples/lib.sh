@@ -20,29 +20,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-fail() {
-    echo "FAIL: $*"
-    failed=1
-}
-ok() {
-    echo "ok: $*"
-}
-
-# Prints a file under a title, for the log of a failed check.
-show() { # <title> <file>
-    echo "----- $1"
-    cat "$2"
-    echo "-----"
-}
-
-# run <seconds> <name> <command...>: runs the command in the foreground, bounded, with its
-# stdout and stderr in $tmp/<name>.out and .err; sets $rc (124 when the bound was hit).
-run() {
-    local secs=$1 name=$2
-    shift 2
-    timeout -k 2 "$secs" "$@" >"$tmp/$name.out" 2>"$tmp/$name.err"
-    rc=$?
-}
+# fail, ok, show and run, which the tool's tests share.
+# shellcheck source=../support/script.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../support/script.sh"
 
 # expect_rc <want> <name> <what>: checks $rc from the last run; shows its output on failure.
 expect_rc() {

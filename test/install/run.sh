@@ -4,6 +4,8 @@
 # Installs <builddir> into a temporary prefix, then builds and runs consumer.c against it
 # twice: with pkg-config, and with find_package(nipc). CC and NIPC_CONSUMER_CFLAGS (set by
 # ctest from the build's compiler and CMAKE_C_FLAGS, e.g. sanitizer flags) are honoured.
+# When the build has the nipc tool, checks that bin/nipc and its man page man1/nipc.1 are
+# installed too.
 set -euo pipefail
 
 builddir=$(cd "${1:?usage: run.sh <builddir>}" && pwd)
@@ -80,5 +82,15 @@ cmake --build "$tmp/cmake-build" >>"$tmp/cmake.log" 2>&1 || {
 }
 check_output find_package-shared "$tmp/cmake-build/consumer_shared"
 check_output find_package-static "$tmp/cmake-build/consumer_static"
+
+# The tool and its manual, when the build has the tool.
+if [ -e "$builddir/tools/nipc/nipc" ]; then
+    echo "== the nipc tool and nipc(1)"
+    man=$(find "$prefix" -path '*/man1/nipc.1' -print -quit)
+    [ -n "$man" ] || { echo "FAIL: no man1/nipc.1 installed under $prefix" >&2; exit 1; }
+    grep -q '^\.TH NIPC 1' "$man" || { echo "FAIL: $man is not nipc's man page" >&2; exit 1; }
+    [ -x "$prefix/bin/nipc" ] || { echo "FAIL: no bin/nipc installed under $prefix" >&2; exit 1; }
+    check_output nipc-tool "$prefix/bin/nipc" version
+fi
 
 echo "OK: installed nipc works with pkg-config and find_package"
