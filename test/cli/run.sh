@@ -8,13 +8,16 @@
 #            emit (--wait, --request, a JSON string, stdin lines in order), listen --count,
 #            ping; serve's JSON lines (listening, connect with cred, the event); --reply;
 #            raw mode with --encoding hex; serve --stdin broadcast to listen
-#   net      the same over TCP on port 0 (the port from serve's first line) and UDP4
+#   net      the same over TCP on port 0 (the port from serve's first line), UDP4 and UDP6
 #   tls      TLS with certificates from test/support/certs.sh: emit --wait and ping with
 #            mutual TLS, the client's subject in serve's line; a client with no certificate
 #            and one trusting another CA exit 1, naming the cause
-#   node     against node-ipc (test/interop/node/peer.js) over a Unix socket and TCP: emit
-#            --wait and ping against its echo server, listen to its `news`, and nipc serve
-#            --echo answering its echo client, which learned id shows in serve's lines
+#   node     against node-ipc 10 and 9 (test/interop/node/peer.js): over a Unix socket, TCP
+#            and mutual TLS, emit --wait, ping and listen against its echo server, and nipc
+#            serve --echo answering its echo client (the learned id, over TLS the client's
+#            subject in serve's lines); over UDP4 and UDP6 the same with its UDP server and
+#            client; emit --request against request_peer.js's server (Unix, TCP); raw mode
+#            with --encoding hex both ways against its raw roles (Unix, TCP, UDP4)
 # Loopback and a temporary directory only; every wait is bounded; every process started
 # here is killed at exit. Exits 1 if a check failed.
 set -uo pipefail
@@ -25,6 +28,7 @@ node=${3:-node}
 here=$(cd "$(dirname "$0")" && pwd)
 nipc=$builddir/tools/nipc/nipc
 peer=$here/../interop/node/peer.js
+request_peer=$here/../interop/node/request_peer.js
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/nipc-cli.XXXXXX")
 failed=0
@@ -67,40 +71,6 @@ err_has() {
     fi
 }
 
-# start_bg <name> <ready string> <command...>: in the background, up to 5 s for <ready> in
-# its stdout. Sets $bg_pid. Its stdin is $bg_stdin (opened read-write, so a fifo does not
-# block), else /dev/null, where bash puts a background job's stdin anyway.
-start_bg() {
-    local name=$1 ready=$2
-    shift 2
-    "$@" <>"${bg_stdin:-/dev/null}" >"$tmp/$name.out" 2>"$tmp/$name.err" &
-    bg_pid=$!
-    pids+=("$bg_pid")
-    for _ in $(seq 50); do
-        grep -qsF -- "$ready" "$tmp/$name.out" && return 0
-        kill -0 "$bg_pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    fail "$name did not get ready"
-    show stdout "$tmp/$name.out"
-    show stderr "$tmp/$name.err"
-    return 1
-}
-
-# stop_bg <name> <pid>: SIGTERM, up to 5 s for it to exit; it must exit 0.
-stop_bg() {
-    local status
-    kill -TERM "$2" 2>/dev/null
-    for _ in $(seq 50); do
-        kill -0 "$2" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$2" 2>/dev/null
-    wait "$2"
-    status=$?
-    [ "$status" = 0 ] || fail "$1: exit $status after SIGTERM, want 0"
-}
-
 # split_at_dashes <a...> -- <b...>: sets the arrays left=(a...) and right=(b...).
 split_at_dashes() {
     left=()
@@ -112,8 +82,39 @@ split_at_dashes() {
     right=("$@")
 }
 
-# The port in the first line of a server's stdout ({"event":"listening",...,"port":N}).
+# wait_bg <pid>: up to 5 s for it to exit by itself (then SIGKILL); sets $rc to its status.
+wait_bg() {
+    for _ in $(seq 50); do
+        kill -0 "$1" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$1" 2>/dev/null
+    wait "$1"
+    rc=$?
+    forget "$1"
+}
+
+# The port in the first line of a server's stdout ({"event":"listening",...,"port":N}, or
+# a Node peer's {"ev":"listening","port":N}).
 port_of() { sed -n 's/.*"port":\([0-9]*\).*/\1/p' "$tmp/$1.out" | head -n 1; }
+
+# start_server <name> <ready> <command...> -- <client where...>: start_or_fail, then sets
+# $spid to its pid and the array $where to the client's WHERE options with PORT replaced by
+# the port the server printed.
+start_server() {
+    local name=$1 ready=$2 port
+    shift 2
+    split_at_dashes "$@"
+    where=("${right[@]}")
+    start_or_fail "$name" "$ready" "${left[@]}" || return
+    spid=$bg_pid
+    port=$(port_of "$name")
+    [ -n "$port" ] && where=("${where[@]/PORT/$port}")
+    return 0
+}
+
+# Whether a WHERE is UDP (no connection, requests or ordered streams).
+is_udp() { [ "$1" = --udp4 ] || [ "$1" = --udp6 ]; }
 
 # ---- the cases --------------------------------------------------------------------------
 
@@ -165,15 +166,12 @@ EOF
 
 # Self tests on one place: $1 the name, then the WHERE options of serve and of the clients.
 self_exchange() { # <name> <serve where...> -- <client where...>
-    local name=$1 swhere cwhere
+    local name=$1 cwhere spid where
     shift
     split_at_dashes "$@"
-    swhere=("${left[@]}")
-    cwhere=("${right[@]}")
-    start_bg "$name-serve" '"event":"listening"' "$nipc" serve "${swhere[@]}" --echo || return
-    local spid=$bg_pid port
-    port=$(port_of "$name-serve")
-    [ -n "$port" ] && cwhere=("${cwhere[@]/PORT/$port}")
+    start_server "$name-serve" '"event":"listening"' "$nipc" serve "${left[@]}" --echo \
+        -- "${right[@]}" || return
+    cwhere=("${where[@]}")
 
     run 5 emit "$nipc" emit "${cwhere[@]}" hello '{"id":"cli","n":1}' --wait hello
     check 0 emit "$name: emit --wait gets the echo" '"event":"hello","data":{"id":"cli","n":1}'
@@ -184,7 +182,7 @@ self_exchange() { # <name> <serve where...> -- <client where...>
     run 5 listen "$nipc" listen "${cwhere[@]}" --count 1 hi '[1,2]'
     check 0 listen "$name: listen --count 1 sends TYPE on connect, prints the echo" \
         '"event":"hi","data":[1,2]'
-    if [ "${cwhere[0]}" != --udp4 ]; then
+    if ! is_udp "${cwhere[0]}"; then
         run 5 req "$nipc" emit "${cwhere[@]}" --request add '{"a":1}'
         check 0 req "$name: --request prints the reply" '{"event":"$reply","data":{"a":1}'
         seq 1 200 | sed 's/.*/{"type":"line","data":&}/' >"$tmp/lines"
@@ -195,9 +193,9 @@ self_exchange() { # <name> <serve where...> -- <client where...>
         check 0 stdin2 "$name: stdin lines from a pipe, then --wait" '"event":"b","data":2'
     fi
     sleep 0.2
-    stop_bg "$name-serve" "$spid"
+    stop_bg "$name-serve" "$spid" 0
     local out=$tmp/$name-serve.out
-    if [ "${cwhere[0]}" != --udp4 ]; then
+    if ! is_udp "${cwhere[0]}"; then
         local got
         got=$(grep -c '"event":"line"' "$out")
         [ "$got" = 200 ] || fail "$name: serve got $got of 200 lines"
@@ -206,7 +204,7 @@ self_exchange() { # <name> <serve where...> -- <client where...>
         grep -qF '"event":"connect"' "$out" || fail "$name: serve printed no connect"
     fi
     grep -qF '"id":"cli"' "$out" || fail "$name: serve did not show the learned id"
-    grep -qF '"event":"add","data":{"a":1},"request":' "$out" || [ "${cwhere[0]}" = --udp4 ] ||
+    grep -qF '"event":"add","data":{"a":1},"request":' "$out" || is_udp "${cwhere[0]}" ||
         fail "$name: serve did not show the request"
     ok "$name: serve's lines"
 }
@@ -216,28 +214,28 @@ case_unix() {
     grep -qF '"cred":{"pid":' "$tmp/unix-serve.out" || fail "unix: no peer credentials"
 
     # By id: socket_root + appspace + id.
-    start_bg id-serve '"event":"listening"' "$nipc" serve --socket-root "$tmp/" --appspace t. \
+    start_or_fail id-serve '"event":"listening"' "$nipc" serve --socket-root "$tmp/" --appspace t. \
         --id w --reply 'got={"ok":true}' || return
     local spid=$bg_pid
     grep -qF "\"path\":\"$tmp/t.w\"" "$tmp/id-serve.out" || fail "id: not at socket_root+appspace+id"
     run 5 id "$nipc" emit --socket-root "$tmp/" --appspace t. --id w x 1 --wait got
     check 0 id "--id and --reply" '"event":"got","data":{"ok":true}'
-    stop_bg id-serve "$spid"
+    stop_bg id-serve "$spid" 0
 
     # Raw mode: hex both ways.
-    start_bg raw-serve '"event":"listening"' "$nipc" serve --path "$tmp/r.sock" --raw \
+    start_or_fail raw-serve '"event":"listening"' "$nipc" serve --path "$tmp/r.sock" --raw \
         --encoding hex --echo || return
     spid=$bg_pid
     run 5 raw "$nipc" emit --path "$tmp/r.sock" --raw --encoding hex 00ff0c41 --wait data
     check 0 raw "raw hex: the bytes back" '"event":"data","data":"00ff0c41","size":4'
     run 5 raw "$nipc" emit --path "$tmp/r.sock" --raw --encoding latin1 'é' --wait data
     check 0 raw "raw latin1" '"data":"é","size":1'
-    stop_bg raw-serve "$spid"
+    stop_bg raw-serve "$spid" 0
     grep -qF '"data":"00ff0c41","size":4' "$tmp/raw-serve.out" || fail "raw: serve's line"
 
     # serve --stdin broadcasts to a listener: a fifo holds stdin open.
     mkfifo "$tmp/in"
-    bg_stdin=$tmp/in start_bg bc-serve '"event":"listening"' "$nipc" serve --path "$tmp/b.sock" \
+    bg_stdin=$tmp/in start_or_fail bc-serve '"event":"listening"' "$nipc" serve --path "$tmp/b.sock" \
         --stdin || return
     spid=$bg_pid
     "$nipc" listen --path "$tmp/b.sock" --count 2 >"$tmp/bc-listen.out" 2>"$tmp/bc-listen.err" &
@@ -248,28 +246,32 @@ case_unix() {
         sleep 0.1
     done
     printf '{"type":"news","data":1}\n{"type":"news","data":2}\n' >"$tmp/in"
-    timeout 5 tail --pid="$lpid" -f /dev/null
-    wait "$lpid"
-    rc=$?
+    wait_bg "$lpid"
     check 0 bc-listen "serve --stdin broadcasts, listen --count 2" \
         '"event":"news","data":1' '"event":"news","data":2'
-    stop_bg bc-serve "$spid"
+    stop_bg bc-serve "$spid" 0
 }
 
 case_net() {
     self_exchange tcp --tcp 127.0.0.1:0 -- --tcp 127.0.0.1:PORT
     grep -qF '"from":{"address":"127.0.0.1"' "$tmp/tcp-serve.out" || fail "tcp: no from address"
     self_exchange udp4 --udp4 127.0.0.1:0 -- --udp4 127.0.0.1:PORT
+    self_exchange udp6 --udp6 '[::1]:0' -- --udp6 '[::1]:PORT'
+    grep -qF '"from":{"address":"::1"' "$tmp/udp6-serve.out" || fail "udp6: no from address"
+}
+
+# The certificates of test/support/certs.sh in $tmp/certs.
+make_certs() {
+    bash "$here/../support/certs.sh" "$tmp/certs" >"$tmp/certs.log" 2>&1 && return 0
+    fail "certs.sh"
+    show log "$tmp/certs.log"
+    return 1
 }
 
 case_tls() {
     local certs=$tmp/certs
-    bash "$here/../support/certs.sh" "$certs" >"$tmp/certs.log" 2>&1 || {
-        fail "certs.sh"
-        show log "$tmp/certs.log"
-        return
-    }
-    start_bg tls-serve '"event":"listening"' "$nipc" serve --tcp 127.0.0.1:0 --tls \
+    make_certs || return
+    start_or_fail tls-serve '"event":"listening"' "$nipc" serve --tcp 127.0.0.1:0 --tls \
         --cert "$certs/server.pem" --key "$certs/server.key" --ca "$certs/ca.pem" \
         --request-cert --echo || return
     local spid=$bg_pid port
@@ -289,63 +291,162 @@ case_tls() {
         --cert "$certs/client.pem" --key "$certs/client.key" m 1
     check 1 tls "tls: a server from an untrusted CA, exit 1"
     err_has tls NIPC_ECERTUNTRUSTED "tls: the cause named"
-    stop_bg tls-serve "$spid"
+    stop_bg tls-serve "$spid" 0
     grep -qF '"subject":"CN=nipc test client,O=nipc"' "$tmp/tls-serve.out" ||
         fail "tls: serve did not show the client's subject"
 }
 
-node_against() { # <name> <peer where...> -- <nipc where...>
-    local name=$1 pwhere cwhere
-    shift
-    split_at_dashes "$@"
-    pwhere=("${left[@]}")
-    cwhere=("${right[@]}")
-    start_bg "$name-peer" '"ev":"listening"' "$node" "$peer" --ver 10 --role server-echo \
-        "${pwhere[@]}" --news 2 --timeout 15000 || return
-    local ppid=$bg_pid port
-    port=$(sed -n 's/.*"port":\([0-9]*\).*/\1/p' "$tmp/$name-peer.out" | head -n 1)
-    [ -n "$port" ] && cwhere=("${cwhere[@]/PORT/$port}")
-    run 5 emit "$nipc" emit "${cwhere[@]}" message '"hello"' --wait message
+# ---- against node-ipc -------------------------------------------------------------------
+# Each function takes a name, the node-ipc version (10 or 9), then the peer's WHERE and
+# nipc's, or the other way round, split at --, PORT in the client's standing for the server's.
+
+# nipc emit, ping and listen against node-ipc's echo server (peer.js server-echo).
+node_against() { # <name> <ver> <peer where...> -- <nipc where...>
+    local name=$1 ver=$2 spid where
+    shift 2
+    start_server "$name-peer" '"ev":"listening"' "$node" "$peer" --ver "$ver" --role server-echo \
+        --news 2 --timeout 15000 "$@" || return
+    run 5 emit "$nipc" emit "${where[@]}" message '"hello"' --wait message
     check 0 emit "$name: emit --wait against node-ipc's echo" '"data":"hello world!"'
-    run 5 ping "$nipc" ping "${cwhere[@]}" --type message --count 5
+    run 5 ping "$nipc" ping "${where[@]}" --type message --count 5
     check 0 ping "$name: ping --type message against node-ipc" "5 sent, 5 received"
-    run 5 listen "$nipc" listen "${cwhere[@]}" --count 2 hello '{"id":"cli"}'
+    run 5 listen "$nipc" listen "${where[@]}" --count 2 hello '{"id":"cli"}'
     check 0 listen "$name: listen to node-ipc's news" '"event":"news","data":{"i":0,"to":"cli"}' \
         '"event":"news","data":{"i":1,"to":"cli"}'
     # END stops node-ipc's server (exit 0).
-    run 5 end "$nipc" emit "${cwhere[@]}" END
+    run 5 end "$nipc" emit "${where[@]}" END
     check 0 end "$name: emit END"
-    timeout 5 tail --pid="$ppid" -f /dev/null
-    wait "$ppid"
-    rc=$?
+    wait_bg "$spid"
     check 0 "$name-peer" "$name: node-ipc's server ended by END" '"ev":"end"'
 }
 
-node_client() { # <name> <serve where...> -- <peer where...>
-    local name=$1 swhere pwhere
-    shift
-    split_at_dashes "$@"
-    swhere=("${left[@]}")
-    pwhere=("${right[@]}")
-    start_bg "$name-serve" '"event":"listening"' "$nipc" serve "${swhere[@]}" --echo || return
-    local spid=$bg_pid port
-    port=$(port_of "$name-serve")
-    [ -n "$port" ] && pwhere=("${pwhere[@]/PORT/$port}")
-    run 10 client "$node" "$peer" --ver 10 --role client-echo "${pwhere[@]}" --timeout 8000
+# node-ipc's echo client (peer.js client-echo) against nipc serve --echo.
+node_client() { # <name> <ver> <serve where...> -- <peer where...>
+    local name=$1 ver=$2 spid where
+    shift 2
+    start_server "$name-serve" '"event":"listening"' "$nipc" serve --echo "$@" || return
+    run 10 client "$node" "$peer" --ver "$ver" --role client-echo "${where[@]}" --timeout 8000
     check 0 client "$name: node-ipc's echo client gets nipc serve's echoes" '"ev":"done"'
     sleep 0.2
-    stop_bg "$name-serve" "$spid"
+    stop_bg "$name-serve" "$spid" 0
     grep -qF '"id":"node"' "$tmp/$name-serve.out" || {
         fail "$name: serve did not learn node's id"
         show serve "$tmp/$name-serve.out"
     }
 }
 
+# UDP both ways: nipc emit and ping to node-ipc's UDP server (peer.js udp-server), and
+# node-ipc's udp-client to nipc serve --echo. <host> is 127.0.0.1 or [::1].
+node_udp() { # <name> <ver> --udp4|--udp6 <host>
+    local name=$1 ver=$2 fam=$3 host=$4 spid where
+    local family=${fam#--}
+    local server=${family}Server hello="I am ${family^^} server!"
+    start_server "$name-peer" '"ev":"listening"' "$node" "$peer" --ver "$ver" --role udp-server \
+        "$fam" "$host:0" --timeout 15000 -- "$fam" "$host:PORT" || return
+    run 5 emit "$nipc" emit "${where[@]}" message '{"id":"cli","message":"hi"}' --wait message
+    check 0 emit "$name: emit --wait against node-ipc's UDP server" \
+        "\"data\":{\"id\":\"$server\",\"message\":\"$hello\"}"
+    run 5 ping "$nipc" ping "${where[@]}" --type message --count 5
+    check 0 ping "$name: ping --type message against node-ipc" "5 sent, 5 received"
+    run 5 end "$nipc" emit "${where[@]}" END
+    check 0 end "$name: emit END"
+    wait_bg "$spid"
+    check 0 "$name-peer" "$name: node-ipc's UDP server, the id learned, ended by END" \
+        '"data":{"id":"cli","message":"hi"}' '"id":"cli"}' '"ev":"end"'
+
+    start_server "$name-serve" '"event":"listening"' "$nipc" serve "$fam" "$host:0" --echo \
+        -- "$host:PORT" || return
+    run 10 client "$node" "$peer" --ver "$ver" --role udp-client "$fam" "$host:0" \
+        --to "${where[0]}" --timeout 8000
+    check 0 client "$name: node-ipc's UDP client gets nipc serve's echo" \
+        '"data":{"id":"node","message":"Hello"}' '"ev":"done"'
+    stop_bg "$name-serve" "$spid" 0
+    grep -qF '"id":"node"}' "$tmp/$name-serve.out" || {
+        fail "$name: serve did not learn node's id"
+        show serve "$tmp/$name-serve.out"
+    }
+}
+
+# nipc emit --request to node-ipc answering requests (request_peer.js server).
+node_request() { # <name> <ver> <request_peer where...> -- <nipc where...>
+    local name=$1 ver=$2 spid where
+    shift 2
+    start_server "$name-peer" '"ev":"listening"' "$node" "$request_peer" --ver "$ver" \
+        --role server --timeout 15000 "$@" || return
+    run 5 req "$nipc" emit "${where[@]}" --request add '{"a":2,"b":40}'
+    check 0 req "$name: emit --request, node-ipc's answer" '{"event":"$reply","data":42,'
+    run 5 req "$nipc" emit "${where[@]}" --request slow '{"a":1,"b":2}'
+    check 0 req "$name: emit --request, a late answer" '{"event":"$reply","data":3,'
+    stop_bg "$name-peer" "$spid" 0
+}
+
+# Raw mode, hex, both ways: nipc emit to node-ipc's server-raw (which answers each data),
+# and node-ipc's client-raw to nipc serve --echo; the bytes include 00 and ff.
+node_raw() { # <name> <ver> <peer where...> -- <nipc where...>
+    local name=$1 ver=$2 spid where
+    shift 2
+    start_server "$name-peer" '"ev":"listening"' "$node" "$peer" --ver "$ver" --role server-raw \
+        --encoding hex --answer 0aff00 --clients 1 --timeout 15000 "$@" || return
+    run 5 raw "$nipc" emit "${where[@]}" --raw --encoding hex 00ff0c41 --wait data
+    check 0 raw "$name: emit --raw --encoding hex gets node-ipc's answer" \
+        '"event":"data","data":"0aff00","size":3'
+    wait_bg "$spid"
+    check 0 "$name-peer" "$name: node-ipc's server-raw got the bytes" '"hex":"00ff0c41"' \
+        '"ev":"end","clients":1'
+}
+node_raw_client() { # <name> <ver> <serve where...> -- <peer where...>
+    local name=$1 ver=$2 spid where
+    shift 2
+    start_server "$name-serve" '"event":"listening"' "$nipc" serve --raw --encoding hex --echo \
+        "$@" || return
+    run 10 client "$node" "$peer" --ver "$ver" --role client-raw "${where[@]}" --encoding hex \
+        --send 00ff0c41 --bytes 4 --timeout 8000
+    check 0 client "$name: node-ipc's client-raw gets nipc serve's echo" '"hex":"00ff0c41"' \
+        '"ev":"done"'
+    stop_bg "$name-serve" "$spid" 0
+    grep -qF '"data":"00ff0c41","size":4' "$tmp/$name-serve.out" || fail "$name: serve's line"
+}
+# Raw UDP: node-ipc decodes a datagram as UTF-8 first (compat R5), so ASCII bytes only.
+node_raw_udp() { # <name> <ver>
+    local name=$1 ver=$2 spid where
+    start_server "$name-peer" '"ev":"listening"' "$node" "$peer" --ver "$ver" --role udp-raw \
+        --udp4 127.0.0.1:0 --encoding hex --answer 414243 --count 1 --timeout 15000 \
+        -- --udp4 127.0.0.1:PORT || return
+    run 5 raw "$nipc" emit "${where[@]}" --raw --encoding hex 0a4142 --wait data
+    check 0 raw "$name: emit --udp4 --raw gets node-ipc's answer" '"data":"414243","size":3'
+    wait_bg "$spid"
+    check 0 "$name-peer" "$name: node-ipc's udp-raw got the bytes" '"hex":"0a4142"' '"ev":"done"'
+}
+
 case_node() {
-    node_against node-unix --path "$tmp/n.sock" -- --path "$tmp/n.sock"
-    node_against node-tcp --tcp 127.0.0.1:0 -- --tcp 127.0.0.1:PORT
-    node_client node-serve-unix --path "$tmp/m.sock" -- --path "$tmp/m.sock"
-    node_client node-serve-tcp --tcp 127.0.0.1:0 -- --tcp 127.0.0.1:PORT
+    make_certs || return
+    export NIPC_TLS_DIR=$tmp/certs
+    local c=$tmp/certs v
+    local tls_client=(--tls --ca "$c/ca.pem" --cert "$c/client.pem" --key "$c/client.key")
+    local tls_serve=(--tls --cert "$c/server.pem" --key "$c/server.key" --ca "$c/ca.pem"
+        --request-cert)
+    for v in 10 9; do
+        node_against "node$v-unix" "$v" --path "$tmp/n$v.sock" -- --path "$tmp/n$v.sock"
+        node_against "node$v-tcp" "$v" --tcp 127.0.0.1:0 -- --tcp 127.0.0.1:PORT
+        node_against "node$v-tls" "$v" --transport tls --at 127.0.0.1:0 --mutual \
+            -- --tcp 127.0.0.1:PORT "${tls_client[@]}"
+        node_client "node$v-serve-unix" "$v" --path "$tmp/m$v.sock" -- --path "$tmp/m$v.sock"
+        node_client "node$v-serve-tcp" "$v" --tcp 127.0.0.1:0 -- --tcp 127.0.0.1:PORT
+        node_client "node$v-serve-tls" "$v" --tcp 127.0.0.1:0 "${tls_serve[@]}" \
+            -- --transport tls --at 127.0.0.1:PORT --mutual
+        grep -qF '"subject":"CN=nipc test client,O=nipc"' "$tmp/node$v-serve-tls-serve.out" ||
+            fail "node$v-serve-tls: serve did not show node's certificate subject"
+        node_udp "node$v-udp4" "$v" --udp4 127.0.0.1
+        node_udp "node$v-udp6" "$v" --udp6 '[::1]'
+        node_request "node$v-request-unix" "$v" --transport unix --at "$tmp/q$v.sock" \
+            -- --path "$tmp/q$v.sock"
+        node_request "node$v-request-tcp" "$v" --transport tcp4 --at 127.0.0.1:0 \
+            -- --tcp 127.0.0.1:PORT
+        node_raw "node$v-raw-unix" "$v" --path "$tmp/r$v.sock" -- --path "$tmp/r$v.sock"
+        node_raw "node$v-raw-tcp" "$v" --tcp 127.0.0.1:0 -- --tcp 127.0.0.1:PORT
+        node_raw_client "node$v-raw-serve" "$v" --tcp 127.0.0.1:0 -- --tcp 127.0.0.1:PORT
+        node_raw_udp "node$v-raw-udp4" "$v"
+    done
 }
 
 case "$case_name" in

@@ -20,7 +20,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# fail, ok, show and run, which the tool's tests share.
+# fail, ok, show, run, start_bg, forget and stop_bg, which the tool's tests share.
 # shellcheck source=../support/script.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../support/script.sh"
 
@@ -68,54 +68,6 @@ free_port() {
         }' "$1") || return 1
     [ "$p" != 8000 ] || p=$(free_port "$1")
     echo "$p"
-}
-
-# start_bg <name> <ready string> <command...>: starts a server in the background, output in
-# $tmp/<name>.out/.err, and waits up to 5 s for <ready string> in its stdout. Sets $bg_pid.
-# Returns 1 if it exited or did not get ready.
-start_bg() {
-    local name=$1 ready=$2
-    shift 2
-    "$@" >"$tmp/$name.out" 2>"$tmp/$name.err" &
-    bg_pid=$!
-    pids+=("$bg_pid")
-    for _ in $(seq 50); do
-        grep -qsF -- "$ready" "$tmp/$name.out" && return 0
-        kill -0 "$bg_pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    return 1
-}
-
-# forget <pid>: it was reaped, so its number may be another process's from now on.
-forget() {
-    local p keep=()
-    for p in "${pids[@]}"; do
-        [ "$p" = "$1" ] || keep+=("$p")
-    done
-    pids=("${keep[@]}")
-}
-
-# stop_bg <name> <pid> <want status>: SIGTERM, then up to 5 s for it to exit with that status.
-stop_bg() {
-    local name=$1 pid=$2 want=$3 status
-    kill -TERM "$pid" 2>/dev/null
-    for _ in $(seq 50); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-        fail "$name: still running 5 s after SIGTERM"
-        kill -KILL "$pid" 2>/dev/null
-    fi
-    wait "$pid"
-    status=$?
-    forget "$pid"
-    if [ "$status" != "$want" ]; then
-        fail "$name: exit $status after SIGTERM, want $want"
-        show "$name stdout" "$tmp/$name.out"
-        show "$name stderr" "$tmp/$name.err"
-    fi
 }
 
 # start_net <name> <transport option> <port kind> <command...>: a server that prints "world
