@@ -13,8 +13,9 @@
 #             subject in world's log; hello refusing a world whose certificate is from
 #             another CA, for another name or expired, and a mutual-TLS world refusing a
 #             hello with no certificate or one from another CA: exit 1 at once (no retry),
-#             the cause named; files that hold no certificate; and the certificates that
-#             README.md's openssl recipe makes
+#             the cause named; hello against node-ipc's own TLS world, basic and mutual;
+#             files that hold no certificate; and the certificates that README.md's openssl
+#             recipe makes
 #   node      world answers a node-ipc client (client.js) as node-ipc's world does, for
 #             5, {"a":1}, [1,2] and "hello"; hello gets its answer from a node-ipc world
 #             (test/interop/node/peer.js) on a Unix socket and over UDP
@@ -393,6 +394,27 @@ case_tls() {
             show "world stdout" "$tmp/w-mutual.out"
         fi
     fi
+
+    # The same two against node-ipc's own TLS world (peer.js: config.tls with certs.sh's
+    # files; --mutual adds requestCert), as node-ipc's examples run them.
+    export NIPC_TLS_DIR=$certs
+    local mode p
+    for mode in basic mutual; do
+        local extra=() hargs=(--tls)
+        [ "$mode" = mutual ] && extra=(--mutual)
+        if start_bg "n-tls-$mode" '"ev":"listening"' "$node" "$peer" --ver 10 --role server-echo \
+            --id world --transport tls --at 127.0.0.1:0 "${extra[@]}"; then
+            p=$(sed -n 's/.*"ev":"listening","port":\([0-9]*\).*/\1/p' "$tmp/n-tls-$mode.out")
+            hargs+=("$p" "${ca[@]}")
+            [ "$mode" = mutual ] && hargs+=("${mine[@]}")
+            hello_against "hello-node-tls-$mode" "hello --tls ($mode), node-ipc's TLS world" \
+                "hello world!" "${hargs[@]}"
+            stop_bg "n-tls-$mode" "$bg_pid" 0
+        else
+            fail "the node-ipc TLS world ($mode) did not start"
+            show "stderr" "$tmp/n-tls-$mode.err"
+        fi
+    done
 
     # hello refuses a world whose certificate does not verify.
     if tls_world w-other other; then
