@@ -3,7 +3,11 @@
 //
 // A node-ipc client for the examples' tests: it stands in for hello in front of the C world.
 //
-//   node client.js (--path SOCKET | --tcp PORT) VALUE...
+//   node client.js (--path SOCKET | --tcp PORT [--tls DIR [--mutual]]) VALUE...
+//
+// With --tls, node-ipc's TLS client (config.tls) trusting DIR/ca.pem (test/support/certs.sh's
+// files) and verifying world (rejectUnauthorized); with --mutual it also shows its own
+// certificate, DIR/client.pem, as node-ipc's basic-most-secure example does.
 //
 // Connects to world (connectTo('world', SOCKET) or connectToNet('world', '127.0.0.1', PORT)),
 // emits `message` with each VALUE, parsed as JSON, in turn, each once the one before has
@@ -18,18 +22,23 @@ const path = require('node:path');
 const { load } = require(path.join(__dirname, '..', 'interop', 'node', 'lib.js'));
 
 function parse(argv) {
-    const args = { path: null, port: null, values: [] };
+    const args = { path: null, port: null, tls: null, mutual: false, values: [] };
     for (let i = 0; i < argv.length; i++) {
         if (argv[i] === '--path' && i + 1 < argv.length) {
             args.path = argv[++i];
         } else if (argv[i] === '--tcp' && i + 1 < argv.length) {
             args.port = Number(argv[++i]);
+        } else if (argv[i] === '--tls' && i + 1 < argv.length) {
+            args.tls = argv[++i];
+        } else if (argv[i] === '--mutual') {
+            args.mutual = true;
         } else {
             args.values.push(JSON.parse(argv[i]));
         }
     }
-    if ((args.path === null) === (args.port === null) || args.values.length === 0) {
-        throw new Error('usage: node client.js (--path SOCKET | --tcp PORT) VALUE...');
+    if ((args.path === null) === (args.port === null) || args.values.length === 0 ||
+        (args.tls !== null && args.port === null) || (args.mutual && args.tls === null)) {
+        throw new Error('usage: node client.js (--path SOCKET | --tcp PORT [--tls DIR [--mutual]]) VALUE...');
     }
     return args;
 }
@@ -53,6 +62,16 @@ function main() {
     ipc.config.id = 'node-hello';
     ipc.config.silent = true;
     ipc.config.stopRetrying = true; // no world: fail at once, do not retry
+    if (args.tls !== null) {
+        ipc.config.tls = {
+            trustedConnections: [path.join(args.tls, 'ca.pem')],
+            rejectUnauthorized: true,
+        };
+        if (args.mutual) {
+            ipc.config.tls.public = path.join(args.tls, 'client.pem');
+            ipc.config.tls.private = path.join(args.tls, 'client.key');
+        }
+    }
 
     let answered = 0;
     let finished = false;

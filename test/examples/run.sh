@@ -13,7 +13,8 @@
 #             subject in world's log; hello refusing a world whose certificate is from
 #             another CA, for another name or expired, and a mutual-TLS world refusing a
 #             hello with no certificate or one from another CA: exit 1 at once (no retry),
-#             the cause named; hello against node-ipc's own TLS world, basic and mutual;
+#             the cause named; node-ipc's TLS client against world and hello against
+#             node-ipc's TLS world, basic and mutual;
 #             files that hold no certificate; and the certificates that README.md's openssl
 #             recipe makes
 #   node      world answers a node-ipc client (client.js) as node-ipc's world does, for
@@ -393,6 +394,19 @@ case_tls() {
             fail "world --tls --ca let in a client that it should have refused"
             show "world stdout" "$tmp/w-mutual.out"
         fi
+    fi
+
+    # node-ipc's TLS client against world, both set-ups, answered as node-ipc's world does.
+    if tls_world w-node server; then
+        node_client node-tls "node-ipc TLS client, world --tls" --tcp "$port" --tls "$certs"
+        stop_bg w-node "$bg_pid" 0
+    fi
+    if tls_world w-node-mutual server "${ca[@]}"; then
+        node_client node-tls-mutual "node-ipc TLS client with its certificate, world --tls --ca" \
+            --tcp "$port" --tls "$certs" --mutual
+        stop_bg w-node-mutual "$bg_pid" 0
+        expect_in "$tmp/w-node-mutual.out" "client connected over TLS, $client_subject" \
+            "world --tls --ca: node-ipc's client's subject"
     fi
 
     # The same two against node-ipc's own TLS world (peer.js: config.tls with certs.sh's
