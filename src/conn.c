@@ -92,7 +92,8 @@ void nipc__conn_release(nipc_conn_t *c)
 
 /* ---- frame lengths, for codecs without a delimiter --------------------------------------- */
 
-static int lens_push(nipc_lens_t *l, size_t len)
+/* Room for one more length. */
+static int lens_room(nipc_lens_t *l)
 {
     if (l->n == l->cap && l->head > 0) {
         memmove(l->v, l->v + l->head, (l->n - l->head) * sizeof *l->v);
@@ -107,8 +108,15 @@ static int lens_push(nipc_lens_t *l, size_t len)
         l->v = v;
         l->cap = cap;
     }
-    l->v[l->n++] = len;
     return 0;
+}
+
+static int lens_push(nipc_lens_t *l, size_t len)
+{
+    int err = lens_room(l);
+    if (err == 0)
+        l->v[l->n++] = len;
+    return err;
 }
 
 static size_t lens_pop(nipc_lens_t *l)
@@ -571,8 +579,10 @@ int nipc__conn_send_bytes(nipc_conn_t *c, const char *p, size_t n)
     if (c->closing)
         return UV_ENOTCONN;
     nipc_buf_t *dst = next_queue(c);
-    /* The room first: once part is written, the rest must find its place. */
-    if (nipc__buf_reserve(dst, n) != 0)
+    /* The room first (and its length's): once part is written, the rest must find its
+     * place, so that queued() below cannot fail. */
+    if (nipc__buf_reserve(dst, n) != 0 ||
+        (!c->codec->delimited && dst == &c->out && lens_room(&c->lens) != 0))
         return UV_ENOMEM;
     size_t done = write_direct(c, p, n);
     if (done > 0) {
