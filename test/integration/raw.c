@@ -236,6 +236,58 @@ static void on_drop(const nipc_event_t *ev, void *arg)
     d->bytes += json_integer_value(json_object_get(ev->data, "bytes"));
 }
 
+/* A raw client of a raw peer that does not read (until deaf_close drains it), its drops
+ * counted. */
+typedef struct deaf {
+    int lfd;
+    int fd;
+    nipc_t *ipc;
+    nipc_client_t *c;
+    drop_t d;
+} deaf_t;
+
+#define KEEP_DEFAULT_QUEUE ((size_t)-1) /* deaf_up(): keep max_queued_bytes' default */
+
+static void deaf_up(deaf_t *k, const th_transport_t *t, size_t max_queued)
+{
+    int port;
+    bool connected = false;
+    nipc_config_t cfg;
+    memset(k, 0, sizeof *k);
+    k->lfd = th_raw_listen_any(t, dir, "sink.sock", &port);
+    th_config(&cfg);
+    cfg.raw_buffer = true;
+    if (max_queued != KEEP_DEFAULT_QUEUE)
+        cfg.max_queued_bytes = max_queued;
+    cr_assert_eq(nipc_new(&k->ipc, &loop, &cfg), 0);
+    cr_assert_eq(th_connect_raw(k->ipc, t, "sink", dir, "sink.sock", port, &k->c), 0);
+    nipc_client_on(k->c, "connect", th_flag, &connected);
+    nipc_client_on(k->c, "drop", on_drop, &k->d);
+    k->fd = th_raw_accept_any(&loop, t, k->lfd, 2000);
+    cr_assert(k->fd >= 0, "%s: no connection", t->name);
+    cr_assert(th_run_until(&loop, &connected, 2000), "%s", t->name);
+}
+
+/* Closes the client without flush, checks one drop, and returns what the peer then reads. */
+static size_t deaf_close(deaf_t *k, const th_transport_t *t)
+{
+    cr_assert_eq(nipc_client_close(k->c, false), 0);
+    th_run_for(&loop, 50);
+    cr_assert_eq(k->d.events, 1, "%s: one drop", t->name);
+    size_t got = 0, r;
+    char buf[65536];
+    while ((r = th_raw_read(&loop, k->fd, buf, sizeof buf, 300)) > 0)
+        got += r;
+    return got;
+}
+
+static void deaf_down(deaf_t *k)
+{
+    close(k->fd);
+    close(k->lfd);
+    nipc_free(k->ipc);
+}
+
 ParameterizedTestParameters(raw, raw_frames_lost_are_counted_exactly)
 {
     TH_TRANSPORT_PARAMS();
@@ -249,23 +301,9 @@ ParameterizedTestParameters(raw, raw_frames_lost_are_counted_exactly)
  */
 ParameterizedTest(th_transport_t *t, raw, raw_frames_lost_are_counted_exactly)
 {
-    int port;
-    int lfd = th_raw_listen_any(t, dir, "sink.sock", &port);
-    nipc_config_t cfg;
-    th_config(&cfg);
-    cfg.raw_buffer = true;
-    cfg.max_queued_bytes = 0;
-    nipc_t *ipc;
-    nipc_client_t *c;
-    bool connected = false;
-    drop_t d = {0};
-    cr_assert_eq(nipc_new(&ipc, &loop, &cfg), 0);
-    cr_assert_eq(th_connect_raw(ipc, t, "sink", dir, "sink.sock", port, &c), 0);
-    nipc_client_on(c, "connect", th_flag, &connected);
-    nipc_client_on(c, "drop", on_drop, &d);
-    int fd = th_raw_accept_any(&loop, t, lfd, 2000);
-    cr_assert(fd >= 0, "%s: no connection", t->name);
-    cr_assert(th_run_until(&loop, &connected, 2000), "%s", t->name);
+    deaf_t k;
+    deaf_up(&k, t, 0);
+    nipc_client_t *c = k.c;
     /* Several frames per turn, so that a write the socket takes in part ends inside one of
      * them with whole ones before it. */
     const size_t frame = 16 * 1024 + 1, frames = 1280;
@@ -277,27 +315,16 @@ ParameterizedTest(th_transport_t *t, raw, raw_frames_lost_are_counted_exactly)
         if (i % 5 == 4)
             th_run_for(&loop, 1); /* writes go out, partly, turn by turn */
     }
-    cr_assert_eq(nipc_client_close(c, false), 0);
-    th_run_for(&loop, 50);
-    cr_assert_eq(d.events, 1, "%s: one drop", t->name);
-    size_t got = 0;
-    char buf[16384];
-    for (;;) {
-        size_t r = th_raw_read(&loop, fd, buf, sizeof buf, 300);
-        if (r == 0)
-            break;
-        got += r;
-    }
+    size_t got = deaf_close(&k, t);
+    drop_t d = k.d;
     cr_assert_eq(got + (size_t)d.bytes, frames * frame, "%s: read %zu, dropped %lld bytes", t->name,
                  got, (long long)d.bytes);
     cr_assert_gt(d.bytes, 0, "%s: the test needs a loss", t->name);
     cr_assert_eq((size_t)d.frames, frames - got / frame,
                  "%s: read %zu bytes (%zu whole frames), dropped %lld frames", t->name, got,
                  got / frame, (long long)d.frames);
-    close(fd);
-    close(lfd);
     free(chunk);
-    nipc_free(ipc);
+    deaf_down(&k);
 }
 
 /* ---- sync mode (C15, R6) ------------------------------------------------------------------- */
@@ -464,45 +491,21 @@ ParameterizedTestParameters(raw, a_large_send_written_in_part_then_dropped_is_co
  * rest is queued; a close without flush reports the rest as one frame, to the byte. */
 ParameterizedTest(th_transport_t *t, raw, a_large_send_written_in_part_then_dropped_is_counted)
 {
-    int port;
-    int lfd = th_raw_listen_any(t, dir, "sink.sock", &port);
-    nipc_config_t cfg;
-    th_config(&cfg);
-    cfg.raw_buffer = true;
-    nipc_t *ipc;
-    nipc_client_t *c;
-    bool connected = false;
-    drop_t d = {0};
-    cr_assert_eq(nipc_new(&ipc, &loop, &cfg), 0);
-    cr_assert_eq(th_connect_raw(ipc, t, "sink", dir, "sink.sock", port, &c), 0);
-    nipc_client_on(c, "connect", th_flag, &connected);
-    nipc_client_on(c, "drop", on_drop, &d);
-    int fd = th_raw_accept_any(&loop, t, lfd, 2000);
-    cr_assert(fd >= 0, "%s: no connection", t->name);
-    cr_assert(th_run_until(&loop, &connected, 2000), "%s", t->name);
+    deaf_t k;
+    deaf_up(&k, t, KEEP_DEFAULT_QUEUE);
+    nipc_client_t *c = k.c;
     const size_t n = 24 << 20;
     char *big = calloc(1, n);
     cr_assert_not_null(big);
     cr_assert_eq(nipc_client_send(c, big, n), 0, "%s", t->name);
     free(big); /* the call copied what it did not write */
-    cr_assert_eq(nipc_client_close(c, false), 0);
-    th_run_for(&loop, 50);
-    cr_assert_eq(d.events, 1, "%s: one drop", t->name);
+    size_t got = deaf_close(&k, t);
+    drop_t d = k.d;
     cr_assert_eq(d.frames, 1, "%s", t->name);
-    size_t got = 0;
-    char buf[65536];
-    for (;;) {
-        size_t r = th_raw_read(&loop, fd, buf, sizeof buf, 300);
-        if (r == 0)
-            break;
-        got += r;
-    }
     cr_assert_gt(got, 0, "%s: part was written at once", t->name);
     cr_assert_eq(got + (size_t)d.bytes, n, "%s: read %zu, dropped %lld", t->name, got,
                  (long long)d.bytes);
-    close(fd);
-    close(lfd);
-    nipc_free(ipc);
+    deaf_down(&k);
 }
 
 typedef struct asked_i {
