@@ -95,7 +95,8 @@ typedef struct nipc_loss {
 /* request.c: a connection's requests waiting for their replies. */
 typedef struct nipc_request nipc_request_t;
 typedef struct nipc_requests {
-    nipc_request_t *head;
+    nipc_request_t *head; /* oldest first */
+    nipc_request_t *tail;
     int64_t last_id; /* ids are never reused on a connection */
 } nipc_requests_t;
 

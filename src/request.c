@@ -21,8 +21,9 @@
 struct nipc_request {
     uv_timer_t timer;
     nipc_t *ipc;
-    nipc_request_t *next; /* in its connection's list, while pending */
-    nipc_request_t **link;
+    nipc_requests_t *list; /* its connection's, oldest first, while pending; else NULL */
+    nipc_request_t *prev;
+    nipc_request_t *next;
     int64_t id;
     nipc_reply_cb cb;
     void *arg;
@@ -39,11 +40,10 @@ static void on_timer_closed(uv_handle_t *h)
 /* Ends r: out of its list, its timer closing, and its callback told once. */
 static void end(nipc_request_t *r, int status, json_t *data)
 {
-    *r->link = r->next;
-    if (r->next != NULL)
-        r->next->link = r->link;
-    r->next = NULL;
-    r->link = &r->next;
+    nipc_requests_t *l = r->list;
+    *(r->prev != NULL ? &r->prev->next : &l->head) = r->next;
+    *(r->next != NULL ? &r->next->prev : &l->tail) = r->prev;
+    r->list = NULL;
     uv_timer_stop(&r->timer);
     nipc__close_handle(r->ipc, (uv_handle_t *)&r->timer, on_timer_closed);
     r->ipc->depth++;
@@ -81,11 +81,12 @@ int nipc__request_send(nipc_conn_t *c, const char *type, json_t *data, unsigned 
     r->id = id;
     r->cb = cb;
     r->arg = arg;
-    r->next = c->requests.head;
-    if (r->next != NULL)
-        r->next->link = &r->next;
-    r->link = &c->requests.head;
-    c->requests.head = r;
+    /* Appended: replies mostly come in order, and the lookup starts at the oldest. */
+    nipc_requests_t *l = &c->requests;
+    r->list = l;
+    r->prev = l->tail;
+    *(l->tail != NULL ? &l->tail->next : &l->head) = r;
+    l->tail = r;
     uv_timer_init(c->ipc->loop, &r->timer);
     r->timer.data = r;
     if (timeout_ms > 0)
