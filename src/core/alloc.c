@@ -11,6 +11,26 @@
 #include <string.h>
 
 static unsigned long fail_countdown;
+static bool counting;    /* off unless a test turns it on: no cost but a branch */
+static long live_blocks; /* malloc/calloc/realloc(NULL) less free(non-NULL), while counting */
+
+void nipc__test_count_blocks(bool on)
+{
+    counting = on;
+    live_blocks = 0;
+}
+
+long nipc__test_live_blocks(void)
+{
+    return live_blocks;
+}
+
+static void *counted(void *p)
+{
+    if (counting && p != NULL)
+        live_blocks++;
+    return p;
+}
 
 void nipc__test_fail_alloc_after(unsigned long n)
 {
@@ -28,7 +48,7 @@ void *nipc__malloc(size_t n)
 {
     if (should_fail())
         return NULL;
-    return malloc(n ? n : 1);
+    return counted(malloc(n ? n : 1));
 }
 
 void *nipc__calloc(size_t count, size_t size)
@@ -37,18 +57,21 @@ void *nipc__calloc(size_t count, size_t size)
         return NULL;
     if (should_fail())
         return NULL;
-    return calloc(count ? count : 1, size ? size : 1);
+    return counted(calloc(count ? count : 1, size ? size : 1));
 }
 
 void *nipc__realloc(void *p, size_t n)
 {
     if (should_fail())
         return NULL;
-    return realloc(p, n ? n : 1);
+    void *q = realloc(p, n ? n : 1);
+    return p == NULL ? counted(q) : q;
 }
 
 void nipc__free(void *p)
 {
+    if (counting && p != NULL)
+        live_blocks--;
     free(p);
 }
 

@@ -23,6 +23,13 @@ char *nipc__strdup(const char *s); /* NULL stays NULL */
 char *nipc__strndup(const char *s, size_t n);
 /* Tests only: makes the n-th allocation from now fail (0 turns it off). */
 void nipc__test_fail_alloc_after(unsigned long n);
+/*
+ * Tests only: while counting is on, nipc__live_blocks() is the number of blocks allocated
+ * through here (jansson's included) and not yet freed, counted from when it was turned on.
+ * A test compares it before and after a hostile peer: memory returns to its level.
+ */
+void nipc__test_count_blocks(bool on);
+long nipc__test_live_blocks(void);
 
 /* ---- buf.c: a growable byte buffer with a consumed prefix ------------------------------ */
 
