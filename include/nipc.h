@@ -130,7 +130,8 @@ typedef struct nipc_config {
     nipc_logger_cb logger;    /* NULL: write lines to stdout */
     void *logger_arg;
     unsigned max_connections; /* 100: more concurrent peers are accepted, then closed (S6) */
-    unsigned retry;           /* 500: milliseconds between reconnect attempts */
+    unsigned retry;           /* 500: milliseconds between reconnect attempts, a fixed
+                                 interval (C7) unless retry_backoff grows it */
     long max_retries;         /* NIPC_RETRY_FOREVER; 0 means no retry (C8) */
     bool stop_retrying;       /* false: true means never reconnect (C10) */
     bool readable_all;        /* false: socket file mode |= 0444 (S5) */
@@ -210,6 +211,25 @@ typedef struct nipc_config {
     bool allow_reserved_events; /* false: a frame named like a lifecycle event is refused,
                                    received (an `error`) or sent (NIPC_ERESERVED) */
     bool legacy_data;           /* true: null and "" data are sent as {} like node-ipc (W4) */
+
+    /*
+     * Reconnect backoff and jitter, beside node-ipc's fixed `retry` interval (since 0.3.0).
+     * The defaults are node-ipc's rule exactly: every wait between attempts is `retry` ms.
+     * The first wait after a close (or after a first attempt that failed) is `retry` ms;
+     * each further wait, with no connection in between, is the one before times
+     * retry_backoff, and at most retry_max_ms; a published `connect` (and a destroyed
+     * client started again) brings the wait back to `retry`. With retry_jitter j, each
+     * wait w is drawn uniformly from [w*(1-j), w]: jitter only shortens, so the cap holds
+     * and the growth is the same, while many clients that lost one server spread out
+     * instead of reconnecting in lockstep. The draws come from a generator per instance,
+     * seeded once from the system's random source (uv_random(), else the time and pid).
+     * nipc_new() refuses (UV_EINVAL) a backoff below 1 or not finite, a jitter outside
+     * 0-1, and a retry_max_ms (other than 0) below `retry`.
+     */
+    double retry_backoff;  /* 1: a fixed interval, node-ipc's; 2: each wait doubles */
+    unsigned retry_max_ms; /* 0: no cap (a wait stops growing at UINT_MAX ms); else the
+                              longest wait, >= retry */
+    double retry_jitter;   /* 0: none; up to 1 (a wait anywhere from 0 to w) */
 
     /* NULL: node-ipc's JSON frames, or raw mode's bytes with raw_buffer. Else the caller's
      * codec (node-ipc 14's custom parser), copied by nipc_new(): see nipc_codec_t. Since

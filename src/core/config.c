@@ -2,6 +2,7 @@
 /* node-ipc's defaults (K1), per-instance copies (K2) and the default socket path (S1, C1). */
 #include "core.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <string.h>
@@ -37,6 +38,7 @@ void nipc_config_init(nipc_config_t *cfg)
     cfg->max_connections = 100;
     cfg->retry = 500;
     cfg->max_retries = NIPC_RETRY_FOREVER;
+    cfg->retry_backoff = 1; /* node-ipc's fixed interval; no cap, no jitter */
     cfg->tls.reject_unauthorized = true;
     cfg->tls.min_version = 12;
     cfg->tls.handshake_timeout_ms = 10000;
@@ -182,6 +184,19 @@ int nipc__config_check(const nipc_config_t *cfg, const char **why)
     }
     if (cfg->max_retries < NIPC_RETRY_FOREVER) {
         *why = "max_retries must be NIPC_RETRY_FOREVER or >= 0";
+        return UV_EINVAL;
+    }
+    /* isfinite() and the comparisons refuse NaN as well: NaN >= 1 is false. */
+    if (!(isfinite(cfg->retry_backoff) && cfg->retry_backoff >= 1)) {
+        *why = "retry_backoff must be a finite number >= 1 (1: node-ipc's fixed interval)";
+        return UV_EINVAL;
+    }
+    if (!(cfg->retry_jitter >= 0 && cfg->retry_jitter <= 1)) {
+        *why = "retry_jitter must be from 0 to 1";
+        return UV_EINVAL;
+    }
+    if (cfg->retry_max_ms != 0 && cfg->retry_max_ms < cfg->retry) {
+        *why = "retry_max_ms must be 0 (no cap) or at least retry";
         return UV_EINVAL;
     }
     /* As node-ipc 14 refuses an empty allowedEvents: a list that allows nothing is a mistake,

@@ -355,6 +355,16 @@ Test(instance, refused_configurations)
     th_config(&cfg);
     cfg.max_message_size = 0;
     cr_assert_eq(nipc_new(&ipc, NULL, &cfg), UV_EINVAL);
+    th_config(&cfg);
+    cfg.retry_backoff = 0.5; /* waits that shrink */
+    cr_assert_eq(nipc_new(&ipc, NULL, &cfg), UV_EINVAL);
+    th_config(&cfg);
+    cfg.retry_jitter = 1.5; /* a wait below 0 */
+    cr_assert_eq(nipc_new(&ipc, NULL, &cfg), UV_EINVAL);
+    th_config(&cfg);
+    cfg.retry_max_ms = cfg.retry - 1; /* a cap below the first wait */
+    cr_assert_eq(nipc_new(&ipc, NULL, &cfg), UV_EINVAL);
+    cr_assert_null(ipc);
     cr_assert_eq(nipc_new(NULL, NULL, NULL), UV_EINVAL);
     /* NULL config means node-ipc's defaults. */
     cr_assert_eq(nipc_new(&ipc, NULL, NULL), 0);

@@ -4,6 +4,7 @@
 
 #include <criterion/criterion.h>
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -401,6 +402,50 @@ Test(config, other_invalid_values_are_einval, .timeout = 10)
     cr_assert_eq(check(&c), UV_EINVAL);
     c.max_retries = 0;
     cr_assert_eq(check(&c), 0, "C8: 0 means no retry");
+}
+
+/* Backoff and jitter are off by default: every wait is node-ipc's `retry` (C7). */
+Test(config, c7_retry_backoff_defaults_keep_node_ipc_s_fixed_interval, .timeout = 10)
+{
+    nipc_config_t c;
+    memset(&c, 0x5a, sizeof c);
+    nipc_config_init(&c);
+    cr_assert_eq(c.retry, 500);
+    cr_assert(c.retry_backoff == 1, "a fixed interval");
+    cr_assert_eq(c.retry_max_ms, 0, "no cap");
+    cr_assert(c.retry_jitter == 0, "no jitter");
+    cr_assert_eq(check(&c), 0);
+}
+
+Test(config, retry_backoff_jitter_and_cap_are_checked, .timeout = 10)
+{
+    static const double bad_backoff[] = {0, 0.5, 0.999, -1, NAN, INFINITY, -INFINITY};
+    static const double bad_jitter[] = {-0.01, 1.01, 2, NAN, INFINITY, -INFINITY};
+    nipc_config_t c;
+    for (size_t i = 0; i < sizeof bad_backoff / sizeof bad_backoff[0]; i++) {
+        nipc_config_init(&c);
+        c.retry_backoff = bad_backoff[i];
+        cr_assert_eq(check(&c), UV_EINVAL, "retry_backoff %g", bad_backoff[i]);
+    }
+    for (size_t i = 0; i < sizeof bad_jitter / sizeof bad_jitter[0]; i++) {
+        nipc_config_init(&c);
+        c.retry_jitter = bad_jitter[i];
+        cr_assert_eq(check(&c), UV_EINVAL, "retry_jitter %g", bad_jitter[i]);
+    }
+    nipc_config_init(&c);
+    c.retry = 100;
+    c.retry_max_ms = 99;
+    cr_assert_eq(check(&c), UV_EINVAL, "a cap below the first wait");
+    c.retry_max_ms = 100;
+    cr_assert_eq(check(&c), 0, "a cap at the first wait: a fixed interval");
+    c.retry_max_ms = 0;
+    c.retry_backoff = 1e6;
+    c.retry_jitter = 1;
+    cr_assert_eq(check(&c), 0, "no cap, any finite growth, the whole range of jitter");
+    c.retry_backoff = 1.5;
+    c.retry_jitter = 0.25;
+    c.retry_max_ms = 30000;
+    cr_assert_eq(check(&c), 0);
 }
 
 Test(config, an_empty_allowed_events_is_einval, .timeout = 10)
