@@ -13,6 +13,9 @@
  * disconnect, or no retries remain: `disconnect` then `destroy`. Otherwise arm the timer
  * (`retry` ms) and publish `disconnect`; when it fires, spend one retry and connect again.
  * retries_remaining is reset to max_retries after each `connect` is published (C8).
+ * Beyond node-ipc, the wait may grow (retry_backoff, up to retry_max_ms) and be drawn
+ * shorter (retry_jitter); `wait` holds the next one before jitter and goes back to `retry`
+ * wherever retries_remaining is reset. The defaults make every wait `retry` ms exactly.
  *
  * Bytes queued while connecting survive failed attempts; bytes queued on a connection that
  * is lost are discarded with it (a partially written frame cannot be resumed elsewhere),
@@ -26,6 +29,7 @@
 #include "codec/codec.h"
 #include "transport/transport.h"
 
+#include <limits.h>
 #include <string.h>
 
 enum client_state { CONNECTING, CONNECTED, WAITING, DESTROYED };
@@ -47,6 +51,7 @@ struct nipc_client_s {
     uv_timer_t timer;
     enum client_state state;
     long retries_remaining;
+    double wait; /* the next wait between attempts before jitter, from `retry` up (backoff) */
     bool in_table;
     bool explicit_disconnect;
     bool discard;    /* closed without flush: what is queued is dropped (UV_ECANCELED) */
@@ -206,6 +211,22 @@ static bool verification_failed(int err)
            err == NIPC_ECERTINVALID || err == NIPC_ETLSVERSION || err == NIPC_ENOPEERCERT;
 }
 
+/* The time to wait before the next attempt, and the one after it grown by the backoff. */
+static uint64_t next_wait(nipc_client_t *cl)
+{
+    const nipc_config_t *cfg = &cl->ipc->cfg;
+    double w = cl->wait;
+    double cap = cfg->retry_max_ms != 0 ? (double)cfg->retry_max_ms : (double)UINT_MAX;
+    cl->wait = w * cfg->retry_backoff < cap ? w * cfg->retry_backoff : cap;
+    /* Only shorter, never longer: uniform in [w * (1 - jitter), w]. */
+    if (cfg->retry_jitter > 0)
+        w -= w * cfg->retry_jitter * nipc__random(cl->ipc);
+    uint64_t ms = (uint64_t)(w + 0.5);
+    if (cfg->retry_backoff != 1 || cfg->retry_jitter > 0)
+        nipc_log(cl->ipc, "%s: next attempt in %llu ms", cl->id, (unsigned long long)ms);
+    return ms;
+}
+
 /* What node-ipc does on every socket close (C7-C10, C12); and, unlike node-ipc, no retry
  * after a failed verification unless tls.retry_unverified. */
 static void after_close(nipc_client_t *cl)
@@ -219,7 +240,7 @@ static void after_close(nipc_client_t *cl)
         destroyed(cl);
         return;
     }
-    uv_timer_start(&cl->timer, on_retry_timer, cfg->retry, 0);
+    uv_timer_start(&cl->timer, on_retry_timer, next_wait(cl), 0);
     publish(cl, "disconnect", NULL, 0);
 }
 
@@ -274,6 +295,7 @@ static void connected(nipc_client_t *cl)
     nipc_log(cl->ipc, "connected to %s at %s", cl->id, cl->path);
     publish(cl, "connect", NULL, 0);
     cl->retries_remaining = cl->ipc->cfg.max_retries;
+    cl->wait = cl->ipc->cfg.retry;
 }
 
 /* An attempt failed before it began: report it from the loop, as a failed connect would
@@ -402,6 +424,7 @@ static int open_client(nipc_t *ipc, const char *id, char *where, bool net, int p
         if ((err = connect_now(cl)) != 0)
             return err;
         cl->retries_remaining = ipc->cfg.max_retries;
+        cl->wait = ipc->cfg.retry;
         cl->last_err = 0;
         if (out != NULL)
             *out = cl;
@@ -423,6 +446,7 @@ static int open_client(nipc_t *ipc, const char *id, char *where, bool net, int p
     cl->net = net;
     cl->port = port;
     cl->retries_remaining = ipc->cfg.max_retries;
+    cl->wait = ipc->cfg.retry;
     nipc__events_init(&cl->events);
     /* T1: config.tls turns TCP into TLS; Unix sockets ignore it, as in node-ipc. */
     nipc__conn_init(&cl->conn, ipc, &client_hooks,

@@ -265,6 +265,9 @@ struct nipc_s {
     uv_timer_t deadline;
     uint64_t deadline_due;    /* when it is due, while it is active */
     nipc_deferred_t expire_d; /* the expiry, run after the poll that followed the timer */
+    /* The generator behind retry_jitter (nipc__random), seeded at its first use. */
+    uint64_t rng;
+    bool rng_seeded;
 };
 
 /* The instance is being freed, or will be once the running handler returns: no event is
@@ -278,6 +281,11 @@ static inline bool nipc__gone(const nipc_t *ipc)
 void nipc__defer(nipc_t *ipc, nipc_deferred_t *d, nipc_deferred_cb fn);
 /* Unqueues d (its object is going away); safe while the deferred calls are being made. */
 void nipc__defer_cancel(nipc_t *ipc, nipc_deferred_t *d);
+/* A uniform draw from [0, 1), from the instance's own generator (splitmix64), seeded at the
+ * first call from the system's random source, or from the time and pid if that fails: a
+ * different sequence for every instance and process, so jittered clients spread out. Not
+ * for secrets. */
+double nipc__random(nipc_t *ipc);
 /* Runs the handlers of `t` for ev, unless the instance is being freed (except `drop`). */
 void nipc__publish(nipc_t *ipc, nipc_events_t *t, const nipc_event_t *ev);
 /* {frames, bytes, code, message} for a `drop` event. */

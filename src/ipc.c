@@ -171,6 +171,24 @@ static void on_check(uv_check_t *h)
         uv_idle_stop(&ipc->idle);
 }
 
+double nipc__random(nipc_t *ipc)
+{
+    if (!ipc->rng_seeded) {
+        uint64_t seed;
+        /* Synchronous (no callback): getrandom() where there is one, which needs no
+         * descriptor, so a process out of them (EMFILE) still gets here. */
+        if (uv_random(NULL, NULL, &seed, sizeof seed, 0, NULL) != 0)
+            seed = uv_hrtime() ^ ((uint64_t)uv_os_getpid() << 32) ^ (uint64_t)(uintptr_t)ipc;
+        ipc->rng = seed;
+        ipc->rng_seeded = true;
+    }
+    uint64_t z = (ipc->rng += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    z ^= z >> 31;
+    return (double)(z >> 11) * 0x1.0p-53; /* the top 53 bits: every double in [0, 1) exact */
+}
+
 void nipc__publish(nipc_t *ipc, nipc_events_t *t, const nipc_event_t *ev)
 {
     if (nipc__gone(ipc))
