@@ -3,7 +3,9 @@
 # Usage: test/cli/run.sh CASE BUILDDIR [NODE]
 # Tests the nipc tool (tools/nipc) as a script uses it. CASE is one of:
 #   options  --help on every subcommand (exit 0, stdout), bad command lines refused with
-#            exit 2 and the reason on stderr, a refused connection exit 1 with its cause
+#            exit 2 and the reason on stderr, a refused connection exit 1 with its cause;
+#            --retry-backoff, --retry-max and --retry-jitter against no server (the waits
+#            the verbose log announces)
 #   unix     nipc serve --echo on a Unix socket in a temporary directory, against nipc
 #            emit (--wait, --request, a JSON string, stdin lines in order), listen --count,
 #            ping; serve's JSON lines (listening, connect with cred, the event); --reply;
@@ -154,7 +156,35 @@ reply without =|is not TYPE=JSON|serve --path $tmp/s --reply x
 empty delimiter|must not be empty|serve --path $tmp/s --delimiter=
 unknown encoding|refused|serve --path $tmp/s --raw --encoding ebcdic
 reserved event|NIPC_ERESERVED|emit --path $tmp/s error 1
+backoff below 1|is not a decimal number from 1|listen --path $tmp/s --retry-backoff 0.5
+backoff with an exponent|is not a decimal number|listen --path $tmp/s --retry-backoff 1e1
+jitter above 1|is not a decimal number from 0 to 1|listen --path $tmp/s --retry-jitter 1.5
+jitter without digits|is not a decimal number|listen --path $tmp/s --retry-jitter .5
+cap below retry|the options are refused|listen --path $tmp/s --retry 100 --retry-max 50
+backoff for serve|--retry-backoff does not go with nipc serve|serve --path $tmp/s --retry-backoff 2
 EOF
+
+    # Backoff and a cap: the waits the verbose log announces, then exit 1 when retries end.
+    run 10 backoff "$nipc" listen --path "$tmp/none.sock" --max-retries 5 --retry 20 \
+        --retry-backoff 2 --retry-max 80 --retry-jitter 0 --verbose
+    check 1 backoff "listen --retry-backoff 2 --retry-max 80: exit 1 when retries end"
+    local waits
+    waits=$(sed -n 's/.*next attempt in \([0-9]*\) ms.*/\1/p' "$tmp/backoff.err" | tr '\n' ' ')
+    if [ "$waits" = "20 40 80 80 80 " ]; then ok "backoff: waits of 20 40 80 80 80 ms"; else
+        fail "backoff: waits '$waits', want '20 40 80 80 80 '"
+        show stderr "$tmp/backoff.err"
+    fi
+    err_has backoff "is a server listening there?" "backoff: the cause when retries end"
+    # Jitter: waits drawn from [25, 50] ms (their values are random; their count is not).
+    run 10 jitter "$nipc" listen --path "$tmp/none.sock" --max-retries 4 --retry 50 \
+        --retry-jitter 0.5 --verbose
+    check 1 jitter "listen --retry-jitter 0.5: exit 1 when retries end"
+    waits=$(sed -n 's/.*next attempt in \([0-9]*\) ms.*/\1/p' "$tmp/jitter.err")
+    if [ "$(wc -l <<<"$waits")" = 4 ] && awk '$1 < 25 || $1 > 50 { bad = 1 } END { exit bad }' \
+        <<<"$waits"; then ok "jitter: 4 waits within [25, 50] ms"; else
+        fail "jitter: waits '$(tr '\n' ' ' <<<"$waits")', want 4 within [25, 50]"
+        show stderr "$tmp/jitter.err"
+    fi
 
     run 5 refused "$nipc" emit --path "$tmp/none.sock" x 1
     check 1 refused "emit to no server: exit 1"

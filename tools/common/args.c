@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 bool args_number(const char *s, unsigned long long min, unsigned long long max,
@@ -22,6 +23,31 @@ bool args_number(const char *s, unsigned long long min, unsigned long long max,
     }
     *out = v;
     return v >= min;
+}
+
+bool args_decimal(const char *s, double min, double max, double *out)
+{
+    /* Checked by hand, then read by strtod(): strtod alone takes hex, exponents, "inf",
+     * signs and leading spaces. */
+    size_t i = 0, digits = 0;
+    for (; s[i] >= '0' && s[i] <= '9'; i++)
+        digits++;
+    if (digits == 0)
+        return false;
+    if (s[i] == '.') {
+        size_t frac = 0;
+        for (i++; s[i] >= '0' && s[i] <= '9'; i++)
+            frac++;
+        if (frac == 0)
+            return false;
+    }
+    if (s[i] != '\0' || i > 64)
+        return false;
+    double v = strtod(s, NULL);
+    if (!(v >= min && v <= max))
+        return false;
+    *out = v;
+    return true;
 }
 
 const char *args_unreadable(const char *path)

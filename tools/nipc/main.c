@@ -54,6 +54,9 @@ typedef enum key {
     K_RETRY,
     K_MAX_RETRIES,
     K_STOP_RETRYING,
+    K_RETRY_BACKOFF,
+    K_RETRY_MAX,
+    K_RETRY_JITTER,
     K_READABLE_ALL,
     K_WRITABLE_ALL,
     K_LOCAL_ADDRESS,
@@ -147,6 +150,11 @@ static const opt_t opts[] = {
     {"--flush-timeout", "MS", ALL, K_FLUSH_TIMEOUT, "a flushing close's limit (default 10000)"},
     {"--unix-send-buffer", "BYTES", ALL, K_UNIX_SNDBUF, "SO_SNDBUF of Unix sockets"},
     {"--busy-poll", "US", ALL, K_BUSY_POLL, "busy-poll after traffic (default 0)"},
+    {"--retry-backoff", "X", CLIENTS, K_RETRY_BACKOFF,
+     "each wait between reconnects X times the last (1)"},
+    {"--retry-max", "MS", CLIENTS, K_RETRY_MAX, "the longest wait (0 = no cap, the default)"},
+    {"--retry-jitter", "X", CLIENTS, K_RETRY_JITTER,
+     "0-1: each wait drawn from [wait*(1-X), wait] (0)"},
     {"--allow-reserved-events", NULL, ALL, K_ALLOW_RESERVED, "let frames use lifecycle names"},
     {"--no-legacy-data", NULL, ALL, K_NO_LEGACY_DATA, "send null and \"\" as they are, not {}"},
     {"--max-event-name", "N", ALL, K_MAX_EVENT_NAME, "longest type (default 256, 0 = none)"},
@@ -460,6 +468,18 @@ static int apply(tool_t *t, const opt_t *o, const char *v)
         return -1;
     case K_STOP_RETRYING:
         c->stop_retrying = true;
+        return -1;
+    case K_RETRY_BACKOFF:
+        if (!args_decimal(v, 1, 1000, &c->retry_backoff))
+            return usage(t, "--retry-backoff: \"%s\" is not a decimal number from 1 to 1000", v);
+        return -1;
+    case K_RETRY_MAX:
+        NUM(0, 3600000);
+        c->retry_max_ms = (unsigned)n;
+        return -1;
+    case K_RETRY_JITTER:
+        if (!args_decimal(v, 0, 1, &c->retry_jitter))
+            return usage(t, "--retry-jitter: \"%s\" is not a decimal number from 0 to 1", v);
         return -1;
     case K_READABLE_ALL:
         c->readable_all = true;
