@@ -348,6 +348,34 @@ typedef struct nipc_sockfile {
     bool valid;
 } nipc_sockfile_t;
 
+/*
+ * A server's listening handle, and beside it a handle that takes and closes at once a
+ * connection nipc cannot take for want of memory. Without it such a connection would stay
+ * in libuv, which stops watching a listener whose connection callback returned without
+ * uv_accept() until one is made: the server would never accept again. The block is freed
+ * when both handles have closed.
+ */
+typedef struct nipc_listener {
+    union {
+        uv_handle_t handle;
+        uv_stream_t stream;
+        uv_pipe_t pipe;
+        uv_tcp_t tcp;
+        uv_udp_t udp;
+    };
+    union {
+        uv_handle_t handle;
+        uv_stream_t stream;
+        uv_pipe_t pipe;
+        uv_tcp_t tcp;
+    } shed;
+    nipc_t *ipc;
+    bool shed_busy; /* shed is closing, usable again from its close callback */
+    bool stalled;   /* a connection waits in libuv (which has paused) for shed */
+    bool closing;   /* the listener is closing */
+    int handles;    /* initialised and not yet closed */
+} nipc_listener_t;
+
 struct nipc_server_s {
     nipc_t *ipc;
     const nipc_stream_ops_t *ops; /* the stream transport; NULL for UDP */
@@ -357,13 +385,7 @@ struct nipc_server_s {
     int port;    /* asked for: 0 lets the system choose */
     int bound_port;
     nipc_events_t events;
-    union {
-        uv_handle_t handle;
-        uv_stream_t stream;
-        uv_pipe_t pipe;
-        uv_tcp_t tcp;
-        uv_udp_t udp;
-    } * listener;                   /* NULL when not listening */
+    nipc_listener_t *listener;      /* NULL when not listening */
     struct nipc_resolver *resolver; /* a host name being resolved by start */
     nipc_socket_t **sockets;        /* stream peers in connection order (server.sockets) */
     size_t count;

@@ -2,9 +2,11 @@
 /*
  * node-ipc's server (S1-S15) over every transport: the stream transports (transport.h)
  * share one path; UDP's datagrams have theirs (U1-U7), over transport/udp.c's socket. State: the
- * listener (NULL when not listening), the connected stream sockets in connection order (node-ipc's
- * server.sockets) and the handler table. A stream socket leaves the array when its connection has
- * closed, just before socket.disconnected is published, and is freed when that event has returned.
+ * listener (NULL when not listening; with it, the handle that sheds a connection nipc has no
+ * memory for, so that libuv never stops accepting), the connected stream sockets in connection
+ * order (node-ipc's server.sockets) and the handler table. A stream socket leaves the array when
+ * its connection has closed, just before socket.disconnected is published, and is freed when
+ * that event has returned.
  */
 #include "codec/codec.h"
 #include "transport/transport.h"
@@ -332,17 +334,65 @@ static int udp_start(nipc_server_t *s, const struct sockaddr *sa)
 
 /* ---- listening --------------------------------------------------------------------------- */
 
+/* One of the listener block's handles has closed: the block goes with the last. */
+static void listener_part_closed(nipc_listener_t *l)
+{
+    nipc_t *ipc = l->ipc;
+    if (--l->handles == 0)
+        nipc__free(l);
+    nipc__handle_closed(ipc);
+}
+
+static void on_listener_closed(uv_handle_t *h)
+{
+    listener_part_closed(nipc__container_of(h, nipc_listener_t, handle));
+}
+
+static void on_connection(uv_stream_t *listener, int status);
+
+/* The shed connection is closed: a connection that waited for the handle is tried again. */
+static void on_shed_closed(uv_handle_t *h)
+{
+    nipc_listener_t *l = nipc__container_of(h, nipc_listener_t, shed.handle);
+    bool retry = l->stalled && !l->closing;
+    l->shed_busy = false;
+    l->stalled = false;
+    listener_part_closed(l); /* the listener's own handle is open when retry is true */
+    if (retry)
+        on_connection(&l->stream, 0);
+}
+
+/*
+ * Takes the connection libuv holds and closes it, allocating nothing: one nipc cannot take
+ * (out of memory). Returns false when the shed handle is still closing from the last time:
+ * the connection then stays in libuv, which has paused, until on_shed_closed() tries it
+ * again, so it is not lost yet.
+ */
+static bool shed(nipc_server_t *s)
+{
+    nipc_listener_t *l = s->listener;
+    if (l->shed_busy || s->ops->init(s->ipc->loop, &l->shed.handle) != 0) {
+        l->stalled = true;
+        return false;
+    }
+    l->shed_busy = true;
+    l->handles++;
+    uv_accept(&l->stream, &l->shed.stream);
+    nipc__close_handle(s->ipc, &l->shed.handle, on_shed_closed);
+    return true;
+}
+
 static void close_listener(nipc_server_t *s)
 {
     nipc__resolve_cancel(s->resolver);
     s->resolver = NULL;
     if (s->listener == NULL)
         return;
-    s->listener->handle.data = s->ipc;
     /* S15: the socket file goes at once, and only if it is still ours. */
     if (!s->is_net)
         nipc__pipe_unlink_own(s->path, &s->file);
-    nipc__close_handle(s->ipc, &s->listener->handle, nipc__free_handle);
+    s->listener->closing = true;
+    nipc__close_handle(s->ipc, &s->listener->handle, on_listener_closed);
     s->listener = NULL;
 }
 
@@ -351,13 +401,16 @@ static bool is_udp(const nipc_server_t *s)
     return s->is_net && s->net != NIPC_TCP;
 }
 
-/* S6: accept the connection, then close it at once, without a connect event. */
+/* S6: accept the connection, then close it at once, without a connect event. A handle of
+ * its own for each, so that any number are refused in one turn; without the memory for
+ * one, the listener's shed handle. */
 static void refuse(nipc_server_t *s, uv_stream_t *listener)
 {
     uv_handle_t *h = nipc__malloc(sizeof(((nipc_conn_t *)0)->u));
     int err = h == NULL ? UV_ENOMEM : s->ops->init(s->ipc->loop, h);
     if (err) {
         nipc__free(h);
+        (void)shed(s);
         return;
     }
     h->data = s->ipc;
@@ -435,6 +488,10 @@ static void on_connection(uv_stream_t *listener, int status)
             sock = NULL;
         }
     }
+    /* A connection libuv accepted and nipc cannot take must still leave libuv; one that
+     * waits there for another try is reported when it is lost, not now. */
+    if (status == 0 && sock == NULL && !shed(s))
+        return;
     /* Until it is in the array, the socket has no server: its close publishes nothing. */
     if (err == 0 &&
         ((err = s->ops->accept(listener, &sock->conn)) != 0 || (err = add_socket(s, sock)) != 0)) {
@@ -496,6 +553,8 @@ static int listen_on(nipc_server_t *s, const struct sockaddr *sa)
         s->listener = NULL;
         return err;
     }
+    s->listener->ipc = s->ipc;
+    s->listener->handles = 1;
     s->listener->handle.data = s;
     if (!is_udp(s))
         err = listen_stream(s, sa);

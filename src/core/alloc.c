@@ -11,8 +11,9 @@
 #include <string.h>
 
 static unsigned long fail_countdown;
-static bool counting;    /* off unless a test turns it on: no cost but a branch */
-static long live_blocks; /* malloc/calloc/realloc(NULL) less free(non-NULL), while counting */
+static unsigned long fail_run; /* allocations still to fail once the countdown is out */
+static bool counting;          /* off unless a test turns it on: no cost but a branch */
+static long live_blocks;       /* malloc/calloc/realloc(NULL) less free(non-NULL), while counting */
 
 void nipc__test_count_blocks(bool on)
 {
@@ -32,16 +33,28 @@ static void *counted(void *p)
     return p;
 }
 
-void nipc__test_fail_alloc_after(unsigned long n)
+void nipc__test_fail_allocs(unsigned long n, unsigned long count)
 {
     fail_countdown = n;
+    fail_run = n != 0 && count > 0 ? count - 1 : 0;
+}
+
+void nipc__test_fail_alloc_after(unsigned long n)
+{
+    nipc__test_fail_allocs(n, 1);
 }
 
 static bool should_fail(void)
 {
     if (fail_countdown == 0)
         return false;
-    return --fail_countdown == 0;
+    if (--fail_countdown != 0)
+        return false;
+    if (fail_run > 0) {
+        fail_run--;
+        fail_countdown = 1; /* the next one fails too */
+    }
+    return true;
 }
 
 void *nipc__malloc(size_t n)

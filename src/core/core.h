@@ -23,6 +23,9 @@ char *nipc__strdup(const char *s); /* NULL stays NULL */
 char *nipc__strndup(const char *s, size_t n);
 /* Tests only: makes the n-th allocation from now fail (0 turns it off). */
 void nipc__test_fail_alloc_after(unsigned long n);
+/* Tests only: the same for `count` allocations in a row from the n-th on (a longer
+ * shortage of memory). */
+void nipc__test_fail_allocs(unsigned long n, unsigned long count);
 /*
  * Tests only: while counting is on, nipc__live_blocks() is the number of blocks allocated
  * through here (jansson's included) and not yet freed, counted from when it was turned on.

@@ -10,7 +10,10 @@
  *  - past the process's descriptors (EMFILE): RLIMIT_NOFILE lowered so that only a few
  *    connections fit; libuv's reserve descriptor (its "EMFILE trick") accepts and closes
  *    the rest; the clients already connected go on; once the flood's connections close,
- *    the server accepts again.
+ *    the server accepts again;
+ *  - past its memory: a connection whose state cannot be allocated is closed (an `error`
+ *    UV_ENOMEM), or refused at the limit, and the server goes on accepting; during a
+ *    longer shortage every waiting connection is closed in turn.
  *
  * The flood comes from a forked child with plain sockets (no nipc, no libuv, no Criterion:
  * it reports on a pipe and with its exit status), forked before anything else, so that it
@@ -536,5 +539,92 @@ ParameterizedTest(th_transport_t *t, flood,
     for (int i = 0; i < REGULARS; i++)
         regular_stop(&reg[i]);
     nipc_free(clients);
+    nipc_free(srv.ipc);
+}
+
+/* ---- out of memory at an accept -------------------------------------------------------- */
+
+static bool rec_wait(const th_rec_t *r, const char *type, int n, unsigned ms)
+{
+    uint64_t end = uv_hrtime() / 1000000 + ms;
+    while (th_count(r, type) < n && uv_hrtime() / 1000000 < end)
+        th_run_for(&loop, 5);
+    return th_count(r, type) >= n;
+}
+
+ParameterizedTestParameters(flood, an_accept_without_memory_does_not_stop_the_server_accepting)
+{
+    TH_TRANSPORT_PARAMS();
+}
+
+/*
+ * The allocation of a new socket's state fails: that connection is lost (an `error`
+ * UV_ENOMEM, NULL socket), the next ones are served. And the same at the limit (S6),
+ * where the refusal's own handle cannot be allocated.
+ */
+ParameterizedTest(th_transport_t *t, flood,
+                  an_accept_without_memory_does_not_stop_the_server_accepting)
+{
+    for (int at_limit = 0; at_limit < 2; at_limit++) {
+        th_server_t srv;
+        server_up(&srv, t, at_limit ? 1 : 100);
+        int fill = at_limit ? th_raw_connect_server(t, srv.server) : -1;
+        if (at_limit)
+            cr_assert(rec_wait(&srv.rec, "connect", 1, 2000), "%s", t->name);
+        nipc__test_fail_alloc_after(1);
+        int a = th_raw_connect_server(t, srv.server);
+        th_run_for(&loop, 100); /* the next allocation is the accept's */
+        nipc__test_fail_alloc_after(0);
+        int connects = th_count(&srv.rec, "connect");
+        if (at_limit) {
+            close(fill);
+            cr_assert(rec_wait(&srv.rec, "socket.disconnected", 1, 2000), "%s", t->name);
+        }
+        int b = th_raw_connect_server(t, srv.server);
+        bool served = rec_wait(&srv.rec, "connect", connects + 1, 2000);
+        cr_log_info("%s%s: %s", t->name, at_limit ? " at the limit" : "", th_types(&srv.rec));
+        cr_assert(served, "%s%s: no connection accepted after an allocation failed: %s", t->name,
+                  at_limit ? " at the limit" : "", th_types(&srv.rec));
+        close(a);
+        close(b);
+        nipc_free(srv.ipc);
+        th_run_for(&loop, 20);
+    }
+}
+
+ParameterizedTestParameters(flood, a_shortage_of_memory_sheds_every_waiting_connection)
+{
+    TH_TRANSPORT_PARAMS();
+}
+
+/*
+ * A longer shortage: three connections wait together while every allocation fails. Each is
+ * taken and closed in turn (the second waits in libuv, paused, until the handle that closed
+ * the first is free), none is left there, and once memory is back the server accepts.
+ */
+ParameterizedTest(th_transport_t *t, flood, a_shortage_of_memory_sheds_every_waiting_connection)
+{
+    th_server_t srv;
+    server_up(&srv, t, 100);
+    int waiting[3];
+    for (int i = 0; i < 3; i++)
+        waiting[i] = th_raw_connect_server(t, srv.server);
+    nipc__test_fail_allocs(1, 1000000000);
+    int closed = 0;
+    for (int i = 0; i < 3; i++)
+        closed += th_raw_closed(&loop, waiting[i], 2000);
+    nipc__test_fail_alloc_after(0);
+    cr_assert_eq(closed, 3, "%s: %d of the 3 connections were closed", t->name, closed);
+    cr_assert_eq(th_count(&srv.rec, "connect"), 0, "%s", t->name);
+    cr_assert_eq(th_count(&srv.rec, "error"), 3, "%s: %s", t->name, th_types(&srv.rec));
+    cr_assert_eq(srv.rec.status[th_find(&srv.rec, "error", 0)], UV_ENOMEM, "%s", t->name);
+    int b = th_raw_connect_server(t, srv.server);
+    cr_assert(rec_wait(&srv.rec, "connect", 1, 2000),
+              "%s: nothing accepted once memory was "
+              "back: %s",
+              t->name, th_types(&srv.rec));
+    for (int i = 0; i < 3; i++)
+        close(waiting[i]);
+    close(b);
     nipc_free(srv.ipc);
 }
