@@ -465,6 +465,16 @@ static int check_peer(nipc_server_t *s, nipc_socket_t *sock)
     return UV_EACCES;
 }
 
+/*
+ * TODO: a server out of descriptors relies on libuv's spare one (loop->emfile_fd), which
+ * accepts and closes what waits. When libuv has no spare (it could not open one when the
+ * loop's first stream was made, or another thread took its slot while libuv had it
+ * closed), libuv calls this with UV_EMFILE again and again inside one uv__server_io() for
+ * as long as a connection waits, and the loop never returns (about a million `error`
+ * events a second). Nothing here can break that loop short of closing the listener; a fix
+ * needs a decision: a spare descriptor of nipc's own per server, or a listener that nipc
+ * polls and accepts on itself, pausing on EMFILE.
+ */
 static void on_connection(uv_stream_t *listener, int status)
 {
     nipc_server_t *s = listener->data;
