@@ -40,8 +40,8 @@
  *    application-data record, TLS 1.2 renegotiation (refused: SSL_OP_NO_RENEGOTIATION) and
  *    TLS 1.3 key updates (honoured).
  *  - UDP: udp.c has fragments across datagrams, a frame and a fragment, garbage, and frames
- *    too large to send; here the largest datagrams of both families, senders past
- *    max_connections, and every kind of truncation.
+ *    too large to send; here the largest datagrams of both families, a frame past
+ *    max_message_size, senders past max_connections, and every kind of truncation.
  *
  * Loopback only, port 0, a temporary directory per test; every wait is bounded.
  */
@@ -1416,6 +1416,56 @@ Test(hostile, udp4_the_largest_datagrams)
 Test(hostile, udp6_the_largest_datagrams)
 {
     largest(&udp6);
+}
+
+/* Against a max_message_size of 1 KiB, a datagram holding a frame of 1 KiB, one of 2000
+ * bytes and a small one: the first and last are delivered, the long one is an `error`
+ * UV_EMSGSIZE in its place, as a stream receiver refuses it and a nipc sender would not
+ * send it (limits.c). It used to be delivered. */
+static void past_max(const family_t *f)
+{
+    nipc_config_t cfg;
+    th_config(&cfg);
+    cfg.max_message_size = 1024;
+    udp_open(f, &cfg);
+    big_seen_t seen = {0};
+    server_on(us.a, "big", on_big, &seen, &us.level);
+    int rport;
+    int fd = raw_udp(f, &rport);
+    char *d = malloc(1025 + 2001 + 32);
+    cr_assert_not_null(d);
+    char *exact = big_datagram(1025), *over = big_datagram(2001);
+    static const char ok[] = "{\"type\":\"ok\",\"data\":1}\f";
+    memcpy(d, exact, 1025);
+    memcpy(d + 1025, over, 2001);
+    memcpy(d + 1025 + 2001, ok, sizeof ok - 1);
+    int from = slog.n;
+    raw_sendto(f, fd, nipc_server_port(us.a), d, 1025 + 2001 + sizeof ok - 1);
+    cr_assert(wait_on(&slog, "ok", NULL, from, 1, 2000), "%s: %s", f->name,
+              types_since(&slog, from));
+    cr_assert_eq(seen.n, 1, "%s: %d frames of big delivered (%s)", f->name, seen.n,
+                 types_since(&slog, from));
+    cr_assert_eq(seen.len, 1025 - strlen("{\"type\":\"big\",\"data\":\"\"}\f"), "%s", f->name);
+    int b = find_on(&slog, "big", NULL, from), e = find_on(&slog, "error", NULL, from);
+    cr_assert(b >= 0 && e == b + 1 && find_on(&slog, "ok", NULL, from) == e + 1, "%s: %s", f->name,
+              types_since(&slog, from));
+    cr_assert_eq(slog.status[e], UV_EMSGSIZE, "%s: %s", f->name, nipc_err_name(slog.status[e]));
+    free(exact);
+    free(over);
+    free(d);
+    close(fd);
+    udp_back_to_level("a frame past max_message_size");
+    udp_close();
+}
+
+Test(hostile, udp4_a_frame_past_max_message_size_is_refused)
+{
+    past_max(&udp4);
+}
+
+Test(hostile, udp6_a_frame_past_max_message_size_is_refused)
+{
+    past_max(&udp6);
 }
 
 typedef struct stranger {
