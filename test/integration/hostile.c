@@ -1592,3 +1592,51 @@ Test(hostile, udp6_truncated_frames)
 {
     truncated(&udp6);
 }
+
+/* ---- a flush that cannot finish ----------------------------------------------------------- */
+
+/*
+ * The server closes the attacker's socket with flush while megabytes are queued for it, and
+ * the attacker then vanishes without reading (a reset). The write fails, nothing will ever be
+ * read: the close completes at once, and `drop` reports what was left with the write's
+ * error, not after flush_timeout_ms with UV_ETIMEDOUT.
+ */
+HOSTILE_TEST(a_flushing_close_to_a_peer_that_resets_ends_at_once)
+{
+    nipc_config_t cfg;
+    th_config(&cfg);
+    cfg.flush_timeout_ms = 5000;
+    scene_open(t, &cfg);
+    atk_t *a = atk_join(t, 0);
+    int from = slog.n;
+    char *big = malloc(1 << 20);
+    cr_assert_not_null(big);
+    memset(big, 'r', 1 << 20);
+    json_t *s = json_stringn(big, 1 << 20);
+    free(big);
+    for (int i = 0; i < 16; i++) {
+        cr_assert_eq(nipc_server_emit(sc.server, a->sock, "big", s), 0, "%s", t->name);
+        uv_run(&loop, UV_RUN_NOWAIT);
+    }
+    json_decref(s);
+    cr_assert_gt(nipc__conn_queued(&a->sock->conn), 0, "%s: nothing queued", t->name);
+    cr_assert_eq(nipc_socket_close(a->sock, true), 0, "%s", t->name);
+    th_run_for(&loop, 20);
+    uint64_t t0 = now_ms();
+    nipc_socket_t *sock = a->sock;
+    /* Unread bytes: the kernel resets the connection. */
+    struct linger lg = {1, 0};
+    setsockopt(a->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    atk_free(a);
+    cr_assert(wait_on(&slog, "close", sock, from, 1, 8000), "%s: events %s", t->name,
+              types_since(&slog, from));
+    uint64_t ms = now_ms() - t0;
+    int d = find_on(&slog, "drop", sock, from);
+    cr_log_info("%s: closed %llu ms after the reset; drop %s", t->name, (unsigned long long)ms,
+                d >= 0 ? nipc_err_name(slog.status[d]) : "none");
+    cr_assert_lt(ms, 2000, "%s: the close waited %llu ms for a peer that is gone", t->name,
+                 (unsigned long long)ms);
+    cr_assert_geq(d, 0, "%s: %s", t->name, types_since(&slog, from));
+    cr_assert_neq(slog.status[d], UV_ETIMEDOUT, "%s", t->name);
+    back_to_level("a flush that cannot finish");
+}
