@@ -39,6 +39,11 @@
  *    records, a handshake that stalls after its ClientHello, a peer gone in the middle of an
  *    application-data record, TLS 1.2 renegotiation (refused: SSL_OP_NO_RENEGOTIATION) and
  *    TLS 1.3 key updates (honoured).
+ *  - a flushing close to a peer that resets: loss.c holds a flush that times out towards a
+ *    peer that never reads; here the peer resets, and the close must not wait.
+ *  - a hostile server: wire.c's w11/w14/w16 send a client invalid JSON, four reserved names
+ *    and a partial frame (Unix, TCP); here garbage, every reserved name, invalid UTF-8 and
+ *    a frame that never ends, TLS too, the client reconnecting and its memory measured.
  *  - UDP: udp.c has fragments across datagrams, a frame and a fragment, garbage, and frames
  *    too large to send; here the largest datagrams of both families, a frame past
  *    max_message_size, senders past max_connections, and every kind of truncation.
@@ -246,7 +251,7 @@ typedef struct atk {
     nipc_socket_t *sock; /* its socket on the server, once `connect` named it */
 } atk_t;
 
-#define MAX_ATK 16
+#define MAX_ATK 32
 static atk_t atks[MAX_ATK];
 static int natks;
 
@@ -1639,4 +1644,129 @@ HOSTILE_TEST(a_flushing_close_to_a_peer_that_resets_ends_at_once)
     cr_assert_geq(d, 0, "%s: %s", t->name, types_since(&slog, from));
     cr_assert_neq(slog.status[d], UV_ETIMEDOUT, "%s", t->name);
     back_to_level("a flush that cannot finish");
+}
+
+/* ---- a hostile server ------------------------------------------------------------------------ */
+
+/* The attacker as a server: a raw listener's connection, for TLS with the test server's
+ * certificate, which the client trusts (th_tls_enable). */
+static atk_t *atk_accept(const th_transport_t *t, int lfd)
+{
+    cr_assert_lt(natks, MAX_ATK);
+    atk_t *a = &atks[natks++];
+    memset(a, 0, sizeof *a);
+    a->fd = th_raw_accept_any(&loop, t, lfd, 5000);
+    cr_assert_geq(a->fd, 0, "%s: the client did not connect", t->name);
+    if (t->kind != TH_TLS)
+        return a;
+    a->ctx = SSL_CTX_new(TLS_server_method());
+    cr_assert_not_null(a->ctx);
+    char *pem = th_tls_path("server.pem"), *key = th_tls_path("server.key");
+    cr_assert_eq(SSL_CTX_use_certificate_chain_file(a->ctx, pem), 1);
+    cr_assert_eq(SSL_CTX_use_PrivateKey_file(a->ctx, key, SSL_FILETYPE_PEM), 1);
+    free(pem);
+    free(key);
+    a->ssl = SSL_new(a->ctx);
+    cr_assert_not_null(a->ssl);
+    cr_assert(SSL_set_fd(a->ssl, a->fd));
+    SSL_set_accept_state(a->ssl);
+    cr_assert(atk_handshake(a, 5000), "%s: the client's handshake failed", t->name);
+    return a;
+}
+
+typedef struct victim {
+    nipc_t *ipc;
+    nipc_client_t *c;
+    int trips;
+} victim_t;
+
+/* The attacker sends w k, the client gets it; the client sends up k, the attacker reads it. */
+static void victim_round_trip(const th_transport_t *t, victim_t *v, atk_t *a)
+{
+    int k = ++v->trips;
+    char frame[64];
+    snprintf(frame, sizeof frame, "{\"type\":\"w\",\"data\":%d}\f", k);
+    int from = cl_log.n;
+    cr_assert(atk_send_str(a, frame), "%s", t->name);
+    cr_assert(wait_on(&cl_log, "w", NULL, from, 1, 5000), "%s: %s", t->name,
+              types_since(&cl_log, from));
+    cr_assert_eq(cl_log.num[find_on(&cl_log, "w", NULL, from)], k, "%s", t->name);
+    cr_assert_eq(nipc_client_emit_new(v->c, "up", json_integer(k)), 0, "%s", t->name);
+    snprintf(frame, sizeof frame, "{\"type\":\"up\",\"data\":%d}\f", k);
+    atk_expect(a, frame);
+}
+
+/* A server that sends garbage, every reserved name, invalid UTF-8, then a frame that never
+ * ends: the client reports each as an `error` and stays, until the endless frame, which
+ * costs it its connection (UV_EMSGSIZE); it reconnects as configured and works again, and its
+ * live blocks are back to their level. */
+HOSTILE_TEST(a_hostile_server_costs_a_client_its_connection_at_most)
+{
+    memset(&cl_log, 0, sizeof cl_log);
+    sc.t = t; /* for the helpers' messages */
+    int port;
+    int lfd = th_raw_listen_any(t, dir, "evil.sock", &port);
+    nipc_config_t cfg;
+    th_config(&cfg);
+    cfg.retry = 20;
+    cfg.max_message_size = 64 * 1024;
+    victim_t v = {0};
+    cr_assert_eq(nipc_new(&v.ipc, &loop, &cfg), 0);
+    sc.cipc = v.ipc; /* freed in teardown if the test fails */
+    cr_assert_eq(th_connect_raw(v.ipc, t, "evil", dir, "evil.sock", port, &v.c), 0, "%s", t->name);
+    nipc_client_on(v.c, NIPC_EVENT_ANY, note, &cl_log);
+    atk_t *a = atk_accept(t, lfd);
+    cr_assert(wait_on(&cl_log, "connect", NULL, 0, 1, 5000), "%s", t->name);
+    victim_round_trip(t, &v, a);
+    victim_round_trip(t, &v, a);
+    long level = settle();
+
+    int from = cl_log.n;
+    char frames[4096];
+    size_t n = 0;
+    int expected = 0;
+    n += (size_t)snprintf(frames + n, sizeof frames - n, "not json\f\f[1]\f{\"type\":");
+    n += (size_t)snprintf(frames + n, sizeof frames - n, "\"\xff\"}\f");
+    expected += 4;
+    for (int i = 0; i < N_RESERVED; i++, expected++)
+        n += (size_t)snprintf(frames + n, sizeof frames - n, "{\"type\":\"%s\",\"data\":%d}\f",
+                              reserved[i], i);
+    for (int k = 0; k < N_UTF8; k++) {
+        if (utf8_cases[k].type != NULL)
+            continue;
+        n += (size_t)snprintf(frames + n, sizeof frames - n, "%s\f", utf8_cases[k].frame);
+        expected++;
+    }
+    cr_assert(atk_send(a, frames, n), "%s", t->name);
+    cr_assert(wait_on(&cl_log, "error", NULL, from, expected, 5000), "%s: %d of %d errors: %s",
+              t->name, count_on(&cl_log, "error", NULL, from), expected,
+              types_since(&cl_log, from));
+    th_run_for(&loop, 20);
+    cr_assert_eq(cl_log.n, from + expected, "%s: more than errors: %s", t->name,
+                 types_since(&cl_log, from));
+    cr_assert(nipc_client_connected(v.c), "%s", t->name);
+    victim_round_trip(t, &v, a);
+
+    from = cl_log.n;
+    char *endless = malloc(1 << 20);
+    cr_assert_not_null(endless);
+    memset(endless, 'e', 1 << 20);
+    atk_send(a, endless, 1 << 20); /* refused part-way: the client closed */
+    free(endless);
+    cr_assert(wait_on(&cl_log, "disconnect", NULL, from, 1, 5000), "%s: %s", t->name,
+              types_since(&cl_log, from));
+    int e = find_on(&cl_log, "error", NULL, from);
+    cr_assert(e >= 0 && cl_log.status[e] == UV_EMSGSIZE, "%s: %s", t->name,
+              types_since(&cl_log, from));
+    atk_free(a);
+    atk_t *b = atk_accept(t, lfd);
+    cr_assert(wait_on(&cl_log, "connect", NULL, from, 1, 5000), "%s: no reconnect: %s", t->name,
+              types_since(&cl_log, from));
+    victim_round_trip(t, &v, b);
+    long now = settle();
+    cr_log_info("%s: a hostile server: the client's live blocks %ld before, %ld after", t->name,
+                level, now);
+    cr_assert_eq(now, level, "%s: %ld live blocks, %ld before", t->name, now, level);
+    atk_free(b);
+    close(lfd);
 }
