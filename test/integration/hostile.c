@@ -41,6 +41,7 @@
  *    TLS 1.3 key updates (honoured).
  *  - a flushing close to a peer that resets: loss.c holds a flush that times out towards a
  *    peer that never reads; here the peer resets, and the close must not wait.
+ *  - peers that reset at once (before or during the TLS handshake): new.
  *  - a hostile server: wire.c's w11/w14/w16 send a client invalid JSON, four reserved names
  *    and a partial frame (Unix, TCP); here garbage, every reserved name, invalid UTF-8 and
  *    a frame that never ends, TLS too, the client reconnecting and its memory measured.
@@ -1644,6 +1645,44 @@ HOSTILE_TEST(a_flushing_close_to_a_peer_that_resets_ends_at_once)
     cr_assert_geq(d, 0, "%s: %s", t->name, types_since(&slog, from));
     cr_assert_neq(slog.status[d], UV_ETIMEDOUT, "%s", t->name);
     back_to_level("a flush that cannot finish");
+}
+
+/* ---- peers that reset ------------------------------------------------------------------------ */
+
+/* Twenty peers connect and reset at once (SO_LINGER 0; over TLS some mid-handshake, after
+ * their ClientHello): whatever each costs the server (an accept, an `error`), it goes on. */
+HOSTILE_TEST(peers_that_reset_at_once_cost_nothing)
+{
+    nipc_config_t cfg;
+    th_config(&cfg);
+    scene_open(t, &cfg);
+    int from = slog.n;
+    for (int i = 0; i < 20; i++) {
+        atk_t *a = atk_new(t);
+        if (t->kind == TH_TLS && i % 2 == 1) {
+            atk_tls(a, 0);
+            ERR_clear_error();
+            SSL_do_handshake(a->ssl); /* the ClientHello goes */
+            ERR_clear_error();
+        }
+        if (i % 4 == 3)
+            th_run_for(&loop, 2); /* some are accepted first */
+        struct linger lg = {1, 0};
+        setsockopt(a->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+        atk_free(a);
+    }
+    th_run_for(&loop, 100);
+    for (int i = from; i < slog.n; i++)
+        if (strcmp(slog.type[i], "error") == 0)
+            cr_assert_lt(slog.status[i], 0, "%s", t->name);
+    cr_log_info("%s: twenty resets: %s", t->name, types_since(&slog, from));
+    /* One `error` at most for each: a second came when a write of the TLS engine's failed
+     * after its connection had begun to close. */
+    cr_assert_leq(count_on(&slog, "error", NULL, from), 20, "%s: %s", t->name,
+                  types_since(&slog, from));
+    cr_assert_eq(count_on(&slog, "connect", NULL, from), count_on(&slog, "close", NULL, from),
+                 "%s: a socket announced and never closed: %s", t->name, types_since(&slog, from));
+    back_to_level("peers that reset");
 }
 
 /* ---- a hostile server ------------------------------------------------------------------------ */
