@@ -665,7 +665,9 @@ void nipc__conn_close(nipc_conn_t *c, bool flush_first, int status)
         return;
     c->close_status = status;
     begin_closing(c);
-    if (flush_first && c->established && nipc__conn_queued(c) > 0) {
+    /* A graceful close ends with the transport's shutdown even when nothing is queued: over
+     * TLS that is close_notify, without which a strict peer reads a truncation. */
+    if (flush_first && c->established) {
         c->close_after_flush = true;
         start_write(c);
         if (!uv_is_closing(&c->u.handle))

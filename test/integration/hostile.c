@@ -1229,6 +1229,45 @@ Test(hostile, tls13_key_updates_keep_the_connection_working)
     back_to_level("key updates");
 }
 
+/* What a strict peer sees of a graceful close (nipc_socket_close with flush), with frames
+ * queued or none: the frames, then close_notify (SSL_ERROR_ZERO_RETURN), as RFC 8446 6.1
+ * requires. With nothing queued the socket used to be closed at once, which OpenSSL 3 reads
+ * as a truncation ("unexpected eof while reading"). */
+Test(hostile, tls_a_graceful_close_ends_with_close_notify)
+{
+    nipc_config_t cfg;
+    th_config(&cfg);
+    scene_open(&tls_t, &cfg);
+    for (int queued = 0; queued < 3; queued++) {
+        atk_t *a = atk_join(&tls_t, 0);
+        int from = slog.n;
+        for (int i = 0; i < queued; i++)
+            cr_assert_eq(nipc_server_emit_new(sc.server, a->sock, "bye", json_integer(i)), 0);
+        nipc_socket_t *sock = a->sock;
+        cr_assert_eq(nipc_socket_close(sock, true), 0);
+        static char buf[4096];
+        size_t got = 0;
+        int e = SSL_ERROR_WANT_READ, r;
+        uint64_t end = now_ms() + 5000;
+        while (e == SSL_ERROR_WANT_READ && now_ms() < end) {
+            pump(a->fd, POLLIN);
+            ERR_clear_error();
+            r = SSL_read(a->ssl, buf + got, (int)(sizeof buf - got));
+            e = r > 0 ? SSL_ERROR_WANT_READ : SSL_get_error(a->ssl, r);
+            got += r > 0 ? (size_t)r : 0;
+        }
+        const char *why = ERR_reason_error_string(ERR_peek_error());
+        ERR_clear_error();
+        cr_assert_eq(e, SSL_ERROR_ZERO_RETURN, "%d queued: SSL error %d (%s), no close_notify",
+                     queued, e, why != NULL ? why : "-");
+        cr_assert_eq(got, queued * strlen("{\"type\":\"bye\",\"data\":0}\f"), "%d queued", queued);
+        cr_assert(wait_on(&slog, "close", sock, from, 1, 2000), "%s", types_since(&slog, from));
+        cr_assert_eq(count_on(&slog, "drop", NULL, from), 0, "%s", types_since(&slog, from));
+        atk_free(a);
+    }
+    back_to_level("graceful closes");
+}
+
 /* ---- UDP ------------------------------------------------------------------------------------ */
 
 typedef struct family {
