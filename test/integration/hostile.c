@@ -29,7 +29,8 @@
  *    wrong (overlong forms, surrogates, past U+10FFFF, truncations, in keys), beside the
  *    valid edges that must still pass.
  *  - half-open and mid-frame closes: wire.c's w16 closes mid-frame (Unix, TCP); the half
- *    close is new.
+ *    close is new (what is queued for a half-open peer is delivered or reported, as nipc.h
+ *    documents an end of file).
  *  - a slow reader: limits.c holds the exact bound, the refusal and `drain` (Unix, TCP);
  *    loss.c the default bound towards a peer that never reads and the flush timeout. Here a
  *    server towards a raw reader that stops, over TLS too, with the queued bytes and live
@@ -37,8 +38,8 @@
  *  - TLS: tls.c has a plaintext frame instead of a handshake, a silent peer cut by
  *    handshake_timeout_ms, and half a ClientHello record; here binary garbage and malformed
  *    records, a handshake that stalls after its ClientHello, a peer gone in the middle of an
- *    application-data record, TLS 1.2 renegotiation (refused: SSL_OP_NO_RENEGOTIATION) and
- *    TLS 1.3 key updates (honoured).
+ *    application-data record, TLS 1.2 renegotiation (refused: SSL_OP_NO_RENEGOTIATION),
+ *    TLS 1.3 key updates (honoured), and close_notify at the end of every graceful close.
  *  - a flushing close to a peer that resets: loss.c holds a flush that times out towards a
  *    peer that never reads; here the peer resets, and the close must not wait.
  *  - peers that reset at once (before or during the TLS handshake): new.
