@@ -191,7 +191,8 @@ typedef struct nipc_config {
     bool secure_socket_root;
 
     /* nipc's own keys; the defaults never change what a node-ipc peer sees. */
-    size_t max_message_size;    /* 64 MiB: a longer incoming frame closes its connection,
+    size_t max_message_size;    /* 64 MiB: a longer incoming frame closes its connection
+                                   (UDP: is an `error`, the datagram's other frames go on),
                                    and a longer outgoing one is refused (UV_EMSGSIZE) */
     size_t max_queued_bytes;    /* 64 MiB per connection; above it, emit returns
                                    NIPC_EQUEUEFULL and `drain` follows when the queue

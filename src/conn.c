@@ -409,9 +409,16 @@ void nipc__conn_written(nipc_conn_t *c, int status)
     if (status < 0) {
         /* The bytes stay counted in `inflight`: the close reports them as lost. UV_ECANCELED:
          * the handle is closing and already knows why. */
-        if (status != UV_ECANCELED && !c->closing) {
+        if (status == UV_ECANCELED)
+            return;
+        if (!c->closing) {
             c->hooks->on_error(c, status, NULL);
             nipc__conn_close(c, false, status);
+        } else if (c->close_after_flush) {
+            /* A flush that cannot finish (the peer reset): nothing more will be read, so the
+             * close does not wait for flush_timeout_ms, and the loss is the write's. */
+            c->close_status = status;
+            close_now(c);
         }
         return;
     }
@@ -658,7 +665,9 @@ void nipc__conn_close(nipc_conn_t *c, bool flush_first, int status)
         return;
     c->close_status = status;
     begin_closing(c);
-    if (flush_first && c->established && nipc__conn_queued(c) > 0) {
+    /* A graceful close ends with the transport's shutdown even when nothing is queued: over
+     * TLS that is close_notify, without which a strict peer reads a truncation. */
+    if (flush_first && c->established) {
         c->close_after_flush = true;
         start_write(c);
         if (!uv_is_closing(&c->u.handle))

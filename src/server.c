@@ -212,8 +212,10 @@ static const nipc_conn_hooks_t socket_hooks = {
  * Every datagram is parsed on its own (U2): each complete frame in it is published with a
  * socket describing the sender (U3), valid during the handlers only; a fragment without its
  * delimiter at the end is reported as an `error` (node-ipc drops the whole datagram
- * silently). An emit is exactly one datagram holding one frame (U4); a frame that would not
- * fit one datagram is refused, never truncated.
+ * silently), and so is a frame longer than max_message_size, which a stream receiver
+ * refuses and a nipc sender never sends (there is no connection to close: the datagram's
+ * other frames go on). An emit is exactly one datagram holding one frame (U4); a frame that
+ * would not fit one datagram is refused, never truncated.
  *
  * Broadcast: node-ipc's UDP broadcast sends nothing (U5). Here it sends the frame to every
  * sender a valid frame came from, most recent max_connections of them, which is what
@@ -274,6 +276,11 @@ void nipc__server_datagram(nipc_server_t *s, const char *p, size_t n, const stru
     bool valid = false;
     /* A handler may stop the server: then the rest of the datagram is not delivered. */
     while (s->listener != NULL && nipc__frame_next(&f, p + off, n - off, &flen)) {
+        if (flen > s->ipc->cfg.max_message_size) {
+            off += flen + s->ipc->dlen;
+            nipc__server_publish_error(s, UV_EMSGSIZE, &sock);
+            continue;
+        }
         nipc_msg_t m;
         nipc__msg_decode(&m, p + off, flen, s->ipc->cfg.allow_reserved_events);
         nipc__msg_admit(&m, &s->ipc->rules, p + off, flen);

@@ -124,6 +124,11 @@ static void on_sent(uv_write_t *req, int status)
         if (t->owed) {
             t->owed = false;
             nipc__conn_written(c, status);
+        } else if (c->closing) {
+            /* A write of the engine's own (a handshake flight, an alert, close_notify) that
+             * failed after the close began, as a reset peer makes it: the connection has
+             * reported its error already, and no flush can wait for this one. */
+            nipc__conn_shut(c);
         } else {
             nipc__conn_rx(c, status); /* the connection fails and closes */
         }
