@@ -199,7 +199,9 @@ typedef struct nipc_config {
                                    empties (an empty queue always takes one frame);
                                    0 = unbounded */
     unsigned flush_timeout_ms;  /* 10000: a close that flushes (nipc_disconnect,
-                                   nipc_client_close/nipc_socket_close with flush) waits
+                                   nipc_client_close/nipc_socket_close with flush, and
+                                   the peer's end of file, after which what is queued is
+                                   still written as Node does) waits
                                    this long for the peer to read, then closes and reports
                                    the rest with `drop` (UV_ETIMEDOUT); 0 = wait for ever */
     size_t unix_send_buffer;    /* 256 KiB: SO_SNDBUF asked for each Unix socket connection

@@ -744,8 +744,11 @@ void nipc__conn_fail(nipc_conn_t *c, int err)
 void nipc__conn_rx(nipc_conn_t *c, ssize_t nread)
 {
     if (nread < 0) {
+        /* The peer's end of file: what is queued is still written (within flush_timeout_ms),
+         * then the connection closes, as Node ends a socket whose peer ended (allowHalfOpen
+         * false): a peer that half-closes after its request gets its whole answer. */
         if (nread == UV_EOF)
-            nipc__conn_close(c, false, UV_EOF);
+            nipc__conn_close(c, true, UV_EOF);
         else
             nipc__conn_fail(c, (int)nread);
         return;

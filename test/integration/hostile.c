@@ -30,7 +30,8 @@
  *    valid edges that must still pass.
  *  - half-open and mid-frame closes: wire.c's w16 closes mid-frame (Unix, TCP); the half
  *    close is new (what is queued for a half-open peer is delivered or reported, as nipc.h
- *    documents an end of file).
+ *    documents an end of file), and a_half_open_peer_gets_its_whole_answer: all of it is
+ *    written before the close, as Node does.
  *  - a slow reader: limits.c holds the exact bound, the refusal and `drain` (Unix, TCP);
  *    loss.c the default bound towards a peer that never reads and the flush timeout. Here a
  *    server towards a raw reader that stops, over TLS too, with the queued bytes and live
@@ -903,6 +904,53 @@ HOSTILE_TEST(a_half_open_peer_is_closed_and_its_answer_never_lost_silently)
                 n == 0 ? "dropped (reported)" : "delivered");
     atk_gone(a, from);
     back_to_level("a half-open peer");
+}
+
+#define BIG_ANSWER ((size_t)16 << 20)
+
+/* A "big" request is answered with BIG_ANSWER bytes of data, then a pong. */
+static void answer_big(const nipc_event_t *ev, void *arg)
+{
+    (void)arg;
+    char *s = malloc(BIG_ANSWER);
+    cr_assert_not_null(s);
+    memset(s, 'a', BIG_ANSWER);
+    nipc_server_emit_new(ev->server, ev->socket, "answer", json_stringn(s, BIG_ANSWER));
+    free(s);
+    nipc_server_emit(ev->server, ev->socket, "pong", ev->data);
+}
+
+/*
+ * A peer that half-closes after its request gets the whole answer before the server closes,
+ * as node-ipc's peers do (a Node socket whose peer ended is ended after its queued writes,
+ * allowHalfOpen false): over TLS the close_notify comes in the read of the request, and over
+ * a Unix socket or TCP the answer is larger than what the socket takes at once.
+ */
+HOSTILE_TEST(a_half_open_peer_gets_its_whole_answer)
+{
+    nipc_config_t cfg;
+    th_config(&cfg);
+    scene_open(t, &cfg);
+    server_on(sc.server, "big", answer_big, NULL, &sc.level);
+    atk_t *a = atk_join(t, 0);
+    int from = slog.n;
+    cr_assert(atk_send_str(a, "{\"type\":\"big\",\"data\":5}\f"), "%s", t->name);
+    atk_half_close(a);
+    size_t want = strlen("{\"type\":\"answer\",\"data\":\"\"}\f") + BIG_ANSWER +
+                  strlen("{\"type\":\"pong\",\"data\":5}\f");
+    char *got = malloc(want + 1);
+    cr_assert_not_null(got);
+    size_t n = atk_read_all(a, got, want, 10000);
+    int d = find_on(&slog, "drop", a->sock, from);
+    cr_assert_eq(n, want, "%s: %zu of %zu bytes of the answer arrived; drop %s", t->name, n, want,
+                 d >= 0 ? nipc_err_name(slog.status[d]) : "none");
+    static const char pong[] = "{\"type\":\"pong\",\"data\":5}\f";
+    cr_assert(memcmp(got + want - (sizeof pong - 1), pong, sizeof pong - 1) == 0, "%s", t->name);
+    free(got);
+    atk_gone(a, from);
+    cr_assert_eq(count_on(&slog, "drop", NULL, from), 0, "%s: %s", t->name,
+                 types_since(&slog, from));
+    back_to_level("a half-open peer's whole answer");
 }
 
 /* Half a frame, then the peer vanishes (no close_notify over TLS): its connection closes
