@@ -307,6 +307,25 @@ static void time_partial(nipc_conn_t *c, bool completed)
 
 /* ---- closing ---------------------------------------------------------------------------- */
 
+static size_t frames_written(nipc_conn_t *c, const char *p, size_t n);
+
+/*
+ * The close cancels the write in progress, of which the system may have taken part since it
+ * began (libuv writes as the socket drains): that part is out of the count of what is lost,
+ * whole frames and bytes, so that `drop` reports exactly what the peer never got.
+ */
+static void settle_inflight(nipc_conn_t *c)
+{
+    if (!c->writing || c->ops->unsent == NULL)
+        return;
+    size_t n = nipc__buf_size(&c->inflight), left = c->ops->unsent(c);
+    if (left >= n)
+        return;
+    size_t done = n - left;
+    c->inflight_frames -= frames_written(c, c->inflight.data + c->inflight.off, done);
+    c->inflight.off += done;
+}
+
 static void close_now(nipc_conn_t *c)
 {
     if (c->flush_timer != NULL) {
@@ -317,6 +336,7 @@ static void close_now(nipc_conn_t *c)
     if (uv_is_closing(&c->u.handle))
         return;
     nipc__unschedule_flush(c->ipc, c);
+    settle_inflight(c);
     c->ops->close(c);
 }
 

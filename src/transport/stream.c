@@ -50,6 +50,12 @@ int nipc__stream_try_write(nipc_conn_t *c, const uv_buf_t *b, unsigned n)
     return uv_try_write(&c->u.stream, b, n);
 }
 
+/* conn.c has at most one write request in flight: the stream's queue is that write's rest. */
+size_t nipc__stream_unsent(nipc_conn_t *c)
+{
+    return uv_stream_get_write_queue_size(&c->u.stream);
+}
+
 static void on_shutdown(uv_shutdown_t *req, int status)
 {
     (void)status; /* the close that follows says all there is */

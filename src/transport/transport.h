@@ -39,6 +39,10 @@ struct nipc_stream_ops {
     int (*write)(nipc_conn_t *c, const uv_buf_t *b, unsigned n);
     /* Writes what the transport takes now: the byte count, or UV_EAGAIN, or an error. */
     int (*try_write)(nipc_conn_t *c, const uv_buf_t *b, unsigned n);
+    /* Of the write in progress, the bytes the system has not taken yet, exact until the
+     * close begins: what a close loses of it. NULL entry: all of it counts as lost (TLS:
+     * ciphertext the system took cannot be mapped back to the frames it carries). */
+    size_t (*unsent)(nipc_conn_t *c);
     /* Ends the sending side; nipc__conn_shut(c) follows unless this returns an error. */
     int (*shutdown)(nipc_conn_t *c);
     /* Closes; nipc__conn_closed(c) follows, always. */
@@ -73,6 +77,7 @@ int nipc__stream_read_start(nipc_conn_t *c);
 void nipc__stream_read_stop(nipc_conn_t *c);
 int nipc__stream_write(nipc_conn_t *c, const uv_buf_t *b, unsigned n);
 int nipc__stream_try_write(nipc_conn_t *c, const uv_buf_t *b, unsigned n);
+size_t nipc__stream_unsent(nipc_conn_t *c);
 int nipc__stream_shutdown(nipc_conn_t *c);
 void nipc__stream_close(nipc_conn_t *c);
 /* The uv_connect_cb that ends an entry's connect: calls c->on_connected. */
