@@ -492,6 +492,12 @@ NIPC_EXTERN nipc_server_t *nipc_server(nipc_t *ipc);
  * full, or the process stopped) counts as live. A missing directory is UV_ENOENT (other
  * failures are the system's own codes); the log line names the path. `start` is published
  * once listening. UV_EALREADY when listening or starting.
+ *
+ * Out of descriptors (EMFILE), a stream server sheds what connects: libuv's spare
+ * descriptor accepts and closes it unseen; without that one, the instance's own (taken when
+ * its first stream server listens) does, with an `error` (UV_EMFILE); without either, the
+ * server's newest connection is closed to free one. A process that has neither spare and
+ * whose server has no connection waits inside libuv until a descriptor frees up.
  */
 NIPC_EXTERN int nipc_server_start(nipc_server_t *server);
 

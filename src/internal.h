@@ -265,6 +265,11 @@ struct nipc_s {
     uv_timer_t deadline;
     uint64_t deadline_due;    /* when it is due, while it is active */
     nipc_deferred_t expire_d; /* the expiry, run after the poll that followed the timer */
+    /* A descriptor held in reserve by the first stream server that listens, beside
+     * libuv's: closed to accept and close what waits when descriptors run out (server.c). */
+    int spare_fd;
+    bool has_spare;
+    nipc_deferred_t spare_d; /* takes the spare back after the poll that used it */
     /* The generator behind retry_jitter (nipc__random), seeded at its first use. */
     uint64_t rng;
     bool rng_seeded;

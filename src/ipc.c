@@ -258,6 +258,8 @@ void nipc__close_handle(nipc_t *ipc, uv_handle_t *h, uv_close_cb cb)
 
 static void finish_free(nipc_t *ipc)
 {
+    if (ipc->has_spare)
+        close(ipc->spare_fd);
     nipc__tls_contexts_free(ipc);
     nipc__type_rules_free(&ipc->rules);
     nipc__config_free(&ipc->cfg);

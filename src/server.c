@@ -11,7 +11,10 @@
 #include "codec/codec.h"
 #include "transport/transport.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 void nipc__server_publish(nipc_server_t *s, const char *type, json_t *data, nipc_socket_t *sock,
@@ -472,20 +475,71 @@ static int check_peer(nipc_server_t *s, nipc_socket_t *sock)
     return UV_EACCES;
 }
 
+/* The instance's spare descriptor (shed_for_descriptors), taken when a stream server listens
+ * and again after each use. */
+static void hold_spare(nipc_t *ipc)
+{
+    if (ipc->has_spare)
+        return;
+    ipc->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    ipc->has_spare = ipc->spare_fd >= 0;
+}
+
+static void retake_spare(nipc_deferred_t *d)
+{
+    hold_spare(nipc__container_of(d, nipc_t, spare_d));
+}
+
 /*
- * TODO: a server out of descriptors relies on libuv's spare one (loop->emfile_fd), which
- * accepts and closes what waits. When libuv has no spare (it could not open one when the
- * loop's first stream was made, or another thread took its slot while libuv had it
- * closed), libuv calls this with UV_EMFILE again and again inside one uv__server_io() for
- * as long as a connection waits, and the loop never returns (about a million `error`
- * events a second). Nothing here can break that loop short of closing the listener; a fix
- * needs a decision: a spare descriptor of nipc's own per server, or a listener that nipc
- * polls and accepts on itself, pausing on EMFILE.
+ * Out of descriptors (EMFILE, ENFILE), libuv first uses a spare descriptor of its own: it
+ * closes it, accepts and closes what waits, and takes it back. Only when it has none (it
+ * could not open one when a stream was made, or another thread took its slot meanwhile)
+ * does the error reach here, and libuv calls accept() again at once, for as long as it
+ * fails: Linux's accept() fails with EMFILE whenever no descriptor is free, waiting
+ * connection or not, so the loop would never return. Two ways out, so that a descriptor
+ * is free when libuv's accept() comes back and it finds nothing waiting:
+ *  - nipc's own spare: closed, what waits accepted and closed, and the spare taken back
+ *    only after this poll (a deferred job), when libuv has returned to the loop;
+ *  - without it (it was used this turn and a new connection took its slot), the newest
+ *    connection of this server that is not closing already is given up: its descriptor
+ *    is closed at once, and its `drop` and `socket.disconnected` follow as for any lost
+ *    connection.
+ * A server with neither, and no connection, cannot stop libuv: it waits in accept() until
+ * the process frees a descriptor (nipc_server_start's documentation says so).
  */
+static void shed_for_descriptors(nipc_server_t *s, uv_stream_t *listener)
+{
+    nipc_t *ipc = s->ipc;
+    uv_os_fd_t lfd;
+    if (uv_fileno((uv_handle_t *)listener, &lfd) != 0)
+        return;
+    if (ipc->has_spare) {
+        close(ipc->spare_fd);
+        ipc->has_spare = false;
+        for (;;) {
+            int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+            if (fd >= 0)
+                close(fd);
+            else if (errno != EINTR && errno != ECONNABORTED)
+                break;
+        }
+        nipc__defer(ipc, &ipc->spare_d, retake_spare);
+        return;
+    }
+    for (size_t i = s->count; i-- > 0;) {
+        if (!s->sockets[i]->conn.closing) { /* one that is closing has freed nothing yet */
+            nipc__conn_abort(&s->sockets[i]->conn);
+            return;
+        }
+    }
+}
+
 static void on_connection(uv_stream_t *listener, int status)
 {
     nipc_server_t *s = listener->data;
     int err = status;
+    if (err == UV_EMFILE || err == UV_ENFILE)
+        shed_for_descriptors(s, listener);
     /* `start` always comes first (S3), even when a peer connects in the same loop turn. */
     if (s->start_pending) {
         nipc__defer_cancel(s->ipc, &s->start_d);
@@ -554,6 +608,7 @@ static int listen_stream(nipc_server_t *s, const struct sockaddr *sa)
         return err;
     }
     s->fd = -1; /* the handle's now: closing it closes the descriptor */
+    hold_spare(s->ipc);
     return uv_listen(&s->listener->stream, NIPC__BACKLOG, on_connection);
 }
 
