@@ -69,6 +69,9 @@ int nipc__conn_open(nipc_conn_t *c)
     c->close_after_flush = false;
     c->close_status = 0;
     c->inflight_frames = 0;
+    c->after_eof = (nipc_loss_t){0, 0};
+    c->peer_ended = false;
+    c->after_eof_lost = false;
     c->idle_watched = false;
     /* Each connection starts with an empty receive buffer (W16). */
     nipc__buf_reset(&c->in);
@@ -143,6 +146,12 @@ nipc_loss_t nipc__conn_take_loss(nipc_conn_t *c, bool held)
 {
     nipc_loss_t loss = {c->out_frames + c->inflight_frames,
                         nipc__buf_size(&c->out) + nipc__buf_size(&c->inflight)};
+    if (c->after_eof_lost) {
+        loss.frames += c->after_eof.frames;
+        loss.bytes += c->after_eof.bytes;
+        c->after_eof_lost = false;
+    }
+    c->after_eof = (nipc_loss_t){0, 0};
     nipc__buf_reset(&c->out);
     c->out_frames = 0;
     if (!c->writing) {
@@ -402,8 +411,14 @@ static size_t frames_written(nipc_conn_t *c, const char *p, size_t n)
 
 /* ---- sending --------------------------------------------------------------------------- */
 
-void nipc__conn_shut(nipc_conn_t *c)
+void nipc__conn_shut(nipc_conn_t *c, int status)
 {
+    if (status < 0 && c->peer_ended && c->after_eof.frames > 0) {
+        /* The peer had gone, not half-closed (a reset answered what was written since its end
+         * of file): that is lost, and the reset is why. */
+        c->close_status = status;
+        c->after_eof_lost = true;
+    }
     close_now(c);
 }
 
@@ -441,6 +456,10 @@ void nipc__conn_written(nipc_conn_t *c, int status)
             close_now(c);
         }
         return;
+    }
+    if (c->peer_ended) {
+        c->after_eof.frames += c->inflight_frames;
+        c->after_eof.bytes += nipc__buf_size(&c->inflight);
     }
     nipc__buf_reset(&c->inflight);
     lens_drop(&c->lens, c->inflight_frames);
@@ -766,10 +785,13 @@ void nipc__conn_rx(nipc_conn_t *c, ssize_t nread)
     if (nread < 0) {
         /* The peer's end of file: what is queued is still written (within flush_timeout_ms),
          * then the connection closes, as Node ends a socket whose peer ended (allowHalfOpen
-         * false): a peer that half-closes after its request gets its whole answer. */
-        if (nread == UV_EOF)
+         * false): a peer that half-closes after its request gets its whole answer. Towards
+         * a peer that has gone instead, the shutdown fails and nipc__conn_shut() reports
+         * what was written meanwhile as lost. */
+        if (nread == UV_EOF) {
+            c->peer_ended = true;
             nipc__conn_close(c, true, UV_EOF);
-        else
+        } else
             nipc__conn_fail(c, (int)nread);
         return;
     }

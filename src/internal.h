@@ -132,6 +132,12 @@ struct nipc_conn {
     size_t out_frames;      /* frames in `out` with bytes still unwritten */
     size_t inflight_frames; /* frames in the write in progress */
     nipc_lens_t lens;       /* undelimited codecs: the frames of inflight then out */
+    /* Written after the peer's end of file, towards a peer that may have half-closed (it
+     * reads them) or gone (a reset loses them): lost unless the shutdown that ends the
+     * close succeeds. */
+    nipc_loss_t after_eof;
+    bool peer_ended;     /* its end of file was read */
+    bool after_eof_lost; /* ... and the shutdown failed: the peer had gone */
     /* sync mode (C15): frames emitted while one awaits its answer wait here, and each
      * received read that ends between messages lets one go. */
     nipc_buf_t held;

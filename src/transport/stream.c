@@ -58,8 +58,7 @@ size_t nipc__stream_unsent(nipc_conn_t *c)
 
 static void on_shutdown(uv_shutdown_t *req, int status)
 {
-    (void)status; /* the close that follows says all there is */
-    nipc__conn_shut(req->data);
+    nipc__conn_shut(req->data, status);
 }
 
 int nipc__stream_shutdown(nipc_conn_t *c)

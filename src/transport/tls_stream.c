@@ -92,8 +92,7 @@ static void send_queue(nipc_conn_t *c);
 
 static void on_shutdown(uv_shutdown_t *req, int status)
 {
-    (void)status;
-    nipc__conn_shut(req->data);
+    nipc__conn_shut(req->data, status);
 }
 
 /* Everything queued is out: the debts to conn.c are paid. */
@@ -107,8 +106,9 @@ static void sent_all(nipc_conn_t *c)
     if (t->shut_owed && !uv_is_closing(&c->u.handle)) {
         t->shut_owed = false;
         c->sreq.data = c;
-        if (uv_shutdown(&c->sreq, &c->u.stream, on_shutdown) != 0)
-            nipc__conn_shut(c);
+        int err = uv_shutdown(&c->sreq, &c->u.stream, on_shutdown);
+        if (err != 0)
+            nipc__conn_shut(c, err);
     }
 }
 
@@ -128,7 +128,7 @@ static void on_sent(uv_write_t *req, int status)
             /* A write of the engine's own (a handshake flight, an alert, close_notify) that
              * failed after the close began, as a reset peer makes it: the connection has
              * reported its error already, and no flush can wait for this one. */
-            nipc__conn_shut(c);
+            nipc__conn_shut(c, status);
         } else {
             nipc__conn_rx(c, status); /* the connection fails and closes */
         }

@@ -43,7 +43,8 @@ struct nipc_stream_ops {
      * close begins: what a close loses of it. NULL entry: all of it counts as lost (TLS:
      * ciphertext the system took cannot be mapped back to the frames it carries). */
     size_t (*unsent)(nipc_conn_t *c);
-    /* Ends the sending side; nipc__conn_shut(c) follows unless this returns an error. */
+    /* Ends the sending side; nipc__conn_shut(c, status) follows unless this returns an
+     * error; status < 0 when the peer reset the connection before it. */
     int (*shutdown)(nipc_conn_t *c);
     /* Closes; nipc__conn_closed(c) follows, always. */
     void (*close)(nipc_conn_t *c);
@@ -90,7 +91,7 @@ void nipc__conn_rx_room(nipc_conn_t *c, uv_buf_t *buf);
 /* nread bytes arrived in that room (0: nothing; < 0: end of file or an error). */
 void nipc__conn_rx(nipc_conn_t *c, ssize_t nread);
 void nipc__conn_written(nipc_conn_t *c, int status);
-void nipc__conn_shut(nipc_conn_t *c);
+void nipc__conn_shut(nipc_conn_t *c, int status);
 void nipc__conn_closed(nipc_conn_t *c);
 /* A pending start ended: 0, or why it failed (the conn then closes with that status). */
 void nipc__conn_ready(nipc_conn_t *c, int status);
