@@ -18,8 +18,9 @@
  *  - the first server got a prefix, in order, of what was accepted before the loss;
  *  - the second got exactly, in order, everything accepted after the loss (queued while
  *    reconnecting, or emitted on the new connection), up to the flushing close;
- *  - `drop` never reports more frames than the first server missed, and does report the
- *    frames emitted after the server was dead (before the client had read the end);
+ *  - `drop` never reports more frames than the first server missed (the frames emitted
+ *    after the server was dead are reported when the client read the end before writing
+ *    them; a write the kernel took first is TCP's to lose);
  *  - the client reconnected within one capped wait of the second server listening.
  *
  * The server process does not use Criterion (see prefork.c): it reports with its exit
@@ -486,10 +487,12 @@ ParameterizedTest(th_transport_t *t, restart, a_server_killed_mid_stream_and_sta
     int missed = a1 - st.nlife[0];
     cr_assert_leq(st.dropped_frames, missed, "%s: %lld frames dropped, but only %d missed", t->name,
                   st.dropped_frames, missed);
-    cr_assert_geq(st.dropped_frames, BATCH,
-                  "%s: the batch emitted after the kill was not "
-                  "reported (%lld dropped)",
-                  t->name, st.dropped_frames);
+    /* The batch emitted after the kill is reported when the client read the end of file
+     * before it wrote the batch (hostile.c's a_peer_gone_after_its_request_has_its_answer_
+     * reported holds that order): if the batch went into the kernel first, TCP lost it
+     * where nobody can see, as any write just before a crash. */
+    cr_log_info("%s: %lld frames dropped of the batch of %d emitted after the kill", t->name,
+                st.dropped_frames, BATCH);
     /* Between attempts emits are refused, never queued. */
     cr_assert_gt(st.refused, 0, "%s: no emit was refused while the server was away", t->name);
     cr_assert_eq(st.refused_code, UV_ENOTCONN, "%s: %s", t->name, nipc_err_name(st.refused_code));
