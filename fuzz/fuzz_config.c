@@ -6,9 +6,15 @@
  * and nipc_free on the config when it passes its check (which also reads tls.ca_pem and
  * tls.ciphers through OpenSSL when TLS is on).
  *
- * Input: four option bytes (below), then NUL-separated strings: appspace, socket_root, id,
- * delimiter, encoding, network_host, iface.local_address, tls.ciphers, tls.servername,
- * tls.ca_pem, up to four allowed_events, then event types to check against the rules.
+ * Input: bytes 0-1 (little-endian) say which of the ten strings are NULL (bits 0-9),
+ * whether encoding and delimiter keep their defaults (bit 10), how many allowed_events
+ * follow (bits 12-14) and message_timeout_ms 0 (bit 15); byte 2 sets raw_buffer, assured,
+ * tls.enabled, tls.reject_unauthorized, secure_socket_root, allow_reserved_events, a uid
+ * count and the uid list (bits 0-7); byte 3 max_message_size (0, 1, 64 or 65536),
+ * max_retries (-2 to 1), tls.min_version (0, 12, 13 or 11) and max_event_name (256, 0 or
+ * 3). Then NUL-separated strings: appspace, socket_root, id, delimiter, encoding,
+ * network_host, iface.local_address, tls.ciphers, tls.servername, tls.ca_pem, the
+ * allowed_events, then up to four event types to check against the rules.
  *
  * Properties: the check refuses exactly what its rules say (an empty delimiter, a NULL
  * appspace, socket_root or id, max_message_size 0, max_retries below NIPC_RETRY_FOREVER, an
@@ -160,7 +166,8 @@ static void check_types(const nipc_config_t *c, fuzz_in_t *in)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     fuzz_in_t in = {data, size};
-    unsigned nulls = fuzz_byte(&in) | fuzz_byte(&in) << 8; /* bit i: string i is NULL */
+    unsigned nulls = fuzz_byte(&in); /* bit i: string i is NULL */
+    nulls |= fuzz_byte(&in) << 8;
     unsigned flags = fuzz_byte(&in);
     unsigned nums = fuzz_byte(&in);
 

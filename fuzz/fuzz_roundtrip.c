@@ -74,14 +74,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *bytes, size_t size)
         return 0;
     const char *type = "message";
     json_t *data = v;
-    if (json_is_array(v) && json_array_size(v) == 2 && json_is_string(json_array_get(v, 0))) {
-        type = json_string_value(json_array_get(v, 0));
+    json_t *t = json_is_array(v) && json_array_size(v) == 2 ? json_array_get(v, 0) : NULL;
+    if (json_is_string(t)) {
+        if (strlen(json_string_value(t)) != json_string_length(t)) {
+            json_decref(v); /* a type holding NUL: a C string cannot */
+            return 0;
+        }
+        type = json_string_value(t);
         data = json_array_get(v, 1);
-    }
-    bool type_ok = strlen(type) == json_string_length(json_array_get(v, 0)) || type[0] == 'm';
-    if (!type_ok) { /* a type holding NUL: as a C string it ends there */
-        json_decref(v);
-        return 0;
     }
     const json_t *sent = legacy ? legacy_view(data) : data;
 

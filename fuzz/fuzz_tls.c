@@ -7,8 +7,9 @@
  * Input: byte 0 holds the options: bits 0-1 the mode (below); bit 2 the other side; bit 3
  * TLS 1.2 instead of 1.3; bit 4 mutual TLS; bit 5 (without bit 4) a client that does not
  * verify. Byte 1 is
- * the size of the pieces the bytes are fed in (0: all at once), byte 2 a position in the
- * ciphertext to corrupt (mode 3, 0: none). The rest is the payload.
+ * the size of the pieces the bytes are fed in (0: all at once); in mode 3, byte 2 times 7
+ * is the ciphertext byte (counted from 1, after the handshake) that is corrupted on its
+ * way (0: none). The rest is the payload.
  *   0  a fresh server session is fed the payload as a client's records
  *   1  a fresh client session (its ClientHello sent) is fed it as a server's records
  *   2  a client and a server shake hands in memory, then one is fed the payload
