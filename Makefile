@@ -3,7 +3,10 @@
 #   make / make all   configure (preset default) and build into build/
 #   make run          install Debian deps if needed, build, run the world/hello demo
 #   make test         deps (incl. npm ci for interop peers), build, ctest (all labels)
-#   make test-asan    the same with ASan+UBSan, in build-asan/
+#   make test-asan    the same with ASan+UBSan, built with clang, in build-asan/ (with a short
+#                     run of each libFuzzer harness, ctest label fuzz)
+#   make fuzz         build-asan/, then each harness of fuzz/ for FUZZ_SECONDS (60) with the
+#                     dictionary; FUZZ_ONLY=name (or "a b") narrows it (fuzz/README.md)
 #   make bench        deps (incl. libzmq3-dev, npm ci), build, run the benchmarks (bench/README.md);
 #                     BENCH_ARGS is passed to bench/run.js (e.g. BENCH_ARGS="--only latency")
 #   make install      cmake --install build --prefix $(PREFIX)   (PREFIX=/usr/local)
@@ -17,12 +20,16 @@ CTEST  ?= ctest
 JOBS   ?= $(shell nproc 2>/dev/null || echo 2)
 CLANG_FORMAT ?= clang-format
 
-C_FILES = $(shell find include src examples test -name node_modules -prune -o \
+C_FILES = $(shell find include src examples test fuzz tools bench -name node_modules -prune -o \
                    -type f \( -name '*.c' -o -name '*.h' \) -print 2>/dev/null)
 
 BENCH_ARGS ?=
 
-.PHONY: all build run test test-asan bench deps deps-node install format format-check clean
+FUZZ_SECONDS ?= 60
+FUZZ_HARNESSES = $(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c))
+FUZZ_ONLY ?= $(FUZZ_HARNESSES)
+
+.PHONY: all build run test test-asan fuzz bench deps deps-node install format format-check clean
 
 all: build
 
@@ -54,6 +61,20 @@ test-asan: deps-node
 	$(MAKE) build-asan/CMakeCache.txt
 	$(CMAKE) --build --preset asan -j $(JOBS)
 	$(CTEST) --test-dir build-asan --output-on-failure
+
+# Each harness fuzzes from fuzz/corpus/<name> and keeps what it finds in build-asan/fuzz/work/<name>
+# (so a second run goes on from there); a crash is saved in build-asan/fuzz/artifacts/.
+fuzz: export ASAN_OPTIONS = detect_leaks=1:abort_on_error=1
+fuzz: export UBSAN_OPTIONS = print_stacktrace=1:halt_on_error=1
+fuzz: deps
+	$(MAKE) build-asan/CMakeCache.txt
+	$(CMAKE) --build --preset asan -j $(JOBS)
+	@for h in $(FUZZ_ONLY); do \
+	    [ -f fuzz/fuzz_$$h.c ] || { echo "fuzz: no harness fuzz/fuzz_$$h.c" >&2; exit 2; }; \
+	    echo "== fuzz_$$h, $(FUZZ_SECONDS) s"; \
+	    bash fuzz/run.sh fuzz build-asan/fuzz/fuzz_$$h fuzz/corpus/$$h $(FUZZ_SECONDS) \
+	        fuzz/nipc.dict build-asan/fuzz/artifacts/$$h- build-asan/fuzz/work/$$h || exit 1; \
+	done
 
 # Configures again (cheap) so that a libzmq installed since the first configure is found.
 bench:

@@ -55,7 +55,7 @@ static long long cpu_ns(void)
            (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000LL;
 }
 
-static void say(const char *fmt, ...)
+NIPC_PRINTF(1, 2) static void say(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -65,7 +65,7 @@ static void say(const char *fmt, ...)
     fflush(stdout);
 }
 
-static int fail(const char *msg)
+_Noreturn static void fail(const char *msg)
 {
     say("{\"ev\":\"error\",\"message\":\"%s\"}", msg);
     exit(1);

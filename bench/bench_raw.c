@@ -123,7 +123,7 @@ static void cleanup(void)
         unlink(unix_path);
 }
 
-static void fail(int code, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) _Noreturn static void fail(int code, const char *fmt, ...)
 {
     char msg[512];
     va_list ap;

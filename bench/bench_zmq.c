@@ -106,7 +106,7 @@ static void leave(int code)
     _exit(code);
 }
 
-static void fail(int code, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static void fail(int code, const char *fmt, ...)
 {
     char msg[512];
     va_list ap;

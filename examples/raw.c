@@ -69,7 +69,7 @@ static void on_hello_data(const nipc_event_t *ev, void *arg)
     printf("hello <- world: %.*s\n", (int)ev->size, ev->bytes);
     fflush(stdout);
     bool fits =
-        got + ev->size <= strlen(EXPECTED) && memcmp(EXPECTED + got, ev->bytes, ev->size) == 0;
+        got + ev->size <= strlen(EXPECTED) && memcmp(&EXPECTED[got], ev->bytes, ev->size) == 0;
     got += ev->size;
     if (!fits) {
         fprintf(stderr, "raw: world sent other bytes than \"" EXPECTED "\"\n");

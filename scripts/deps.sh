@@ -18,8 +18,10 @@ for arg in "$@"; do
     esac
 done
 
-# openssl (the command) makes the TLS tests' certificates (test/support/certs.sh).
-pkgs=(libuv1-dev libjansson-dev libssl-dev openssl libcriterion-dev cmake pkg-config gcc make)
+# openssl (the command) makes the TLS tests' certificates (test/support/certs.sh); clang and
+# its runtimes (libclang-rt-14-dev: ASan, UBSan, libFuzzer) build the asan tree and fuzz/.
+pkgs=(libuv1-dev libjansson-dev libssl-dev openssl libcriterion-dev cmake pkg-config gcc make
+    clang libclang-rt-14-dev)
 bench_pkgs=(libzmq3-dev)
 
 installed() { # <package>

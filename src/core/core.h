@@ -155,7 +155,8 @@ typedef struct nipc_msg {
     size_t type_len; /* bytes */
     int err;
     bool maybe_request; /* data may be a request's, {"$req":...} (request.c): the fast path
-                           tells by its first bytes, the general path says maybe */
+                           tells by its first bytes (by the tree when the first key starts
+                           with '$' or an escape), the general path says maybe */
     char type_buf[64];  /* the fast path's copy of a short type */
 } nipc_msg_t;
 

@@ -371,6 +371,25 @@ static bool fast_update(cursor_t *c, json_t *into, int depth)
     }
 }
 
+/*
+ * Whether data, decoded from the text p[0, end), may be a request's (request.c): an object
+ * whose first key is "$req". The first bytes tell nearly always. But the key may be written
+ * with escapes ("\u0024req", "$r\u0065q"), which JSON.parse and the general path read as
+ * "$req" too: when the first key starts with '$' or an escape, the tree tells.
+ */
+static bool maybe_request(const char *p, const char *end, const json_t *data)
+{
+    static const char req[] = "{\"$req\":";
+    size_t n = (size_t)(end - p);
+    if (n > sizeof req - 1 && memcmp(p, req, sizeof req - 1) == 0)
+        return true;
+    if (n < 3 || p[0] != '{' || p[1] != '"' || (p[2] != '$' && p[2] != '\\'))
+        return false;
+    void *it = json_object_iter((json_t *)data);
+    return it != NULL && json_object_iter_key_len(it) == 4 &&
+           memcmp(json_object_iter_key(it), "$req", 4) == 0;
+}
+
 bool nipc__msg_decode_fast(nipc_msg_t *m, const char *p, size_t n, bool allow_reserved,
                            json_t **shape)
 {
@@ -401,9 +420,6 @@ bool nipc__msg_decode_fast(nipc_msg_t *m, const char *p, size_t n, bool allow_re
         return false; /* the general path reports it */
 
     cursor_t c = {q + ml, p + n - 1};
-    static const char req[] = "{\"$req\":";
-    bool maybe_request =
-        (size_t)(c.end - c.p) > sizeof req - 1 && memcmp(c.p, req, sizeof req - 1) == 0;
     if (shape != NULL && *shape != NULL) {
         if (fast_update(&c, *shape, 1) && c.p == c.end) {
             m->type = m->type_buf;
@@ -411,7 +427,7 @@ bool nipc__msg_decode_fast(nipc_msg_t *m, const char *p, size_t n, bool allow_re
             m->data = *shape;
             m->decoded = NULL; /* the connection owns it */
             m->err = 0;
-            m->maybe_request = maybe_request;
+            m->maybe_request = maybe_request(q + ml, c.end, *shape);
             return true;
         }
         json_decref(*shape);
@@ -428,6 +444,6 @@ bool nipc__msg_decode_fast(nipc_msg_t *m, const char *p, size_t n, bool allow_re
     m->data = data;
     m->decoded = data;
     m->err = 0;
-    m->maybe_request = maybe_request;
+    m->maybe_request = maybe_request(q + ml, c.end, data);
     return true;
 }

@@ -153,6 +153,7 @@ unreadable file|--ca $tmp/none:|emit --tcp 127.0.0.1:1 --tls --ca $tmp/none x
 number with a letter|is not a number|ping --path $tmp/s --count 3x
 request over raw|--request needs JSON mode|emit --path $tmp/s --raw x --request
 reply without =|is not TYPE=JSON|serve --path $tmp/s --reply x
+reply given again (no leak)|is not TYPE=JSON|serve --path $tmp/s --reply a=1 --reply b=2 --reply x
 empty delimiter|must not be empty|serve --path $tmp/s --delimiter=
 unknown encoding|refused|serve --path $tmp/s --raw --encoding ebcdic
 reserved event|NIPC_ERESERVED|emit --path $tmp/s error 1

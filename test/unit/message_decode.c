@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* nipc__msg_decode: any frame gives a message or node-ipc's error payload (W11-W14). */
 #include "core/core.h"
+#include "internal.h"
 
 #include <criterion/criterion.h>
 
@@ -743,4 +744,64 @@ Test(decode, general_path_alone_gives_the_same_message, .timeout = 10)
     cr_assert(json_equal(fast.decoded, general.decoded));
     nipc__msg_clear(&fast);
     nipc__msg_clear(&general);
+}
+
+/* ---- requests: maybe_request never hides one (request.c unwraps only what it flags) ----- */
+
+/* A request's data is an object whose first key is "$req", however the frame writes it. */
+static void expect_request(const char *frame, json_t **shape)
+{
+    nipc_msg_t m;
+    if (shape != NULL)
+        nipc__msg_decode_into(&m, frame, strlen(frame), false, shape);
+    else
+        nipc__msg_decode(&m, frame, strlen(frame), false);
+    cr_assert_eq(m.err, 0, "%s", frame);
+    cr_assert(m.maybe_request, "%s: a request's data, not flagged", frame);
+    int64_t id;
+    json_t *inner = nipc__request_unwrap_slow(m.data, &id);
+    cr_assert_eq(id, 7, "%s", frame);
+    cr_assert_eq(json_integer_value(inner), 2, "%s", frame);
+    nipc__msg_done(&m, shape);
+}
+
+Test(decode, a_request_key_written_with_escapes_is_flagged, .timeout = 10)
+{
+    /* JSON.parse reads "\u0024req" as "$req", and so does the general path (the frame with
+     * a space), so the fast path must flag it too (found by fuzz/fuzz_decode). */
+    static const char *const frames[] = {
+        "{\"type\":\"x\",\"data\":{\"$req\":7,\"data\":2}}",
+        "{\"type\":\"x\",\"data\":{\"\\u0024req\":7,\"data\":2}}",
+        "{\"type\":\"x\",\"data\":{\"$r\\u0065q\":7,\"data\":2}}",
+        "{\"type\":\"x\",\"data\":{\"$re\\u0071\":7,\"data\":2}}",
+        "{\"type\":\"x\",\"data\":{ \"\\u0024req\":7,\"data\":2}}",
+        "{\"type\":\"x\", \"data\":{\"\\u0024req\":7,\"data\":2}}",
+    };
+    for (size_t k = 0; k < sizeof frames / sizeof frames[0]; k++)
+        expect_request(frames[k], NULL);
+    /* Through a reused tree too: the second frame is written into the first's. */
+    json_t *shape = NULL;
+    for (size_t k = 0; k < 3; k++)
+        expect_request(frames[k], &shape);
+    json_decref(shape);
+}
+
+Test(decode, other_first_keys_are_not_requests, .timeout = 10)
+{
+    static const char *const frames[] = {
+        "{\"type\":\"x\",\"data\":{\"$re\":7,\"data\":2}}",
+        "{\"type\":\"x\",\"data\":{\"\\u0024reqs\":7,\"data\":2}}",
+        "{\"type\":\"x\",\"data\":{\"a\":1,\"$req\":7}}",
+        "{\"type\":\"x\",\"data\":[\"$req\",7]}",
+    };
+    for (size_t k = 0; k < sizeof frames / sizeof frames[0]; k++) {
+        nipc_msg_t m;
+        nipc__msg_decode(&m, frames[k], strlen(frames[k]), false);
+        cr_assert_eq(m.err, 0, "%s", frames[k]);
+        int64_t id;
+        json_t *inner = nipc__request_unwrap(m.data, m.maybe_request, &id);
+        cr_assert_eq(id, 0, "%s", frames[k]);
+        cr_assert_eq(inner, m.data, "%s", frames[k]);
+        nipc__msg_clear(&m);
+    }
 }

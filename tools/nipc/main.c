@@ -567,6 +567,7 @@ static int apply(tool_t *t, const opt_t *o, const char *v)
         json_error_t e;
         if (eq == NULL || eq == v)
             return usage(t, "--reply: \"%s\" is not TYPE=JSON", v);
+        free((char *)t->reply_type); /* the last --reply is the one */
         t->reply_type = strndup(v, (size_t)(eq - v));
         json_decref(t->reply_data);
         if ((t->reply_data = parse_json(eq + 1, &e)) == NULL)
