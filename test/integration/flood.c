@@ -109,26 +109,7 @@ static bool write_full(int fd, const void *p, size_t n)
 static int flood_connect(const th_transport_t *t, const char *path, int port)
 {
     struct sockaddr_storage sa;
-    memset(&sa, 0, sizeof sa);
-    socklen_t len;
-    if (t->kind == TH_UNIX) {
-        struct sockaddr_un *un = (struct sockaddr_un *)&sa;
-        un->sun_family = AF_UNIX;
-        snprintf(un->sun_path, sizeof un->sun_path, "%s", path);
-        len = sizeof *un;
-    } else if (t->kind == TH_TCP6) {
-        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&sa;
-        in6->sin6_family = AF_INET6;
-        in6->sin6_port = htons((uint16_t)port);
-        inet_pton(AF_INET6, "::1", &in6->sin6_addr);
-        len = sizeof *in6;
-    } else {
-        struct sockaddr_in *in = (struct sockaddr_in *)&sa;
-        in->sin_family = AF_INET;
-        in->sin_port = htons((uint16_t)port);
-        inet_pton(AF_INET, "127.0.0.1", &in->sin_addr);
-        len = sizeof *in;
-    }
+    socklen_t len = th_raw_sockaddr(t, path, port, &sa);
     int fd = socket(sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -1;

@@ -354,6 +354,31 @@ static TH_UNUSED int th_raw_local_port(int fd)
     return 0;
 }
 
+/* The address of the Unix socket at `path`, or of loopback:port; returns its length. */
+static TH_UNUSED socklen_t th_raw_sockaddr(const th_transport_t *t, const char *path, int port,
+                                           struct sockaddr_storage *sa)
+{
+    memset(sa, 0, sizeof *sa);
+    if (t->kind == TH_UNIX) {
+        struct sockaddr_un *un = (struct sockaddr_un *)sa;
+        un->sun_family = AF_UNIX;
+        snprintf(un->sun_path, sizeof un->sun_path, "%s", path);
+        return sizeof *un;
+    }
+    if (t->kind == TH_TCP6) {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)sa;
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons((uint16_t)port);
+        inet_pton(AF_INET6, "::1", &in6->sin6_addr);
+        return sizeof *in6;
+    }
+    struct sockaddr_in *in = (struct sockaddr_in *)sa;
+    in->sin_family = AF_INET;
+    in->sin_port = htons((uint16_t)port);
+    inet_pton(AF_INET, "127.0.0.1", &in->sin_addr);
+    return sizeof *in;
+}
+
 /*
  * Tries a blocking raw connect to dir/name or loopback:port, closes the socket, and returns
  * 0 when it connected, else the errno (ENOENT: no socket file; ECONNREFUSED: nobody
@@ -363,26 +388,7 @@ static TH_UNUSED int th_raw_connect_error(const th_transport_t *t, const char *d
                                           const char *name, int port)
 {
     struct sockaddr_storage sa;
-    memset(&sa, 0, sizeof sa);
-    socklen_t len;
-    if (t->kind == TH_UNIX) {
-        struct sockaddr_un *un = (struct sockaddr_un *)&sa;
-        un->sun_family = AF_UNIX;
-        snprintf(un->sun_path, sizeof un->sun_path, "%s", th_path(dir, name));
-        len = sizeof *un;
-    } else if (t->kind == TH_TCP6) {
-        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&sa;
-        in6->sin6_family = AF_INET6;
-        in6->sin6_port = htons((uint16_t)port);
-        inet_pton(AF_INET6, "::1", &in6->sin6_addr);
-        len = sizeof *in6;
-    } else {
-        struct sockaddr_in *in = (struct sockaddr_in *)&sa;
-        in->sin_family = AF_INET;
-        in->sin_port = htons((uint16_t)port);
-        inet_pton(AF_INET, "127.0.0.1", &in->sin_addr);
-        len = sizeof *in;
-    }
+    socklen_t len = th_raw_sockaddr(t, th_path(dir, name), port, &sa);
     int fd = socket(sa.ss_family, SOCK_STREAM, 0);
     cr_assert(fd >= 0, "%s: socket: %s", t->name, strerror(errno));
     int err = connect(fd, (struct sockaddr *)&sa, len) == 0 ? 0 : errno;
