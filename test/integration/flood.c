@@ -243,6 +243,7 @@ typedef struct regular {
     nipc_client_t *c;
     int connects, pongs;
     uv_timer_t ping;
+    bool closed;
 } regular_t;
 
 static void on_regular_event(const nipc_event_t *ev, void *arg)
@@ -275,9 +276,18 @@ static void regular_start(regular_t *r, nipc_t *ipc, const th_transport_t *t, ni
     uv_timer_start(&r->ping, on_ping_timer, 10, 10);
 }
 
+static void on_ping_closed(uv_handle_t *h)
+{
+    ((regular_t *)h->data)->closed = true;
+}
+
+/* Closes the timer and waits for its close: a regular_t lives on the test's stack. */
 static void regular_stop(regular_t *r)
 {
-    uv_close((uv_handle_t *)&r->ping, NULL);
+    uv_close((uv_handle_t *)&r->ping, on_ping_closed);
+    for (int i = 0; i < 1000 && !r->closed; i++)
+        uv_run(&loop, UV_RUN_NOWAIT);
+    cr_assert(r->closed, "the ping timer did not close");
 }
 
 static bool all_connected(regular_t *r, int n, unsigned ms)

@@ -963,8 +963,17 @@ static struct {
 static void answer_now(uv_timer_t *h)
 {
     (void)h;
-    later.status = nipc_server_emit_new(later.server, later.socket, "pong", json_integer(78));
     later.answered = true;
+    /* The socket may have closed and gone already (a slow run reads the end in the
+     * request's turn): it is answered only while the server still has it. */
+    for (size_t i = 0; i < nipc_server_socket_count(later.server); i++) {
+        if (nipc_server_socket_at(later.server, i) == later.socket) {
+            later.status =
+                nipc_server_emit_new(later.server, later.socket, "pong", json_integer(78));
+            return;
+        }
+    }
+    later.status = UV_ENOTCONN;
 }
 
 static void answer_later(const nipc_event_t *ev, void *arg)
