@@ -4,6 +4,9 @@
 #   make run          install Debian deps if needed, build, run the world/hello demo
 #   make test         deps (incl. npm ci for interop peers), build, ctest (all labels)
 #   make test-asan    the same with ASan+UBSan, in build-asan/
+#   make soak         build, then the long soak runs (test/soak/run.sh): 10 million events from
+#                     4 clients over a Unix socket and over TCP, 10 000 idle connections on one
+#                     server; short versions run in `make test` (ctest label soak)
 #   make bench        deps (incl. libzmq3-dev, npm ci), build, run the benchmarks (bench/README.md);
 #                     BENCH_ARGS is passed to bench/run.js (e.g. BENCH_ARGS="--only latency")
 #   make install      cmake --install build --prefix $(PREFIX)   (PREFIX=/usr/local)
@@ -22,7 +25,7 @@ C_FILES = $(shell find include src examples test -name node_modules -prune -o \
 
 BENCH_ARGS ?=
 
-.PHONY: all build run test test-asan bench deps deps-node install format format-check clean
+.PHONY: all build run test test-asan soak bench deps deps-node install format format-check clean
 
 all: build
 
@@ -54,6 +57,9 @@ test-asan: deps-node
 	$(MAKE) build-asan/CMakeCache.txt
 	$(CMAKE) --build --preset asan -j $(JOBS)
 	$(CTEST) --test-dir build-asan --output-on-failure
+
+soak: build
+	bash test/soak/run.sh build
 
 # Configures again (cheap) so that a libzmq installed since the first configure is found.
 bench:
