@@ -4,6 +4,10 @@
 #   make run          install Debian deps if needed, build, run the world/hello demo
 #   make test         deps (incl. npm ci for interop peers), build, ctest (all labels)
 #   make test-asan    the same with ASan+UBSan, in build-asan/
+#   make test-valgrind
+#                     deps (incl. valgrind), build the valgrind tree (preset valgrind: the default
+#                     build, in build-valgrind/), ctest VALGRIND_LABELS (unit, integration,
+#                     interop, soak, docs) under valgrind memcheck one at a time; slow (README)
 #   make soak         build, then the long soak runs (test/soak/run.sh): 10 million events from
 #                     4 clients over a Unix socket and over TCP, 10 000 idle connections on one
 #                     server; short versions run in `make test` (ctest label soak)
@@ -25,7 +29,7 @@ C_FILES = $(shell find include src examples test -name node_modules -prune -o \
 
 BENCH_ARGS ?=
 
-.PHONY: all build run test test-asan soak bench deps deps-node install format format-check clean
+.PHONY: all build run test test-asan test-valgrind soak bench deps deps-node install format format-check clean
 
 all: build
 
@@ -58,6 +62,18 @@ test-asan: deps-node
 	$(CMAKE) --build --preset asan -j $(JOBS)
 	$(CTEST) --test-dir build-asan --output-on-failure
 
+# The tests whose commands are programs of ours; the others (examples, tools, readme, install,
+# bench) drive them from bash or node, which valgrind.sh leaves untraced.
+VALGRIND_LABELS ?= unit|integration|interop|soak|docs
+build-valgrind/CMakeCache.txt:
+	$(CMAKE) --preset valgrind
+
+test-valgrind:
+	bash scripts/deps.sh --valgrind
+	$(MAKE) build-valgrind/CMakeCache.txt
+	$(CMAKE) --build --preset valgrind -j $(JOBS)
+	$(CTEST) --test-dir build-valgrind -j1 --output-on-failure -L '$(VALGRIND_LABELS)'
+
 soak: build
 	bash test/soak/run.sh build
 
@@ -78,4 +94,4 @@ format-check:
 	$(CLANG_FORMAT) --dry-run --Werror $(C_FILES)
 
 clean:
-	rm -rf build build-debug build-asan
+	rm -rf build build-debug build-asan build-valgrind
