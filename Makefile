@@ -7,6 +7,13 @@
 #                     run of each libFuzzer harness, ctest label fuzz)
 #   make fuzz         build-asan/, then each harness of fuzz/ for FUZZ_SECONDS (60) with the
 #                     dictionary; FUZZ_ONLY=name (or "a b") narrows it (fuzz/README.md)
+#   make test-valgrind
+#                     deps (incl. valgrind), build the valgrind tree (preset valgrind: the default
+#                     build, in build-valgrind/), ctest VALGRIND_LABELS (unit, integration,
+#                     interop, soak, docs) under valgrind memcheck one at a time; slow (README)
+#   make soak         build, then the long soak runs (test/soak/run.sh): 10 million events from
+#                     4 clients over a Unix socket and over TCP, 10 000 idle connections on one
+#                     server; short versions run in `make test` (ctest label soak)
 #   make bench        deps (incl. libzmq3-dev, npm ci), build, run the benchmarks (bench/README.md);
 #                     BENCH_ARGS is passed to bench/run.js (e.g. BENCH_ARGS="--only latency")
 #   make install      cmake --install build --prefix $(PREFIX)   (PREFIX=/usr/local)
@@ -29,7 +36,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_HARNESSES = $(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c))
 FUZZ_ONLY ?= $(FUZZ_HARNESSES)
 
-.PHONY: all build run test test-asan fuzz bench deps deps-node install format format-check clean
+.PHONY: all build run test test-asan test-valgrind soak fuzz bench deps deps-node install format format-check clean
 
 all: build
 
@@ -76,6 +83,21 @@ fuzz: deps
 	        fuzz/nipc.dict build-asan/fuzz/artifacts/$$h- build-asan/fuzz/work/$$h || exit 1; \
 	done
 
+# The tests whose commands are programs of ours; the others (examples, tools, readme, install,
+# bench) drive them from bash or node, which valgrind.sh leaves untraced.
+VALGRIND_LABELS ?= unit|integration|interop|soak|docs
+build-valgrind/CMakeCache.txt:
+	$(CMAKE) --preset valgrind
+
+test-valgrind:
+	bash scripts/deps.sh --valgrind
+	$(MAKE) build-valgrind/CMakeCache.txt
+	$(CMAKE) --build --preset valgrind -j $(JOBS)
+	$(CTEST) --test-dir build-valgrind -j1 --output-on-failure -L '$(VALGRIND_LABELS)'
+
+soak: build
+	bash test/soak/run.sh build
+
 # Configures again (cheap) so that a libzmq installed since the first configure is found.
 bench:
 	bash scripts/deps.sh --bench
@@ -93,4 +115,4 @@ format-check:
 	$(CLANG_FORMAT) --dry-run --Werror $(C_FILES)
 
 clean:
-	rm -rf build build-debug build-asan
+	rm -rf build build-debug build-asan build-valgrind

@@ -1,20 +1,23 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# Usage: scripts/deps.sh [--no-node] [--bench]
+# Usage: scripts/deps.sh [--no-node] [--bench] [--valgrind]
 # Makes sure the Debian packages nipc needs are installed (installing them when run as root),
 # then, unless --no-node, runs `npm ci` for the interop tests' Node peers when needed.
 # --bench also wants the benchmarks' optional packages (libzmq3-dev for bench_zmq): installed
 # when run as root, otherwise only reported, since the suite runs without them.
+# --valgrind also needs valgrind (make test-valgrind), as a required package.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 want_node=1
 want_bench=0
+want_valgrind=0
 for arg in "$@"; do
     case $arg in
     --no-node) want_node=0 ;;
     --bench) want_bench=1 ;;
-    *) echo "usage: $0 [--no-node] [--bench]" >&2; exit 2 ;;
+    --valgrind) want_valgrind=1 ;;
+    *) echo "usage: $0 [--no-node] [--bench] [--valgrind]" >&2; exit 2 ;;
     esac
 done
 
@@ -27,6 +30,8 @@ bench_pkgs=(libzmq3-dev)
 installed() { # <package>
     [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" = installed ]
 }
+
+[ "$want_valgrind" = 1 ] && pkgs+=(valgrind)
 
 missing=()
 for p in "${pkgs[@]}"; do

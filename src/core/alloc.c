@@ -2,8 +2,11 @@
 /*
  * The library's one allocator (jansson's too, see nipc_new). Tests make the n-th allocation
  * fail through nipc__test_fail_alloc_after() to walk the out-of-memory paths; it is not part
- * of the public ABI (the tests link the static library). The countdown is a plain
- * global: like the rest of nipc, it belongs to the loop's thread.
+ * of the public ABI (the tests link the static library). A test routes another allocator
+ * (OpenSSL's) through the same countdown with nipc__test_alloc_should_fail(), so the n-th
+ * allocation of either fails; the library itself never takes over a host's OpenSSL
+ * allocator. The countdown is a plain global: like the rest of nipc, it belongs to the
+ * loop's thread.
  */
 #include "core.h"
 
@@ -12,6 +15,8 @@
 
 static unsigned long fail_countdown;
 static unsigned long fail_run; /* allocations still to fail once the countdown is out */
+static unsigned long allocs;   /* every allocation counted down, failed or not */
+static bool failed;            /* the countdown reached its allocation since it was last set */
 static bool counting;          /* off unless a test turns it on: no cost but a branch */
 static long live_blocks;       /* malloc/calloc/realloc(NULL) less free(non-NULL), while counting */
 
@@ -37,6 +42,7 @@ void nipc__test_fail_allocs(unsigned long n, unsigned long count)
 {
     fail_countdown = n;
     fail_run = n != 0 && count > 0 ? count - 1 : 0;
+    failed = false;
 }
 
 void nipc__test_fail_alloc_after(unsigned long n)
@@ -44,17 +50,32 @@ void nipc__test_fail_alloc_after(unsigned long n)
     nipc__test_fail_allocs(n, 1);
 }
 
-static bool should_fail(void)
+bool nipc__test_alloc_failed(void)
 {
-    if (fail_countdown == 0)
-        return false;
-    if (--fail_countdown != 0)
+    return failed;
+}
+
+unsigned long nipc__test_allocs(void)
+{
+    return allocs;
+}
+
+bool nipc__test_alloc_should_fail(void)
+{
+    allocs++;
+    if (fail_countdown == 0 || --fail_countdown > 0)
         return false;
     if (fail_run > 0) {
         fail_run--;
         fail_countdown = 1; /* the next one fails too */
     }
+    failed = true;
     return true;
+}
+
+static bool should_fail(void)
+{
+    return nipc__test_alloc_should_fail();
 }
 
 void *nipc__malloc(size_t n)

@@ -26,6 +26,16 @@ void nipc__test_fail_alloc_after(unsigned long n);
 /* Tests only: the same for `count` allocations in a row from the n-th on (a longer
  * shortage of memory). */
 void nipc__test_fail_allocs(unsigned long n, unsigned long count);
+/* Tests only: whether that allocation came, and failed, since the countdown was last set. */
+bool nipc__test_alloc_failed(void);
+/* Tests only: the allocations counted down so far in this process (a sweep's profile). */
+unsigned long nipc__test_allocs(void);
+/*
+ * Tests only: counts one allocation down as nipc's own allocator does, and says whether it
+ * is the one that must fail. A test's allocator for a third-party library (OpenSSL's, set
+ * with CRYPTO_set_mem_functions) calls it so that its allocations share the countdown.
+ */
+bool nipc__test_alloc_should_fail(void);
 /*
  * Tests only: while counting is on, nipc__live_blocks() is the number of blocks allocated
  * through here (jansson's included) and not yet freed, counted from when it was turned on.

@@ -67,19 +67,34 @@ __attribute__((format(printf, 4, 5))) static int say(char *why, size_t why_len, 
     return err;
 }
 
-/* OpenSSL's reason for the oldest error queued, or NULL; the queue is empty afterwards. */
-static const char *queued_reason_or_null(void)
+/*
+ * OpenSSL's reason for the oldest error queued, or NULL, and in *oom whether any error queued
+ * says that OpenSSL ran out of memory: then the failure is that, whatever the other errors
+ * say (a decoder that could not allocate queues its own complaints around the malloc
+ * failure). The queue is empty afterwards.
+ */
+static const char *drain_queue(bool *oom)
 {
-    unsigned long e = ERR_peek_error();
-    const char *r = e != 0 ? ERR_reason_error_string(e) : NULL;
-    ERR_clear_error();
-    return r;
+    unsigned long e, first = 0;
+    *oom = false;
+    while ((e = ERR_get_error()) != 0) {
+        if (first == 0)
+            first = e;
+        if (ERR_GET_REASON(e) == ERR_R_MALLOC_FAILURE)
+            *oom = true;
+    }
+    return first != 0 ? ERR_reason_error_string(first) : NULL;
 }
 
-static const char *queued_reason(void)
+/* `err`, or UV_ENOMEM if OpenSSL ran out of memory, with why = "what: reason". */
+static int refused(char *why, size_t why_len, int err, const char *what)
 {
-    const char *r = queued_reason_or_null();
-    return r != NULL ? r : "no reason given by OpenSSL";
+    bool oom;
+    const char *r = drain_queue(&oom);
+    return say(why, why_len, oom ? UV_ENOMEM : err, "%s: %s", what,
+               oom         ? "out of memory"
+               : r != NULL ? r
+                           : "no reason given by OpenSSL");
 }
 
 /* ---- the BIO between OpenSSL and the two queues ------------------------------------------ */
@@ -165,6 +180,7 @@ typedef struct item {
     const char *where; /* its path, or "(PEM text)" */
     BIO *bio;          /* NULL when the item is not given */
     nipc_buf_t text;   /* a file's contents */
+    bool oom;          /* OpenSSL ran out of memory reading it */
 } item_t;
 
 static int read_file(item_t *it, const char *path, char *why, size_t why_len)
@@ -233,10 +249,14 @@ static void item_close(item_t *it)
     nipc__buf_free(&it->text);
 }
 
-/* The refusal of an item OpenSSL could not use, with OpenSSL's reason when it gave one. */
+/* The refusal of an item OpenSSL could not use, with OpenSSL's reason when it gave one; an
+ * item OpenSSL had no memory to read is not refused but UV_ENOMEM. */
 static int refuse(const item_t *it, const char *problem, char *why, size_t why_len)
 {
-    const char *reason = queued_reason_or_null();
+    bool oom;
+    const char *reason = drain_queue(&oom);
+    if (oom || it->oom)
+        return say(why, why_len, UV_ENOMEM, "%s %s: out of memory", it->what, it->where);
     return say(why, why_len, UV_EINVAL, "%s %s: %s%s%s%s", it->what, it->where, problem,
                reason != NULL ? " (" : "", reason != NULL ? reason : "", reason != NULL ? ")" : "");
 }
@@ -259,17 +279,21 @@ static int pass_cb(char *buf, int size, int rwflag, void *u)
     return (int)n;
 }
 
-/* The next certificate of a PEM text: 1 and *x, 0 at the end, -1 if what follows is bad. */
-static int next_cert(BIO *b, X509 **x)
+/*
+ * The next certificate of a PEM text: 1 and *x, 0 at the end, -1 if what follows is bad.
+ * A PEM reader that could not allocate goes on to find no more PEM text and says so last:
+ * that end is -1 too, with it->oom set.
+ */
+static int next_cert(item_t *it, X509 **x)
 {
     pass_t none = {NULL, false};
-    *x = PEM_read_bio_X509_AUX(b, NULL, pass_cb, &none);
+    *x = PEM_read_bio_X509_AUX(it->bio, NULL, pass_cb, &none);
     if (*x != NULL)
         return 1;
     unsigned long e = ERR_peek_last_error();
     if (ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE) {
-        ERR_clear_error();
-        return 0;
+        drain_queue(&it->oom);
+        return it->oom ? -1 : 0;
     }
     return -1;
 }
@@ -278,14 +302,14 @@ static int next_cert(BIO *b, X509 **x)
 static int load_cert(SSL_CTX *c, item_t *it, char *why, size_t why_len)
 {
     X509 *x;
-    if (next_cert(it->bio, &x) != 1)
+    if (next_cert(it, &x) != 1)
         return refuse(it, "holds no certificate", why, why_len);
     int ok = SSL_CTX_use_certificate(c, x);
     X509_free(x);
     if (!ok)
         return refuse(it, "certificate refused", why, why_len);
     int more;
-    while ((more = next_cert(it->bio, &x)) == 1) {
+    while ((more = next_cert(it, &x)) == 1) {
         if (!SSL_CTX_add0_chain_cert(c, x)) {
             X509_free(x);
             return refuse(it, "chain certificate refused", why, why_len);
@@ -366,7 +390,7 @@ static int load_ca(SSL_CTX *c, bool server, const char *path, const char *pem, c
     unsigned n = 0;
     X509 *x;
     int more = 0;
-    while (err == 0 && (more = next_cert(it.bio, &x)) == 1) {
+    while (err == 0 && (more = next_cert(&it, &x)) == 1) {
         int ok = X509_STORE_add_cert(store, x) && (!server || SSL_CTX_add_client_CA(c, x));
         X509_free(x);
         if (!ok)
@@ -401,7 +425,7 @@ static int load_trust(nipc_tls_ctx_t *ctx, const nipc_tls_opts_t *o, char *why, 
                    "a TLS server that requires client certificates needs the CAs to trust "
                    "(node-ipc's tls.trustedConnections)");
     if (!SSL_CTX_set_default_verify_paths(ctx->ssl))
-        return say(why, why_len, UV_ENOMEM, "system CA store: %s", queued_reason());
+        return refused(why, why_len, UV_ENOMEM, "system CA store");
     return 0;
 }
 
@@ -449,13 +473,17 @@ static int set_ciphers(SSL_CTX *c, const char *list, char *why, size_t why_len)
         p += k + (p[k] == ':');
     }
     int err = 0;
+    bool oom = false;
+    const char *problem = NULL;
     if (l12 > 0 && !SSL_CTX_set_cipher_list(c, v12))
-        err = say(why, why_len, UV_EINVAL, "ciphers \"%s\": no TLS 1.2 cipher in it (%s)", list,
-                  queued_reason());
+        problem = "no TLS 1.2 cipher in it";
     else if (l13 > 0 && !SSL_CTX_set_ciphersuites(c, v13))
-        err = say(why, why_len, UV_EINVAL, "ciphers \"%s\": a TLS 1.3 suite is unknown (%s)", list,
-                  queued_reason());
-    else if (l12 == 0 && l13 == 0)
+        problem = "a TLS 1.3 suite is unknown";
+    if (problem != NULL) {
+        const char *r = drain_queue(&oom);
+        err = say(why, why_len, oom ? UV_ENOMEM : UV_EINVAL, "ciphers \"%s\": %s (%s)", list,
+                  oom ? "out of memory" : problem, r != NULL ? r : "no reason given by OpenSSL");
+    } else if (l12 == 0 && l13 == 0)
         err = say(why, why_len, UV_EINVAL, "ciphers \"%s\": names no cipher", list);
     nipc__free(v12);
     return err;
@@ -504,10 +532,10 @@ static int setup(nipc_tls_ctx_t *ctx, const nipc_tls_opts_t *o, char *why, size_
     ctx->ssl = SSL_CTX_new(o->server ? TLS_server_method() : TLS_client_method());
     ctx->bio_method = bio_method_new();
     if (ctx->ssl == NULL || ctx->bio_method == NULL)
-        return say(why, why_len, UV_ENOMEM, "OpenSSL: %s", queued_reason());
+        return refused(why, why_len, UV_ENOMEM, "OpenSSL");
     SSL_CTX *c = ctx->ssl;
     if (!SSL_CTX_set_min_proto_version(c, min) || !SSL_CTX_set_max_proto_version(c, max))
-        return say(why, why_len, UV_EINVAL, "TLS versions: %s", queued_reason());
+        return refused(why, why_len, UV_EINVAL, "TLS versions");
     /* Renegotiation only helps an attacker here; with no session cache on either side,
      * a server's tickets would be bytes nobody uses. */
     SSL_CTX_set_options(c, SSL_OP_NO_RENEGOTIATION);
@@ -622,11 +650,18 @@ static int alert_code(int alert)
 static int classify(nipc_tls_t *t)
 {
     unsigned long e, first = 0, ssl = 0;
+    bool oom = false;
     while ((e = ERR_get_error()) != 0) {
         if (first == 0)
             first = e;
         if (ssl == 0 && ERR_GET_LIB(e) == ERR_LIB_SSL)
             ssl = e;
+        oom = oom || ERR_GET_REASON(e) == ERR_R_MALLOC_FAILURE;
+    }
+    /* Whatever else went wrong then, OpenSSL was out of memory: an error the peer never saw. */
+    if (oom) {
+        snprintf(t->detail, sizeof t->detail, "OpenSSL is out of memory");
+        return UV_ENOMEM;
     }
     e = ssl != 0 ? ssl : first;
     int reason = ERR_GET_REASON(e);
@@ -645,8 +680,6 @@ static int classify(nipc_tls_t *t)
     }
     const char *r = e != 0 ? ERR_reason_error_string(e) : NULL;
     snprintf(t->detail, sizeof t->detail, "%s", r != NULL ? r : "no reason given by OpenSSL");
-    if (reason == ERR_R_MALLOC_FAILURE)
-        return UV_ENOMEM;
     if (ssl == 0)
         return NIPC_ETLS;
     switch (reason) {
@@ -673,7 +706,11 @@ static int fail(nipc_tls_t *t, int r)
     } else if (e == SSL_ERROR_SSL) {
         code = classify(t);
     } else {
-        snprintf(t->detail, sizeof t->detail, "OpenSSL error %d: %s", e, queued_reason());
+        bool oom;
+        const char *reason = drain_queue(&oom);
+        code = oom ? UV_ENOMEM : code;
+        snprintf(t->detail, sizeof t->detail, "OpenSSL error %d: %s", e,
+                 reason != NULL ? reason : "no reason given by OpenSSL");
     }
     ERR_clear_error();
     t->err = code;

@@ -63,6 +63,13 @@ static TH_UNUSED const char *th_path(const char *dir, const char *name)
     return b;
 }
 
+/* Under valgrind (test/support/valgrind.sh): a test scales down what only costs time there. */
+static TH_UNUSED bool th_valgrind(void)
+{
+    const char *v = getenv("NIPC_VALGRIND");
+    return v != NULL && strcmp(v, "1") == 0;
+}
+
 /* Defaults, but silent: tests read events, not logs. */
 static TH_UNUSED void th_config(nipc_config_t *cfg)
 {
