@@ -307,6 +307,27 @@ static void time_partial(nipc_conn_t *c, bool completed)
 
 /* ---- closing ---------------------------------------------------------------------------- */
 
+static size_t frames_written(nipc_conn_t *c, const char *p, size_t n);
+
+/*
+ * A write in flight as its connection closes may have written part of itself since it began
+ * (the peer read meanwhile): that part reached the peer and is no loss. It leaves `inflight`
+ * (the buffer stays where libuv reads it; only the offset moves), with the frames it ended,
+ * so that the close reports exactly what never left. After the close nothing more is written.
+ */
+static void settle_inflight(nipc_conn_t *c)
+{
+    size_t n = nipc__buf_size(&c->inflight);
+    if (!c->writing || c->ops->unsent == NULL || n == 0)
+        return;
+    size_t unsent = c->ops->unsent(c);
+    if (unsent >= n)
+        return;
+    size_t sent = n - unsent;
+    c->inflight_frames -= frames_written(c, c->inflight.data + c->inflight.off, sent);
+    c->inflight.off += sent;
+}
+
 static void close_now(nipc_conn_t *c)
 {
     if (c->flush_timer != NULL) {
@@ -317,6 +338,7 @@ static void close_now(nipc_conn_t *c)
     if (uv_is_closing(&c->u.handle))
         return;
     nipc__unschedule_flush(c->ipc, c);
+    settle_inflight(c);
     c->ops->close(c);
 }
 

@@ -50,6 +50,13 @@ int nipc__stream_try_write(nipc_conn_t *c, const uv_buf_t *b, unsigned n)
     return uv_try_write(&c->u.stream, b, n);
 }
 
+/* libuv's queue holds only the write in flight (conn.c starts one at a time): what it has
+ * not written yet is what is left of that write. */
+size_t nipc__stream_unsent(const nipc_conn_t *c)
+{
+    return uv_stream_get_write_queue_size(&c->u.stream);
+}
+
 static void on_shutdown(uv_shutdown_t *req, int status)
 {
     (void)status; /* the close that follows says all there is */

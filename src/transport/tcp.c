@@ -118,6 +118,7 @@ const nipc_stream_ops_t nipc__tcp_ops = {
     .read_stop = nipc__stream_read_stop,
     .write = nipc__stream_write,
     .try_write = nipc__stream_try_write,
+    .unsent = nipc__stream_unsent,
     .shutdown = nipc__stream_shutdown,
     .close = nipc__stream_close,
     .peer = nipc__tcp_peer,

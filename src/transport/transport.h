@@ -39,6 +39,9 @@ struct nipc_stream_ops {
     int (*write)(nipc_conn_t *c, const uv_buf_t *b, unsigned n);
     /* Writes what the transport takes now: the byte count, or UV_EAGAIN, or an error. */
     int (*try_write)(nipc_conn_t *c, const uv_buf_t *b, unsigned n);
+    /* Of the write in flight, the bytes not written yet. NULL entry: the transport cannot
+     * tell (TLS: the ciphertext sent does not map back to plaintext), so all of them. */
+    size_t (*unsent)(const nipc_conn_t *c);
     /* Ends the sending side; nipc__conn_shut(c) follows unless this returns an error. */
     int (*shutdown)(nipc_conn_t *c);
     /* Closes; nipc__conn_closed(c) follows, always. */
@@ -73,6 +76,7 @@ int nipc__stream_read_start(nipc_conn_t *c);
 void nipc__stream_read_stop(nipc_conn_t *c);
 int nipc__stream_write(nipc_conn_t *c, const uv_buf_t *b, unsigned n);
 int nipc__stream_try_write(nipc_conn_t *c, const uv_buf_t *b, unsigned n);
+size_t nipc__stream_unsent(const nipc_conn_t *c);
 int nipc__stream_shutdown(nipc_conn_t *c);
 void nipc__stream_close(nipc_conn_t *c);
 /* The uv_connect_cb that ends an entry's connect: calls c->on_connected. */

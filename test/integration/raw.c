@@ -327,6 +327,41 @@ ParameterizedTest(th_transport_t *t, raw, raw_frames_lost_are_counted_exactly)
     deaf_down(&k);
 }
 
+ParameterizedTestParameters(raw, a_write_that_went_on_before_a_close_is_counted_by_what_it_wrote)
+{
+    TH_TRANSPORT_PARAMS();
+}
+
+/*
+ * The same send, but the peer reads 4 MiB of it first, so that the write in flight goes on
+ * into the room that leaves before the close without flush: what the peer reads in all and
+ * what `drop` reports still add up to the send, to the byte, and the bytes the write wrote
+ * are not reported lost.
+ */
+ParameterizedTest(th_transport_t *t, raw,
+                  a_write_that_went_on_before_a_close_is_counted_by_what_it_wrote)
+{
+    deaf_t k;
+    deaf_up(&k, t, KEEP_DEFAULT_QUEUE);
+    const size_t n = 24 << 20, early_want = 4 << 20;
+    char *big = calloc(1, n);
+    cr_assert_not_null(big);
+    cr_assert_eq(nipc_client_send(k.c, big, n), 0, "%s", t->name);
+    free(big);
+    char *buf = malloc(early_want);
+    cr_assert_not_null(buf);
+    size_t early = th_raw_read(&loop, k.fd, buf, early_want, 5000);
+    free(buf);
+    cr_assert_eq(early, early_want, "%s", t->name);
+    th_run_for(&loop, 20); /* the write fills the room */
+    size_t got = early + deaf_close(&k, t);
+    drop_t d = k.d;
+    cr_assert_eq(d.frames, 1, "%s", t->name);
+    cr_assert_eq(got + (size_t)d.bytes, n, "%s: read %zu, dropped %lld", t->name, got,
+                 (long long)d.bytes);
+    deaf_down(&k);
+}
+
 /* ---- sync mode (C15, R6) ------------------------------------------------------------------- */
 
 typedef struct asked {
