@@ -219,6 +219,9 @@ static void after_close(nipc_client_t *cl)
         destroyed(cl);
         return;
     }
+    /* From now, not from the start of this loop turn: the handlers that ran in it (the
+     * attempt's `error`) may have taken longer than `retry`. */
+    uv_update_time(cl->ipc->loop);
     uv_timer_start(&cl->timer, on_retry_timer, cfg->retry, 0);
     publish(cl, "disconnect", NULL, 0);
 }
