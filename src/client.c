@@ -240,6 +240,9 @@ static void after_close(nipc_client_t *cl)
         destroyed(cl);
         return;
     }
+    /* From now, not from the start of this loop turn: the handlers that ran in it (the
+     * attempt's `error`) may have taken longer than the wait. */
+    uv_update_time(cl->ipc->loop);
     uv_timer_start(&cl->timer, on_retry_timer, next_wait(cl), 0);
     publish(cl, "disconnect", NULL, 0);
 }

@@ -22,7 +22,7 @@ static nipc_t *client_ipc(void)
 {
     nipc_config_t cfg;
     th_config(&cfg);
-    cfg.retry = 30;
+    cfg.retry = th_ms(30);
     nipc_t *ipc;
     cr_assert_eq(nipc_new(&ipc, &loop, &cfg), 0);
     return ipc;
@@ -227,7 +227,7 @@ ParameterizedTest(th_transport_t *t, emit, c12_disconnect_between_attempts_ends_
     cr_assert(wait_count(&rec, "disconnect", 1, 2000), "%s: %s", t->name, th_types(&rec));
     cr_assert_eq(rec.status[th_find(&rec, "error", 0)], th_nowhere_error(t), "%s", t->name);
     cr_assert_eq(nipc_disconnect(ipc, "world"), 0, "%s", t->name);
-    th_run_for(&loop, 150); /* longer than `retry`: no attempt may follow */
+    th_run_for(&loop, th_ms(150)); /* longer than `retry`: no attempt may follow */
     cr_assert_eq(n.destroy, 1, "%s", t->name);
     cr_assert_eq(th_count(&rec, "error"), 1, "%s: %s", t->name, th_types(&rec));
     nipc_free(ipc);

@@ -57,6 +57,43 @@ static void start_client_at(run_t *r, const nipc_config_t *cfg, const th_transpo
     run_watch(r);
 }
 
+/* An `error` handler that takes 80 ms, as a handler that logs to a slow disk may. */
+static void slow_handler(const nipc_event_t *ev, void *arg)
+{
+    (void)ev;
+    (void)arg;
+    uint64_t end = uv_hrtime() + 80 * 1000000ull;
+    while (uv_hrtime() < end)
+        ;
+}
+
+ParameterizedTestParameters(retry, c9_the_interval_counts_from_the_disconnect_after_a_slow_handler)
+{
+    TH_NIPC_TRANSPORT_PARAMS();
+}
+
+/* The retry interval runs from the disconnect, not from the start of the loop turn in which
+ * it came: a handler that took longer than `retry` before it does not bring the next attempt
+ * forward. */
+ParameterizedTest(th_transport_t *t, retry,
+                  c9_the_interval_counts_from_the_disconnect_after_a_slow_handler)
+{
+    nipc_config_t cfg;
+    th_config(&cfg);
+    cfg.retry = 60;
+    cfg.max_retries = 1;
+    run_t r;
+    start_client_nowhere(&r, &cfg, t);
+    nipc_client_once(r.c, "error", slow_handler, NULL);
+    cr_assert(th_run_until(&loop, &r.destroyed, 5000), "%s: %s", t->name, th_types(&r.rec));
+    cr_assert_str_eq(th_types(&r.rec), "error disconnect error disconnect destroy", "%s", t->name);
+    int d = th_find(&r.rec, "disconnect", 0), e = th_find(&r.rec, "error", 1);
+    cr_assert_geq(r.rec.at[e] - r.rec.at[d], 55,
+                  "%s: the attempt came %llu ms after the disconnect", t->name,
+                  (unsigned long long)(r.rec.at[e] - r.rec.at[d]));
+    nipc_free(r.ipc);
+}
+
 ParameterizedTestParameters(retry,
                             c9_max_retries_n_without_server_gives_n_plus_1_errors_and_one_destroy)
 {

@@ -521,7 +521,7 @@ GUARD_TEST(a_peer_that_talks_stays_and_a_silent_one_gets_its_queue)
 {
     nipc_config_t cfg;
     th_config(&cfg);
-    cfg.idle_timeout_ms = 100;
+    cfg.idle_timeout_ms = th_ms(100);
     start(t, &cfg);
     nipc_socket_t *sa, *sb;
     int a = peer(t, &sa), b = peer(t, &sb);
@@ -534,7 +534,7 @@ GUARD_TEST(a_peer_that_talks_stays_and_a_silent_one_gets_its_queue)
     free(s);
     for (int i = 0; i < 10; i++) {
         put(a, "{\"type\":\"chat\",\"data\":1}\f");
-        th_run_for(&loop, 30);
+        th_run_for(&loop, th_ms(30));
     }
     cr_assert_eq(th_count(&srv.rec, "chat"), 10, "%s", t->name);
     cr_assert_eq(th_count(&srv.rec, "socket.disconnected"), 0,
@@ -547,8 +547,8 @@ GUARD_TEST(a_peer_that_talks_stays_and_a_silent_one_gets_its_queue)
     cr_assert_eq(th_raw_read(&loop, b, got, want, 10000), want, "%s: the queue was cut", t->name);
     cr_assert_eq(got[want - 1], '\f', "%s", t->name);
     free(got);
-    cr_assert(th_raw_closed(&loop, b, 2000), "%s: the silent socket stays", t->name);
-    cr_assert(seen("socket.disconnected", 1, 2000), "%s", t->name);
+    cr_assert(th_raw_closed(&loop, b, th_ms(2000)), "%s: the silent socket stays", t->name);
+    cr_assert(seen("socket.disconnected", 1, th_ms(2000)), "%s", t->name);
     is_event(t, th_find(&srv.rec, "socket.disconnected", 0), "socket.disconnected", sb);
     cr_assert_eq(th_count(&srv.rec, "drop"), 0, "%s: %s", t->name, th_types(&srv.rec));
     still_served(t, a, sa);

@@ -9,13 +9,15 @@
 # FAIL_REGULAR_EXPRESSION fails it on any line of valgrind's, as it fails on ASan's reports
 # (Criterion ignores a worker's exit code); --error-exitcode fails a plain program by itself.
 # Leaks count when definite or indirect: "possibly lost" and "still reachable" blocks are
-# what libraries keep until exit. NIPC_VALGRIND=1 tells the tests (th_valgrind()) to scale
-# down what only costs time there.
+# what libraries keep until exit. The tests keep their event recorders on the stack (a
+# th_rec_t is 0.9 MiB), so a frame may be larger than valgrind's 2 MB guess at a stack
+# switch: --max-stackframe is the 8 MiB stack itself, beyond which a test would crash anyway.
+# NIPC_VALGRIND=1 tells the tests (th_valgrind()) to scale down what only costs time there.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 export NIPC_VALGRIND=1
 exec valgrind --quiet --tool=memcheck --error-exitcode=97 \
     --trace-children=yes --trace-children-skip='*/node,*/nodejs,*/npm,*/sh,*/bash,*/openssl' \
     --leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect \
-    --num-callers=40 --suppressions="$here/valgrind.supp" \
+    --max-stackframe=8388608 --num-callers=40 --suppressions="$here/valgrind.supp" \
     "$@"

@@ -641,6 +641,10 @@ Test(paths, every_frame_decodes_alike_on_every_path, .timeout = 120)
 {
     enum { FRAMES = 300000, MIN_FRAMES = 20000 };
     const double budget = 6.0; /* seconds: a sanitizer build stops here, short of FRAMES */
+    /* Valgrind (test/support/valgrind.sh) gets a tenth as far in that time. */
+    const char *vg = getenv("NIPC_VALGRIND");
+    const unsigned long min_frames =
+        vg != NULL && strcmp(vg, "1") == 0 ? MIN_FRAMES / 10 : MIN_FRAMES;
     const uint64_t seed = th_seed(0x6e697063);
     th_rng_t seqs = {seed};
     nipc_buf_t b;
@@ -685,7 +689,7 @@ Test(paths, every_frame_decodes_alike_on_every_path, .timeout = 120)
                 (unsigned long long)seed, st.frames, th_now() - t0, st.fast, st.general, st.refused,
                 st.reused, st.kept, st.deep);
     /* The run must have exercised every outcome, or it proves little. */
-    cr_assert_geq(st.frames, MIN_FRAMES);
+    cr_assert_geq(st.frames, min_frames);
     cr_assert_gt(st.fast, st.frames / 10);
     cr_assert_gt(st.general, st.frames / 20);
     cr_assert_gt(st.refused, st.frames / 20);
