@@ -474,6 +474,10 @@ static void restore_descriptors(void)
  */
 static void emfile_flood(const th_transport_t *t, bool libuv_spare)
 {
+    /* valgrind keeps descriptors of its own at the top of the range and refuses the lowered
+     * RLIMIT_NOFILE (EINVAL): the shortage cannot be made there. */
+    if (th_valgrind())
+        cr_skip_test("%s: RLIMIT_NOFILE cannot be lowered under valgrind", t->name);
     fork_flooder(t, th_path(dir, "flood.sock"));
     th_server_t srv;
     server_up(&srv, t, 1000); /* max_connections out of the way */

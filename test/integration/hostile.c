@@ -119,11 +119,12 @@ static int count_on(const evlog_t *l, const char *type, const nipc_socket_t *soc
     return k;
 }
 
-/* Runs the loop until the log has `n` events of `type` on `sock` since `from`, at most `ms`. */
+/* Runs the loop until the log has `n` events of `type` on `sock` since `from`, at most `ms`
+ * (ten times that under valgrind). */
 static bool wait_on(const evlog_t *l, const char *type, const nipc_socket_t *sock, int from, int n,
                     unsigned ms)
 {
-    uint64_t end = now_ms() + ms;
+    uint64_t end = now_ms() + th_ms(ms);
     while (count_on(l, type, sock, from) < n && now_ms() < end)
         th_run_for(&loop, 1);
     return count_on(l, type, sock, from) >= n;
