@@ -1503,21 +1503,7 @@ static int raw_udp(const family_t *f, int *port)
 static void raw_sendto(const family_t *f, int fd, int port, const void *p, size_t n)
 {
     struct sockaddr_storage sa;
-    memset(&sa, 0, sizeof sa);
-    socklen_t len;
-    if (f->af == AF_INET6) {
-        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&sa;
-        s6->sin6_family = AF_INET6;
-        s6->sin6_port = htons((uint16_t)port);
-        inet_pton(AF_INET6, "::1", &s6->sin6_addr);
-        len = sizeof *s6;
-    } else {
-        struct sockaddr_in *s4 = (struct sockaddr_in *)&sa;
-        s4->sin_family = AF_INET;
-        s4->sin_port = htons((uint16_t)port);
-        inet_pton(AF_INET, "127.0.0.1", &s4->sin_addr);
-        len = sizeof *s4;
-    }
+    socklen_t len = th_loopback_sockaddr(f->af, port, &sa);
     cr_assert_eq(sendto(fd, p, n, 0, (struct sockaddr *)&sa, len), (ssize_t)n, "sendto %zu: %s", n,
                  strerror(errno));
 }

@@ -7,7 +7,7 @@
  * second UDP server (U6), and frames too large for a datagram refused. In raw mode (R3 over
  * UDP) each datagram is one `data` event with its bytes, and every send one datagram.
  */
-#include "../support/harness.h"
+#include "../support/transport.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -95,21 +95,7 @@ static int raw_udp(const family_t *f, int *port)
 static void raw_sendto(const family_t *f, int fd, int port, const char *p, size_t n)
 {
     struct sockaddr_storage sa;
-    memset(&sa, 0, sizeof sa);
-    socklen_t len;
-    if (f->af == AF_INET6) {
-        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&sa;
-        a->sin6_family = AF_INET6;
-        a->sin6_port = htons((uint16_t)port);
-        inet_pton(AF_INET6, "::1", &a->sin6_addr);
-        len = sizeof *a;
-    } else {
-        struct sockaddr_in *a = (struct sockaddr_in *)&sa;
-        a->sin_family = AF_INET;
-        a->sin_port = htons((uint16_t)port);
-        inet_pton(AF_INET, "127.0.0.1", &a->sin_addr);
-        len = sizeof *a;
-    }
+    socklen_t len = th_loopback_sockaddr(f->af, port, &sa);
     cr_assert_eq(sendto(fd, p, n, 0, (struct sockaddr *)&sa, len), (ssize_t)n);
 }
 

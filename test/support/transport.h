@@ -354,18 +354,11 @@ static TH_UNUSED int th_raw_local_port(int fd)
     return 0;
 }
 
-/* The address of the Unix socket at `path`, or of loopback:port; returns its length. */
-static TH_UNUSED socklen_t th_raw_sockaddr(const th_transport_t *t, const char *path, int port,
-                                           struct sockaddr_storage *sa)
+/* The address of loopback:port in family `af` (AF_INET6: ::1, else 127.0.0.1); its length. */
+static TH_UNUSED socklen_t th_loopback_sockaddr(int af, int port, struct sockaddr_storage *sa)
 {
     memset(sa, 0, sizeof *sa);
-    if (t->kind == TH_UNIX) {
-        struct sockaddr_un *un = (struct sockaddr_un *)sa;
-        un->sun_family = AF_UNIX;
-        snprintf(un->sun_path, sizeof un->sun_path, "%s", path);
-        return sizeof *un;
-    }
-    if (t->kind == TH_TCP6) {
+    if (af == AF_INET6) {
         struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)sa;
         in6->sin6_family = AF_INET6;
         in6->sin6_port = htons((uint16_t)port);
@@ -377,6 +370,19 @@ static TH_UNUSED socklen_t th_raw_sockaddr(const th_transport_t *t, const char *
     in->sin_port = htons((uint16_t)port);
     inet_pton(AF_INET, "127.0.0.1", &in->sin_addr);
     return sizeof *in;
+}
+
+/* The address of the Unix socket at `path`, or of loopback:port; returns its length. */
+static TH_UNUSED socklen_t th_raw_sockaddr(const th_transport_t *t, const char *path, int port,
+                                           struct sockaddr_storage *sa)
+{
+    if (t->kind != TH_UNIX)
+        return th_loopback_sockaddr(t->kind == TH_TCP6 ? AF_INET6 : AF_INET, port, sa);
+    memset(sa, 0, sizeof *sa);
+    struct sockaddr_un *un = (struct sockaddr_un *)sa;
+    un->sun_family = AF_UNIX;
+    snprintf(un->sun_path, sizeof un->sun_path, "%s", path);
+    return sizeof *un;
 }
 
 /*
