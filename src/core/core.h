@@ -149,6 +149,9 @@ int nipc__json_write(nipc_buf_t *out, const json_t *v);
  * it writes at most cap - 1 of them and a NUL (when cap > 0), and returns the full length.
  */
 size_t nipc__js_number(char *dst, size_t cap, double d);
+/* The double nearest w * 10^q, ties to even, with w below 10^19 (a decimal of at most 19
+ * significant digits), as a correctly rounded strtod reads it. false when it overflows. */
+bool nipc__decimal_to_double(uint64_t w, int q, bool negative, double *out);
 
 /*
  * message.c: the decoder, which tries the fast envelope parser (envelope.c) first and falls

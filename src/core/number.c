@@ -19,6 +19,7 @@
  */
 #include "core.h"
 #include "pow10.h"
+#include "pow5.h"
 
 #include <stdint.h>
 #include <string.h>
@@ -348,4 +349,65 @@ size_t nipc__js_number(char *dst, size_t cap, double d)
         dst[n] = '\0';
     }
     return len;
+}
+
+/* ---- reading --------------------------------------------------------------------------- */
+
+/*
+ * The double nearest w * 10^q (ties to even), as a correctly rounded strtod gives it, by the
+ * Eisel-Lemire method: w, shifted to fill 64 bits, times the 128-bit truncation of 5^q
+ * (pow5.h) gives the significand's top bits; the power of two comes from floor(q * log2(10)).
+ * With w of at most 19 digits (below 10^19 < 2^64) the 128-bit product always decides the
+ * rounding (Mushtak and Lemire's proof), so there is no slow fallback. Returns false on
+ * overflow (an infinity), which the caller refuses, as jansson does.
+ */
+bool nipc__decimal_to_double(uint64_t w, int q, bool negative, double *out)
+{
+    uint64_t bits = 0;
+    if (w == 0 || q < POW5_Q_MIN)
+        goto done; /* zero, or below half the smallest subnormal */
+    if (q > POW5_Q_MAX)
+        return false;
+    int lz = __builtin_clzll(w);
+    w <<= lz;
+    const uint64_t *t = pow5_128[q - POW5_Q_MIN];
+    uint64_t hi, lo;
+    mul64(w, t[0], &hi, &lo);
+    if ((hi & 0x1ff) == 0x1ff) {
+        /* The low 9 bits, below the 55 kept, may carry: take the table's second word too. */
+        uint64_t hi2, lo2;
+        mul64(w, t[1], &hi2, &lo2);
+        lo += hi2;
+        hi += lo < hi2;
+    }
+    const int upper = (int)(hi >> 63);
+    const int shift = upper + 9;
+    uint64_t mant = hi >> shift;
+    int p2 = floor_log(q, LOG2_10_MUL, 0, 16) + 63 + upper - lz + 1023;
+    if (p2 <= 0) {
+        /* Subnormal: one more bit for rounding, then round half up (no tie is possible this
+         * far down, as 5^q is never exact). */
+        if (-p2 + 1 >= 64)
+            goto done;
+        mant >>= -p2 + 1;
+        mant += mant & 1;
+        mant >>= 1;
+        bits = mant; /* a carry into bit 52 makes it the smallest normal */
+        goto done;
+    }
+    if (lo <= 1 && q >= -4 && q <= 23 && (mant & 3) == 1 && (mant << shift) == hi)
+        mant &= ~(uint64_t)1; /* exactly halfway: round to even, down */
+    mant += mant & 1;
+    mant >>= 1;
+    if (mant >= (uint64_t)2 << 52) {
+        mant = (uint64_t)1 << 52;
+        p2++;
+    }
+    if (p2 >= 0x7ff)
+        return false;
+    bits = (mant & (((uint64_t)1 << 52) - 1)) | (uint64_t)p2 << 52;
+done:
+    bits |= (uint64_t)negative << 63;
+    memcpy(out, &bits, sizeof *out);
+    return true;
 }
