@@ -5,11 +5,11 @@
  * Frames from node-ipc and nipc all have one shape: {"type":"<name>","data":<value>} with no
  * whitespace. The fast path decodes exactly that shape straight into jansson values, without
  * building the envelope, and gives up (returns false) on anything else or anything it does
- * not handle itself: reals, integers of more than 18 digits, lone surrogates, nesting past
- * FAST_DEPTH, any invalid input. The general path then decodes the frame from the start, so
- * giving up changes nothing but the speed, and every error is the general path's. Whatever
- * the fast path accepts, it must decode exactly as the general path would (the same data,
- * key order and integer or real typing).
+ * not handle itself: integers of more than 18 digits, reals of more than 19 significant
+ * digits, lone surrogates, nesting past FAST_DEPTH, any invalid input. The general path then
+ * decodes the frame from the start, so giving up changes nothing but the speed, and every error is
+ * the general path's. Whatever the fast path accepts, it must decode exactly as the general path
+ * would (the same data, key order and integer or real typing).
  *
  * It owns no state of its own; the previous event's tree it writes into is the caller's.
  */
@@ -164,35 +164,87 @@ bad:
     return false;
 }
 
-/* An integer of at most 18 digits (no overflow); reals and anything else give false. */
-static bool fast_integer(cursor_t *c, json_int_t *out)
+/*
+ * A number, as jansson would read it: without a fraction or an exponent an integer, which the
+ * fast path takes up to 18 digits (19 may overflow json_int_t, and jansson then reads every
+ * integer of the frame as a real); with one, a real of at most 19 significant digits, read
+ * exactly (nipc__decimal_to_double). Anything else, an invalid number included, gives false.
+ */
+typedef struct fast_num {
+    bool real;
+    json_int_t i;
+    double d;
+} fast_num_t;
+
+static bool fast_scan_number(cursor_t *c, fast_num_t *out)
 {
-    const char *q = c->p;
-    bool neg = q < c->end && *q == '-';
+    const char *q = c->p, *end = c->end;
+    bool neg = q < end && *q == '-';
     if (neg)
         q++;
     const char *digits = q;
-    long long v = 0;
-    while (q < c->end && *q >= '0' && *q <= '9') {
-        if (q - digits == 18)
-            return false; /* 19 digits may overflow: the general path reads a double */
-        v = v * 10 + (*q++ - '0');
+    uint64_t w = 0;
+    int sig = 0; /* significant digits in w: leading zeros do not count */
+    while (q < end && (unsigned char)(*q - '0') < 10) {
+        if (sig < 20)
+            w = w * 10 + (uint64_t)(*q - '0');
+        sig += w != 0;
+        q++;
     }
     size_t nd = (size_t)(q - digits);
-    /* No leading zeros (invalid JSON), no fraction or exponent (a real). */
     if (nd == 0 || (nd > 1 && digits[0] == '0'))
-        return false;
-    if (q < c->end && (*q == '.' || *q == 'e' || *q == 'E'))
-        return false;
+        return false; /* no digit, or a leading zero: invalid JSON */
+    if (q == end || (*q != '.' && *q != 'e' && *q != 'E')) {
+        if (nd > 18)
+            return false;
+        out->real = false;
+        out->i = neg ? -(json_int_t)w : (json_int_t)w;
+        c->p = q;
+        return true;
+    }
+    int exp10 = 0;
+    if (*q == '.') {
+        const char *frac = ++q;
+        while (q < end && (unsigned char)(*q - '0') < 10) {
+            if (sig < 20) {
+                w = w * 10 + (uint64_t)(*q - '0');
+                exp10--;
+            }
+            sig += w != 0;
+            q++;
+        }
+        if (q == frac)
+            return false;
+    }
+    if (q < end && (*q == 'e' || *q == 'E')) {
+        q++;
+        bool eneg = q < end && *q == '-';
+        if (q < end && (*q == '-' || *q == '+'))
+            q++;
+        const char *ed = q;
+        int e = 0;
+        while (q < end && (unsigned char)(*q - '0') < 10) {
+            if (e < 100000) /* far past any double's range, either way */
+                e = e * 10 + (*q - '0');
+            q++;
+        }
+        if (q == ed)
+            return false;
+        exp10 += eneg ? -e : e;
+    }
+    if (sig > 19 || !nipc__decimal_to_double(w, exp10, neg, &out->d))
+        return false; /* too many digits for w, or an overflow, which jansson refuses */
+    out->real = true;
     c->p = q;
-    *out = neg ? -v : v;
     return true;
 }
 
 static json_t *fast_number(cursor_t *c)
 {
-    json_int_t v;
-    return fast_integer(c, &v) ? json_integer(v) : NULL;
+    fast_num_t v;
+    if (!fast_scan_number(c, &v))
+        return NULL;
+    return v.real ? json_real(v.d) : json_integer(v.i);
 }
 
 static bool fast_literal(cursor_t *c, const char *word, size_t n)
@@ -301,6 +353,20 @@ static json_t *fast_value(cursor_t *c, int depth)
  */
 static bool fast_update(cursor_t *c, json_t *into, int depth);
 
+/*
+ * Updates the value at *c in place when it has the shape of `old`, else decodes it afresh
+ * from the same place. Returns the fresh value for the caller to put where `old` was, `old`
+ * itself when updated, or NULL when the fast path cannot decode it at all.
+ */
+static json_t *fast_update_or_new(cursor_t *c, json_t *old, int depth)
+{
+    const char *start = c->p;
+    if (fast_update(c, old, depth))
+        return old;
+    c->p = start;
+    return fast_value(c, depth);
+}
+
 static bool fast_update_object(cursor_t *c, json_t *obj, int depth)
 {
     void *it = json_object_iter(obj);
@@ -318,8 +384,11 @@ static bool fast_update_object(cursor_t *c, json_t *obj, int depth)
         bool same =
             klen == json_object_iter_key_len(it) && memcmp(k, json_object_iter_key(it), klen) == 0;
         nipc__free(owned);
-        if (!same || c->p >= c->end || *c->p++ != ':' ||
-            !fast_update(c, json_object_iter_value(it), depth + 1) || c->p >= c->end)
+        if (!same || c->p >= c->end || *c->p++ != ':')
+            return false;
+        json_t *old = json_object_iter_value(it);
+        json_t *v = fast_update_or_new(c, old, depth + 1);
+        if (v == NULL || (v != old && json_object_iter_set_new(obj, it, v) != 0) || c->p >= c->end)
             return false;
         it = json_object_iter_next(obj, it);
         if (*c->p == '}') {
@@ -331,6 +400,39 @@ static bool fast_update_object(cursor_t *c, json_t *obj, int depth)
     }
 }
 
+/* An array: its elements updated in place (or replaced), then grown or cut to the new size. */
+static bool fast_update_array(cursor_t *c, json_t *arr, int depth)
+{
+    size_t n = json_array_size(arr), i = 0;
+    c->p++; /* '[' */
+    if (c->p < c->end && *c->p == ']') {
+        c->p++;
+        return json_array_clear(arr) == 0;
+    }
+    for (;;) {
+        json_t *old = i < n ? json_array_get(arr, i) : NULL;
+        json_t *v = old != NULL ? fast_update_or_new(c, old, depth + 1) : fast_value(c, depth + 1);
+        if (v == NULL)
+            return false;
+        int rc = v == old      ? 0
+                 : old != NULL ? json_array_set_new(arr, i, v)
+                               : json_array_append_new(arr, v);
+        if (rc != 0 || c->p >= c->end)
+            return false;
+        i++;
+        if (*c->p == ']') {
+            c->p++;
+            break;
+        }
+        if (*c->p++ != ',')
+            return false;
+    }
+    while (n > i)
+        if (json_array_remove(arr, --n) != 0)
+            return false;
+    return true;
+}
+
 static bool fast_update(cursor_t *c, json_t *into, int depth)
 {
     if (c->p >= c->end || depth > FAST_DEPTH)
@@ -338,6 +440,8 @@ static bool fast_update(cursor_t *c, json_t *into, int depth)
     switch (*c->p) {
     case '{':
         return json_is_object(into) && only_ours(into) && fast_update_object(c, into, depth);
+    case '[':
+        return json_is_array(into) && only_ours(into) && fast_update_array(c, into, depth);
     case '"': {
         const char *s;
         size_t len;
@@ -359,14 +463,12 @@ static bool fast_update(cursor_t *c, json_t *into, int depth)
         return json_is_false(into) && fast_literal(c, "false", 5);
     case 'n':
         return json_is_null(into) && fast_literal(c, "null", 4);
-    case '[':
-        return false;
     default: {
-        json_int_t v;
-        if (!json_is_integer(into) || !only_ours(into) || !fast_integer(c, &v))
+        fast_num_t v;
+        if (!json_is_number(into) || !only_ours(into) || !fast_scan_number(c, &v) ||
+            v.real != json_is_real(into))
             return false;
-        json_integer_set(into, v);
-        return true;
+        return v.real ? json_real_set(into, v.d) == 0 : json_integer_set(into, v.i) == 0;
     }
     }
 }
