@@ -149,6 +149,8 @@ int nipc__json_write(nipc_buf_t *out, const json_t *v);
  * it writes at most cap - 1 of them and a NUL (when cap > 0), and returns the full length.
  */
 size_t nipc__js_number(char *dst, size_t cap, double d);
+/* An integer's decimal digits at dst (at most 20 bytes, no NUL); returns how many. */
+size_t nipc__js_integer(char *dst, long long v);
 /* The double nearest w * 10^q, ties to even, with w below 10^19 (a decimal of at most 19
  * significant digits), as a correctly rounded strtod reads it. false when it overflows. */
 bool nipc__decimal_to_double(uint64_t w, int q, bool negative, double *out);

@@ -203,20 +203,42 @@ static inline int digit_count(uint64_t d)
 #endif
 }
 
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+/*
+ * The eight decimal digits of v < 10^8, as ASCII in a little-endian word: split in two halves
+ * of four digits, then each lane divided at once by 100 and by 10 with multiplications that
+ * are exact below 10^4 and 10^2 (n * 10486 >> 20 = n / 100, n * 103 >> 10 = n / 10).
+ */
+static inline uint64_t eight_digits(uint32_t v)
+{
+    uint64_t x = (uint64_t)(v / 10000) | (uint64_t)(v % 10000) << 32;
+    uint64_t hundreds = ((x * 10486) >> 20) & 0x0000007f0000007fULL;
+    x = hundreds | (x - hundreds * 100) << 16;
+    uint64_t tens = ((x * 103) >> 10) & 0x000f000f000f000fULL;
+    x = tens | (x - tens * 10) << 8;
+    return x + 0x3030303030303030ULL;
+}
+#endif
+
 /* Writes the len decimal digits of d (d < 10^len) at p. */
 static inline void write_digits(char *p, uint64_t d, int len)
 {
     char *w = p + len;
-    /* Eight at a time in 32-bit arithmetic, which is cheaper than 64-bit division. */
     while (w - p >= 8) {
         uint32_t v = (uint32_t)(d % 100000000);
         d /= 100000000;
-        uint32_t hi = v / 10000, lo = v % 10000;
         w -= 8;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        uint64_t a = eight_digits(v);
+        memcpy(w, &a, 8);
+#else
+        /* In 32-bit arithmetic, which is cheaper than 64-bit division. */
+        uint32_t hi = v / 10000, lo = v % 10000;
         memcpy(w, pairs + 2 * (hi / 100), 2);
         memcpy(w + 2, pairs + 2 * (hi % 100), 2);
         memcpy(w + 4, pairs + 2 * (lo / 100), 2);
         memcpy(w + 6, pairs + 2 * (lo % 100), 2);
+#endif
     }
     uint32_t v = (uint32_t)d;
     while (w - p >= 2) {
@@ -226,6 +248,31 @@ static inline void write_digits(char *p, uint64_t d, int len)
     }
     if (w > p)
         *--w = (char)('0' + v);
+}
+
+size_t nipc__js_integer(char *dst, long long v)
+{
+    /* Negating in unsigned arithmetic keeps the most negative value defined. */
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    char *w = dst;
+    if (v < 0)
+        *w++ = '-';
+    char tmp[20];
+    char *t = tmp + sizeof tmp;
+    while (u >= 100) {
+        t -= 2;
+        memcpy(t, pairs + 2 * (u % 100), 2);
+        u /= 100;
+    }
+    if (u >= 10) {
+        t -= 2;
+        memcpy(t, pairs + 2 * u, 2);
+    } else {
+        *--t = (char)('0' + u);
+    }
+    size_t len = (size_t)(tmp + sizeof tmp - t);
+    memcpy(w, t, len);
+    return (size_t)(w - dst) + len;
 }
 
 /* Drops the trailing zeros of d (d > 0), adding their count to *exp10. */
