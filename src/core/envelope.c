@@ -35,37 +35,54 @@ static bool unescape(const char *start, size_t n, const char **s, size_t *len, c
  */
 static bool fast_string(cursor_t *c, const char **s, size_t *len, char **owned)
 {
+    /* The ASCII bytes a string holds as they are: all but controls, quote and backslash. */
+    static const bool plain_ascii[256] = {
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+        1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+        1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+        1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    };
     const char *start = c->p;
     bool plain = true;
     const unsigned char *q = (const unsigned char *)c->p;
     const unsigned char *end = (const unsigned char *)c->end;
     size_t bad;
-    /* One pass: the end quote, escapes, control bytes and the UTF-8 of plain strings. Byte
-     * by byte for 16 bytes, which is all most names and tags need, then whole blocks while
-     * nothing needs attention, and so on. */
+    /* One pass: the end quote, escapes, control bytes and the UTF-8 of plain strings, a word
+     * at a time (and whole blocks for long runs) to the next byte that needs attention. */
     for (;;) {
-        const unsigned char *stop = end - q > 16 ? q + 16 : end;
-        while (q < stop && *q != '"') {
-            if (*q == '\\') {
-                plain = false;
-                q += 2;
-            } else if (*q < 0x20) {
-                return false;
-            } else if (*q >= 0x80) {
-                size_t k = utf8_seq(q, (size_t)(end - q), &bad);
-                if (k == 0)
-                    return false;
-                q += k;
-            } else {
-                q++;
+        if (end - q >= 8) {
+            uint64_t w = load8(q);
+            uint64_t m = special_bytes(w, true);
+            if (m == 0) {
+                q += 8;
+                if (end - q >= 64)
+                    q += plain_prefix(q, (size_t)(end - q), true);
+                continue;
             }
+            q += first_special(w, m, true);
+        } else {
+            while (q < end && plain_ascii[*q])
+                q++;
+            if (q == end)
+                return false; /* no end quote */
         }
-        if (q >= end || *q == '"')
+        if (*q == '"')
             break;
-        q += plain_prefix(q, (size_t)(end - q), true);
+        if (*q == '\\') {
+            if (end - q < 2)
+                return false;
+            plain = false;
+            q += 2;
+        } else if (*q < 0x20) {
+            return false;
+        } else {
+            size_t k = utf8_seq(q, (size_t)(end - q), &bad);
+            if (k == 0)
+                return false;
+            q += k;
+        }
     }
-    if (q >= end)
-        return false;
     size_t n = (size_t)((const char *)q - start);
     c->p = (const char *)q + 1;
     if (!plain)
@@ -178,44 +195,56 @@ typedef struct fast_num {
 
 static bool fast_scan_number(cursor_t *c, fast_num_t *out)
 {
+    static const uint64_t pow10[20] = {
+        1ULL,
+        10ULL,
+        100ULL,
+        1000ULL,
+        10000ULL,
+        100000ULL,
+        1000000ULL,
+        10000000ULL,
+        100000000ULL,
+        1000000000ULL,
+        10000000000ULL,
+        100000000000ULL,
+        1000000000000ULL,
+        10000000000000ULL,
+        100000000000000ULL,
+        1000000000000000ULL,
+        10000000000000000ULL,
+        100000000000000000ULL,
+        1000000000000000000ULL,
+        10000000000000000000ULL,
+    };
     const char *q = c->p, *end = c->end;
     bool neg = q < end && *q == '-';
     if (neg)
         q++;
-    const char *digits = q;
-    uint64_t w = 0;
-    int sig = 0; /* significant digits in w: leading zeros do not count */
-    while (q < end && (unsigned char)(*q - '0') < 10) {
-        if (sig < 20)
-            w = w * 10 + (uint64_t)(*q - '0');
-        sig += w != 0;
-        q++;
-    }
-    size_t nd = (size_t)(q - digits);
-    if (nd == 0 || (nd > 1 && digits[0] == '0'))
+    const char *ip = q; /* the integer part */
+    size_t ni = digit_run(q, (size_t)(end - q));
+    q += ni;
+    if (ni == 0 || (ni > 1 && ip[0] == '0'))
         return false; /* no digit, or a leading zero: invalid JSON */
     if (q == end || (*q != '.' && *q != 'e' && *q != 'E')) {
-        if (nd > 18)
+        if (ni > 18)
             return false;
+        uint64_t w = digits_value(ip, ni);
         out->real = false;
         out->i = neg ? -(json_int_t)w : (json_int_t)w;
         c->p = q;
         return true;
     }
-    int exp10 = 0;
+    const char *fp = q; /* the fraction's digits, if any */
+    size_t nf = 0;
     if (*q == '.') {
-        const char *frac = ++q;
-        while (q < end && (unsigned char)(*q - '0') < 10) {
-            if (sig < 20) {
-                w = w * 10 + (uint64_t)(*q - '0');
-                exp10--;
-            }
-            sig += w != 0;
-            q++;
-        }
-        if (q == frac)
+        fp = ++q;
+        nf = digit_run(q, (size_t)(end - q));
+        if (nf == 0)
             return false;
+        q += nf;
     }
+    int exp10 = 0;
     if (q < end && (*q == 'e' || *q == 'E')) {
         q++;
         bool eneg = q < end && *q == '-';
@@ -230,10 +259,24 @@ static bool fast_scan_number(cursor_t *c, fast_num_t *out)
         }
         if (q == ed)
             return false;
-        exp10 += eneg ? -e : e;
+        exp10 = eneg ? -e : e;
     }
-    if (sig > 19 || !nipc__decimal_to_double(w, exp10, neg, &out->d))
-        return false; /* too many digits for w, or an overflow, which jansson refuses */
+    /* The significant digits, leading zeros left out ("0.00123"), at most 19. */
+    uint64_t w;
+    if (ni == 1 && ip[0] == '0') {
+        size_t z = 0;
+        while (z < nf && fp[z] == '0')
+            z++;
+        if (nf - z > 19)
+            return false;
+        w = digits_value(fp + z, nf - z);
+    } else {
+        if (ni + nf > 19)
+            return false;
+        w = digits_value(ip, ni) * pow10[nf] + digits_value(fp, nf);
+    }
+    if (!nipc__decimal_to_double(w, exp10 - (int)nf, neg, &out->d))
+        return false; /* an overflow, which jansson refuses */
     out->real = true;
     c->p = q;
     return true;
