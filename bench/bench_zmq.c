@@ -277,6 +277,17 @@ static int send_buf(void *s, const void *buf, size_t n, int flags)
     }
 }
 
+/* Closes s, lets libzmq send what is queued on it (within the --seconds bound), and leaves as
+ * done_cpu() does. */
+static void close_and_leave(void *s)
+{
+    zmq_close(s);
+    while (zmq_ctx_term(ctx) < 0 && errno == EINTR)
+        if (timed_out)
+            fail(1, "timed out after %g s", o.seconds);
+    done_cpu();
+}
+
 static void raise_fd_limit(void)
 {
     struct rlimit rl;
@@ -387,11 +398,7 @@ static void client_stream(int sweep, int doubles)
     size_t n = frame(f, LIT(P_DONE), o.count, LIT("}}"));
     if (send_buf(s, f, n, 0) < 0)
         fail(1, "timed out after %g s", o.seconds);
-    zmq_close(s);
-    while (zmq_ctx_term(ctx) < 0 && errno == EINTR) /* sends what is queued */
-        if (timed_out)
-            fail(1, "timed out after %g s", o.seconds);
-    done_cpu();
+    close_and_leave(s);
 }
 
 static void server_stream(void)
@@ -573,11 +580,7 @@ static void server_echo(void)
         if (zmq_msg_send(&id, s, ZMQ_SNDMORE) < 0 || send_buf(s, out, len, 0) < 0)
             fail(1, "echo %llu: zmq_send: %s", (unsigned long long)n, zmq_strerror(errno));
     }
-    zmq_close(s);
-    while (zmq_ctx_term(ctx) < 0 && errno == EINTR) /* sends the last echoes */
-        if (timed_out)
-            fail(1, "timed out after %g s", o.seconds);
-    done_cpu();
+    close_and_leave(s); /* with the last echoes */
 }
 
 static void client_echo(void)
