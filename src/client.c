@@ -360,7 +360,7 @@ static int connect_now(nipc_client_t *cl)
     return 0;
 }
 
-static void on_client_message(nipc_conn_t *c, const char *type, json_t *data, bool maybe_request)
+static void on_client_message(nipc_conn_t *c, const char *type, json_t *data, unsigned hints)
 {
     nipc_client_t *cl = (nipc_client_t *)c;
     if (nipc__log_on(cl->ipc)) {
@@ -370,7 +370,7 @@ static void on_client_message(nipc_conn_t *c, const char *type, json_t *data, bo
     if (nipc__request_reply(c, type, data))
         return;
     nipc_event_t ev = {.type = type, .client = cl};
-    ev.data = nipc__request_unwrap(data, maybe_request, &ev.request);
+    ev.data = nipc__request_unwrap(data, hints & NIPC_HINT_REQUEST, &ev.request);
     nipc__publish(cl->ipc, &cl->events, &ev);
 }
 

@@ -169,11 +169,22 @@ typedef struct nipc_msg {
     json_t *decoded;
     size_t type_len; /* bytes */
     int err;
-    bool maybe_request; /* data may be a request's, {"$req":...} (request.c): the fast path
-                           tells by its first bytes (by the tree when the first key starts
-                           with '$' or an escape), the general path says maybe */
-    char type_buf[64];  /* the fast path's copy of a short type */
+    unsigned hints;    /* NIPC_HINT_*: what data may hold */
+    char type_buf[64]; /* the fast path's copy of a short type */
 } nipc_msg_t;
+
+/*
+ * What a decoded frame's data may hold, so that the checks that cost a lookup are made only
+ * when they can succeed: a hint that is off is certain, one that is on a maybe.
+ *  - NIPC_HINT_REQUEST: a request's envelope, {"$req":...} (request.c). The fast path tells
+ *    by its first bytes (by the tree when the first key starts with '$' or an escape).
+ *  - NIPC_HINT_ID: an "id" member that may name a server's socket (S9), in data or, with
+ *    NIPC_HINT_REQUEST, in a request's payload. The fast path tells by data's own keys.
+ * The general path and a caller's codec say maybe to both for an object.
+ */
+#define NIPC_HINT_REQUEST 1u
+#define NIPC_HINT_ID 2u
+#define NIPC_HINT_ALL (NIPC_HINT_REQUEST | NIPC_HINT_ID)
 
 /*
  * Decodes one frame (without its delimiter). Never fails hard: any input gives either a

@@ -23,7 +23,15 @@
 typedef struct cursor {
     const char *p;
     const char *end;
+    bool id; /* data has a member "id" (NIPC_HINT_ID) */
 } cursor_t;
+
+/* A member of data itself (depth 1) named "id". */
+static inline void note_key(cursor_t *c, int depth, const char *k, size_t klen)
+{
+    if (depth == 1 && klen == 2 && k[0] == 'i' && k[1] == 'd')
+        c->id = true;
+}
 
 static json_t *fast_value(cursor_t *c, int depth);
 
@@ -48,10 +56,19 @@ static bool fast_string(cursor_t *c, const char **s, size_t *len, char **owned)
     const unsigned char *q = (const unsigned char *)c->p;
     const unsigned char *end = (const unsigned char *)c->end;
     size_t bad;
-    /* One pass: the end quote, escapes, control bytes and the UTF-8 of plain strings, a word
-     * at a time (and whole blocks for long runs) to the next byte that needs attention. */
+    /* One pass: the end quote, escapes, control bytes and the UTF-8 of plain strings. Names
+     * and tags are short, so the first bytes go one by one; then a word at a time (and whole
+     * blocks for long runs) to the next byte that needs attention. */
+    const unsigned char *first = end - q > 8 ? q + 8 : end;
+    while (q < first && plain_ascii[*q])
+        q++;
+    bool stopped = q < first; /* at such a byte already, or at the end */
     for (;;) {
-        if (end - q >= 8) {
+        if (stopped) {
+            stopped = false;
+            if (q == end)
+                return false; /* no end quote */
+        } else if (end - q >= 8) {
             uint64_t w = load8(q);
             uint64_t m = special_bytes(w, true);
             if (m == 0) {
@@ -318,6 +335,7 @@ static json_t *fast_value(cursor_t *c, int depth)
             char *owned;
             if (c->p >= c->end || *c->p++ != '"' || !fast_key(c, &k, &klen, &owned))
                 goto bad_obj;
+            note_key(c, depth, k, klen);
             json_t *v = NULL;
             if (c->p < c->end && *c->p == ':') {
                 c->p++;
@@ -426,6 +444,7 @@ static bool fast_update_object(cursor_t *c, json_t *obj, int depth)
             return false;
         bool same =
             klen == json_object_iter_key_len(it) && memcmp(k, json_object_iter_key(it), klen) == 0;
+        note_key(c, depth, k, klen);
         nipc__free(owned);
         if (!same || c->p >= c->end || *c->p++ != ':')
             return false;
@@ -535,6 +554,14 @@ static bool maybe_request(const char *p, const char *end, const json_t *data)
            memcmp(json_object_iter_key(it), "$req", 4) == 0;
 }
 
+/* The hints (NIPC_HINT_*) of data decoded from p[0, c->end). */
+static unsigned hints(const cursor_t *c, const char *p, const json_t *data)
+{
+    if (maybe_request(p, c->end, data))
+        return NIPC_HINT_ALL; /* the payload's "id" is one level down: maybe */
+    return c->id ? NIPC_HINT_ID : 0;
+}
+
 bool nipc__msg_decode_fast(nipc_msg_t *m, const char *p, size_t n, bool allow_reserved,
                            json_t **shape)
 {
@@ -564,7 +591,7 @@ bool nipc__msg_decode_fast(nipc_msg_t *m, const char *p, size_t n, bool allow_re
     if (!allow_reserved && nipc__event_reserved(m->type_buf))
         return false; /* the general path reports it */
 
-    cursor_t c = {q + ml, p + n - 1};
+    cursor_t c = {q + ml, p + n - 1, false};
     if (shape != NULL && *shape != NULL) {
         if (fast_update(&c, *shape, 1) && c.p == c.end) {
             m->type = m->type_buf;
@@ -572,12 +599,13 @@ bool nipc__msg_decode_fast(nipc_msg_t *m, const char *p, size_t n, bool allow_re
             m->data = *shape;
             m->decoded = NULL; /* the connection owns it */
             m->err = 0;
-            m->maybe_request = maybe_request(q + ml, c.end, *shape);
+            m->hints = hints(&c, q + ml, *shape);
             return true;
         }
         json_decref(*shape);
         *shape = NULL;
         c.p = q + ml;
+        c.id = false;
     }
     json_t *data = fast_value(&c, 1);
     if (data == NULL || c.p != c.end) {
@@ -589,6 +617,6 @@ bool nipc__msg_decode_fast(nipc_msg_t *m, const char *p, size_t n, bool allow_re
     m->data = data;
     m->decoded = data;
     m->err = 0;
-    m->maybe_request = maybe_request(q + ml, c.end, data);
+    m->hints = hints(&c, q + ml, data);
     return true;
 }

@@ -27,8 +27,16 @@ bool nipc__event_reserved(const char *type)
         "start",
         "socket.disconnected",
     };
-    if (strchr("*cdes", type[0]) == NULL || type[0] == '\0')
+    switch (type[0]) {
+    case '*':
+    case 'c':
+    case 'd':
+    case 'e':
+    case 's':
+        break;
+    default:
         return false;
+    }
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (names[i][0] == type[0] && strcmp(type, names[i]) == 0)
             return true;
@@ -159,7 +167,7 @@ void nipc__msg_decode_general(nipc_msg_t *m, const char *p, size_t n, bool allow
     m->type = json_string_value(type);
     m->type_len = json_string_length(type);
     m->data = json_object_get(root, "data");
-    m->maybe_request = json_is_object(m->data);
+    m->hints = json_is_object(m->data) ? NIPC_HINT_ALL : 0;
 }
 
 void nipc__msg_refuse(nipc_msg_t *m, int code, const char *p, size_t n)
@@ -206,5 +214,11 @@ void nipc__msg_done(nipc_msg_t *m, json_t **shape)
 void nipc__msg_clear(nipc_msg_t *m)
 {
     json_decref(m->decoded);
-    memset(m, 0, sizeof *m);
+    /* Every field but the type's copy, which nothing reads once type is NULL. */
+    m->type = NULL;
+    m->data = NULL;
+    m->decoded = NULL;
+    m->type_len = 0;
+    m->err = 0;
+    m->hints = 0;
 }

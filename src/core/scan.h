@@ -272,10 +272,15 @@ static inline bool digits8(uint64_t w)
             (((w + 0x0606060606060606ULL) & 0xf0f0f0f0f0f0f0f0ULL) >> 4)) == 0x3333333333333333ULL;
 }
 
-/* The length of the run of ASCII digits at p[0, n): eight a step while they last. */
+/* The length of the run of ASCII digits at p[0, n): byte by byte for the short numbers most
+ * are, then eight a step while they last. */
 static inline size_t digit_run(const char *p, size_t n)
 {
     size_t i = 0;
+    while (i < n && i < 8 && (unsigned char)(p[i] - '0') < 10)
+        i++;
+    if (i < 8)
+        return i;
     while (n - i >= 8 && digits8(load8(p + i)))
         i += 8;
     while (i < n && (unsigned char)(p[i] - '0') < 10)
