@@ -42,7 +42,29 @@ typedef struct writer {
     nipc_buf_t *out;
     char *w;
     char *end;
+    bool legacy; /* a frame's data with legacy_data: an emitter-like object is sent as {} */
 } writer_t;
+
+/* JavaScript truthiness of a JSON value. */
+static bool js_truthy(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_FALSE:
+    case JSON_NULL:
+        return false;
+    case JSON_STRING:
+        return json_string_length(v) > 0;
+    case JSON_INTEGER:
+        return json_integer_value(v) != 0;
+    case JSON_REAL:
+        return json_real_value(v) != 0;
+    default:
+        return true;
+    }
+}
+
+/* write_container's answer for an emitter-like data object under `legacy` (W4). */
+#define EMITTER_LIKE 1
 
 __attribute__((noinline)) static int grow(writer_t *x, size_t k)
 {
@@ -65,6 +87,7 @@ static int writer_init(writer_t *x, nipc_buf_t *out)
 {
     x->out = out;
     x->w = x->end = NULL;
+    x->legacy = false;
     if (out->data == NULL)
         return grow(x, 0);
     x->w = out->data + out->len;
@@ -300,7 +323,14 @@ __attribute__((noinline)) static int write_container(writer_t *x, const json_t *
         /* The iterator gives each key's length, so a key holding NUL (jansson >= 2.13 makes
          * them) is seen, and refused, rather than cut short into another key. */
         for (void *it = json_object_iter((json_t *)v); it != NULL;) {
-            if ((err = put_string(x, json_object_iter_key(it), json_object_iter_key_len(it), true)))
+            const char *k = json_object_iter_key(it);
+            size_t klen = json_object_iter_key_len(it);
+            /* W4: node-ipc sends an emitter-like object (a truthy _maxListeners) as {}. Seen
+             * here, as the keys are written, rather than looked up before every emit. */
+            if (depth == 1 && x->legacy && klen == 13 && memcmp(k, "_maxListeners", 13) == 0 &&
+                js_truthy(json_object_iter_value(it)))
+                return EMITTER_LIKE;
+            if ((err = put_string(x, k, klen, true)))
                 return err;
             *x->w++ = ':'; /* a string leaves room for one byte */
             if ((err = write_value(x, json_object_iter_value(it), depth + 1)))
@@ -340,24 +370,6 @@ int nipc__json_write(nipc_buf_t *out, const json_t *v)
     return err;
 }
 
-/* JavaScript truthiness of a JSON value. */
-static bool js_truthy(const json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_FALSE:
-    case JSON_NULL:
-        return false;
-    case JSON_STRING:
-        return json_string_length(v) > 0;
-    case JSON_INTEGER:
-        return json_integer_value(v) != 0;
-    case JSON_REAL:
-        return json_real_value(v) != 0;
-    default:
-        return true;
-    }
-}
-
 /*
  * Names of Object.prototype members: a legacy v10 receiver looks event types up in a plain
  * object and crashes on these (W13), so they are never sent.
@@ -370,8 +382,18 @@ static bool crashes_legacy(const char *type)
         "propertyIsEnumerable", "toLocaleString",   "toString",         "valueOf",
     };
     /* Called for every emit: the first byte rules out most types at once. */
-    if (strchr("_chiptv", type[0]) == NULL || type[0] == '\0')
+    switch (type[0]) {
+    case '_':
+    case 'c':
+    case 'h':
+    case 'i':
+    case 'p':
+    case 't':
+    case 'v':
+        break;
+    default:
         return false;
+    }
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (names[i][0] == type[0] && strcmp(type, names[i]) == 0)
             return true;
@@ -395,30 +417,29 @@ int nipc__msg_encode(nipc_buf_t *out, const char *type, const json_t *data, bool
     /* The type's UTF-8 is checked as it is written, like every string of the data. */
     if (type == NULL || crashes_legacy(type))
         return UV_EINVAL;
-    if (data != NULL && legacy) {
-        /* W4: node-ipc sends falsy data (null, "") and emitter-like objects as {}. */
-        if (json_is_null(data) || (json_is_string(data) && json_string_length(data) == 0))
-            data = NULL;
-        else if (json_is_object(data)) {
-            json_t *ml = json_object_get(data, "_maxListeners");
-            if (ml != NULL && js_truthy(ml))
-                data = NULL;
-        }
-    }
+    /* W4: node-ipc sends falsy data (null, "") as {}, and emitter-like objects too, which
+     * write_container tells as it writes them. */
+    if (data != NULL && legacy &&
+        (json_is_null(data) || (json_is_string(data) && json_string_length(data) == 0)))
+        data = NULL;
 
     size_t mark = out->len;
     writer_t x;
     int err;
     if ((err = writer_init(&x, out)) || (err = room(&x, 8)))
         return err;
+    x.legacy = legacy;
     put(&x, "{\"type\":", 8);
     if ((err = put_string(&x, type, strlen(type), false)) || (err = room(&x, 8)))
         goto fail;
     put(&x, ",\"data\":", 8);
-    if (data != NULL) {
-        if ((err = write_value(&x, data, 1)))
-            goto fail;
-    } else {
+    if (data != NULL && (err = write_value(&x, data, 1)) == EMITTER_LIKE) {
+        out->len = mark; /* again, with {} for data */
+        return nipc__msg_encode(out, type, NULL, false, delim, dlen);
+    }
+    if (err)
+        goto fail;
+    if (data == NULL) {
         if ((err = room(&x, 2)))
             goto fail;
         put(&x, "{}", 2);
