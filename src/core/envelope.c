@@ -37,20 +37,40 @@ static json_t *fast_value(cursor_t *c, int depth);
 
 static bool unescape(const char *start, size_t n, const char **s, size_t *len, char **owned);
 
+/* The ASCII bytes a string holds as they are: all but controls, quote and backslash. */
+static const bool plain_ascii[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+};
+
+/*
+ * Whether the text at c->p, just after an opening quote, is the string `old` (n bytes) written
+ * plain, followed by its closing quote: then c->p moves past that quote. Byte by byte, for the
+ * short keys and tags that repeat from one event to the next, and only through bytes a plain
+ * string holds as they are, so a match is exactly what fast_string would have read.
+ */
+static inline bool same_plain(cursor_t *c, const char *old, size_t n)
+{
+    if ((size_t)(c->end - c->p) <= n)
+        return false;
+    const unsigned char *q = (const unsigned char *)c->p;
+    for (size_t i = 0; i < n; i++)
+        if (q[i] != (unsigned char)old[i] || !plain_ascii[q[i]])
+            return false;
+    if (q[n] != '"')
+        return false;
+    c->p += n + 1;
+    return true;
+}
+
 /*
  * A string after its opening quote: *s and *len give its text, either in the frame itself
  * (plain) or in a copy without escapes that *owned holds for the caller to free.
  */
 static bool fast_string(cursor_t *c, const char **s, size_t *len, char **owned)
 {
-    /* The ASCII bytes a string holds as they are: all but controls, quote and backslash. */
-    static const bool plain_ascii[256] = {
-        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-        0, 0, 0, 0, 0, 0, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-        1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-        1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-        1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    };
     const char *start = c->p;
     bool plain = true;
     const unsigned char *q = (const unsigned char *)c->p;
@@ -239,16 +259,19 @@ static bool fast_scan_number(cursor_t *c, fast_num_t *out)
     if (neg)
         q++;
     const char *ip = q; /* the integer part */
-    size_t ni = digit_run(q, (size_t)(end - q));
-    q += ni;
+    /* Its value as it is scanned, for the integers most numbers are: up to 18 digits. */
+    uint64_t iv = 0;
+    while (q < end && q - ip < 18 && (unsigned char)(*q - '0') < 10)
+        iv = iv * 10 + (uint64_t)(*q++ - '0');
+    size_t ni = (size_t)(q - ip) + digit_run(q, (size_t)(end - q));
+    q = ip + ni;
     if (ni == 0 || (ni > 1 && ip[0] == '0'))
         return false; /* no digit, or a leading zero: invalid JSON */
     if (q == end || (*q != '.' && *q != 'e' && *q != 'E')) {
         if (ni > 18)
             return false;
-        uint64_t w = digits_value(ip, ni);
         out->real = false;
-        out->i = neg ? -(json_int_t)w : (json_int_t)w;
+        out->i = neg ? -(json_int_t)iv : (json_int_t)iv;
         c->p = q;
         return true;
     }
@@ -437,16 +460,23 @@ static bool fast_update_object(cursor_t *c, json_t *obj, int depth)
         return it == NULL;
     }
     for (;;) {
-        const char *k;
-        size_t klen;
-        char *owned;
-        if (it == NULL || c->p >= c->end || *c->p++ != '"' || !fast_key(c, &k, &klen, &owned))
+        if (it == NULL || c->p >= c->end || *c->p++ != '"')
             return false;
-        bool same =
-            klen == json_object_iter_key_len(it) && memcmp(k, json_object_iter_key(it), klen) == 0;
-        note_key(c, depth, k, klen);
-        nipc__free(owned);
-        if (!same || c->p >= c->end || *c->p++ != ':')
+        const char *ok = json_object_iter_key(it);
+        size_t olen = json_object_iter_key_len(it);
+        if (!(olen <= 16 && same_plain(c, ok, olen))) {
+            const char *k;
+            size_t klen;
+            char *owned;
+            if (!fast_key(c, &k, &klen, &owned))
+                return false;
+            bool same = klen == olen && memcmp(k, ok, klen) == 0;
+            nipc__free(owned);
+            if (!same)
+                return false;
+        }
+        note_key(c, depth, ok, olen);
+        if (c->p >= c->end || *c->p++ != ':')
             return false;
         json_t *old = json_object_iter_value(it);
         json_t *v = fast_update_or_new(c, old, depth + 1);
@@ -511,6 +541,10 @@ static bool fast_update(cursor_t *c, json_t *into, int depth)
         if (!json_is_string(into) || !only_ours(into))
             return false;
         c->p++;
+        /* A short string that keeps its value (a name, a tag) is only compared. */
+        if (json_string_length(into) <= 16 &&
+            same_plain(c, json_string_value(into), json_string_length(into)))
+            return true;
         if (!fast_string(c, &s, &len, &owned))
             return false;
         /* A field that keeps its value (a name, a tag) costs no allocation. */
