@@ -166,7 +166,7 @@ static const char pairs[] = "00010203040506070809"
                             "80818283848586878889"
                             "90919293949596979899";
 
-static const uint64_t pow10_u64[18] = {
+static const uint64_t pow10_u64[20] = {
     1ULL,
     10ULL,
     100ULL,
@@ -185,9 +185,11 @@ static const uint64_t pow10_u64[18] = {
     1000000000000000ULL,
     10000000000000000ULL,
     100000000000000000ULL,
+    1000000000000000000ULL,
+    10000000000000000000ULL,
 };
 
-/* The number of decimal digits of d, 1 <= d < 10^17. */
+/* The number of decimal digits of d, 1 <= d < 2^64. */
 static inline int digit_count(uint64_t d)
 {
 #if defined(__GNUC__) || defined(__clang__)
@@ -197,7 +199,7 @@ static inline int digit_count(uint64_t d)
     return guess + (d >= pow10_u64[guess]);
 #else
     int n = 1;
-    while (n < 17 && d >= pow10_u64[n])
+    while (n < 20 && d >= pow10_u64[n])
         n++;
     return n;
 #endif
@@ -257,22 +259,22 @@ size_t nipc__js_integer(char *dst, long long v)
     char *w = dst;
     if (v < 0)
         *w++ = '-';
-    char tmp[20];
-    char *t = tmp + sizeof tmp;
-    while (u >= 100) {
-        t -= 2;
-        memcpy(t, pairs + 2 * (u % 100), 2);
-        u /= 100;
+    if (u < 10) {
+        *w = (char)('0' + u);
+        return (size_t)(w - dst) + 1;
     }
-    if (u >= 10) {
-        t -= 2;
-        memcpy(t, pairs + 2 * u, 2);
-    } else {
-        *--t = (char)('0' + u);
+    const int len = digit_count(u);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (len <= 8) {
+        /* All eight digits at once, the leading zeros shifted out; the word's last bytes land
+         * past the number, within the 20 bytes it may use. */
+        uint64_t a = eight_digits((uint32_t)u) >> (8 * (8 - len));
+        memcpy(w, &a, 8);
+        return (size_t)(w - dst) + (size_t)len;
     }
-    size_t len = (size_t)(tmp + sizeof tmp - t);
-    memcpy(w, t, len);
-    return (size_t)(w - dst) + len;
+#endif
+    write_digits(w, u, len);
+    return (size_t)(w - dst) + (size_t)len;
 }
 
 /* Drops the trailing zeros of d (d > 0), adding their count to *exp10. */

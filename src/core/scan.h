@@ -288,20 +288,27 @@ static inline size_t digit_run(const char *p, size_t n)
     return i;
 }
 
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define NIPC_EIGHT_DIGITS 1
+/* The value of eight ASCII digits loaded as a little-endian word (digits8() holds): pairs of
+ * digits in each byte, then the four pairs in one multiply. */
+static inline uint64_t digits8_value(uint64_t w)
+{
+    w -= 0x3030303030303030ULL;
+    w = w * 10 + (w >> 8);
+    return ((w & 0x000000ff000000ffULL) * (100 + (1000000ULL << 32)) +
+            ((w >> 16) & 0x000000ff000000ffULL) * (1 + (10000ULL << 32))) >>
+           32;
+}
+#endif
+
 /* The value of the n <= 19 ASCII digits at p (below 10^19, so it fits). */
 static inline uint64_t digits_value(const char *p, size_t n)
 {
     uint64_t v = 0;
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    /* Eight at a time: pairs of digits in each byte, then the four pairs in one multiply. */
-    for (; n >= 8; n -= 8, p += 8) {
-        uint64_t w = load8(p) - 0x3030303030303030ULL;
-        w = w * 10 + (w >> 8);
-        w = ((w & 0x000000ff000000ffULL) * (100 + (1000000ULL << 32)) +
-             ((w >> 16) & 0x000000ff000000ffULL) * (1 + (10000ULL << 32))) >>
-            32;
-        v = v * 100000000 + w;
-    }
+#ifdef NIPC_EIGHT_DIGITS
+    for (; n >= 8; n -= 8, p += 8)
+        v = v * 100000000 + digits8_value(load8(p));
 #endif
     for (; n > 0; n--)
         v = v * 10 + (uint64_t)(*p++ - '0');
