@@ -7,27 +7,25 @@
  *
  *   build/bench/bench_codec bench/shapes.json [--count N] [--only NAME]
  *
- * prints, per shape, ns per event for encoding, decoding and the two together, best of 5
- * passes (decode+enc: the decode and the echo's encode). Under `valgrind --tool=callgrind` (with
- * --count small) it gives instructions per event without the noise of a shared machine. Every
- * decoded event is checked against what was sent (json_equal), outside the timed part. Links the
- * static library for the internal codec; not part of the ctest suite.
+ * (bench/shapes.json as bench/shapes.h reads it)
+ *
+ * prints, per shape, ns per event for encoding, decoding and the two together (decode+enc:
+ * the decode and the echo's encode), best of 5 passes (--passes K). Every decoded event is
+ * checked against what was sent (json_equal) in a first pass that is not timed.
+ *
+ * With --pass enc or --pass full it makes one pass of that kind and nothing else (no check, no
+ * output), for bench/codec_ir.sh, which runs it under callgrind to count instructions per event
+ * without the noise of a shared machine. Links the static library for the internal codec; not
+ * part of the ctest suite.
  */
 #include "core/core.h"
+#include "shapes.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#define MAX_VALUES 16
-
-typedef struct shape {
-    const char *name;
-    json_t *values[MAX_VALUES]; /* event N carries values[N mod n], "i" set to N */
-    size_t n;
-} shape_t;
 
 static void die(const char *what)
 {
@@ -40,26 +38,6 @@ static double now_ns(void)
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec * 1e9 + (double)t.tv_nsec;
-}
-
-/* A shape is {"name": ..., "value": v} or {"name": ..., "values": [v, ...]}. */
-static void load_shape(shape_t *s, json_t *def)
-{
-    json_t *one = json_object_get(def, "value"), *many = json_object_get(def, "values");
-    s->name = json_string_value(json_object_get(def, "name"));
-    if (s->name == NULL || (one == NULL) == (many == NULL))
-        die("a shape needs a name and a value or values");
-    if (one != NULL) {
-        s->values[s->n++] = json_deep_copy(one);
-        return;
-    }
-    size_t i;
-    json_t *v;
-    json_array_foreach (many, i, v) {
-        if (s->n == MAX_VALUES)
-            die("too many values in a shape");
-        s->values[s->n++] = json_deep_copy(v);
-    }
 }
 
 /*
@@ -75,7 +53,7 @@ static double pass(const shape_t *s, long count, bool decode, bool check)
     json_t *tree = NULL; /* the decode state's reused tree */
     double t0 = now_ns();
     for (long i = 0; i < count; i++) {
-        json_t *v = s->values[(size_t)i % s->n];
+        json_t *v = s->value[(size_t)i % s->n];
         json_integer_set(json_object_get(v, "i"), i);
         nipc__buf_reset(&frame);
         if (nipc__msg_encode(&frame, "e", v, false, "\f", 1) != 0)
@@ -100,10 +78,16 @@ static double pass(const shape_t *s, long count, bool decode, bool check)
     return t;
 }
 
+static int passes = 5;
+
+#define USAGE                                                                                      \
+    "usage: bench_codec SHAPES.json [--count N] [--only NAME] [--passes K] [--pass enc|full]"      \
+    " (--pass needs --only)"
+
 static double best_of(const shape_t *s, long count, bool decode)
 {
     double best = INFINITY;
-    for (int p = 0; p < 5; p++) {
+    for (int p = 0; p < passes; p++) {
         double t = pass(s, count, decode, false);
         best = t < best ? t : best;
     }
@@ -113,42 +97,58 @@ static double best_of(const shape_t *s, long count, bool decode)
 int main(int argc, char **argv)
 {
     long count = 200000;
-    const char *only = NULL, *file = NULL;
+    const char *only = NULL, *file = NULL, *one = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--count") && i + 1 < argc)
             count = atol(argv[++i]);
         else if (!strcmp(argv[i], "--only") && i + 1 < argc)
             only = argv[++i];
+        else if (!strcmp(argv[i], "--passes") && i + 1 < argc)
+            passes = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--pass") && i + 1 < argc)
+            one = argv[++i];
         else if (file == NULL)
             file = argv[i];
         else
-            die("usage: bench_codec SHAPES.json [--count N] [--only NAME]");
+            die(USAGE);
     }
-    if (file == NULL || count <= 0)
-        die("usage: bench_codec SHAPES.json [--count N] [--only NAME]");
+    if (file == NULL || count <= 0 || passes <= 0 ||
+        (one != NULL && ((strcmp(one, "enc") && strcmp(one, "full")) || only == NULL)))
+        die(USAGE);
     json_error_t e;
     json_t *defs = json_load_file(file, 0, &e);
-    if (!json_is_array(defs))
-        die(defs ? "the shapes file is not an array" : e.text);
+    json_t *list = json_object_get(defs, "shapes");
+    if (!json_is_array(list))
+        die(defs ? "the shapes file has no \"shapes\" list" : e.text);
     printf("%-12s %10s %10s %10s %10s\n", "shape", "bytes", "encode ns", "decode+enc", "total ns");
     size_t k;
     json_t *def;
-    json_array_foreach (defs, k, def) {
-        shape_t s = {0};
-        load_shape(&s, def);
-        if (only != NULL && strcmp(only, s.name) != 0)
+    json_array_foreach (list, k, def) {
+        const char *name = json_string_value(json_object_get(def, "name"));
+        if (name == NULL)
+            die("a shape without a name");
+        if (only != NULL && strcmp(only, name) != 0)
             continue;
+        shape_t s;
+        const char *why = shape_load(&s, file, name);
+        if (why != NULL)
+            die(why);
         nipc_buf_t b;
         nipc__buf_init(&b);
-        if (nipc__msg_encode(&b, "e", s.values[0], false, "\f", 1) != 0)
+        if (nipc__msg_encode(&b, "e", s.value[0], false, "\f", 1) != 0)
             die("encode failed");
         size_t bytes = nipc__buf_size(&b);
         nipc__buf_free(&b);
+        if (one != NULL) {
+            pass(&s, count, !strcmp(one, "full"), false);
+            continue;
+        }
         pass(&s, count, true, true); /* every event checked once, and warm */
         double enc = best_of(&s, count, false), all = best_of(&s, count, true);
-        printf("%-12s %10zu %10.0f %10.0f %10.0f\n", s.name, bytes, enc, all - enc, all);
+        printf("%-12s %10zu %10.0f %10.0f %10.0f\n", name, bytes, enc, all - enc, all);
         for (size_t i = 0; i < s.n; i++)
-            json_decref(s.values[i]);
+            json_decref(s.value[i]);
+        free(s.text);
     }
     json_decref(defs);
     return 0;
