@@ -37,7 +37,7 @@
 /* Past this many queued bytes they are written at once instead of at the end of the turn: a
  * peer that answers a batch of requests gets the first answers while the rest are made, so the
  * two sides work at the same time. */
-#define FLUSH_THRESHOLD ((size_t)64 * 1024)
+#define FLUSH_THRESHOLD ((size_t)16 * 1024)
 /* A uv_buf_t holds an unsigned length: a larger write is cut into buffers of this size. */
 #define WRITE_PIECE ((size_t)1 << 30)
 /* Buffers on the stack for one write: 8 GiB. A larger queue takes an array. */
