@@ -202,7 +202,7 @@ __attribute__((noinline)) static int write_string(writer_t *x, const char *s, si
             c = u[i++];
         } else {
             /* Fewer than 8 left: when all are plain, copy them at once. */
-            if (i == 0 ? short_plain(u, n, w) : tail_plain(u, i, n, w)) {
+            if (i == 0 ? short_plain(u, n, w) : n >= 8 && tail_plain(u, i, n, w)) {
                 w += n - i;
                 break;
             }
