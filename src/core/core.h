@@ -28,7 +28,8 @@ void nipc__test_fail_alloc_after(unsigned long n);
 void nipc__test_fail_allocs(unsigned long n, unsigned long count);
 /* Tests only: whether that allocation came, and failed, since the countdown was last set. */
 bool nipc__test_alloc_failed(void);
-/* Tests only: the allocations counted down so far in this process (a sweep's profile). */
+/* Tests only: the allocations counted down so far in this process (a sweep's profile),
+ * counted from the first call of any of these hooks: until then nothing is counted. */
 unsigned long nipc__test_allocs(void);
 /*
  * Tests only: counts one allocation down as nipc's own allocator does, and says whether it
