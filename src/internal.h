@@ -304,9 +304,15 @@ json_t *nipc__drop_payload(nipc_loss_t loss, int reason);
 /* Logs the loss and publishes `drop` with its payload (nothing when nothing was lost). */
 void nipc__publish_drop(nipc_t *ipc, nipc_events_t *t, nipc_event_t *ev, nipc_loss_t loss,
                         int reason);
-/* nipc__msg_encode() with the instance's rules: delimiter, legacy data, reserved names
- * (NIPC_ERESERVED unless allow_reserved_events), max_event_name (NIPC_ENAMELEN),
- * allowed_events (NIPC_ENOTALLOWED) and max_message_size (UV_EMSGSIZE). */
+/* The rules an event type follows both ways, sent or received: reserved names
+ * (NIPC_ERESERVED unless allow_reserved_events), max_event_name (NIPC_ENAMELEN) and
+ * allowed_events (NIPC_ENOTALLOWED). */
+int nipc__type_rules_apply(const nipc_t *ipc, const char *type);
+/* The JSON codec's admit (codec/codec.h): UV_EINVAL for NULL, the rules above, and
+ * UV_EINVAL for a name legacy node-ipc crashes on (W13). */
+int nipc__admit(const nipc_t *ipc, const char *type);
+/* nipc__msg_encode() with the instance's rules: nipc__admit(), delimiter, legacy data and
+ * max_message_size (UV_EMSGSIZE). */
 int nipc__encode(const nipc_t *ipc, nipc_buf_t *out, const char *type, const json_t *data);
 /* Puts a conn on the flush list. */
 void nipc__schedule_flush(nipc_t *ipc, nipc_conn_t *c);

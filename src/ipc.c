@@ -224,14 +224,29 @@ void nipc__publish_drop(nipc_t *ipc, nipc_events_t *t, nipc_event_t *ev, nipc_lo
     json_decref(payload);
 }
 
+int nipc__type_rules_apply(const nipc_t *ipc, const char *type)
+{
+    if (!ipc->cfg.allow_reserved_events && nipc__event_reserved(type))
+        return NIPC_ERESERVED;
+    return nipc__type_check(&ipc->rules, type, strlen(type));
+}
+
+int nipc__admit(const nipc_t *ipc, const char *type)
+{
+    if (type == NULL)
+        return UV_EINVAL;
+    /* A nipc receiver refuses these names (W14), and max_event_name and allowed_events bind
+     * the receiver, so they bind the sender too. */
+    int err = nipc__type_rules_apply(ipc, type);
+    if (err == 0 && nipc__type_crashes_legacy(type))
+        err = UV_EINVAL;
+    return err;
+}
+
 int nipc__encode(const nipc_t *ipc, nipc_buf_t *out, const char *type, const json_t *data)
 {
     const nipc_config_t *cfg = &ipc->cfg;
-    /* A nipc receiver refuses these names (W14), so they are refused here too. */
-    if (type != NULL && !cfg->allow_reserved_events && nipc__event_reserved(type))
-        return NIPC_ERESERVED;
-    /* max_event_name and allowed_events bind the receiver, so they bind the sender too. */
-    int err = type != NULL ? nipc__type_check(&ipc->rules, type, strlen(type)) : 0;
+    int err = nipc__admit(ipc, type);
     if (err)
         return err;
     size_t mark = out->len;

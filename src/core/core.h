@@ -138,6 +138,9 @@ static inline size_t nipc__frame_pending(const nipc_frame_t *f)
  */
 int nipc__msg_encode(nipc_buf_t *out, const char *type, const json_t *data, bool legacy,
                      const char *delim, size_t dlen);
+/* A name of an Object.prototype member, which a legacy v10 receiver crashes on (W13): never
+ * sent. */
+bool nipc__type_crashes_legacy(const char *type);
 
 /*
  * Appends one JSON value in JavaScript's JSON.stringify form. Refuses (UV_EINVAL, `out` as
