@@ -389,6 +389,7 @@ int nipc_new(nipc_t **out, uv_loop_t *loop, const nipc_config_t *cfg)
         return err;
     }
     ipc->dlen = strlen(ipc->cfg.delimiter);
+    nipc__buf_init(&ipc->mail_buf);
     if (cfg->codec != NULL) { /* the instance keeps its own copy, as of every key */
         ipc->user_codec = *cfg->codec;
         ipc->cfg.codec = &ipc->user_codec;
@@ -458,6 +459,12 @@ static void free_now(nipc_t *ipc, bool inside_loop)
         nipc__server_teardown(ipc->server);
     while (ipc->clients != NULL)
         nipc__client_teardown(ipc->clients);
+    /* The targets closed their mailboxes above, so no poster reaches the handle now. */
+    nipc__mailboxes_free(ipc);
+    if (ipc->mail_wake_open) {
+        ipc->mail_wake_open = false;
+        nipc__close_handle(ipc, (uv_handle_t *)&ipc->mail_wake, on_own_handle_closed);
+    }
     nipc__close_handle(ipc, (uv_handle_t *)&ipc->check, on_own_handle_closed);
     nipc__close_handle(ipc, (uv_handle_t *)&ipc->idle, on_own_handle_closed);
     nipc__close_handle(ipc, (uv_handle_t *)&ipc->spin, on_own_handle_closed);
