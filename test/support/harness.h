@@ -9,7 +9,11 @@
 
 #include <nipc.h>
 
+#ifdef NIPC_TEST_BARE /* the tsan tree's thread tests: Criterion's API without Criterion */
+#include "bare.h"
+#else
 #include <criterion/criterion.h>
+#endif
 
 #include <dirent.h>
 #include <errno.h>
