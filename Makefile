@@ -5,6 +5,8 @@
 #   make test         deps (incl. npm ci for interop peers), build, ctest (all labels)
 #   make test-asan    the same with ASan+UBSan, built with clang, in build-asan/ (with a short
 #                     run of each libFuzzer harness, ctest label fuzz)
+#   make test-tsan    the thread tests (ctest label threads) under ThreadSanitizer, built with
+#                     clang in build-tsan/ (preset tsan): only those tests and the library
 #   make fuzz         build-asan/, then each harness of fuzz/ for FUZZ_SECONDS (60) with the
 #                     dictionary; FUZZ_ONLY=name (or "a b") narrows it (fuzz/README.md)
 #   make test-valgrind
@@ -36,7 +38,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_HARNESSES = $(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c))
 FUZZ_ONLY ?= $(FUZZ_HARNESSES)
 
-.PHONY: all build run test test-asan test-valgrind soak fuzz bench deps deps-node install format format-check clean
+.PHONY: all build run test test-asan test-tsan test-valgrind soak fuzz bench deps deps-node install format format-check clean
 
 all: build
 
@@ -45,6 +47,8 @@ build/CMakeCache.txt:
 	$(CMAKE) --preset default
 build-asan/CMakeCache.txt:
 	$(CMAKE) --preset asan
+build-tsan/CMakeCache.txt:
+	$(CMAKE) --preset tsan
 
 build: build/CMakeCache.txt
 	$(CMAKE) --build --preset default -j $(JOBS)
@@ -68,6 +72,13 @@ test-asan: deps-node
 	$(MAKE) build-asan/CMakeCache.txt
 	$(CMAKE) --build --preset asan -j $(JOBS)
 	$(CTEST) --test-dir build-asan --output-on-failure
+
+# tests_threads builds the library and the tests labelled threads, nothing else.
+test-tsan: export TSAN_OPTIONS = halt_on_error=1:second_deadlock_stack=1
+test-tsan: deps
+	$(MAKE) build-tsan/CMakeCache.txt
+	$(CMAKE) --build --preset tsan -j $(JOBS) --target tests_threads
+	$(CTEST) --test-dir build-tsan --output-on-failure -L threads
 
 # Each harness fuzzes from fuzz/corpus/<name> and keeps what it finds in build-asan/fuzz/work/<name>
 # (so a second run goes on from there); a crash is saved in build-asan/fuzz/artifacts/.
@@ -115,4 +126,4 @@ format-check:
 	$(CLANG_FORMAT) --dry-run --Werror $(C_FILES)
 
 clean:
-	rm -rf build build-debug build-asan build-valgrind
+	rm -rf build build-debug build-asan build-tsan build-valgrind

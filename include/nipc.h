@@ -5,7 +5,10 @@
  * An instance (nipc_t, node-ipc's `new IPC()`) holds a copy of its config, at most one
  * server (node-ipc's `ipc.server`) and a table of clients by id (node-ipc's `ipc.of`).
  * Everything runs on one libuv loop, the caller's or one the instance owns, and every call
- * must be made on that loop's thread.
+ * must be made on that loop's thread, with one exception: a mailbox's post and reference
+ * functions (nipc_mailbox_emit(), nipc_mailbox_emit_to(), nipc_mailbox_send(),
+ * nipc_mailbox_retain(), nipc_mailbox_release()), which any thread may call, for emits that
+ * the loop then performs (since 0.4.0).
  *
  * Conventions, as in libuv:
  *  - functions return 0 or a negative error code (libuv's UV_E* or nipc's NIPC_E*); a call
@@ -70,6 +73,7 @@ typedef struct nipc_s nipc_t;
 typedef struct nipc_server_s nipc_server_t;
 typedef struct nipc_client_s nipc_client_t;
 typedef struct nipc_socket_s nipc_socket_t;
+typedef struct nipc_mailbox_s nipc_mailbox_t;
 
 /* ---- errors and version ---------------------------------------------------------------- */
 
@@ -602,6 +606,10 @@ NIPC_EXTERN const char *nipc_socket_tls_subject(const nipc_socket_t *socket);
  * Since 0.2.0. */
 NIPC_EXTERN int nipc_socket_peer_cred(const nipc_socket_t *socket, nipc_cred_t *out);
 NIPC_EXTERN nipc_server_t *nipc_socket_server(const nipc_socket_t *socket);
+/* A number for a stream socket that no other socket of the instance has had or will have
+ * (1, 2, ... in accept order), so that another thread may name it in
+ * nipc_mailbox_emit_to() after the socket itself is gone; 0 for a UDP sender. Since 0.4.0. */
+NIPC_EXTERN uint64_t nipc_socket_serial(const nipc_socket_t *socket);
 NIPC_EXTERN void nipc_socket_set_data(nipc_socket_t *socket, void *data);
 NIPC_EXTERN void *nipc_socket_data(const nipc_socket_t *socket);
 /*
@@ -852,6 +860,96 @@ NIPC_EXTERN int nipc_client_once(nipc_client_t *client, const char *type, nipc_e
                                  void *arg);
 NIPC_EXTERN int nipc_client_off(nipc_client_t *client, const char *type, nipc_event_cb cb,
                                 void *arg);
+
+/* ---- emitting from other threads (since 0.4.0) -------------------------------------------- */
+
+/* The max_queued of a mailbox made with 0. */
+#define NIPC_MAILBOX_MAX_QUEUED 65536
+
+/*
+ * A mailbox lets any thread emit through the loop. It is made on the loop's thread for one
+ * target, a client or the server; its post functions may then be called from any thread,
+ * the loop's included, and queue the emit: the loop wakes (an unreferenced uv_async_t of the
+ * instance's) and performs it exactly as the loop-thread call would, nipc_client_emit_new()
+ * or nipc_client_send() for a client's mailbox, nipc_server_broadcast_new(),
+ * nipc_server_emit_new() or nipc_server_broadcast_bytes() for the server's, with the same
+ * encoding, logging and `drop` rules. Emits posted to one mailbox are performed in the order
+ * they were posted, so one thread's emits are never reordered; those of several threads
+ * interleave as their posts took the mailbox's lock. The loop performs posts while it runs;
+ * the mailbox does not keep it alive. Handlers, the logger and a codec run on the loop's
+ * thread only.
+ *
+ * Data: `data` is stolen, even on error, as by every `_new` function, and belongs to the
+ * loop from the call on, which encodes it later: the posting thread must neither read nor
+ * change the tree, or any value in it, after the call. A value in it that the thread still
+ * holds a reference to may only be json_decref()'d: jansson 2.14's reference counts are
+ * atomic (JSON_HAVE_ATOMIC_BUILTINS). `type` and a send's bytes are copied.
+ *
+ * Lifetime: a mailbox is reference counted. The caller of nipc_client_mailbox() or
+ * nipc_server_mailbox() gets one reference, and the target keeps one until it closes (a
+ * client's nipc_client_close(), or nipc_free() of the instance). A thread may hold the
+ * mailbox across that: its posts are then refused, and the memory is freed by the last
+ * nipc_mailbox_release(), on whichever thread it is made.
+ */
+
+/*
+ * Makes a mailbox for the client (loop thread): 0 and *out, with the caller's reference.
+ * max_queued bounds the emits waiting in it (0: NIPC_MAILBOX_MAX_QUEUED). UV_EINVAL for
+ * NULL, NIPC_EDESTROYED for a closed client or while the instance is freed; a destroyed
+ * client's mailbox refuses posts until the client starts again. A failure to make the wake-up
+ * handle is returned. No event. Since 0.4.0.
+ */
+NIPC_EXTERN int nipc_client_mailbox(nipc_client_t *client, size_t max_queued, nipc_mailbox_t **out);
+/* The same for the server (loop thread): its mailbox broadcasts, or emits to one socket by
+ * its serial; it goes with the instance. Since 0.4.0. */
+NIPC_EXTERN int nipc_server_mailbox(nipc_server_t *server, size_t max_queued, nipc_mailbox_t **out);
+
+/*
+ * From any thread: queues nipc_client_emit_new(client, type, data), or for the server's
+ * mailbox nipc_server_broadcast_new(server, type, data); data is stolen, type copied.
+ * Returns 0 when queued, or, and then nothing was queued:
+ *   UV_EINVAL        mb NULL, type NULL, a type named like an Object.prototype member (W13):
+ *                    the checks of the emit that need no connection;
+ *   NIPC_ERESERVED, NIPC_ENAMELEN, NIPC_ENOTALLOWED: as the emit;
+ *   NIPC_EQUEUEFULL  max_queued emits already wait in the mailbox: post again later;
+ *   NIPC_EDESTROYED  the target is gone (the client was closed, or the instance freed) or
+ *                    the client is destroyed (its retrying ended; its restart accepts posts
+ *                    again);
+ *   UV_ENOMEM.
+ * What the emit itself checks at the loop (the data's encoding, the client's state, a full
+ * connection queue of the server's) cannot be known at post time: an emit that was posted
+ * (returned 0) and then fails, or that the mailbox still holds when its target goes, is
+ * reported by the target's `drop` ({frames, bytes, code}, as every `drop`; bytes count what
+ * raw sends held, an emit that was never encoded counts none): with the emit's code; with
+ * UV_ENOTCONN, socket NULL, for a serial that no longer names a socket; with
+ * NIPC_EDESTROYED, before its `destroy`, for what a closed client's mailbox held; with
+ * UV_ECANCELED, inside nipc_free(), for what any mailbox held then. A client's full queue
+ * (max_queued_bytes) is not a loss: the mailbox keeps that emit and the next ones until the
+ * client publishes `drain` (or its connection closes), so posters meet max_queued instead. A
+ * broadcast reports each socket that could not take it by `drop` on that socket.
+ * Since 0.4.0.
+ */
+NIPC_EXTERN int nipc_mailbox_emit(nipc_mailbox_t *mb, const char *type, json_t *data);
+/*
+ * From any thread, the server's mailbox only: queues nipc_server_emit_new() to the stream
+ * socket whose nipc_socket_serial() is socket_serial; if none has it when the loop performs
+ * the emit (it closed), `drop` (UV_ENOTCONN, socket NULL). UV_EINVAL for a client's mailbox
+ * or serial 0; the other codes of nipc_mailbox_emit(). Since 0.4.0.
+ */
+NIPC_EXTERN int nipc_mailbox_emit_to(nipc_mailbox_t *mb, uint64_t socket_serial, const char *type,
+                                     json_t *data);
+/*
+ * From any thread, raw mode (or a caller's codec): queues a copy of the n bytes at p, sent
+ * as nipc_client_send() or, for the server's mailbox, nipc_server_broadcast_bytes(). UV_EINVAL
+ * in JSON mode or for p NULL with n > 0, UV_EMSGSIZE past max_message_size; the other codes
+ * of nipc_mailbox_emit(). Since 0.4.0.
+ */
+NIPC_EXTERN int nipc_mailbox_send(nipc_mailbox_t *mb, const void *p, size_t n);
+/* From any thread: one more reference, for another thread to release. Since 0.4.0. */
+NIPC_EXTERN void nipc_mailbox_retain(nipc_mailbox_t *mb);
+/* From any thread: drops a reference; the last frees the mailbox. NULL is ignored. Since
+ * 0.4.0. */
+NIPC_EXTERN void nipc_mailbox_release(nipc_mailbox_t *mb);
 
 #ifdef __cplusplus
 }

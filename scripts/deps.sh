@@ -22,7 +22,8 @@ for arg in "$@"; do
 done
 
 # openssl (the command) makes the TLS tests' certificates (test/support/certs.sh); clang and
-# its runtimes (libclang-rt-14-dev: ASan, UBSan, libFuzzer) build the asan tree and fuzz/.
+# its runtimes (libclang-rt-14-dev: ASan, UBSan, TSan, libFuzzer) build the asan and tsan trees
+# and fuzz/.
 pkgs=(libuv1-dev libjansson-dev libssl-dev openssl libcriterion-dev cmake pkg-config gcc make
     clang libclang-rt-14-dev)
 bench_pkgs=(libzmq3-dev)

@@ -64,6 +64,7 @@ struct nipc_client_s {
     bool discard;       /* closed without flush: what is queued is dropped (UV_ECANCELED) */
     bool finalizing;    /* its handles are closing; freed when both are closed */
     bool timer_closed;
+    nipc_loss_t mail_loss; /* what its mailboxes held when it was closed: `drop` before destroy */
 };
 
 static void publish(nipc_client_t *cl, const char *type, json_t *data, int status)
@@ -72,22 +73,52 @@ static void publish(nipc_client_t *cl, const char *type, json_t *data, int statu
     nipc__publish(cl->ipc, &cl->events, &ev);
 }
 
+void nipc__client_publish_loss(nipc_client_t *cl, nipc_loss_t loss, int reason)
+{
+    nipc_event_t ev = {.type = "drop", .client = cl};
+    nipc__publish_drop(cl->ipc, &cl->events, &ev, loss, reason);
+}
+
 /* What the queue still holds is discarded and reported; with `held`, sync mode's frames
  * waiting for their turn too. */
 static void drop_queue(nipc_client_t *cl, int reason, bool held)
 {
-    nipc_event_t ev = {.type = "drop", .client = cl};
-    nipc__publish_drop(cl->ipc, &cl->events, &ev, nipc__conn_take_loss(&cl->conn, held), reason);
+    nipc__client_publish_loss(cl, nipc__conn_take_loss(&cl->conn, held), reason);
+}
+
+/* What its mailboxes held when it was closed: emits that would have met NIPC_EDESTROYED. */
+static void drop_mail(nipc_client_t *cl)
+{
+    nipc_loss_t loss = cl->mail_loss;
+    cl->mail_loss = (nipc_loss_t){0, 0};
+    nipc__client_publish_loss(cl, loss, NIPC_EDESTROYED);
 }
 
 void nipc__client_report_loss(nipc_client_t *cl)
 {
     drop_queue(cl, UV_ECANCELED, true);
+    drop_mail(cl);
+    nipc__client_publish_loss(cl, nipc__mailboxes_close(cl->ipc, cl), UV_ECANCELED);
 }
 
 nipc_client_t *nipc__client_next(const nipc_client_t *cl)
 {
     return cl->next;
+}
+
+nipc_t *nipc__client_ipc(const nipc_client_t *cl)
+{
+    return cl->ipc;
+}
+
+bool nipc__client_closed(const nipc_client_t *cl)
+{
+    return cl->explicit_disconnect;
+}
+
+bool nipc__client_destroyed(const nipc_client_t *cl)
+{
+    return cl->state == DESTROYED;
 }
 
 static void publish_error(nipc_client_t *cl, int err, json_t *payload)
@@ -186,6 +217,9 @@ static void destroyed(nipc_client_t *cl)
 {
     cl->state = DESTROYED;
     drop_queue(cl, never_sent_reason(cl), true);
+    drop_mail(cl);
+    /* Closed, its mailboxes are closed already; else they refuse posts until a restart. */
+    nipc__mailboxes_refuse(cl->ipc, cl, NIPC_EDESTROYED);
     publish(cl, "destroy", NULL, 0);
     if (cl->explicit_disconnect)
         finalize(cl);
@@ -264,6 +298,8 @@ static void on_client_close(nipc_conn_t *c, int status)
         maybe_free(cl);
         return;
     }
+    /* A mailbox that waited for the queue to drain goes on: its emits meet the new state. */
+    nipc__mailboxes_resume(cl->ipc, cl);
     /* A lost connection takes its unwritten frames with it; a failed attempt does not. */
     if (cl->state == CONNECTED)
         drop_queue(cl, status != 0 ? status : UV_ECANCELED, cl->explicit_disconnect);
@@ -398,7 +434,9 @@ static void on_client_error(nipc_conn_t *c, int err, json_t *payload)
 
 static void on_client_drain(nipc_conn_t *c)
 {
-    publish((nipc_client_t *)c, "drain", NULL, 0);
+    nipc_client_t *cl = (nipc_client_t *)c;
+    nipc__mailboxes_resume(cl->ipc, cl);
+    publish(cl, "drain", NULL, 0);
 }
 
 static void on_client_ready(nipc_conn_t *c)
@@ -433,6 +471,7 @@ static int open_client(nipc_t *ipc, const char *id, char *where, bool net, int p
         nipc_log(ipc, "requested connection to  %s %s", id, cl->path);
         if ((err = connect_now(cl)) != 0)
             return err;
+        nipc__mailboxes_refuse(ipc, cl, 0);
         cl->retries_remaining = ipc->cfg.max_retries;
         cl->wait = ipc->cfg.retry;
         cl->last_err = 0;
@@ -552,6 +591,11 @@ int nipc_client_close(nipc_client_t *cl, bool flush)
     cl->explicit_disconnect = true;
     cl->discard = !flush;
     table_remove(cl);
+    /* Posts are refused from now on; what waits in the mailboxes is reported before
+     * `destroy`, as emits made now would fail. */
+    nipc_loss_t mail = nipc__mailboxes_close(cl->ipc, cl);
+    cl->mail_loss.frames += mail.frames;
+    cl->mail_loss.bytes += mail.bytes;
     /* C12: the wildcard handlers go; typed disconnect / destroy handlers still run. */
     nipc__events_off(&cl->events, NIPC_EVENT_ANY, NULL, NULL);
     switch (cl->state) {

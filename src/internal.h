@@ -279,6 +279,14 @@ struct nipc_s {
     /* The generator behind retry_jitter (nipc__random), seeded at its first use. */
     uint64_t rng;
     bool rng_seeded;
+    /* mailbox.c: the mailboxes not closed yet, and the handle their posters wake the loop
+     * with (unreferenced, made with the first mailbox); a broadcast's encoding. */
+    nipc_mailbox_t *mailboxes;
+    uv_async_t mail_wake;
+    bool mail_wake_open;
+    nipc_buf_t mail_buf;
+    /* The last nipc_socket_serial() given (server.c): serials are never reused. */
+    uint64_t last_serial;
 };
 
 /* The instance is being freed, or will be once the running handler returns: no event is
@@ -304,9 +312,15 @@ json_t *nipc__drop_payload(nipc_loss_t loss, int reason);
 /* Logs the loss and publishes `drop` with its payload (nothing when nothing was lost). */
 void nipc__publish_drop(nipc_t *ipc, nipc_events_t *t, nipc_event_t *ev, nipc_loss_t loss,
                         int reason);
-/* nipc__msg_encode() with the instance's rules: delimiter, legacy data, reserved names
- * (NIPC_ERESERVED unless allow_reserved_events), max_event_name (NIPC_ENAMELEN),
- * allowed_events (NIPC_ENOTALLOWED) and max_message_size (UV_EMSGSIZE). */
+/* The rules an event type follows both ways, sent or received: reserved names
+ * (NIPC_ERESERVED unless allow_reserved_events), max_event_name (NIPC_ENAMELEN) and
+ * allowed_events (NIPC_ENOTALLOWED). */
+int nipc__type_rules_apply(const nipc_t *ipc, const char *type);
+/* The JSON codec's admit (codec/codec.h): UV_EINVAL for NULL, the rules above, and
+ * UV_EINVAL for a name legacy node-ipc crashes on (W13). */
+int nipc__admit(const nipc_t *ipc, const char *type);
+/* nipc__msg_encode() with the instance's rules: nipc__admit(), delimiter, legacy data and
+ * max_message_size (UV_EMSGSIZE). */
 int nipc__encode(const nipc_t *ipc, nipc_buf_t *out, const char *type, const json_t *data);
 /* Puts a conn on the flush list. */
 void nipc__schedule_flush(nipc_t *ipc, nipc_conn_t *c);
@@ -342,6 +356,7 @@ struct nipc_socket_s {
     json_t *id;    /* learned from data.id (S9), or NULL */
     char *id_text; /* nipc_socket_id() of an id that is not a string, made when asked */
     void *data;
+    uint64_t serial;      /* nipc_socket_serial(): 1, 2, ... in accept order; 0 for UDP */
     bool closing_counted; /* counted in the server's `closing` */
     bool announced;       /* `connect` was published (after the handshake, for TLS) */
     bool udp;
@@ -428,6 +443,24 @@ void nipc__server_publish_error(nipc_server_t *s, int err, nipc_socket_t *sock);
 void nipc__server_deliver(nipc_server_t *s, nipc_socket_t *sock, const char *type, json_t *data,
                           unsigned hints);
 
+/* `drop` on the server (sock NULL) or one of its sockets, for frames it accepted and lost. */
+void nipc__server_publish_loss(nipc_server_t *s, nipc_socket_t *sock, nipc_loss_t loss, int reason);
+/* The stream socket with this nipc_socket_serial(), or NULL when none has it (any more). */
+nipc_socket_t *nipc__server_socket_by_serial(const nipc_server_t *s, uint64_t serial);
+/* A socket that could not take a broadcast's frame of `bytes` (sock NULL: a UDP send). */
+typedef void (*nipc_lost_cb)(void *arg, nipc_socket_t *sock, int err, size_t bytes);
+/*
+ * A mailbox's broadcasts: nipc_server_broadcast() of (type, data) encoded into `buf`, and
+ * nipc_server_broadcast_bytes(), except that a socket that cannot take the frame is given to
+ * lost() instead of returned: its poster was told the frame was accepted. lost() may publish
+ * (so `buf` is not the scratch buffer, which its handlers may broadcast through). Returns the
+ * error that kept the frame from every socket (encoding, NIPC_EDESTROYED), or 0.
+ */
+int nipc__server_broadcast_frame(nipc_server_t *s, nipc_buf_t *buf, const char *type,
+                                 const json_t *data, nipc_lost_cb lost, void *arg);
+int nipc__server_broadcast_raw(nipc_server_t *s, const void *p, size_t n, nipc_lost_cb lost,
+                               void *arg);
+
 /* A datagram arrived from `from`: its frames are the server's (U2, U3). */
 void nipc__server_datagram(nipc_server_t *s, const char *p, size_t n, const struct sockaddr *from);
 
@@ -491,5 +524,27 @@ void nipc__client_report_loss(nipc_client_t *client);
 void nipc__server_shutdown(nipc_server_t *server);
 /* The next client of of[] in creation order. */
 nipc_client_t *nipc__client_next(const nipc_client_t *client);
+/* For mailbox.c: the client's instance; whether it was closed (nipc_client_close) or is
+ * destroyed (retrying ended, it may start again); `drop` on it for frames it accepted and
+ * lost. */
+nipc_t *nipc__client_ipc(const nipc_client_t *client);
+bool nipc__client_closed(const nipc_client_t *client);
+bool nipc__client_destroyed(const nipc_client_t *client);
+void nipc__client_publish_loss(nipc_client_t *client, nipc_loss_t loss, int reason);
+
+/* ---- mailbox.c: emits posted from other threads -------------------------------------------- */
+
+/* Closes the target's mailboxes (a client or the server): posts are NIPC_EDESTROYED from now
+ * on, and the target's references go. What they held unperformed is discarded and returned,
+ * for the target to report with `drop`. */
+nipc_loss_t nipc__mailboxes_close(nipc_t *ipc, const void *target);
+/* Posts to the target's mailboxes are answered with `code` from now on (NIPC_EDESTROYED for
+ * a destroyed client), or queued again (0). */
+void nipc__mailboxes_refuse(nipc_t *ipc, const void *target, int code);
+/* The target can take frames again (a client's queue drained, or its connection closed): its
+ * mailboxes that waited for it are drained from the loop. */
+void nipc__mailboxes_resume(nipc_t *ipc, const void *target);
+/* nipc_free(), once the targets have closed theirs: what is left of the mailboxes' state. */
+void nipc__mailboxes_free(nipc_t *ipc);
 
 #endif /* NIPC_INTERNAL_H */

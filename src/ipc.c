@@ -224,14 +224,29 @@ void nipc__publish_drop(nipc_t *ipc, nipc_events_t *t, nipc_event_t *ev, nipc_lo
     json_decref(payload);
 }
 
+int nipc__type_rules_apply(const nipc_t *ipc, const char *type)
+{
+    if (!ipc->cfg.allow_reserved_events && nipc__event_reserved(type))
+        return NIPC_ERESERVED;
+    return nipc__type_check(&ipc->rules, type, strlen(type));
+}
+
+int nipc__admit(const nipc_t *ipc, const char *type)
+{
+    if (type == NULL)
+        return UV_EINVAL;
+    /* A nipc receiver refuses these names (W14), and max_event_name and allowed_events bind
+     * the receiver, so they bind the sender too. */
+    int err = nipc__type_rules_apply(ipc, type);
+    if (err == 0 && nipc__type_crashes_legacy(type))
+        err = UV_EINVAL;
+    return err;
+}
+
 int nipc__encode(const nipc_t *ipc, nipc_buf_t *out, const char *type, const json_t *data)
 {
     const nipc_config_t *cfg = &ipc->cfg;
-    /* A nipc receiver refuses these names (W14), so they are refused here too. */
-    if (type != NULL && !cfg->allow_reserved_events && nipc__event_reserved(type))
-        return NIPC_ERESERVED;
-    /* max_event_name and allowed_events bind the receiver, so they bind the sender too. */
-    int err = type != NULL ? nipc__type_check(&ipc->rules, type, strlen(type)) : 0;
+    int err = nipc__admit(ipc, type);
     if (err)
         return err;
     size_t mark = out->len;
@@ -374,6 +389,7 @@ int nipc_new(nipc_t **out, uv_loop_t *loop, const nipc_config_t *cfg)
         return err;
     }
     ipc->dlen = strlen(ipc->cfg.delimiter);
+    nipc__buf_init(&ipc->mail_buf);
     if (cfg->codec != NULL) { /* the instance keeps its own copy, as of every key */
         ipc->user_codec = *cfg->codec;
         ipc->cfg.codec = &ipc->user_codec;
@@ -443,6 +459,12 @@ static void free_now(nipc_t *ipc, bool inside_loop)
         nipc__server_teardown(ipc->server);
     while (ipc->clients != NULL)
         nipc__client_teardown(ipc->clients);
+    /* The targets closed their mailboxes above, so no poster reaches the handle now. */
+    nipc__mailboxes_free(ipc);
+    if (ipc->mail_wake_open) {
+        ipc->mail_wake_open = false;
+        nipc__close_handle(ipc, (uv_handle_t *)&ipc->mail_wake, on_own_handle_closed);
+    }
     nipc__close_handle(ipc, (uv_handle_t *)&ipc->check, on_own_handle_closed);
     nipc__close_handle(ipc, (uv_handle_t *)&ipc->idle, on_own_handle_closed);
     nipc__close_handle(ipc, (uv_handle_t *)&ipc->spin, on_own_handle_closed);

@@ -98,18 +98,41 @@ static void free_socket(nipc_socket_t *sock)
     nipc__free(sock);
 }
 
+void nipc__server_publish_loss(nipc_server_t *s, nipc_socket_t *sock, nipc_loss_t loss, int reason)
+{
+    nipc_event_t ev = {.type = "drop", .socket = sock, .server = s};
+    nipc__publish_drop(s->ipc, &s->events, &ev, loss, reason);
+}
+
 /* What the socket still had queued is discarded and reported. */
 static void drop_queue(nipc_socket_t *sock, int reason)
 {
-    nipc_event_t ev = {.type = "drop", .socket = sock, .server = sock->server};
-    nipc__publish_drop(sock->server->ipc, &sock->server->events, &ev,
-                       nipc__conn_take_loss(&sock->conn, true), reason);
+    nipc__server_publish_loss(sock->server, sock, nipc__conn_take_loss(&sock->conn, true), reason);
 }
 
 void nipc__server_report_losses(nipc_server_t *s)
 {
     for (size_t i = 0; i < s->count; i++)
         drop_queue(s->sockets[i], UV_ECANCELED);
+    nipc__server_publish_loss(s, NULL, nipc__mailboxes_close(s->ipc, s), UV_ECANCELED);
+}
+
+nipc_socket_t *nipc__server_socket_by_serial(const nipc_server_t *s, uint64_t serial)
+{
+    /* Sockets join the array in accept order, when their serial is given, and leave it
+     * keeping the order: it is sorted by serial. */
+    size_t lo = 0, hi = s->count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        uint64_t at = s->sockets[mid]->serial;
+        if (at == serial)
+            return s->sockets[mid];
+        if (at < serial)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
 }
 
 static void on_socket_message(nipc_conn_t *c, const char *type, json_t *data, unsigned hints)
@@ -565,6 +588,8 @@ static void on_connection(uv_stream_t *listener, int status)
     if (status == 0 && sock == NULL && !shed(s))
         return;
     /* Until it is in the array, the socket has no server: its close publishes nothing. */
+    if (err == 0)
+        sock->serial = ++s->ipc->last_serial; /* as it joins the array's end: sorted */
     if (err == 0 &&
         ((err = s->ops->accept(listener, &sock->conn)) != 0 || (err = add_socket(s, sock)) != 0)) {
         nipc__conn_close(&sock->conn, false, err);
@@ -936,11 +961,11 @@ static void log_emit(nipc_server_t *s, const char *what, const char *type, const
     nipc__log_json(s->ipc, "  data:", data);
 }
 
-/* Encodes one frame into the scratch buffer (broadcast and UDP send it from there). */
-static int encode(nipc_server_t *s, const char *type, const json_t *data)
+/* Encodes one frame into buf: the scratch buffer, or a mailbox's for its broadcasts. */
+static int encode(nipc_server_t *s, nipc_buf_t *buf, const char *type, const json_t *data)
 {
-    nipc__buf_reset(&s->scratch);
-    return s->ipc->codec->encode(s->ipc, &s->scratch, type, data);
+    nipc__buf_reset(buf);
+    return s->ipc->codec->encode(s->ipc, buf, type, data);
 }
 
 int nipc_server_emit(nipc_server_t *s, nipc_socket_t *sock, const char *type, json_t *data)
@@ -951,7 +976,7 @@ int nipc_server_emit(nipc_server_t *s, nipc_socket_t *sock, const char *type, js
     log_emit(s, "dispatching event to socket", type, data);
     if (!sock->udp)
         return nipc__conn_send(&sock->conn, type, data);
-    err = encode(s, type, data);
+    err = encode(s, &s->scratch, type, data);
     return err ? err
                : nipc__udp_send(s, (struct sockaddr *)&sock->sa, s->scratch.data, s->scratch.len);
 }
@@ -985,7 +1010,7 @@ int nipc_server_emit_to(nipc_server_t *s, const char *address, int port, const c
     if (nipc__gone(s->ipc))
         return NIPC_EDESTROYED;
     log_emit(s, "dispatching event to address", type, data);
-    int err = encode(s, type, data);
+    int err = encode(s, &s->scratch, type, data);
     return err ? err : nipc__udp_send(s, (struct sockaddr *)&sa, s->scratch.data, s->scratch.len);
 }
 
@@ -997,34 +1022,50 @@ int nipc_server_emit_to_new(nipc_server_t *s, const char *address, int port, con
     return err;
 }
 
-/* The same bytes to every connected socket, or every UDP sender heard from (S14). */
-static int broadcast_bytes(nipc_server_t *s, const char *p, size_t n)
+/* The same bytes to every connected socket, or every UDP sender heard from (S14). The first
+ * per-socket error is returned, or with `lost` each is given to it. */
+static int broadcast_bytes(nipc_server_t *s, const char *p, size_t n, nipc_lost_cb lost, void *arg)
 {
-    if (is_udp(s)) /* too large is too large, whether anyone was heard from or not */
-        return n > NIPC_UDP_MAX_FRAME ? UV_EMSGSIZE : udp_broadcast(s, p, n);
     int first = 0;
+    if (is_udp(s)) { /* too large is too large, whether anyone was heard from or not */
+        first = n > NIPC_UDP_MAX_FRAME ? UV_EMSGSIZE : udp_broadcast(s, p, n);
+        if (first && lost != NULL) {
+            lost(arg, NULL, first, n);
+            first = 0;
+        }
+        return first;
+    }
+    /* By index: lost() may run handlers, which never add or remove sockets synchronously. */
     for (size_t i = 0; i < s->count; i++) {
         nipc_conn_t *c = &s->sockets[i]->conn;
         if (c->closing || !c->established) /* a handshake under way: not connected yet */
             continue;
         int err = nipc__conn_send_bytes(c, p, n);
-        if (err && first == 0)
+        if (err && lost != NULL)
+            lost(arg, s->sockets[i], err, n);
+        else if (err && first == 0)
             first = err;
     }
     return first;
+}
+
+int nipc__server_broadcast_frame(nipc_server_t *s, nipc_buf_t *buf, const char *type,
+                                 const json_t *data, nipc_lost_cb lost, void *arg)
+{
+    if (nipc__gone(s->ipc))
+        return NIPC_EDESTROYED;
+    int err = encode(s, buf, type, data);
+    if (err)
+        return err;
+    log_emit(s, "broadcasting event to all known sockets", type, data);
+    return broadcast_bytes(s, buf->data, buf->len, lost, arg);
 }
 
 int nipc_server_broadcast(nipc_server_t *s, const char *type, json_t *data)
 {
     if (s == NULL)
         return UV_EINVAL;
-    if (nipc__gone(s->ipc))
-        return NIPC_EDESTROYED;
-    int err = encode(s, type, data);
-    if (err)
-        return err;
-    log_emit(s, "broadcasting event to all known sockets", type, data);
-    return broadcast_bytes(s, s->scratch.data, s->scratch.len);
+    return nipc__server_broadcast_frame(s, &s->scratch, type, data, NULL, NULL);
 }
 
 int nipc_server_broadcast_new(nipc_server_t *s, const char *type, json_t *data)
@@ -1116,7 +1157,7 @@ static int encode_text(nipc_server_t *s, const char *text)
         return UV_EINVAL;
     if (nipc__gone(s->ipc))
         return NIPC_EDESTROYED;
-    return encode(s, text, NULL);
+    return encode(s, &s->scratch, text, NULL);
 }
 
 int nipc_server_send_text(nipc_server_t *s, nipc_socket_t *sock, const char *text)
@@ -1138,7 +1179,8 @@ int nipc_server_send_to(nipc_server_t *s, const char *address, int port, const v
     return nipc__udp_send(s, (struct sockaddr *)&sa, p, n);
 }
 
-int nipc_server_broadcast_bytes(nipc_server_t *s, const void *p, size_t n)
+int nipc__server_broadcast_raw(nipc_server_t *s, const void *p, size_t n, nipc_lost_cb lost,
+                               void *arg)
 {
     if (!sends_bytes(s) || (p == NULL && n > 0))
         return UV_EINVAL;
@@ -1146,13 +1188,18 @@ int nipc_server_broadcast_bytes(nipc_server_t *s, const void *p, size_t n)
         return NIPC_EDESTROYED;
     if (n > s->ipc->cfg.max_message_size)
         return UV_EMSGSIZE;
-    return broadcast_bytes(s, p, n);
+    return broadcast_bytes(s, p, n, lost, arg);
+}
+
+int nipc_server_broadcast_bytes(nipc_server_t *s, const void *p, size_t n)
+{
+    return nipc__server_broadcast_raw(s, p, n, NULL, NULL);
 }
 
 int nipc_server_broadcast_text(nipc_server_t *s, const char *text)
 {
     int err = encode_text(s, text);
-    return err ? err : broadcast_bytes(s, s->scratch.data, s->scratch.len);
+    return err ? err : broadcast_bytes(s, s->scratch.data, s->scratch.len, NULL, NULL);
 }
 
 /* ---- accessors and handlers ---------------------------------------------------------------- */
@@ -1236,6 +1283,11 @@ const char *nipc_socket_tls_subject(const nipc_socket_t *sock)
 json_t *nipc_socket_id_json(const nipc_socket_t *sock)
 {
     return sock->id;
+}
+
+uint64_t nipc_socket_serial(const nipc_socket_t *sock)
+{
+    return sock->serial;
 }
 
 nipc_server_t *nipc_socket_server(const nipc_socket_t *sock)

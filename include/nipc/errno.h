@@ -19,8 +19,9 @@
  *    node-ipc's envelope at all;
  *  - ERESERVED: a lifecycle event name (connect, error, ...) received or sent without
  *    allow_reserved_events: the frame is well formed, but refused by policy;
- *  - EQUEUEFULL: the connection's queue is above max_queued_bytes: nothing is broken, emit
- *    again after `drain` (UV_ENOBUFS would read as an allocation failure);
+ *  - EQUEUEFULL: the connection's queue is above max_queued_bytes, or a mailbox holds its
+ *    max_queued emits: nothing is broken, emit again after `drain`, or post again (UV_ENOBUFS
+ *    would read as an allocation failure);
  *  - EDESTROYED: the client or instance was closed by the application, which differs from
  *    a connection that is down for now (UV_ENOTCONN, a retry may bring it back);
  *  - EDELIM: the frame's text would contain the delimiter and be cut at the receiver;
@@ -47,7 +48,7 @@
 #define NIPC_ERRNO_MAP(X)                                                                          \
     X(EBADTYPE, 2, "invalid frame: type is not a string")                                          \
     X(ERESERVED, 3, "frame uses a reserved lifecycle event name")                                  \
-    X(EQUEUEFULL, 5, "output queue above max_queued_bytes")                                        \
+    X(EQUEUEFULL, 5, "output queue full (max_queued_bytes, or a mailbox's max_queued)")            \
     X(EDESTROYED, 7, "client or instance was closed")                                              \
     X(EDELIM, 9, "frame text would contain the delimiter")                                         \
     X(ETLS, 10, "TLS handshake or record failed")                                                  \

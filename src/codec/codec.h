@@ -27,6 +27,10 @@ struct nipc_codec_ops {
     /* Frames end in the delimiter, so conn.c finds them in its queues by scanning; other
      * codecs' frames are any bytes, and conn.c keeps their lengths instead. */
     bool delimited;
+    /* The checks encode makes on a type first, which need no data and no connection: 0, or
+     * the code encode would return. They read only the instance's config, which nothing
+     * changes after nipc_new(), so a mailbox makes them on its poster's thread. */
+    int (*admit)(const nipc_t *ipc, const char *type);
     /* Appends the bytes of one emit(type, data) to out; on error out is as it was. */
     int (*encode)(const nipc_t *ipc, nipc_buf_t *out, const char *type, const json_t *data);
     /* Consumes c->in (see above). Returns NIPC__RX_* flags; the connection may then be

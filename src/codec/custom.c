@@ -11,13 +11,14 @@
 
 #include <string.h>
 
+static int admit(const nipc_t *ipc, const char *type)
+{
+    return type == NULL ? UV_EINVAL : nipc__type_rules_apply(ipc, type);
+}
+
 static int encode(const nipc_t *ipc, nipc_buf_t *out, const char *type, const json_t *data)
 {
-    if (type == NULL)
-        return UV_EINVAL;
-    if (!ipc->cfg.allow_reserved_events && nipc__event_reserved(type))
-        return NIPC_ERESERVED;
-    int err = nipc__type_check(&ipc->rules, type, strlen(type));
+    int err = admit(ipc, type);
     if (err)
         return err;
     size_t mark = out->len;
@@ -44,9 +45,7 @@ int nipc_codec_deliver(nipc_codec_in_t *in, const char *type, json_t *data)
         return UV_EINVAL;
     if (c->closing || nipc__gone(c->ipc))
         return UV_ECANCELED;
-    int err = !c->ipc->cfg.allow_reserved_events && nipc__event_reserved(type)
-                  ? NIPC_ERESERVED
-                  : nipc__type_check(&c->ipc->rules, type, strlen(type));
+    int err = nipc__type_rules_apply(c->ipc, type);
     c->rx_messages++;
     if (err) {
         json_t *why = nipc__error_payload(err);
@@ -82,6 +81,7 @@ static unsigned rx(nipc_conn_t *c)
 const nipc_codec_ops_t nipc__custom_codec = {
     .name = "custom",
     .delimited = false,
+    .admit = admit,
     .encode = encode,
     .rx = rx,
 };

@@ -51,6 +51,7 @@ static unsigned rx(nipc_conn_t *c)
 const nipc_codec_ops_t nipc__json_codec = {
     .name = "json",
     .delimited = true,
+    .admit = nipc__admit,
     .encode = nipc__encode,
     .rx = rx,
 };

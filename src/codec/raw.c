@@ -8,10 +8,17 @@
  */
 #include "codec.h"
 
+/* Raw mode's types are text to send: no event rule applies to them. */
+static int admit(const nipc_t *ipc, const char *type)
+{
+    (void)ipc;
+    return type == NULL ? UV_EINVAL : 0;
+}
+
 static int encode(const nipc_t *ipc, nipc_buf_t *out, const char *type, const json_t *data)
 {
     (void)data;
-    if (type == NULL)
+    if (admit(ipc, type) != 0)
         return UV_EINVAL;
     size_t mark = out->len;
     int err = nipc__encoding_from_text(ipc->encoding, type, strlen(type), out);
@@ -36,6 +43,7 @@ static unsigned rx(nipc_conn_t *c)
 const nipc_codec_ops_t nipc__raw_codec = {
     .name = "raw",
     .delimited = false,
+    .admit = admit,
     .encode = encode,
     .rx = rx,
 };

@@ -5,14 +5,21 @@
  * of the public ABI (the tests link the static library). A test routes another allocator
  * (OpenSSL's) through the same countdown with nipc__test_alloc_should_fail(), so the n-th
  * allocation of either fails; the library itself never takes over a host's OpenSSL
- * allocator. The countdown is a plain global: like the rest of nipc, it belongs to the
- * loop's thread.
+ * allocator.
+ *
+ * Threads: nipc allocates on other threads than the loop's too (a mailbox's poster, and
+ * jansson, whose allocator this is, wherever the application builds JSON). Until a test
+ * uses one of the hooks below, an allocation reads one atomic flag and touches nothing
+ * else, so threads never race here; the counters behind the hooks are plain globals, for
+ * tests that allocate from one thread while they count.
  */
 #include "core.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
+static atomic_bool hooked; /* a test hook was used in this process: count every allocation */
 static unsigned long fail_countdown;
 static unsigned long fail_run; /* allocations still to fail once the countdown is out */
 static unsigned long allocs;   /* every allocation counted down, failed or not */
@@ -20,8 +27,19 @@ static bool failed;            /* the countdown reached its allocation since it 
 static bool counting;          /* off unless a test turns it on: no cost but a branch */
 static long live_blocks;       /* malloc/calloc/realloc(NULL) less free(non-NULL), while counting */
 
+static void hook(void)
+{
+    atomic_store_explicit(&hooked, true, memory_order_relaxed);
+}
+
+static bool is_hooked(void)
+{
+    return atomic_load_explicit(&hooked, memory_order_relaxed);
+}
+
 void nipc__test_count_blocks(bool on)
 {
+    hook();
     counting = on;
     live_blocks = 0;
 }
@@ -33,13 +51,14 @@ long nipc__test_live_blocks(void)
 
 static void *counted(void *p)
 {
-    if (counting && p != NULL)
+    if (p != NULL && is_hooked() && counting)
         live_blocks++;
     return p;
 }
 
 void nipc__test_fail_allocs(unsigned long n, unsigned long count)
 {
+    hook();
     fail_countdown = n;
     fail_run = n != 0 && count > 0 ? count - 1 : 0;
     failed = false;
@@ -57,11 +76,13 @@ bool nipc__test_alloc_failed(void)
 
 unsigned long nipc__test_allocs(void)
 {
+    hook();
     return allocs;
 }
 
 bool nipc__test_alloc_should_fail(void)
 {
+    hook();
     allocs++;
     if (fail_countdown == 0 || --fail_countdown > 0)
         return false;
@@ -75,7 +96,7 @@ bool nipc__test_alloc_should_fail(void)
 
 static bool should_fail(void)
 {
-    return nipc__test_alloc_should_fail();
+    return is_hooked() && nipc__test_alloc_should_fail();
 }
 
 void *nipc__malloc(size_t n)
@@ -104,7 +125,7 @@ void *nipc__realloc(void *p, size_t n)
 
 void nipc__free(void *p)
 {
-    if (counting && p != NULL)
+    if (p != NULL && is_hooked() && counting)
         live_blocks--;
     free(p);
 }

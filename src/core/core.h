@@ -28,7 +28,8 @@ void nipc__test_fail_alloc_after(unsigned long n);
 void nipc__test_fail_allocs(unsigned long n, unsigned long count);
 /* Tests only: whether that allocation came, and failed, since the countdown was last set. */
 bool nipc__test_alloc_failed(void);
-/* Tests only: the allocations counted down so far in this process (a sweep's profile). */
+/* Tests only: the allocations counted down so far in this process (a sweep's profile),
+ * counted from the first call of any of these hooks: until then nothing is counted. */
 unsigned long nipc__test_allocs(void);
 /*
  * Tests only: counts one allocation down as nipc's own allocator does, and says whether it
@@ -137,6 +138,9 @@ static inline size_t nipc__frame_pending(const nipc_frame_t *f)
  */
 int nipc__msg_encode(nipc_buf_t *out, const char *type, const json_t *data, bool legacy,
                      const char *delim, size_t dlen);
+/* A name of an Object.prototype member, which a legacy v10 receiver crashes on (W13): never
+ * sent. */
+bool nipc__type_crashes_legacy(const char *type);
 
 /*
  * Appends one JSON value in JavaScript's JSON.stringify form. Refuses (UV_EINVAL, `out` as

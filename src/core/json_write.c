@@ -374,7 +374,7 @@ int nipc__json_write(nipc_buf_t *out, const json_t *v)
  * Names of Object.prototype members: a legacy v10 receiver looks event types up in a plain
  * object and crashes on these (W13), so they are never sent.
  */
-static bool crashes_legacy(const char *type)
+bool nipc__type_crashes_legacy(const char *type)
 {
     static const char *const names[] = {
         "constructor",          "__proto__",        "__defineGetter__", "__defineSetter__",
@@ -415,7 +415,7 @@ int nipc__msg_encode(nipc_buf_t *out, const char *type, const json_t *data, bool
                      const char *delim, size_t dlen)
 {
     /* The type's UTF-8 is checked as it is written, like every string of the data. */
-    if (type == NULL || crashes_legacy(type))
+    if (type == NULL || nipc__type_crashes_legacy(type))
         return UV_EINVAL;
     /* W4: node-ipc sends falsy data (null, "") as {}, and emitter-like objects too, which
      * write_container tells as it writes them. */

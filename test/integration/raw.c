@@ -222,20 +222,6 @@ Test(raw, json_mode_refuses_bytes)
 
 /* ---- loss --------------------------------------------------------------------------------- */
 
-typedef struct drop {
-    json_int_t frames;
-    json_int_t bytes;
-    int events;
-} drop_t;
-
-static void on_drop(const nipc_event_t *ev, void *arg)
-{
-    drop_t *d = arg;
-    d->events++;
-    d->frames += json_integer_value(json_object_get(ev->data, "frames"));
-    d->bytes += json_integer_value(json_object_get(ev->data, "bytes"));
-}
-
 /* A raw client of a raw peer that does not read (until deaf_close drains it), its drops
  * counted. */
 typedef struct deaf {
@@ -243,7 +229,7 @@ typedef struct deaf {
     int fd;
     nipc_t *ipc;
     nipc_client_t *c;
-    drop_t d;
+    th_drops_t d;
 } deaf_t;
 
 #define KEEP_DEFAULT_QUEUE ((size_t)-1) /* deaf_up(): keep max_queued_bytes' default */
@@ -262,7 +248,7 @@ static void deaf_up(deaf_t *k, const th_transport_t *t, size_t max_queued)
     cr_assert_eq(nipc_new(&k->ipc, &loop, &cfg), 0);
     cr_assert_eq(th_connect_raw(k->ipc, t, "sink", dir, "sink.sock", port, &k->c), 0);
     nipc_client_on(k->c, "connect", th_flag, &connected);
-    nipc_client_on(k->c, "drop", on_drop, &k->d);
+    nipc_client_on(k->c, "drop", th_on_drop, &k->d);
     k->fd = th_raw_accept_any(&loop, t, k->lfd, 2000);
     cr_assert(k->fd >= 0, "%s: no connection", t->name);
     cr_assert(th_run_until(&loop, &connected, 2000), "%s", t->name);
@@ -316,7 +302,7 @@ ParameterizedTest(th_transport_t *t, raw, raw_frames_lost_are_counted_exactly)
             th_run_for(&loop, 1); /* writes go out, partly, turn by turn */
     }
     size_t got = deaf_close(&k, t);
-    drop_t d = k.d;
+    th_drops_t d = k.d;
     cr_assert_eq(got + (size_t)d.bytes, frames * frame, "%s: read %zu, dropped %lld bytes", t->name,
                  got, (long long)d.bytes);
     cr_assert_gt(d.bytes, 0, "%s: the test needs a loss", t->name);
@@ -422,9 +408,9 @@ Test(raw, c15_sync_frames_waiting_at_close_are_dropped_and_reported)
     pair_t p;
     pair_up(&p, &t, &s, &c);
     asked_t a = {0};
-    drop_t d = {0};
+    th_drops_t d = {0};
     nipc_server_on(p.srv.server, "ask", on_ask, &a);
-    nipc_client_on(p.c, "drop", on_drop, &d);
+    nipc_client_on(p.c, "drop", th_on_drop, &d);
     for (int i = 0; i < 3; i++)
         cr_assert_eq(nipc_client_emit(p.c, "ask", NULL), 0);
     cr_assert(th_run_until_count(&loop, &a.n, 1, 2000));
@@ -500,7 +486,7 @@ ParameterizedTest(th_transport_t *t, raw, a_large_send_written_in_part_then_drop
     cr_assert_eq(nipc_client_send(c, big, n), 0, "%s", t->name);
     free(big); /* the call copied what it did not write */
     size_t got = deaf_close(&k, t);
-    drop_t d = k.d;
+    th_drops_t d = k.d;
     cr_assert_eq(d.frames, 1, "%s", t->name);
     cr_assert_gt(got, 0, "%s: part was written at once", t->name);
     cr_assert_eq(got + (size_t)d.bytes, n, "%s: read %zu, dropped %lld", t->name, got,
@@ -569,9 +555,9 @@ Test(raw, c15_sync_a_reconnect_lets_the_next_waiting_frame_go)
     pair_t p;
     pair_up(&p, &t, &s, &c);
     asked_i_t a = {0};
-    drop_t d = {0};
+    th_drops_t d = {0};
     nipc_server_on(p.srv.server, "ask", on_ask_i, &a);
-    nipc_client_on(p.c, "drop", on_drop, &d);
+    nipc_client_on(p.c, "drop", th_on_drop, &d);
     for (int i = 0; i < 3; i++)
         cr_assert_eq(nipc_client_emitf(p.c, "ask", "{s:i}", "i", i), 0);
     cr_assert(th_run_until_count(&loop, &a.n, 1, 2000));

@@ -9,7 +9,11 @@
 
 #include <nipc.h>
 
+#ifdef NIPC_TEST_BARE /* the tsan tree's thread tests: Criterion's API without Criterion */
+#include "bare.h"
+#else
 #include <criterion/criterion.h>
+#endif
 
 #include <dirent.h>
 #include <errno.h>
@@ -271,6 +275,35 @@ static TH_UNUSED void th_tally(const nipc_event_t *ev, void *arg)
 {
     (void)ev;
     ++*(int *)arg;
+}
+
+/* What `drop` events reported: how many, their frames and bytes summed, the last one's code
+ * and socket, and whether it came before any `destroy` that th_on_destroy_drops counted. */
+typedef struct th_drops {
+    int events;
+    json_int_t frames;
+    json_int_t bytes;
+    char code[32];
+    nipc_socket_t *socket;
+    int destroys;
+    bool before_destroy;
+} th_drops_t;
+
+static TH_UNUSED void th_on_drop(const nipc_event_t *ev, void *arg)
+{
+    th_drops_t *d = arg;
+    d->events++;
+    d->frames += json_integer_value(json_object_get(ev->data, "frames"));
+    d->bytes += json_integer_value(json_object_get(ev->data, "bytes"));
+    snprintf(d->code, sizeof d->code, "%s", json_string_value(json_object_get(ev->data, "code")));
+    d->socket = ev->socket;
+    d->before_destroy = d->destroys == 0;
+}
+
+static TH_UNUSED void th_on_destroy_drops(const nipc_event_t *ev, void *arg)
+{
+    (void)ev;
+    ((th_drops_t *)arg)->destroys++;
 }
 
 /* ---- raw sockets: a peer that speaks bytes --------------------------------------------- */

@@ -12,7 +12,9 @@
 #include "harness.h"
 #include "internal.h"
 
+#ifndef NIPC_TEST_BARE
 #include <criterion/parameterized.h>
+#endif
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
