@@ -481,8 +481,8 @@ static int events_server(void)
            o.tcp ? "tcp" : "unix", received, o.clients, seconds, (double)received / seconds);
     /* The server's reads grow to 1 MiB (2 MiB of buffer) on a connection whose reads come
      * back full, and shrink once it drains: its bound allows that on every connection. */
-    ok = judge("server", s_rss_warm, s_rss_end, s_rss_peak, 2048 + 2048 * o.clients,
-               s_live_warm, s_live_end) &&
+    ok = judge("server", s_rss_warm, s_rss_end, s_rss_peak, 2048 + 2048 * o.clients, s_live_warm,
+               s_live_end) &&
          ok;
     /* One block more may stay: the server's socket table, made by the first connection and
      * kept at its peak size. */
