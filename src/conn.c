@@ -142,8 +142,11 @@ static void lens_clear(nipc_lens_t *l)
     l->head = l->n = 0;
 }
 
+static void settle_inflight(nipc_conn_t *c);
+
 nipc_loss_t nipc__conn_take_loss(nipc_conn_t *c, bool held)
 {
+    settle_inflight(c); /* nipc_free() asks while the write is still in progress */
     nipc_loss_t loss = {c->out_frames + c->inflight_frames,
                         nipc__buf_size(&c->out) + nipc__buf_size(&c->inflight)};
     if (c->after_eof_lost) {
