@@ -110,6 +110,43 @@ static int write_string(nipc_buf_t *out, const char *s, size_t n, bool key)
     return 0;
 }
 
+/*
+ * Whether write_string would copy s[0, n) as it is: nothing to escape, valid UTF-8. The same
+ * scan without the copy, for a string that may be sent from where it is.
+ */
+static bool needs_no_escape(const char *s, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    bool ascii = true;
+    for (size_t i = 0; i < n;) {
+        i += n - i >= 16 ? plain_prefix(u + i, n - i, ascii) : 0;
+        for (size_t stop = i + 16 < n ? i + 16 : n; i < stop; i++) {
+            if (u[i] >= 0x80) {
+                if (ascii && !utf8_valid(s + i, n - i))
+                    return false;
+                ascii = false;
+            } else if (!copied_as_is[u[i]]) {
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+/* A string value: by reference when `refer` allows and it is long and needs no escape. */
+static int write_string_value(nipc_buf_t *out, const json_t *v, bool refer)
+{
+    const char *s = json_string_value(v);
+    size_t n = json_string_length(v);
+    if (!refer || n < NIPC__SPAN_MIN || !needs_no_escape(s, n))
+        return write_string(out, s, n, false);
+    int err;
+    if ((err = nipc__buf_append(out, "\"", 1)) || (err = nipc__buf_refer(out, (json_t *)v, s, n)) ||
+        (err = nipc__buf_append(out, "\"", 1)))
+        return err;
+    return 0;
+}
+
 /* Decimal digits of an integer into buf (at least 21 bytes), without printf's cost. */
 static size_t format_integer(char *buf, json_int_t v)
 {
@@ -129,8 +166,9 @@ static size_t format_integer(char *buf, json_int_t v)
     return len;
 }
 
-/* `depth` is the number of levels around v: 0 for a value alone, 1 for a frame's data. */
-static int write_value(nipc_buf_t *out, const json_t *v, int depth)
+/* `depth` is the number of levels around v: 0 for a value alone, 1 for a frame's data. With
+ * `refer`, large strings may be queued by reference (write_string_value). */
+static int write_value(nipc_buf_t *out, const json_t *v, int depth, bool refer)
 {
     char num[64];
     size_t n;
@@ -153,7 +191,8 @@ static int write_value(nipc_buf_t *out, const json_t *v, int depth)
             first = false;
             if ((err = write_string(out, json_object_iter_key(it), json_object_iter_key_len(it),
                                     true)) ||
-                (err = nipc__buf_append(out, ":", 1)) || (err = write_value(out, val, depth + 1)))
+                (err = nipc__buf_append(out, ":", 1)) ||
+                (err = write_value(out, val, depth + 1, refer)))
                 return err;
         }
         return nipc__buf_append(out, "}", 1);
@@ -166,13 +205,13 @@ static int write_value(nipc_buf_t *out, const json_t *v, int depth)
         json_array_foreach (v, i, val) {
             if (i > 0 && (err = nipc__buf_append(out, ",", 1)))
                 return err;
-            if ((err = write_value(out, val, depth + 1)))
+            if ((err = write_value(out, val, depth + 1, refer)))
                 return err;
         }
         return nipc__buf_append(out, "]", 1);
     }
     case JSON_STRING:
-        return write_string(out, json_string_value(v), json_string_length(v), false);
+        return write_string_value(out, v, refer);
     case JSON_INTEGER:
         n = format_integer(num, json_integer_value(v));
         return nipc__buf_append(out, num, n);
@@ -192,9 +231,9 @@ static int write_value(nipc_buf_t *out, const json_t *v, int depth)
 int nipc__json_write(nipc_buf_t *out, const json_t *v)
 {
     size_t mark = out->len;
-    int err = write_value(out, v, 0);
+    int err = write_value(out, v, 0, false);
     if (err)
-        out->len = mark;
+        nipc__buf_truncate(out, mark);
     return err;
 }
 
@@ -247,8 +286,8 @@ static bool delim_can_appear(const char *delim)
     return (unsigned char)delim[0] >= 0x20;
 }
 
-int nipc__msg_encode(nipc_buf_t *out, const char *type, const json_t *data, bool legacy,
-                     const char *delim, size_t dlen)
+static int msg_encode(nipc_buf_t *out, const char *type, const json_t *data, bool legacy,
+                      const char *delim, size_t dlen, bool refer)
 {
     /* The type's UTF-8 is checked as it is written, like every string of the data. */
     if (type == NULL || crashes_legacy(type))
@@ -264,19 +303,22 @@ int nipc__msg_encode(nipc_buf_t *out, const char *type, const json_t *data, bool
         }
     }
 
+    /* A delimiter that a string could hold is looked for in the frame's own bytes below, so
+     * with one every string is copied. */
+    refer = refer && !delim_can_appear(delim);
     size_t mark = out->len;
     int err;
     if ((err = nipc__buf_append(out, "{\"type\":", 8)) ||
         (err = write_string(out, type, strlen(type), false)) ||
         (err = nipc__buf_append(out, ",\"data\":", 8)) ||
-        (err = data ? write_value(out, data, 1) : nipc__buf_append(out, "{}", 2)) ||
+        (err = data ? write_value(out, data, 1, refer) : nipc__buf_append(out, "{}", 2)) ||
         (err = nipc__buf_append(out, "}", 1))) {
-        out->len = mark;
+        nipc__buf_truncate(out, mark);
         return err;
     }
     size_t frame_len = out->len - mark;
     if ((err = nipc__buf_append(out, delim, dlen))) {
-        out->len = mark;
+        nipc__buf_truncate(out, mark);
         return err;
     }
     /* The receiver cuts at the first delimiter in frame + delimiter: it must be ours. */
@@ -286,4 +328,16 @@ int nipc__msg_encode(nipc_buf_t *out, const char *type, const json_t *data, bool
         return NIPC_EDELIM;
     }
     return 0;
+}
+
+int nipc__msg_encode(nipc_buf_t *out, const char *type, const json_t *data, bool legacy,
+                     const char *delim, size_t dlen)
+{
+    return msg_encode(out, type, data, legacy, delim, dlen, false);
+}
+
+int nipc__msg_encode_new(nipc_buf_t *out, const char *type, const json_t *data, bool legacy,
+                         const char *delim, size_t dlen)
+{
+    return msg_encode(out, type, data, legacy, delim, dlen, true);
 }
