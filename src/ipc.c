@@ -224,7 +224,8 @@ void nipc__publish_drop(nipc_t *ipc, nipc_events_t *t, nipc_event_t *ev, nipc_lo
     json_decref(payload);
 }
 
-int nipc__encode(const nipc_t *ipc, nipc_buf_t *out, const char *type, const json_t *data)
+int nipc__encode(const nipc_t *ipc, nipc_buf_t *out, const char *type, const json_t *data,
+                 bool refer)
 {
     const nipc_config_t *cfg = &ipc->cfg;
     /* A nipc receiver refuses these names (W14), so they are refused here too. */
@@ -234,10 +235,11 @@ int nipc__encode(const nipc_t *ipc, nipc_buf_t *out, const char *type, const jso
     int err = type != NULL ? nipc__type_check(&ipc->rules, type, strlen(type)) : 0;
     if (err)
         return err;
-    size_t mark = out->len;
-    err = nipc__msg_encode(out, type, data, cfg->legacy_data, cfg->delimiter, ipc->dlen);
-    if (err == 0 && out->len - mark - ipc->dlen > cfg->max_message_size) {
-        out->len = mark; /* a nipc receiver would close the connection on it */
+    size_t mark = out->len, before = nipc__buf_queued(out);
+    err = (refer ? nipc__msg_encode_new : nipc__msg_encode)(out, type, data, cfg->legacy_data,
+                                                            cfg->delimiter, ipc->dlen);
+    if (err == 0 && nipc__buf_queued(out) - before - ipc->dlen > cfg->max_message_size) {
+        nipc__buf_truncate(out, mark); /* a nipc receiver would close the connection on it */
         return UV_EMSGSIZE;
     }
     return err;

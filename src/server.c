@@ -935,29 +935,36 @@ static void log_emit(nipc_server_t *s, const char *what, const char *type, const
     nipc__log_json(s->ipc, "  data:", data);
 }
 
-/* Encodes one frame into the scratch buffer (broadcast and UDP send it from there). */
-static int encode(nipc_server_t *s, const char *type, const json_t *data)
+/* Encodes one frame into the scratch buffer (broadcast and UDP send it from there); with
+ * `refer` (a stream server's `_new` broadcast) its large strings are referred to. */
+static int encode(nipc_server_t *s, const char *type, const json_t *data, bool refer)
 {
     nipc__buf_reset(&s->scratch);
-    return s->ipc->codec->encode(s->ipc, &s->scratch, type, data);
+    return s->ipc->codec->encode(s->ipc, &s->scratch, type, data, refer);
 }
 
-int nipc_server_emit(nipc_server_t *s, nipc_socket_t *sock, const char *type, json_t *data)
+/* `refer`: the caller handed data over (a `_new` emit). A datagram is copied whole. */
+static int emit(nipc_server_t *s, nipc_socket_t *sock, const char *type, json_t *data, bool refer)
 {
     int err = check_socket(s, sock);
     if (err)
         return err;
     log_emit(s, "dispatching event to socket", type, data);
     if (!sock->udp)
-        return nipc__conn_send(&sock->conn, type, data);
-    err = encode(s, type, data);
+        return nipc__conn_send(&sock->conn, type, data, refer);
+    err = encode(s, type, data, false);
     return err ? err
                : nipc__udp_send(s, (struct sockaddr *)&sock->sa, s->scratch.data, s->scratch.len);
 }
 
+int nipc_server_emit(nipc_server_t *s, nipc_socket_t *sock, const char *type, json_t *data)
+{
+    return emit(s, sock, type, data, false);
+}
+
 int nipc_server_emit_new(nipc_server_t *s, nipc_socket_t *sock, const char *type, json_t *data)
 {
-    int err = nipc_server_emit(s, sock, type, data);
+    int err = emit(s, sock, type, data, true);
     json_decref(data);
     return err;
 }
@@ -984,7 +991,7 @@ int nipc_server_emit_to(nipc_server_t *s, const char *address, int port, const c
     if (nipc__gone(s->ipc))
         return NIPC_EDESTROYED;
     log_emit(s, "dispatching event to address", type, data);
-    int err = encode(s, type, data);
+    int err = encode(s, type, data, false);
     return err ? err : nipc__udp_send(s, (struct sockaddr *)&sa, s->scratch.data, s->scratch.len);
 }
 
@@ -996,8 +1003,9 @@ int nipc_server_emit_to_new(nipc_server_t *s, const char *address, int port, con
     return err;
 }
 
-/* The same bytes to every connected socket, or every UDP sender heard from (S14). */
-static int broadcast_bytes(nipc_server_t *s, const char *p, size_t n)
+/* The same bytes to every connected socket, or every UDP sender heard from (S14); `frame`,
+ * when not NULL, holds them with its spans (a stream server's encoded frame). */
+static int broadcast_frame(nipc_server_t *s, const char *p, size_t n, const nipc_buf_t *frame)
 {
     if (is_udp(s)) /* too large is too large, whether anyone was heard from or not */
         return n > NIPC_UDP_MAX_FRAME ? UV_EMSGSIZE : udp_broadcast(s, p, n);
@@ -1006,29 +1014,41 @@ static int broadcast_bytes(nipc_server_t *s, const char *p, size_t n)
         nipc_conn_t *c = &s->sockets[i]->conn;
         if (c->closing || !c->established) /* a handshake under way: not connected yet */
             continue;
-        int err = nipc__conn_send_bytes(c, p, n);
+        int err = frame != NULL ? nipc__conn_send_frame(c, frame) : nipc__conn_send_bytes(c, p, n);
         if (err && first == 0)
             first = err;
     }
     return first;
 }
 
-int nipc_server_broadcast(nipc_server_t *s, const char *type, json_t *data)
+static int broadcast_bytes(nipc_server_t *s, const char *p, size_t n)
+{
+    return broadcast_frame(s, p, n, NULL);
+}
+
+static int broadcast(nipc_server_t *s, const char *type, json_t *data, bool refer)
 {
     if (s == NULL)
         return UV_EINVAL;
     if (nipc__gone(s->ipc))
         return NIPC_EDESTROYED;
-    int err = encode(s, type, data);
+    int err = encode(s, type, data, refer && !is_udp(s));
     if (err)
         return err;
     log_emit(s, "broadcasting event to all known sockets", type, data);
-    return broadcast_bytes(s, s->scratch.data, s->scratch.len);
+    err = broadcast_frame(s, s->scratch.data, s->scratch.len, &s->scratch);
+    nipc__buf_reset(&s->scratch); /* each socket holds its own references to the strings */
+    return err;
+}
+
+int nipc_server_broadcast(nipc_server_t *s, const char *type, json_t *data)
+{
+    return broadcast(s, type, data, false);
 }
 
 int nipc_server_broadcast_new(nipc_server_t *s, const char *type, json_t *data)
 {
-    int err = nipc_server_broadcast(s, type, data);
+    int err = broadcast(s, type, data, true);
     json_decref(data);
     return err;
 }
@@ -1115,7 +1135,7 @@ static int encode_text(nipc_server_t *s, const char *text)
         return UV_EINVAL;
     if (nipc__gone(s->ipc))
         return NIPC_EDESTROYED;
-    return encode(s, text, NULL);
+    return encode(s, text, NULL, false);
 }
 
 int nipc_server_send_text(nipc_server_t *s, nipc_socket_t *sock, const char *text)

@@ -27,8 +27,11 @@ struct nipc_codec_ops {
     /* Frames end in the delimiter, so conn.c finds them in its queues by scanning; other
      * codecs' frames are any bytes, and conn.c keeps their lengths instead. */
     bool delimited;
-    /* Appends the bytes of one emit(type, data) to out; on error out is as it was. */
-    int (*encode)(const nipc_t *ipc, nipc_buf_t *out, const char *type, const json_t *data);
+    /* Appends the bytes of one emit(type, data) to out; on error out is as it was. `refer`:
+     * the caller handed its reference to data over (a `_new` emit), so the codec may queue
+     * parts of data by reference (out's spans; the JSON codec's large strings). */
+    int (*encode)(const nipc_t *ipc, nipc_buf_t *out, const char *type, const json_t *data,
+                  bool refer);
     /* Consumes c->in (see above). Returns NIPC__RX_* flags; the connection may then be
      * closing (a frame too large, a codec error, or a handler's close). */
     unsigned (*rx)(nipc_conn_t *c);

@@ -11,8 +11,10 @@
 
 #include <string.h>
 
-static int encode(const nipc_t *ipc, nipc_buf_t *out, const char *type, const json_t *data)
+static int encode(const nipc_t *ipc, nipc_buf_t *out, const char *type, const json_t *data,
+                  bool refer)
 {
+    (void)refer;
     if (type == NULL)
         return UV_EINVAL;
     if (!ipc->cfg.allow_reserved_events && nipc__event_reserved(type))

@@ -8,9 +8,11 @@
  */
 #include "codec.h"
 
-static int encode(const nipc_t *ipc, nipc_buf_t *out, const char *type, const json_t *data)
+static int encode(const nipc_t *ipc, nipc_buf_t *out, const char *type, const json_t *data,
+                  bool refer)
 {
     (void)data;
+    (void)refer;
     if (type == NULL)
         return UV_EINVAL;
     size_t mark = out->len;
