@@ -339,6 +339,31 @@ ParameterizedTest(th_transport_t *t, by_reference, the_queue_bound_counts_the_st
     json_decref(s);
 }
 
+/* A frame past max_message_size is refused whole, its strings released within the call. */
+Test(by_reference, a_frame_too_large_is_refused_with_its_strings)
+{
+    const th_transport_t unix_t = {"unix", TH_UNIX};
+    nipc_config_t cfg;
+    th_config(&cfg);
+    cfg.max_message_size = MIB;
+    raw_peer_t p;
+    peer_up(&p, &unix_t, &cfg);
+    json_t *s = text(MIB / 2, 3, false);
+    json_t *d = json_pack("{s:O,s:O}", "a", s, "b", s);
+    cr_assert_eq(nipc_client_emit_new(p.c, "big", d), UV_EMSGSIZE);
+    cr_assert_eq(s->refcount, 1, "a reference outlived the refusal");
+    /* One of them fits, and goes. */
+    bytes_t want = {0};
+    put_frame(&want, 0, s);
+    cr_assert_eq(nipc_client_emit_new(p.c, "big", payload(0, s)), 0);
+    expect_read(&unix_t, p.fd, want.p, want.n);
+    free(want.p);
+    peer_down(&p);
+    th_run_for(&loop, 20);
+    cr_assert_eq(s->refcount, 1);
+    json_decref(s);
+}
+
 ParameterizedTestParameters(by_reference, a_broadcast_refers_every_socket_to_the_one_string)
 {
     TH_TRANSPORT_PARAMS();

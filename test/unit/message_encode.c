@@ -1065,8 +1065,8 @@ static json_t *long_string(size_t n, char fill, const char *tail)
     char *s = malloc(n);
     cr_assert_not_null(s);
     memset(s, fill, n);
-    size_t tl = tail != NULL ? strlen(tail) : 0;
-    memcpy(s + n - tl, tail, tl);
+    if (tail != NULL)
+        memcpy(s + n - strlen(tail), tail, strlen(tail));
     json_t *v = json_stringn(s, n);
     free(s);
     cr_assert_not_null(v, "not UTF-8");
