@@ -236,8 +236,7 @@ int nipc__encode(const nipc_t *ipc, nipc_buf_t *out, const char *type, const jso
     if (err)
         return err;
     size_t mark = out->len, before = nipc__buf_queued(out);
-    err = (refer ? nipc__msg_encode_new : nipc__msg_encode)(out, type, data, cfg->legacy_data,
-                                                            cfg->delimiter, ipc->dlen);
+    err = nipc__msg_encode_ref(out, type, data, cfg->legacy_data, cfg->delimiter, ipc->dlen, refer);
     if (err == 0 && nipc__buf_queued(out) - before - ipc->dlen > cfg->max_message_size) {
         nipc__buf_truncate(out, mark); /* a nipc receiver would close the connection on it */
         return UV_EMSGSIZE;

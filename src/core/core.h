@@ -183,8 +183,13 @@ static inline size_t nipc__frame_pending(const nipc_frame_t *f)
  *  - an object key holding NUL (json_object_setn makes one; jansson's parser refuses it);
  *  - data nested past what jansson's parser takes in a frame: 2047 levels, data the first.
  */
-int nipc__msg_encode(nipc_buf_t *out, const char *type, const json_t *data, bool legacy,
-                     const char *delim, size_t dlen);
+int nipc__msg_encode_ref(nipc_buf_t *out, const char *type, const json_t *data, bool legacy,
+                         const char *delim, size_t dlen, bool refer);
+static inline int nipc__msg_encode(nipc_buf_t *out, const char *type, const json_t *data,
+                                   bool legacy, const char *delim, size_t dlen)
+{
+    return nipc__msg_encode_ref(out, type, data, legacy, delim, dlen, false);
+}
 /*
  * A string of data at least this long, with nothing to escape, is not copied by
  * nipc__msg_encode_new(): the frame refers to it (a span of `out`) until it is written.
@@ -195,9 +200,13 @@ int nipc__msg_encode(nipc_buf_t *out, const char *type, const json_t *data, bool
  * same bytes, but each string of data of NIPC__SPAN_MIN bytes or more that needs no escape is
  * queued by reference (nipc__buf_refer), when the delimiter starts with a control byte (the
  * default "\f"): no such delimiter can occur in a string that needs no escape.
+ * nipc__msg_encode_ref() is either, as `refer` says.
  */
-int nipc__msg_encode_new(nipc_buf_t *out, const char *type, const json_t *data, bool legacy,
-                         const char *delim, size_t dlen);
+static inline int nipc__msg_encode_new(nipc_buf_t *out, const char *type, const json_t *data,
+                                       bool legacy, const char *delim, size_t dlen)
+{
+    return nipc__msg_encode_ref(out, type, data, legacy, delim, dlen, true);
+}
 
 /*
  * Appends one JSON value in JavaScript's JSON.stringify form. Refuses (UV_EINVAL, `out` as

@@ -133,12 +133,13 @@ static bool needs_no_escape(const char *s, size_t n)
     return true;
 }
 
-/* A string value: by reference when `refer` allows and it is long and needs no escape. */
-static int write_string_value(nipc_buf_t *out, const json_t *v, bool refer)
+/* A string value of a `_new` emit: by reference when it is long and needs no escape. Out of
+ * line, so that the copying emits' encoder keeps its shape. */
+__attribute__((noinline)) static int write_string_refer(nipc_buf_t *out, const json_t *v)
 {
     const char *s = json_string_value(v);
     size_t n = json_string_length(v);
-    if (!refer || n < NIPC__SPAN_MIN || !needs_no_escape(s, n))
+    if (n < NIPC__SPAN_MIN || !needs_no_escape(s, n))
         return write_string(out, s, n, false);
     int err;
     if ((err = nipc__buf_append(out, "\"", 1)) || (err = nipc__buf_refer(out, (json_t *)v, s, n)) ||
@@ -167,7 +168,7 @@ static size_t format_integer(char *buf, json_int_t v)
 }
 
 /* `depth` is the number of levels around v: 0 for a value alone, 1 for a frame's data. With
- * `refer`, large strings may be queued by reference (write_string_value). */
+ * `refer`, large strings may be queued by reference (write_string_refer). */
 static int write_value(nipc_buf_t *out, const json_t *v, int depth, bool refer)
 {
     char num[64];
@@ -211,7 +212,9 @@ static int write_value(nipc_buf_t *out, const json_t *v, int depth, bool refer)
         return nipc__buf_append(out, "]", 1);
     }
     case JSON_STRING:
-        return write_string_value(out, v, refer);
+        if (refer)
+            return write_string_refer(out, v);
+        return write_string(out, json_string_value(v), json_string_length(v), false);
     case JSON_INTEGER:
         n = format_integer(num, json_integer_value(v));
         return nipc__buf_append(out, num, n);
@@ -286,8 +289,8 @@ static bool delim_can_appear(const char *delim)
     return (unsigned char)delim[0] >= 0x20;
 }
 
-static int msg_encode(nipc_buf_t *out, const char *type, const json_t *data, bool legacy,
-                      const char *delim, size_t dlen, bool refer)
+int nipc__msg_encode_ref(nipc_buf_t *out, const char *type, const json_t *data, bool legacy,
+                         const char *delim, size_t dlen, bool refer)
 {
     /* The type's UTF-8 is checked as it is written, like every string of the data. */
     if (type == NULL || crashes_legacy(type))
@@ -328,16 +331,4 @@ static int msg_encode(nipc_buf_t *out, const char *type, const json_t *data, boo
         return NIPC_EDELIM;
     }
     return 0;
-}
-
-int nipc__msg_encode(nipc_buf_t *out, const char *type, const json_t *data, bool legacy,
-                     const char *delim, size_t dlen)
-{
-    return msg_encode(out, type, data, legacy, delim, dlen, false);
-}
-
-int nipc__msg_encode_new(nipc_buf_t *out, const char *type, const json_t *data, bool legacy,
-                         const char *delim, size_t dlen)
-{
-    return msg_encode(out, type, data, legacy, delim, dlen, true);
 }
