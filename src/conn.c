@@ -612,10 +612,10 @@ static int queued(nipc_conn_t *c, nipc_buf_t *dst, size_t mark, size_t was)
 {
     size_t len = nipc__buf_queued(dst) - was;
     size_t max = c->ipc->cfg.max_queued_bytes;
-    size_t before = nipc__conn_queued(c) - len;
     if (len == 0) /* an empty raw frame: nothing to write, nothing to lose */
         return 0;
-    if (max != 0 && before > 0 && nipc__conn_queued(c) > max) {
+    size_t now = max != 0 ? nipc__conn_queued(c) : 0;
+    if (now > max && now - len > 0) {
         nipc__buf_truncate(dst, mark);
         c->refused = true;
         return NIPC_EQUEUEFULL;
