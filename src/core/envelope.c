@@ -377,7 +377,9 @@ static bool fast_update(cursor_t *c, json_t *into, int depth)
         if (!json_is_string(into) || !only_ours(into))
             return false;
         c->p++;
-        if (json_string_length(into) >= SAME_MIN && same_string(c, into))
+        /* The frame's length first: a small frame does not pay for jansson's call. */
+        if ((size_t)(c->end - c->p) > SAME_MIN && json_string_length(into) >= SAME_MIN &&
+            same_string(c, into))
             return true;
         if (!fast_string(c, &s, &len, &owned))
             return false;
