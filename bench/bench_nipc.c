@@ -8,12 +8,15 @@
  * server.pem/server.key from `--certs DIR` and the client verifies it with DIR/ca.pem against
  * the address it connects to (127.0.0.1, in the certificate's names). The raw test runs both
  * sides in raw mode (raw_buffer): the client sends bytes with nipc_client_send(), and the
- * server checks and counts the bytes of its `data` events (bench/pattern.h).
+ * server checks and counts the bytes of its `data` events (bench/pattern.h). The echo test's
+ * client emits the values of a shape of bench/shapes.json (bench/shapes.h), each with "i" set,
+ * at most ECHO_WINDOW in flight, and the server sends every event back as it decoded it.
  */
 #include <nipc.h>
 
 #include "doubles.h"
 #include "pattern.h"
+#include "shapes.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +30,8 @@ typedef struct opts {
     const char *certs; /* tls: the directory test/support/certs.sh wrote */
     const char *endpoint;
     const char *test;
+    const char *shapes; /* echo: bench/shapes.json */
+    const char *shape;  /* echo: the name of a shape in it */
     long count;
     long size;
     long clients;
@@ -39,6 +44,7 @@ static bool sweep;      /* is("sweep"), decided once rather than per event */
 static bool doubles;    /* is("doubles") */
 static bool handshakes; /* is("handshakes") */
 static bool raw;        /* is("raw") */
+static bool echo;       /* is("echo") */
 static double pool[DOUBLES_EVENTS * DOUBLES_PER_EVENT];
 static nipc_t *ipc;
 static uv_loop_t *loop;
@@ -197,6 +203,30 @@ static void on_bytes(const nipc_event_t *ev, void *arg)
     }
 }
 
+/* Echo: the server's echoes sent, the client's received. */
+static long echoed;
+
+/* Every event goes back as it was decoded: the real work of an echo server. */
+static void on_echo(const nipc_event_t *ev, void *arg)
+{
+    (void)arg;
+    int err = nipc_server_emit(ev->server, ev->socket, "e", ev->data);
+    if (err)
+        fail(nipc_strerror(err));
+    echoed++;
+}
+
+/* Echo: the client leaves once it has every echo, and the run ends with its connection. */
+static void on_echo_close(const nipc_event_t *ev, void *arg)
+{
+    (void)ev;
+    (void)arg;
+    if (echoed != o.count)
+        fail("echo: the connection closed before --count echoes");
+    say("{\"ev\":\"cpu\",\"cpu_ns\":%lld}", cpu_ns());
+    uv_stop(loop);
+}
+
 static void on_ping(const nipc_event_t *ev, void *arg)
 {
     (void)arg;
@@ -278,6 +308,9 @@ static int run_server(const nipc_config_t *cfg)
     nipc_server_on(s, "data", on_bytes, NULL);
     pattern_rx_init(&rx, (uint64_t)o.size, (uint64_t)o.count);
     nipc_server_on(s, "ping", on_ping, NULL);
+    nipc_server_on(s, "e", on_echo, NULL);
+    if (echo)
+        nipc_server_on(s, "close", on_echo_close, NULL);
     if ((err = nipc_server_start(s)) != 0)
         fail(nipc_strerror(err));
     nipc_run(ipc);
@@ -388,6 +421,51 @@ static void on_pong(const nipc_event_t *ev, void *arg)
 }
 
 /*
+ * Echo: event N carries value N mod shape.n with "i" set to N, as a C program would send it:
+ * the values parsed once, each event's "i" set in place before its emit (which encodes at
+ * once). At most ECHO_WINDOW events are in flight, far below max_queued_bytes for every shape
+ * of the file, so any emit error, NIPC_EQUEUEFULL included, is a failure.
+ */
+static shape_t shape;
+static json_t *shape_i[SHAPE_MAX_VALUES]; /* each value's "i" */
+
+static void echo_send(void)
+{
+    for (; next_i < o.count && next_i - echoed < ECHO_WINDOW; next_i++) {
+        size_t k = (size_t)next_i % shape.n;
+        json_integer_set(shape_i[k], next_i);
+        if (next_i == 0)
+            first_ns = now_ns();
+        int err = nipc_client_emit(client, "e", shape.value[k]);
+        if (err)
+            fail(nipc_strerror(err));
+    }
+}
+
+/* Each echo must be the next, and every ECHO_CHECK_EVERY-th the very value sent. */
+static void on_echo_back(const nipc_event_t *ev, void *arg)
+{
+    (void)arg;
+    json_t *i = json_object_get(ev->data, "i");
+    if (!json_is_integer(i) || json_integer_value(i) != echoed)
+        fail("echo: out of order, lost or repeated");
+    if (echoed % ECHO_CHECK_EVERY == 0) {
+        size_t k = (size_t)echoed % shape.n;
+        json_integer_set(shape_i[k], echoed); /* the value as it was sent */
+        if (!json_equal(ev->data, shape.value[k]))
+            fail("echo: the value changed on the way");
+    }
+    if (++echoed < o.count) {
+        echo_send();
+        return;
+    }
+    say("{\"ev\":\"result\",\"count\":%ld,\"seconds\":%.6f,\"bytes\":%llu,\"cpu_ns\":%lld}", echoed,
+        (double)(now_ns() - first_ns) / 1e9,
+        (unsigned long long)shape_bytes(&shape, (uint64_t)o.count), cpu_ns());
+    nipc_disconnect(ipc, "bench");
+}
+
+/*
  * Handshakes: --count connections one after another, each connect (+ TLS handshake), one
  * ping and its pong, then close; the next starts once the last is destroyed.
  */
@@ -453,6 +531,8 @@ static void on_connect(const nipc_event_t *ev, void *arg)
     (void)arg;
     if (is("latency"))
         ping();
+    else if (echo)
+        echo_send();
     else if (is("throughput") || is("sweep") || doubles || raw)
         uv_idle_start(&sender, send_more);
 }
@@ -529,6 +609,7 @@ static int run_client(nipc_config_t *cfg)
             nipc_client_on(c, "connect", on_connect, NULL);
             nipc_client_on(c, "drain", on_drain, NULL);
             nipc_client_on(c, "pong", on_pong, NULL);
+            nipc_client_on(c, "e", on_echo_back, NULL);
         } else {
             nipc_client_on(c, "connect", on_bc_connect, NULL);
             nipc_client_on(c, "b", on_bc, &states[k]);
@@ -561,6 +642,13 @@ static int run_client(nipc_config_t *cfg)
     free(s);
     if (is("latency"))
         rtt = calloc((size_t)o.count, sizeof *rtt);
+    if (echo) {
+        const char *why = shape_load(&shape, o.shapes, o.shape);
+        if (why)
+            fail(why);
+        for (size_t k = 0; k < shape.n; k++)
+            shape_i[k] = json_object_get(shape.value[k], "i");
+    }
     if (raw) {
         if ((pattern = malloc((size_t)o.size + PATTERN_PERIOD)) == NULL)
             fail("out of memory");
@@ -605,6 +693,10 @@ int main(int argc, char **argv)
             o.endpoint = v;
         else if (!strcmp(k, "--test"))
             o.test = v;
+        else if (!strcmp(k, "--shapes"))
+            o.shapes = v;
+        else if (!strcmp(k, "--shape"))
+            o.shape = v;
         else if (!strcmp(k, "--count"))
             o.count = (long)number(v);
         else if (!strcmp(k, "--size"))
@@ -623,6 +715,9 @@ int main(int argc, char **argv)
     doubles = is("doubles");
     handshakes = is("handshakes");
     raw = is("raw");
+    echo = is("echo");
+    if (echo && (o.shapes == NULL || o.shape == NULL))
+        fail("echo: --shapes FILE and --shape NAME are required");
     if (raw && o.size == 0)
         fail("raw: --size must be at least 1");
     if (doubles)

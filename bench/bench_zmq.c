@@ -2,12 +2,14 @@
 /*
  * bench_zmq: ZeroMQ (libzmq) in nipc's benchmark suite, with the same command line and
  * output as the other programs (bench/README.md). One ZMQ message per event; its bytes are
- * the JSON nipc would send, without the '\f' delimiter (ZMQ frames messages itself). No JSON
- * library: like bench_raw, the receiver reads each message's "i" with a few lines of C to
- * prove in-order delivery. libzmq's defaults otherwise (one I/O thread, HWM 1000).
+ * the JSON nipc would send, without the '\f' delimiter (ZMQ frames messages itself). Outside
+ * the echo test no JSON library: like bench_raw, the receiver reads each message's "i" with a
+ * few lines of C to prove in-order delivery. The echo test decodes and encodes every message
+ * with jansson, as a C program using ZeroMQ for JSON would. libzmq's defaults otherwise (one
+ * I/O thread, HWM 1000).
  *
  *   bench_zmq server|client --transport unix|tcp --endpoint PATH|HOST:PORT --test TEST
- *             [--count N] [--size N] [--clients N] [--seconds S]
+ *             [--count N] [--size N] [--clients N] [--seconds S] [--shapes FILE --shape NAME]
  *
  * Endpoints: unix -> ipc://PATH, tcp -> tcp://HOST:PORT (port 0 binds tcp://HOST:* and the
  * ready line carries the port from ZMQ_LAST_ENDPOINT). The server binds, the client connects.
@@ -28,6 +30,14 @@
  *   idle               ROUTER (server) / DEALER (client, --clients sockets): each DEALER says
  *                      hello and waits for the answer, so every connection is really up, and
  *                      says bye at --seconds.
+ *   echo               DEALER (client) / ROUTER (server), one connection: the client sends
+ *                      --count messages {"type":"e","data":V}, V the value N mod n of the shape
+ *                      --shape of --shapes (bench/shapes.h) with "i" = N, its text spliced from
+ *                      the file's (so the bytes nipc and node-ipc send), at most ECHO_WINDOW in
+ *                      flight; the server parses each with json_loadb and sends back its
+ *                      json_dumpb(JSON_COMPACT); the client parses every echo with json_loadb,
+ *                      checks that its "i" is the next and compares every 64th with the value
+ *                      sent (json_equal), and prints {count, seconds, bytes}.
  * Every test is supported. Runs are bounded by --seconds (default 60) as in bench_raw: the
  * measuring side prints its partial result with "timedOut":true, the other side an error; the
  * side that does not measure prints {"ev":"cpu","cpu_ns":N} when it is done.
@@ -47,6 +57,7 @@
 #include <zmq.h>
 
 #include "doubles.h"
+#include "shapes.h"
 
 #define HDR 64 /* bytes of a message's start read for its fields */
 
@@ -57,6 +68,8 @@ struct opts {
     int tcp;
     const char *endpoint;
     const char *test;
+    const char *shapes; /* echo: bench/shapes.json */
+    const char *shape;  /* echo: the name of a shape in it */
     uint64_t count;
     uint64_t size;
     long clients;
@@ -264,6 +277,17 @@ static int send_buf(void *s, const void *buf, size_t n, int flags)
     }
 }
 
+/* Closes s, lets libzmq send what is queued on it (within the --seconds bound), and leaves as
+ * done_cpu() does. */
+static void close_and_leave(void *s)
+{
+    zmq_close(s);
+    while (zmq_ctx_term(ctx) < 0 && errno == EINTR)
+        if (timed_out)
+            fail(1, "timed out after %g s", o.seconds);
+    done_cpu();
+}
+
 static void raise_fd_limit(void)
 {
     struct rlimit rl;
@@ -318,6 +342,7 @@ static void show(const char *h, size_t hl, char *out, size_t cap)
 #define P_DONE "{\"type\":\"done\",\"data\":{\"n\":"
 #define P_PING "{\"type\":\"ping\",\"data\":{\"i\":"
 #define P_PONG "{\"type\":\"pong\",\"data\":{\"i\":"
+#define P_E "{\"type\":\"e\",\"data\":{\"i\":"
 
 /* prefix + N + tail into f; returns the length. */
 static size_t frame(char *f, const char *prefix, size_t plen, uint64_t v, const char *tail,
@@ -373,11 +398,7 @@ static void client_stream(int sweep, int doubles)
     size_t n = frame(f, LIT(P_DONE), o.count, LIT("}}"));
     if (send_buf(s, f, n, 0) < 0)
         fail(1, "timed out after %g s", o.seconds);
-    zmq_close(s);
-    while (zmq_ctx_term(ctx) < 0 && errno == EINTR) /* sends what is queued */
-        if (timed_out)
-            fail(1, "timed out after %g s", o.seconds);
-    done_cpu();
+    close_and_leave(s);
 }
 
 static void server_stream(void)
@@ -522,6 +543,110 @@ static void client_latency(void)
            (unsigned long long)i, (unsigned long long)pct(rtt, i, 0.50),
            (unsigned long long)pct(rtt, i, 0.99), (unsigned long long)pct(rtt, i, 0.999),
            (unsigned long long)cpu_ns(), timeout ? ",\"timedOut\":true" : "");
+    leave(0);
+}
+
+/* ---- echo ------------------------------------------------------------------------------- */
+
+/* Every message parsed and written again, to the peer it came from. */
+static void server_echo(void)
+{
+    void *s = sock(ZMQ_ROUTER);
+    setopt_int(s, ZMQ_LINGER, (int)(o.seconds * 1000));
+    bind_ready(s);
+    zmq_msg_t id, m;
+    zmq_msg_init(&id);
+    zmq_msg_init(&m);
+    size_t cap = 65536;
+    char *out = malloc(cap);
+    for (uint64_t n = 0; n < o.count; n++) {
+        if (recv_msg(s, &id, 0) < 0 || recv_msg(s, &m, 0) < 0)
+            fail(1, "timed out after %g s with %llu of %llu echoes", o.seconds,
+                 (unsigned long long)n, (unsigned long long)o.count);
+        json_error_t e;
+        json_t *root = json_loadb(zmq_msg_data(&m), zmq_msg_size(&m), 0, &e);
+        if (root == NULL)
+            fail(1, "echo %llu: not JSON: %s", (unsigned long long)n, e.text);
+        const char *type = json_string_value(json_object_get(root, "type"));
+        if (type == NULL || strcmp(type, "e") != 0)
+            fail(1, "echo %llu: not an event of type e", (unsigned long long)n);
+        size_t len;
+        while ((len = json_dumpb(root, out, cap, JSON_COMPACT)) > cap)
+            if ((out = realloc(out, cap = len)) == NULL)
+                fail(1, "out of memory");
+        if (len == 0)
+            fail(1, "echo %llu: json_dumpb failed", (unsigned long long)n);
+        json_decref(root);
+        if (zmq_msg_send(&id, s, ZMQ_SNDMORE) < 0 || send_buf(s, out, len, 0) < 0)
+            fail(1, "echo %llu: zmq_send: %s", (unsigned long long)n, zmq_strerror(errno));
+    }
+    close_and_leave(s); /* with the last echoes */
+}
+
+static void client_echo(void)
+{
+    shape_t shape;
+    const char *why = shape_load(&shape, o.shapes, o.shape);
+    if (why)
+        fail(2, "%s: shape %s: %s", o.shapes, o.shape, why);
+    json_t *shape_i[SHAPE_MAX_VALUES];
+    size_t longest = 0;
+    for (size_t k = 0; k < shape.n; k++) {
+        shape_i[k] = json_object_get(shape.value[k], "i");
+        if (shape.tail_len[k] > longest)
+            longest = shape.tail_len[k];
+    }
+    void *s = sock(ZMQ_DEALER);
+    setopt_int(s, ZMQ_LINGER, 0);
+    connect_to(s);
+    char *f = malloc(sizeof P_E + 20 + longest + 1);
+    zmq_msg_t m;
+    zmq_msg_init(&m);
+    uint64_t sent = 0, echoed = 0, t0 = 0;
+    int timeout = 0;
+    while (echoed < o.count && !timeout) {
+        for (; sent < o.count && sent - echoed < ECHO_WINDOW; sent++) {
+            size_t k = sent % shape.n;
+            size_t n = frame(f, LIT(P_E), sent, shape.tail[k], shape.tail_len[k]);
+            f[n++] = '}';
+            if (sent == 0)
+                t0 = now_ns();
+            if (send_buf(s, f, n, 0) < 0) {
+                timeout = 1;
+                break;
+            }
+        }
+        int r = timeout ? -1 : recv_msg(s, &m, 0);
+        if (r < 0) {
+            timeout = 1;
+            break;
+        }
+        json_error_t e;
+        json_t *root = json_loadb(zmq_msg_data(&m), (size_t)r, 0, &e);
+        json_t *data = json_object_get(root, "data");
+        json_t *i = json_object_get(data, "i");
+        const char *type = json_string_value(json_object_get(root, "type"));
+        if (type == NULL || strcmp(type, "e") != 0 || !json_is_integer(i) ||
+            (uint64_t)json_integer_value(i) != echoed) {
+            char shown[HDR + 1];
+            show(zmq_msg_data(&m), (size_t)r, shown, sizeof shown);
+            fail(1, "echo: expected an event e with i=%llu, got: %s", (unsigned long long)echoed,
+                 root ? shown : e.text);
+        }
+        if (echoed % ECHO_CHECK_EVERY == 0) {
+            size_t k = echoed % shape.n;
+            json_integer_set(shape_i[k], (json_int_t)echoed); /* the value as it was sent */
+            if (!json_equal(data, shape.value[k]))
+                fail(1, "echo %llu: the value changed on the way", (unsigned long long)echoed);
+        }
+        json_decref(root);
+        echoed++;
+    }
+    uint64_t t1 = now_ns();
+    printf("{\"ev\":\"result\",\"count\":%llu,\"seconds\":%.9f,\"bytes\":%llu,\"cpu_ns\":%llu%s}\n",
+           (unsigned long long)echoed, t0 ? (double)(t1 - t0) / 1e9 : 0.0,
+           (unsigned long long)shape_bytes(&shape, echoed), (unsigned long long)cpu_ns(),
+           timeout ? ",\"timedOut\":true" : "");
     leave(0);
 }
 
@@ -724,7 +849,7 @@ int main(int argc, char **argv)
     o.clients = -1;
     if (argc < 2 || (strcmp(argv[1], "server") && strcmp(argv[1], "client")))
         fail(2, "usage: bench_zmq server|client --transport unix|tcp --endpoint E --test T "
-                "[--count N] [--size N] [--clients N] [--seconds S]");
+                "[--count N] [--size N] [--clients N] [--seconds S] [--shapes FILE --shape NAME]");
     o.server = !strcmp(argv[1], "server");
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
@@ -737,6 +862,10 @@ int main(int argc, char **argv)
             o.endpoint = v;
         else if (!strcmp(a, "--test"))
             o.test = v;
+        else if (!strcmp(a, "--shapes"))
+            o.shapes = v;
+        else if (!strcmp(a, "--shape"))
+            o.shape = v;
         else if (!strcmp(a, "--count")) {
             o.count = num_arg(a, v);
             count_given = 1;
@@ -799,6 +928,13 @@ int main(int argc, char **argv)
             server_idle();
         else
             client_idle();
+    } else if (!strcmp(o.test, "echo")) {
+        if (!o.shapes || !o.shape)
+            fail(2, "echo: --shapes FILE and --shape NAME are required");
+        if (o.server)
+            server_echo();
+        else
+            client_echo();
     } else {
         fail(2, "unknown --test %s", o.test);
     }

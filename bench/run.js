@@ -19,17 +19,20 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { spawn, spawnSync } = require('node:child_process');
+const { loadShapes, frameBytes } = require('./node/shapes.js');
 
 const ROOT = path.resolve(__dirname, '..');
+const SHAPES_FILE = path.join(ROOT, 'bench', 'shapes.json'); // the echo test's payloads
 
 const USAGE = `usage: node bench/run.js [options]
   --smoke          one run per cell, small fixed counts (about a second per benchmark),
                    broadcast to 10 clients, idle with 100, 200 handshakes, no 1 MiB sweep
-                   (20 raw writes of 1 MiB)
+                   (20 raw writes of 1 MiB), echo for a few shapes only
   --runs N         runs per cell (default 3; 1 with --smoke); median and min–max
   --only REGEX     run only the cells whose key matches (case-insensitive), keys being
                    BENCH/TRANSPORT/IMPL, e.g. throughput/unix/nipc, sweep-64k/tcp/raw,
-                   raw-1m/unix/node-ipc, handshakes/tls/node-ipc
+                   raw-1m/unix/node-ipc, handshakes/tls/node-ipc, echo-rows/tcp/zmq
+                   ('^echo-': the echo test for every shape of bench/shapes.json)
                    (--list shows them all)
   --json FILE      write every run's raw lines and derived numbers to FILE
   --build-dir DIR  the CMake build tree holding bench/bench_* (default: build, or
@@ -189,10 +192,14 @@ const MiB = 1024 * 1024;
 // 2000 round trips so that p99.9 means something) and the most it will use; payload: the
 // payload bytes of an event when --size does not give them (eight doubles: 64 bytes);
 // transports: where it runs (default unix and tcp; tls only where listed); impls: who runs it
-// (default everyone).
+// (default everyone); shape: the echo test's shape, by its name in bench/shapes.json.
 const ALL = ['unix', 'tcp', 'tls'];
 const RAW = ['nipc', 'node-ipc', 'raw'];
-function benchmarks(pinned) {
+const ECHO = ['nipc', 'node-ipc', 'zmq'];
+// The shapes the smoke run echoes: the baseline, numbers, the shape that changes every event
+// and the long string.
+const ECHO_SMOKE = ['small', 'fractions', 'rotate', 'string4k'];
+function benchmarks(pinned, shapes) {
     const list = [
         { id: 'throughput', kind: 'stream', test: 'throughput', transports: ALL, smoke: 20000, c0: 20000, cmax: 50e6 },
         { id: 'sweep-16', kind: 'stream', test: 'sweep', size: 16, smoke: 20000, c0: 20000, cmax: 50e6 },
@@ -205,6 +212,11 @@ function benchmarks(pinned) {
         { id: 'raw-1k', kind: 'stream', test: 'raw', size: KiB, impls: RAW, smoke: 5000, c0: 5000, cmax: 50e6 },
         { id: 'raw-64k', kind: 'stream', test: 'raw', size: 64 * KiB, impls: RAW, smoke: 200, c0: 200, cmax: 1e6 },
         { id: 'raw-1m', kind: 'stream', test: 'raw', size: MiB, impls: RAW, smoke: 20, c0: 20, cmax: 30e3 },
+        // Events echoed, one per shape; the client measures.
+        ...shapes.map((sh) => ({
+            id: `echo-${sh.name}`, kind: 'echo', test: 'echo', shape: sh, impls: ECHO,
+            smoke: ECHO_SMOKE.includes(sh.name) ? 2000 : null, c0: 5000, cmax: 20e6,
+        })),
     ];
     if (pinned) {
         list.push(
@@ -473,7 +485,13 @@ class Driver {
         this.pinned = pinningAvailable(this.taskset, this.machine.nproc);
         this.fdLimit = fdLimit();
         this.impls = implementations(opts.buildDir);
-        this.benches = benchmarks(this.pinned);
+        let shapes;
+        try {
+            shapes = loadShapes(SHAPES_FILE);
+        } catch (err) {
+            die(err.message);
+        }
+        this.benches = benchmarks(this.pinned, shapes);
         this.cells = new Map(); // key -> cell
         this.notes = [];
         this.failures = [];
@@ -518,21 +536,22 @@ class Driver {
         if (count !== undefined && count !== null) a.push('--count', String(count));
         if (bench.size) a.push('--size', String(bench.size));
         if (bench.clients) a.push('--clients', String(bench.clients));
+        if (bench.shape) a.push('--shapes', SHAPES_FILE, '--shape', bench.shape.name);
         return a;
     }
 
     // Starts a server and waits for its ready line; returns [server, endpoint, ms to ready].
     // A server, then one client run to its result line: the round-trip tests (latency,
-    // handshakes). Returns the client's result and when it was started.
+    // handshakes, echo). Returns the client's result, when it was started, and the server.
     async serveAndRunClient(run, impl, transport, bench, count, tmp, cpus) {
         const extra = this.extra(bench, count);
-        const [, ep] = await this.startServer(run, impl, transport, bench, extra, tmp, false);
+        const [server, ep] = await this.startServer(run, impl, transport, bench, extra, tmp, false);
         const t0 = nowMs();
         const client = run.spawn('client',
             this.argv(impl, 'client', cpus.client, transport, ep, bench, extra, false));
         const res = await run.wait(client.waitFor((l) => l.ev === 'result', 'a result line'));
         timedOut('client', res);
-        return { t0, res };
+        return { t0, res, server };
     }
 
     async startServer(run, impl, transport, bench, extra, tmp, rawFds) {
@@ -622,6 +641,19 @@ class Driver {
             return {
                 count, wall: res.t_ms - t0, seconds: (res.t_ms - t0) / 1000,
                 p50: res.p50 / 1000, p99: res.p99 / 1000, p999: res.p999 / 1000,
+            };
+        }
+        case 'echo': {
+            const { t0, res, server } = await this.serveAndRunClient(run, impl, transport, bench, count, tmp, cpus);
+            if (res.count !== count) throw new BenchFail(`client counted ${res.count} echoes, want ${count}`);
+            if (!isNum(res.seconds) || res.seconds <= 0) throw new BenchFail(`bad seconds in ${JSON.stringify(res)}`);
+            const bytes = frameBytes(bench.shape.texts, count);
+            if (res.bytes !== bytes) throw new BenchFail(`client says ${res.bytes} bytes, the shape makes ${bytes}`);
+            // The server's CPU time: it ends once the client has gone.
+            await run.wait(Promise.race([server.closed, sleep(2000)]));
+            return {
+                count, seconds: res.seconds, wall: res.t_ms - t0, rate: count / res.seconds, bytes,
+                cpu_client: isNum(res.cpu_ns) ? res.cpu_ns : null, cpu_server: lastCpuNs(server),
             };
         }
         case 'handshakes': {
@@ -810,6 +842,7 @@ class Driver {
             case 'latency': return `p50 ${fmtNum(m.p50)} µs`;
             case 'broadcast': return `${fmtNum(m.rate)} deliveries/s`;
             case 'handshakes': return `${fmtNum(m.rate)} connections/s`;
+            case 'echo': return `${fmtNum(m.rate)} ev/s`;
             case 'idle': return `${fmtNum(m.rss_mib)} MiB`;
             case 'startup': return `${fmtNum(m.ms)} ms`;
             default: return '?';
@@ -886,8 +919,6 @@ function strWidth(s) {
 function report(d) {
     const shown = d.impls.filter((i) => i.available && [...d.cells.values()].some((c) => c.impl === i.name));
     const names = shown.map((i) => i.name);
-    const hasNodeIpc = names.includes('node-ipc') && names.includes('nipc');
-    const hasRaw = names.includes('raw') && names.includes('nipc');
     const out = [];
     const m = d.machine;
     out.push(`nipc benchmarks, ${m.date}`);
@@ -904,53 +935,60 @@ function report(d) {
 
     const cell = (bench, transport, impl) => d.cells.get(`${bench}/${transport}/${impl}`);
     // A section: rows of [labels..., bench id, getter]; nothing printed when no cell ran.
-    const section = (title, labelNames, rowDefs, withRaw) => {
+    // `versus` names the implementations nipc is divided by in ratio columns of their own
+    // (each shown when both it and nipc ran somewhere in this invocation).
+    const section = (title, labelNames, rowDefs, versus = ['node-ipc']) => {
         // Columns only for the implementations that ran a cell of this section (the
         // variants run in the latency tests only).
         const cols = names.filter((n) => rowDefs.some((def) => cell(def.bench, def.transport, n)));
-        const header = [...labelNames, ...cols];
-        if (hasNodeIpc) header.push('nipc/node-ipc');
-        if (withRaw && hasRaw) header.push('nipc/raw');
+        const ratios = versus.filter((n) => names.includes(n) && names.includes('nipc'));
+        const header = [...labelNames, ...cols, ...ratios.map((n) => `nipc/${n}`)];
         const rows = [];
         for (const def of rowDefs) {
             const cs = cols.map((n) => cellSummary(cell(def.bench, def.transport, n), def.get));
             if (cs.every((c) => c.text === '')) continue;
             const row = [...def.labels, ...cs.map((c) => c.text)];
             const v = (n) => (cols.includes(n) ? cs[cols.indexOf(n)].value : null);
-            if (hasNodeIpc) row.push(v('nipc') !== null && v('node-ipc') ? fmtRatio(v('nipc') / v('node-ipc')) : '');
-            if (withRaw && hasRaw) row.push(v('nipc') !== null && v('raw') ? fmtRatio(v('nipc') / v('raw')) : '');
+            for (const n of ratios) row.push(v('nipc') !== null && v(n) ? fmtRatio(v('nipc') / v(n)) : '');
             rows.push(row);
         }
         if (rows.length) out.push('', renderTable(title, header, rows, labelNames.length));
     };
+    const withRaw = ['node-ipc', 'raw'];
     const benchIds = new Set(d.benches.map((b) => b.id));
     const defs = (ids, fn) => TRANSPORTS.flatMap((t) => ids.filter((id) => benchIds.has(id)).flatMap((id) => fn(t, id)));
 
     section('Throughput: small events per second (higher is better)', ['transport'],
-        defs(['throughput'], (t, id) => [{ labels: [t], bench: id, transport: t, get: (x) => x.rate }]), true);
+        defs(['throughput'], (t, id) => [{ labels: [t], bench: id, transport: t, get: (x) => x.rate }]), withRaw);
 
     const sizes = {
         'sweep-16': '16 B', 'sweep-1k': '1 KiB', 'sweep-64k': '64 KiB', 'sweep-1m': '1 MiB', 'sweep-doubles': '8 doubles',
     };
     section('Payload sweep: MB/s of payload (higher is better)', ['transport', 'payload'],
-        defs(Object.keys(sizes), (t, id) => [{ labels: [t, sizes[id]], bench: id, transport: t, get: (x) => x.mbps }]), true);
+        defs(Object.keys(sizes), (t, id) => [{ labels: [t, sizes[id]], bench: id, transport: t, get: (x) => x.mbps }]), withRaw);
 
     const raws = { 'raw-16': '16 B', 'raw-1k': '1 KiB', 'raw-64k': '64 KiB', 'raw-1m': '1 MiB' };
     section('Raw mode: MB/s of one-way writes, no framing (higher is better)', ['transport', 'write'],
-        defs(Object.keys(raws), (t, id) => [{ labels: [t, raws[id]], bench: id, transport: t, get: (x) => x.mbps }]), true);
+        defs(Object.keys(raws), (t, id) => [{ labels: [t, raws[id]], bench: id, transport: t, get: (x) => x.mbps }]), withRaw);
+
+    // Echo: a row per shape (in the file's order) and transport.
+    const echoes = d.benches.filter((b) => b.kind === 'echo');
+    section('Echo: events per second by shape (higher is better)', ['shape', 'transport'],
+        echoes.flatMap((b) => TRANSPORTS.map((t) => ({ labels: [b.shape.name, t], bench: b.id, transport: t, get: (x) => x.rate }))),
+        ['node-ipc', 'zmq']);
 
     const cores = { 'latency-same': 'same core', 'latency-cross': 'cross core', latency: 'unpinned' };
     section('Latency: round trip in µs (lower is better)', ['transport', 'cores', 'pct'],
         defs(Object.keys(cores), (t, id) => [['p50', 'p50'], ['p99', 'p99'], ['p999', 'p99.9']].map(([k, label]) => (
             { labels: [t, cores[id], label], bench: id, transport: t, get: (x) => x[k] })
-        )), true);
+        )), withRaw);
 
     section('Handshakes: connections per second, each connect (+ TLS handshake) + one round trip + close, one after another (higher is better)',
-        ['transport'], defs(['handshakes'], (t, id) => [{ labels: [t], bench: id, transport: t, get: (x) => x.rate }]), false);
+        ['transport'], defs(['handshakes'], (t, id) => [{ labels: [t], bench: id, transport: t, get: (x) => x.rate }]));
 
     const bc = ['broadcast-10', 'broadcast-100', 'broadcast-1000'];
     section('Broadcast: deliveries per second (higher is better)', ['transport', 'clients'],
-        defs(bc, (t, id) => [{ labels: [t, id.split('-')[1]], bench: id, transport: t, get: (x) => x.rate }]), false);
+        defs(bc, (t, id) => [{ labels: [t, id.split('-')[1]], bench: id, transport: t, get: (x) => x.rate }]));
 
     // Idle: the 0 row is the server's RSS before the client of the first idle cell connects.
     const idle = d.benches.filter((b) => b.kind === 'idle').map((b) => b.id);
@@ -962,12 +1000,12 @@ function report(d) {
             if (f) rows.push({ labels: [t, '0'], bench: f, transport: t, get: (x) => x.rss0_mib });
             for (const id of idle) rows.push({ labels: [t, id.split('-')[1]], bench: id, transport: t, get: (x) => x.rss_mib });
             return rows;
-        }), false);
+        }));
     section('Idle memory per connection: KiB, (RSS(N) - RSS(0)) / N (lower is better)', ['transport', 'connections'],
-        defs(idle, (t, id) => [{ labels: [t, id.split('-')[1]], bench: id, transport: t, get: (x) => x.kib_per_conn }]), false);
+        defs(idle, (t, id) => [{ labels: [t, id.split('-')[1]], bench: id, transport: t, get: (x) => x.kib_per_conn }]));
 
     section('Startup: ms from spawn to ready (lower is better)', ['transport'],
-        defs(['startup'], (t, id) => [{ labels: [t], bench: id, transport: t, get: (x) => x.ms }]), false);
+        defs(['startup'], (t, id) => [{ labels: [t], bench: id, transport: t, get: (x) => x.ms }]));
 
     const per = (ns, mm) => (ns === null ? null : ns / mm.count); // ns per event = ms per 1M events
     section('CPU time per million events: ms, from the throughput test (lower is better)', ['transport', 'side'],
@@ -976,7 +1014,7 @@ function report(d) {
                 get: (x) => (x.cpu_server === null || x.cpu_client === null ? null : per(x.cpu_server + x.cpu_client, x)) },
             { labels: [t, 'server'], bench: id, transport: t, get: (x) => per(x.cpu_server, x) },
             { labels: [t, 'client'], bench: id, transport: t, get: (x) => per(x.cpu_client, x) },
-        ]), false);
+        ]));
 
     if (d.notes.length) out.push('', 'Notes:', ...d.notes.map((n) => `  ${n}`));
     if (d.failures.length) out.push('', `FAILED runs (${d.failures.length}):`, ...d.failures.map((f) => `  ${f}`));

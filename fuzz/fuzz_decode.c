@@ -14,10 +14,11 @@
  * jansson's parser): the same accept or refuse, code and error payload, type and data, down
  * to key order and integer or real typing. A value a handler kept must never change. What
  * is accepted must also re-encode (nipc__msg_encode) to a frame that decodes to the same
- * type and an equal value, render for the log, and say maybe_request whenever the data is
+ * type and an equal value, render for the log, and flag (NIPC_HINT_*) whenever the data is
  * a request's (its first key "$req"), since request.c unwraps only those.
  */
 #include "fuzz.h"
+#include "hints.h"
 #include "json_eq.h"
 
 #include "core/core.h"
@@ -52,21 +53,11 @@ static void expect_same(const nipc_msg_t *ref, const nipc_msg_t *got, const char
 }
 
 /* What request.c would take as a request: an object whose first key is "$req". */
-static bool looks_like_request(const json_t *data)
-{
-    if (!json_is_object(data))
-        return false;
-    void *it = json_object_iter((json_t *)data);
-    return it != NULL && json_object_iter_key_len(it) == 4 &&
-           memcmp(json_object_iter_key(it), "$req", 4) == 0;
-}
-
 static void check_accepted(const nipc_msg_t *m, const char *p, size_t n)
 {
-    FUZZ_CHECK(m->maybe_request || !looks_like_request(m->data),
-               "a request's data, but maybe_request is false: %s", fuzz_show(p, n));
+    FUZZ_CHECK(fuzz_hints_hold(m), "a request or an id not flagged: %s", fuzz_show(p, n));
     int64_t id;
-    json_t *inner = nipc__request_unwrap(m->data, m->maybe_request, &id);
+    json_t *inner = nipc__request_unwrap(m->data, m->hints & NIPC_HINT_REQUEST, &id);
     FUZZ_CHECK(id >= 0 && (id == 0) == (inner == m->data), "request id %lld", (long long)id);
 
     nipc_buf_t b;

@@ -8,7 +8,7 @@
  * allowed. The fast path may give up on any frame (then the general path decodes it, and
  * nipc__msg_decode must give exactly the general path's result, errors and payloads
  * included); what it accepts, the general path must accept with the same type, the same
- * data down to key order and integer or real typing, and the same maybe_request whenever
+ * data down to key order and integer or real typing, and the hints (NIPC_HINT_*) on whenever
  * the data is a request's.
  *
  * General against jansson (json_loadb with JSON_DECODE_ANY | JSON_ALLOW_NUL): the same
@@ -26,6 +26,7 @@
  * refused by both.
  */
 #include "fuzz.h"
+#include "hints.h"
 #include "json_eq.h"
 
 #include "core/core.h"
@@ -90,13 +91,6 @@ static bool reserved(const char *type)
         if (strcmp(type, names[i]) == 0)
             return true;
     return false;
-}
-
-static bool first_key_is_req(const json_t *data)
-{
-    void *it = json_is_object(data) ? json_object_iter((json_t *)data) : NULL;
-    return it != NULL && json_object_iter_key_len(it) == 4 &&
-           memcmp(json_object_iter_key(it), "$req", 4) == 0;
 }
 
 /* The general path's result against what jansson alone makes of the frame. */
@@ -164,9 +158,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(d.type_len == g.type_len && memcmp(d.type, g.type, g.type_len) == 0,
                    "another type: %s", fuzz_show(p, n));
         FUZZ_CHECK(th_same_tree(d.data, g.data), "other data: %s", fuzz_show(p, n));
-        FUZZ_CHECK(g.maybe_request || !first_key_is_req(g.data), "general: maybe_request");
-        FUZZ_CHECK(d.maybe_request || !first_key_is_req(d.data), "a request not flagged: %s",
-                   fuzz_show(p, n));
+        FUZZ_CHECK(fuzz_hints_hold(&g), "general: a hint off that should be on");
+        FUZZ_CHECK(fuzz_hints_hold(&d), "a request or an id not flagged: %s", fuzz_show(p, n));
     }
 
     /* The fast parser alone: it gives up, or agrees. */
@@ -179,7 +172,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                        f.type[f.type_len] == '\0',
                    "fast: another type: %s", fuzz_show(p, n));
         FUZZ_CHECK(th_same_tree(f.data, g.data), "fast: other data: %s", fuzz_show(p, n));
-        FUZZ_CHECK(f.maybe_request || !first_key_is_req(f.data), "fast: a request not flagged");
+        FUZZ_CHECK(fuzz_hints_hold(&f), "fast: a request or an id not flagged: %s",
+                   fuzz_show(p, n));
         nipc__msg_clear(&f);
     } else {
         FUZZ_CHECK(f.decoded == NULL, "the fast path gave up but left a tree");

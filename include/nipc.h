@@ -25,8 +25,9 @@
  *  - nipc_socket_t (a stream peer): until its `close` event returns, which follows
  *    `socket.disconnected`; a UDP sender's socket only during its handler;
  *  - nipc_client_t: until the `destroy` that follows nipc_client_close() or
- *    nipc_disconnect() returns. A client whose retries ran out is destroyed but not closed:
- *    it stays valid (and in of[]) and its emits return NIPC_EDESTROYED.
+ *    nipc_disconnect() returns. A client whose retries ran out (or whose retrying was
+ *    stopped, nipc_client_stop_retrying()) is destroyed but not closed: it stays valid (and
+ *    in of[]) and its emits return NIPC_EDESTROYED.
  *
  * Nothing accepted is lost silently: every frame that an emit accepted (returned 0) and
  * nipc then discards, because its connection was lost, closed without flush, timed out in
@@ -133,7 +134,9 @@ typedef struct nipc_config {
     unsigned retry;           /* 500: milliseconds between reconnect attempts, a fixed
                                  interval (C7) unless retry_backoff grows it */
     long max_retries;         /* NIPC_RETRY_FOREVER; 0 means no retry (C8) */
-    bool stop_retrying;       /* false: true means never reconnect (C10) */
+    bool stop_retrying;       /* false: true means never reconnect (C10); each client's
+                                 starting value, which nipc_client_stop_retrying() and
+                                 nipc_client_resume_retrying() change at run time */
     bool readable_all;        /* false: socket file mode |= 0444 (S5) */
     bool writable_all;        /* false: socket file mode |= 0222 (S5) */
     struct {                  /* node-ipc's config.interface, for TCP clients (C16) */
@@ -788,6 +791,40 @@ NIPC_EXTERN int nipc_disconnect(nipc_t *ipc, const char *id);
 NIPC_EXTERN int nipc_client_close(nipc_client_t *client, bool flush);
 
 /*
+ * node-ipc's stopRetrying set to true "in real time", for this client alone (node-ipc's flag
+ * is in the config every client of an instance shares; nipc copies the config at nipc_new,
+ * and a client's flag starts as the config's stop_retrying). From this call on the client
+ * does not reconnect, whatever max_retries says:
+ *  - between attempts (after `disconnect`, waiting for the next one): the armed attempt is
+ *    called off and the client ends as one whose retries ran out: from the loop, `drop` for
+ *    the frames queued while connecting, if any (the last attempt's error), then `destroy`.
+ *    No attempt is made (node-ipc's timer would still make one);
+ *  - connecting: that attempt goes on; if it fails, `error`, `disconnect`, `drop` for what
+ *    was queued, and `destroy`;
+ *  - connected: nothing changes until the connection is lost (or closed by the server):
+ *    then `disconnect` and `destroy`, no retry, as node-ipc does;
+ *  - already destroyed: nothing now; nipc_connect_to() with its id starts it again, for one
+ *    attempt and no retry, as a connectTo() under node-ipc's stopRetrying would.
+ * A destroyed client stays valid and in of[], its emits return NIPC_EDESTROYED. No event
+ * comes inside the call. Returns 0 (also when already stopped), UV_EINVAL for client NULL,
+ * NIPC_EDESTROYED after nipc_client_close() / nipc_disconnect() or while freeing.
+ * Since 0.4.0.
+ */
+NIPC_EXTERN int nipc_client_stop_retrying(nipc_client_t *client);
+/*
+ * Undoes nipc_client_stop_retrying() (node-ipc's stopRetrying set back to false), and clears
+ * a stop_retrying the config gave: the config's rule applies again, with retries_remaining
+ * as it stood (node-ipc's stop leaves retriesRemaining alone, and a `connect` resets it)
+ * and the backoff where it was. A client stopped between attempts whose `destroy` has not
+ * come yet goes on waiting, for what was left of the wait, and no event comes of the stop;
+ * a destroyed client is not started again (nipc_connect_to() does that, and it will then
+ * retry). No event comes inside the call. Returns 0 (also when not stopped), UV_EINVAL for
+ * client NULL, NIPC_EDESTROYED after nipc_client_close() / nipc_disconnect() or while
+ * freeing. Since 0.4.0.
+ */
+NIPC_EXTERN int nipc_client_resume_retrying(nipc_client_t *client);
+
+/*
  * One frame to the server. While connecting (first attempt or a retry), the frame is queued
  * and written once connected. Returns 0 when queued, the encoding and queue errors of
  * nipc_server_emit(), or:
@@ -812,6 +849,12 @@ NIPC_EXTERN const char *nipc_client_path(const nipc_client_t *client);
 NIPC_EXTERN bool nipc_client_connected(const nipc_client_t *client);
 /* node-ipc's retriesRemaining; NIPC_RETRY_FOREVER when unbounded. */
 NIPC_EXTERN long nipc_client_retries_remaining(const nipc_client_t *client);
+/* Whether the client would try again if its connection closed, or its attempt failed, now:
+ * false when stopped (nipc_client_stop_retrying, the config's stop_retrying), closed,
+ * destroyed, or with no retry left; true while waiting for an attempt already armed. A
+ * certificate that will fail verification (without tls.retry_unverified) also ends
+ * retrying, which this cannot foresee. Since 0.4.0. */
+NIPC_EXTERN bool nipc_client_retrying(const nipc_client_t *client);
 /* The server's verified certificate subject while connected over TLS, or NULL. Since 0.2.0. */
 NIPC_EXTERN const char *nipc_client_tls_subject(const nipc_client_t *client);
 /* The server's pid, uid and gid while connected over a Unix socket: 0, UV_ENOTCONN, or

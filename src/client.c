@@ -13,6 +13,11 @@
  * disconnect, or no retries remain: `disconnect` then `destroy`. Otherwise arm the timer
  * (`retry` ms) and publish `disconnect`; when it fires, spend one retry and connect again.
  * retries_remaining is reset to max_retries after each `connect` is published (C8).
+ * stop_retrying starts as the config's and is the client's own from then on: node-ipc's
+ * stopRetrying set "in real time" (nipc_client_stop_retrying / _resume_retrying). A stop
+ * between attempts also calls the armed attempt off, which node-ipc's timer does not, and
+ * ends the client from the loop (final_d) as a client whose retries ran out; a resume
+ * before that end has come re-arms the timer with the time that was left (paused_ms).
  * Beyond node-ipc, the wait may grow (retry_backoff, up to retry_max_ms) and be drawn
  * shorter (retry_jitter); `wait` holds the next one before jitter and goes back to `retry`
  * wherever retries_remaining is reset. The defaults make every wait `retry` ms exactly.
@@ -46,16 +51,18 @@ struct nipc_client_s {
     int attempt_err;           /* an attempt that failed before it began, reported later */
     int last_err;              /* the last attempt's error: why a queue never left */
     nipc_deferred_t attempt_d; /* reports attempt_err */
-    nipc_deferred_t final_d;   /* a close between attempts: `destroy` from the loop */
+    nipc_deferred_t final_d;   /* a close or a stop between attempts: `destroy` from the loop */
     nipc_events_t events;
     uv_timer_t timer;
     enum client_state state;
     long retries_remaining;
     double wait; /* the next wait between attempts before jitter, from `retry` up (backoff) */
+    uint64_t paused_ms; /* what was left of the wait a stop between attempts called off */
     bool in_table;
     bool explicit_disconnect;
-    bool discard;    /* closed without flush: what is queued is dropped (UV_ECANCELED) */
-    bool finalizing; /* its handles are closing; freed when both are closed */
+    bool stop_retrying; /* no reconnect: the config's stop_retrying, or a stop at run time */
+    bool discard;       /* closed without flush: what is queued is dropped (UV_ECANCELED) */
+    bool finalizing;    /* its handles are closing; freed when both are closed */
     bool timer_closed;
 };
 
@@ -232,7 +239,7 @@ static uint64_t next_wait(nipc_client_t *cl)
 static void after_close(nipc_client_t *cl)
 {
     const nipc_config_t *cfg = &cl->ipc->cfg;
-    if (cl->explicit_disconnect || cfg->stop_retrying ||
+    if (cl->explicit_disconnect || cl->stop_retrying ||
         (verification_failed(cl->last_err) && !cfg->tls.retry_unverified) ||
         (cl->retries_remaining != NIPC_RETRY_FOREVER && cl->retries_remaining < 1)) {
         nipc_log(cl->ipc, "%s: connection closed, not retrying", cl->id);
@@ -360,7 +367,7 @@ static int connect_now(nipc_client_t *cl)
     return 0;
 }
 
-static void on_client_message(nipc_conn_t *c, const char *type, json_t *data, bool maybe_request)
+static void on_client_message(nipc_conn_t *c, const char *type, json_t *data, unsigned hints)
 {
     nipc_client_t *cl = (nipc_client_t *)c;
     if (nipc__log_on(cl->ipc)) {
@@ -370,7 +377,7 @@ static void on_client_message(nipc_conn_t *c, const char *type, json_t *data, bo
     if (nipc__request_reply(c, type, data))
         return;
     nipc_event_t ev = {.type = type, .client = cl};
-    ev.data = nipc__request_unwrap(data, maybe_request, &ev.request);
+    ev.data = nipc__request_unwrap(data, hints & NIPC_HINT_REQUEST, &ev.request);
     nipc__publish(cl->ipc, &cl->events, &ev);
 }
 
@@ -450,6 +457,7 @@ static int open_client(nipc_t *ipc, const char *id, char *where, bool net, int p
     cl->port = port;
     cl->retries_remaining = ipc->cfg.max_retries;
     cl->wait = ipc->cfg.retry;
+    cl->stop_retrying = ipc->cfg.stop_retrying;
     nipc__events_init(&cl->events);
     /* T1: config.tls turns TCP into TLS; Unix sockets ignore it, as in node-ipc. */
     nipc__conn_init(&cl->conn, ipc, &client_hooks,
@@ -525,8 +533,9 @@ int nipc_connect_to_net(nipc_t *ipc, const char *id, const char *host, int port,
     return open_client(ipc, id, h, true, port, out);
 }
 
-/* Closed between attempts or after retrying ended: `disconnect` was published at the close
- * already; the queue is reported and `destroy` ends the client. */
+/* Closed between attempts or after retrying ended, or retrying stopped between attempts:
+ * `disconnect` was published at the close already; the queue is reported and `destroy`
+ * ends the client. */
 static void publish_final(nipc_deferred_t *d)
 {
     destroyed(nipc__container_of(d, nipc_client_t, final_d));
@@ -561,6 +570,59 @@ int nipc_client_close(nipc_client_t *cl, bool flush)
         break;
     }
     return 0;
+}
+
+/* ---- retrying at run time ----------------------------------------------------------------- */
+
+/* Sets stop_retrying to `stop`: node-ipc's stopRetrying written at run time. */
+static int set_stop_retrying(nipc_client_t *cl, bool stop)
+{
+    if (cl == NULL)
+        return UV_EINVAL;
+    if (cl->explicit_disconnect || nipc__gone(cl->ipc))
+        return NIPC_EDESTROYED;
+    if (cl->stop_retrying == stop)
+        return 0;
+    cl->stop_retrying = stop;
+    nipc_log(cl->ipc, "%s: retrying %s", cl->id, stop ? "stopped" : "resumed");
+    /* Connecting or connected, the next close decides (after_close); destroyed, nothing
+     * happens until nipc_connect_to(). */
+    if (cl->state != WAITING)
+        return 0;
+    if (stop) {
+        /* The armed attempt is called off, and the client ends as one whose retries ran
+         * out: its `disconnect` came at the close, `drop` and `destroy` follow from the
+         * loop. */
+        cl->paused_ms = uv_timer_get_due_in(&cl->timer);
+        uv_timer_stop(&cl->timer);
+        nipc__defer(cl->ipc, &cl->final_d, publish_final);
+    } else if (cl->final_d.queued) {
+        /* Stopped between attempts, and the end that stop decided has not come yet: undone,
+         * the wait goes on with what was left of it. */
+        nipc__defer_cancel(cl->ipc, &cl->final_d);
+        uv_timer_start(&cl->timer, on_retry_timer, cl->paused_ms, 0);
+    }
+    return 0;
+}
+
+int nipc_client_stop_retrying(nipc_client_t *cl)
+{
+    return set_stop_retrying(cl, true);
+}
+
+int nipc_client_resume_retrying(nipc_client_t *cl)
+{
+    return set_stop_retrying(cl, false);
+}
+
+bool nipc_client_retrying(const nipc_client_t *cl)
+{
+    if (cl->explicit_disconnect || cl->stop_retrying || cl->state == DESTROYED ||
+        nipc__gone(cl->ipc))
+        return false;
+    /* Between attempts the next one is armed, its retry already granted. */
+    return cl->state == WAITING || cl->retries_remaining == NIPC_RETRY_FOREVER ||
+           cl->retries_remaining >= 1;
 }
 
 int nipc_disconnect(nipc_t *ipc, const char *id)

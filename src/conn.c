@@ -37,8 +37,10 @@
 #define READ_CHUNK ((size_t)64 * 1024)
 /* Reads grow up to this while the peer keeps the socket full, or a large frame is pending. */
 #define READ_CHUNK_MAX ((size_t)1024 * 1024)
-/* Past this many queued bytes a write starts at once instead of at the end of the turn. */
-#define FLUSH_THRESHOLD ((size_t)256 * 1024)
+/* Past this many queued bytes they are written at once instead of at the end of the turn: a
+ * peer that answers a batch of requests gets the first answers while the rest are made, so the
+ * two sides work at the same time. */
+#define FLUSH_THRESHOLD ((size_t)16 * 1024)
 /* A uv_buf_t holds an unsigned length: a larger write is cut into buffers of this size. */
 #define WRITE_PIECE ((size_t)1 << 30)
 /* Buffers on the stack for one write: a queue in more pieces (over 1 GiB, or strings
@@ -551,13 +553,25 @@ static void start_write(nipc_conn_t *c)
 /*
  * The end-of-turn write. It first writes synchronously what the socket takes now: in the
  * usual case that is everything, and no write request, completion callback or extra loop
- * iteration is needed. Only what is left goes through start_write().
+ * iteration is needed. Only what is left goes through start_write(). With `settle`, a queue
+ * that empties ends a flush-then-close or brings `drain`; without, from inside an emit, it
+ * does neither (no event inside a call), and the end of the turn does.
  */
-void nipc__conn_flush(nipc_conn_t *c)
+static void settled(nipc_conn_t *c)
 {
-    if (c->writing || !c->established || uv_is_closing(&c->u.handle) ||
-        nipc__buf_queued(&c->out) == 0) {
-        start_write(c);
+    if (c->close_after_flush)
+        finish_close(c);
+    else
+        maybe_drain(c); /* an early write may have emptied a queue that had refused */
+}
+
+static void flush_out(nipc_conn_t *c, bool settle)
+{
+    if (c->writing || !c->established || uv_is_closing(&c->u.handle))
+        return; /* the write's end goes on from there, or nothing can be written yet */
+    if (nipc__buf_queued(&c->out) == 0) {
+        if (settle)
+            settled(c);
         return;
     }
     /* A queue in more pieces than the stack holds tries its first ones. */
@@ -583,10 +597,13 @@ void nipc__conn_flush(nipc_conn_t *c)
     nipc__buf_reset(&c->out);
     c->out_frames = 0;
     lens_clear(&c->lens);
-    if (c->close_after_flush)
-        finish_close(c);
-    else
-        maybe_drain(c);
+    if (settle)
+        settled(c);
+}
+
+void nipc__conn_flush(nipc_conn_t *c)
+{
+    flush_out(c, true);
 }
 
 /*
@@ -600,10 +617,10 @@ static void enqueued(nipc_conn_t *c)
     c->sync_busy = c->sync;
     c->out_frames++;
     if (c->established) {
+        /* Scheduled either way: the end of the turn settles what the early write cannot. */
         if (nipc__buf_queued(&c->out) >= FLUSH_THRESHOLD)
-            start_write(c);
-        else
-            nipc__schedule_flush(c->ipc, c);
+            flush_out(c, false);
+        nipc__schedule_flush(c->ipc, c);
     }
 }
 

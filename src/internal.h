@@ -64,8 +64,8 @@ typedef struct nipc_deadlines {
 /* ---- conn.c: one connected peer over any stream transport ------------------------------ */
 
 typedef struct nipc_conn_hooks {
-    /* A decoded frame (S8, C5); with maybe_request, data may be a request's (request.c). */
-    void (*on_message)(nipc_conn_t *c, const char *type, json_t *data, bool maybe_request);
+    /* A decoded frame (S8, C5); hints (NIPC_HINT_*) say what data may hold. */
+    void (*on_message)(nipc_conn_t *c, const char *type, json_t *data, unsigned hints);
     /* Raw mode: the bytes of one read (R3). */
     void (*on_bytes)(nipc_conn_t *c, const char *p, size_t n);
     /* An error on this connection: a bad or refused frame (payload set, connection kept) or
@@ -432,7 +432,7 @@ void nipc__server_publish(nipc_server_t *s, const char *type, json_t *data, nipc
 void nipc__server_publish_error(nipc_server_t *s, int err, nipc_socket_t *sock);
 /* A frame arrived from `sock`: learn data.id (S9), log, publish. */
 void nipc__server_deliver(nipc_server_t *s, nipc_socket_t *sock, const char *type, json_t *data,
-                          bool maybe_request);
+                          unsigned hints);
 
 /* A datagram arrived from `from`: its frames are the server's (U2, U3). */
 void nipc__server_datagram(nipc_server_t *s, const char *p, size_t n, const struct sockaddr *from);

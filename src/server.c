@@ -42,7 +42,7 @@ static bool names_socket(const json_t *id)
 }
 
 void nipc__server_deliver(nipc_server_t *s, nipc_socket_t *sock, const char *type, json_t *data,
-                          bool maybe_request)
+                          unsigned hints)
 {
     if (nipc__log_on(s->ipc)) {
         nipc_log(s->ipc, "received event of : %s", type);
@@ -51,8 +51,9 @@ void nipc__server_deliver(nipc_server_t *s, nipc_socket_t *sock, const char *typ
     if (!sock->udp && nipc__request_reply(&sock->conn, type, data))
         return;
     nipc_event_t ev = {.type = type, .socket = sock, .server = s};
-    data = ev.data = nipc__request_unwrap(data, maybe_request, &ev.request);
-    json_t *id = json_is_object(data) ? json_object_get(data, "id") : NULL;
+    data = ev.data = nipc__request_unwrap(data, hints & NIPC_HINT_REQUEST, &ev.request);
+    json_t *id =
+        (hints & NIPC_HINT_ID) && json_is_object(data) ? json_object_get(data, "id") : NULL;
     if (names_socket(id)) {
         json_decref(sock->id);
         sock->id = json_incref(id);
@@ -111,10 +112,10 @@ void nipc__server_report_losses(nipc_server_t *s)
         drop_queue(s->sockets[i], UV_ECANCELED);
 }
 
-static void on_socket_message(nipc_conn_t *c, const char *type, json_t *data, bool maybe_request)
+static void on_socket_message(nipc_conn_t *c, const char *type, json_t *data, unsigned hints)
 {
     nipc_socket_t *sock = (nipc_socket_t *)c;
-    nipc__server_deliver(sock->server, sock, type, data, maybe_request);
+    nipc__server_deliver(sock->server, sock, type, data, hints);
 }
 
 /* Raw mode (R3): `data` with the bytes of one read, and the socket. */
@@ -295,7 +296,7 @@ void nipc__server_datagram(nipc_server_t *s, const char *p, size_t n, const stru
             if (!valid)
                 remember(s, from);
             valid = true;
-            nipc__server_deliver(s, &sock, m.type, m.data, m.maybe_request);
+            nipc__server_deliver(s, &sock, m.type, m.data, m.hints);
         }
         nipc__msg_clear(&m);
     }

@@ -6,8 +6,8 @@
 // (bench/README.md):
 //
 //   node bench_nodeipc.js server|client --transport unix|tcp|tls --endpoint PATH|HOST:PORT
-//        --test throughput|sweep|doubles|raw|latency|broadcast|idle|handshakes [--count N]
-//        [--size N] [--clients N] [--seconds S] [--certs DIR]
+//        --test throughput|sweep|doubles|raw|latency|broadcast|idle|handshakes|echo [--count N]
+//        [--size N] [--clients N] [--seconds S] [--certs DIR] [--shapes FILE --shape NAME]
 //
 // Its best honest configuration: config.silent = true, one emit per event (node-ipc has no
 // batching API), the default delimiter framing. The server uses serve(path) or
@@ -33,6 +33,12 @@
 //                      events, timed from the first to the one that completes the stream.
 //   latency            ping {i} -> pong {i}, --count round trips, each timed with
 //                      process.hrtime.bigint(); the client prints p50/p99/p99.9 in ns.
+//   echo               the client emits --count `e` events, event N the value N mod n of the
+//                      shape --shape of the file --shapes (bench/shapes.json, read by
+//                      ./shapes.js) with i = N, at most ECHO_WINDOW in flight; the server
+//                      emits each event's data back as it received it; the client checks
+//                      that every echo is the next and that every 64th is the value sent, and
+//                      prints {count, seconds, bytes}, timed from the first emit to the last echo.
 //   broadcast          the client process opens --clients connections, one IPCModule each;
 //                      once the server has them all it calls server.broadcast('m', {i}) --count
 //                      times; every connection checks its sequence; timed from the first bytes
@@ -56,6 +62,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { parseArgs } = require('node:util');
 const { IPCModule } = require(path.join(__dirname, '../../test/interop/node/node_modules/node-ipc-10'));
+const { ECHO_WINDOW, ECHO_CHECK_EVERY, loadShapes, frameBytes } = require('./shapes.js');
 
 const SERVER_ID = 'bench';
 
@@ -103,7 +110,7 @@ function parseCli(argv) {
     const role = argv[0];
     if (role !== 'server' && role !== 'client') {
         fail('usage: bench_nodeipc.js server|client --transport unix|tcp --endpoint E --test T '
-            + '[--count N] [--size N] [--clients N] [--seconds S]', 2);
+            + '[--count N] [--size N] [--clients N] [--seconds S] [--shapes FILE --shape NAME]', 2);
     }
     let v;
     try {
@@ -119,6 +126,8 @@ function parseCli(argv) {
                 clients: { type: 'string' },
                 seconds: { type: 'string', default: '60' },
                 certs: { type: 'string' },
+                shapes: { type: 'string' },
+                shape: { type: 'string' },
             },
         }).values;
     } catch (err) {
@@ -132,13 +141,13 @@ function parseCli(argv) {
     if (!['unix', 'tcp', 'tls'].includes(v.transport)) fail('--transport must be unix, tcp or tls', 2);
     if (v.transport === 'tls' && !v.certs) fail('--transport tls needs --certs DIR', 2);
     if (!v.endpoint) fail('--endpoint is required', 2);
-    const tests = ['throughput', 'sweep', 'doubles', 'raw', 'latency', 'broadcast', 'idle', 'handshakes'];
+    const tests = ['throughput', 'sweep', 'doubles', 'raw', 'latency', 'broadcast', 'idle', 'handshakes', 'echo'];
     if (!tests.includes(v.test)) fail(`--test must be one of ${tests.join(', ')}`, 2);
     const seconds = Number(v.seconds);
     if (!(seconds > 0)) fail(`--seconds wants a positive number, got '${v.seconds}'`, 2);
     const defaults = {
         throughput: 1000000, sweep: 10000, doubles: 100000, raw: 10000, latency: 100000, broadcast: 10000, idle: 0,
-        handshakes: 1000,
+        handshakes: 1000, echo: 100000,
     };
     const o = {
         server: role === 'server',
@@ -151,10 +160,13 @@ function parseCli(argv) {
         size: int('size'),
         clients: int('clients') ?? (v.test === 'idle' ? 100 : 10),
         seconds,
+        shapes: v.shapes,
+        shape: v.shape,
     };
     if (o.test === 'handshakes' && !o.tcp) fail('handshakes: tcp or tls only', 2);
     if (o.test === 'broadcast' && o.clients < 1) fail('--clients must be at least 1 for broadcast', 2);
     if (o.test === 'raw' && o.size < 1) fail('--size must be at least 1 for raw', 2);
+    if (o.test === 'echo' && (!o.shapes || !o.shape)) fail('echo: --shapes FILE and --shape NAME are required', 2);
     if (o.tcp) {
         const m = /^\[([^\]]+)\]:(\d+)$/.exec(o.endpoint) || /^([^:[\]]+):(\d+)$/.exec(o.endpoint);
         if (!m || Number(m[2]) > 65535) fail(`--endpoint wants HOST:PORT, got '${o.endpoint}'`, 2);
@@ -501,6 +513,77 @@ function clientLatency() {
     });
 }
 
+// ---- echo ------------------------------------------------------------------------------
+
+// The server sends every event's data back as node-ipc decoded it, and leaves when the
+// client has gone (it does once it has every echo).
+function serverEcho() {
+    serve((ipc) => {
+        let echoed = 0;
+        ipc.server.on('e', (data, socket) => {
+            ipc.server.emit(socket, 'e', data);
+            if (++echoed === o.count) serverQuiet = true;
+        });
+        ipc.server.on('connect', (socket) => {
+            socket.on('close', () => {
+                if (echoed !== o.count) fail(`connection closed after ${echoed} of ${o.count} echoes`);
+                doneCpu();
+            });
+        });
+    });
+}
+
+// Event N is the shape's value N mod n with i = N, set in place before its emit (which
+// writes the frame at once); at most ECHO_WINDOW are in flight. Every echo must be the next,
+// and every ECHO_CHECK_EVERY-th must write as the value sent did.
+function clientEcho() {
+    let shape;
+    try {
+        shape = loadShapes(o.shapes).find((s) => s.name === o.shape);
+    } catch (err) {
+        fail(err.message, 2);
+    }
+    if (!shape) fail(`no shape '${o.shape}' in ${o.shapes}`, 2);
+    const { values, texts } = shape;
+    const tails = texts.map((t) => t.slice('{"i":0'.length));
+    const c = connect();
+    let sent = 0;
+    let echoed = 0;
+    let t0 = 0n;
+    const result = (extra) => {
+        out({
+            ev: 'result', count: echoed, seconds: t0 ? secs(t0, hr()) : 0, bytes: frameBytes(texts, echoed),
+            cpu_ns: cpuNs(), ...extra,
+        });
+    };
+    onTimeout = () => {
+        result({ timedOut: true });
+        exit(0);
+    };
+    const send = () => {
+        for (; sent < o.count && sent - echoed < ECHO_WINDOW; sent++) {
+            const v = values[sent % values.length];
+            v.i = sent;
+            if (sent === 0) t0 = hr();
+            c.emit('e', v);
+        }
+    };
+    c.on('e', (data) => {
+        if (!data || data.i !== echoed) fail(`echo: expected i=${echoed}, got ${JSON.stringify(data)}`);
+        if (echoed % ECHO_CHECK_EVERY === 0 && JSON.stringify(data) !== `{"i":${echoed}${tails[echoed % tails.length]}`) {
+            fail(`echo ${echoed}: the value changed on the way: ${JSON.stringify(data)}`);
+        }
+        if (++echoed < o.count) {
+            send();
+            return;
+        }
+        c.finished = true;
+        result({});
+        exit(0);
+    });
+    up(c, send);
+}
+
 // ---- broadcast -------------------------------------------------------------------------
 
 function serverBroadcast() {
@@ -666,5 +749,6 @@ const run = {
     broadcast: [serverBroadcast, clientBroadcast],
     idle: [serverIdle, clientIdle],
     handshakes: [serverHandshakes, clientHandshakes],
+    echo: [serverEcho, clientEcho],
 }[o.test];
 run[o.server ? 0 : 1]();

@@ -56,7 +56,7 @@ int nipc_codec_deliver(nipc_codec_in_t *in, const char *type, json_t *data)
         json_decref(why);
         return err;
     }
-    c->hooks->on_message(c, type, data, true);
+    c->hooks->on_message(c, type, data, NIPC_HINT_ALL);
     return 0;
 }
 

@@ -15,7 +15,7 @@ static void dispatch(nipc_conn_t *c, const char *p, size_t n)
     if (m.err)
         c->hooks->on_error(c, m.err, m.decoded);
     else
-        c->hooks->on_message(c, m.type, m.data, m.maybe_request);
+        c->hooks->on_message(c, m.type, m.data, m.hints);
     nipc__msg_done(&m, &c->shape);
 }
 

@@ -219,6 +219,11 @@ int nipc__json_write(nipc_buf_t *out, const json_t *v);
  * it writes at most cap - 1 of them and a NUL (when cap > 0), and returns the full length.
  */
 size_t nipc__js_number(char *dst, size_t cap, double d);
+/* An integer's decimal digits at dst (at most 20 bytes, no NUL); returns how many. */
+size_t nipc__js_integer(char *dst, long long v);
+/* The double nearest w * 10^q, ties to even, with w below 10^19 (a decimal of at most 19
+ * significant digits), as a correctly rounded strtod reads it. false when it overflows. */
+bool nipc__decimal_to_double(uint64_t w, int q, bool negative, double *out);
 
 /*
  * message.c: the decoder, which tries the fast envelope parser (envelope.c) first and falls
@@ -234,11 +239,22 @@ typedef struct nipc_msg {
     json_t *decoded;
     size_t type_len; /* bytes */
     int err;
-    bool maybe_request; /* data may be a request's, {"$req":...} (request.c): the fast path
-                           tells by its first bytes (by the tree when the first key starts
-                           with '$' or an escape), the general path says maybe */
-    char type_buf[64];  /* the fast path's copy of a short type */
+    unsigned hints;    /* NIPC_HINT_*: what data may hold */
+    char type_buf[64]; /* the fast path's copy of a short type */
 } nipc_msg_t;
+
+/*
+ * What a decoded frame's data may hold, so that the checks that cost a lookup are made only
+ * when they can succeed: a hint that is off is certain, one that is on a maybe.
+ *  - NIPC_HINT_REQUEST: a request's envelope, {"$req":...} (request.c). The fast path tells
+ *    by its first bytes (by the tree when the first key starts with '$' or an escape).
+ *  - NIPC_HINT_ID: an "id" member that may name a server's socket (S9), in data or, with
+ *    NIPC_HINT_REQUEST, in a request's payload. The fast path tells by data's own keys.
+ * The general path and a caller's codec say maybe to both for an object.
+ */
+#define NIPC_HINT_REQUEST 1u
+#define NIPC_HINT_ID 2u
+#define NIPC_HINT_ALL (NIPC_HINT_REQUEST | NIPC_HINT_ID)
 
 /*
  * Decodes one frame (without its delimiter). Never fails hard: any input gives either a

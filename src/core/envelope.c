@@ -5,11 +5,11 @@
  * Frames from node-ipc and nipc all have one shape: {"type":"<name>","data":<value>} with no
  * whitespace. The fast path decodes exactly that shape straight into jansson values, without
  * building the envelope, and gives up (returns false) on anything else or anything it does
- * not handle itself: reals, integers of more than 18 digits, lone surrogates, nesting past
- * FAST_DEPTH, any invalid input. The general path then decodes the frame from the start, so
- * giving up changes nothing but the speed, and every error is the general path's. Whatever
- * the fast path accepts, it must decode exactly as the general path would (the same data,
- * key order and integer or real typing).
+ * not handle itself: integers of more than 18 digits, reals of more than 19 significant
+ * digits, lone surrogates, nesting past FAST_DEPTH, any invalid input. The general path then
+ * decodes the frame from the start, so giving up changes nothing but the speed, and every error is
+ * the general path's. Whatever the fast path accepts, it must decode exactly as the general path
+ * would (the same data, key order and integer or real typing).
  *
  * It owns no state of its own; the previous event's tree it writes into is the caller's.
  */
@@ -23,11 +23,47 @@
 typedef struct cursor {
     const char *p;
     const char *end;
+    bool id; /* data has a member "id" (NIPC_HINT_ID) */
 } cursor_t;
+
+/* A member of data itself (depth 1) named "id". */
+static inline void note_key(cursor_t *c, int depth, const char *k, size_t klen)
+{
+    if (depth == 1 && klen == 2 && k[0] == 'i' && k[1] == 'd')
+        c->id = true;
+}
 
 static json_t *fast_value(cursor_t *c, int depth);
 
 static bool unescape(const char *start, size_t n, const char **s, size_t *len, char **owned);
+
+/* The ASCII bytes a string holds as they are: all but controls, quote and backslash. */
+static const bool plain_ascii[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+};
+
+/*
+ * Whether the text at c->p, just after an opening quote, is the string `old` (n bytes) written
+ * plain, followed by its closing quote: then c->p moves past that quote. Byte by byte, for the
+ * short keys and tags that repeat from one event to the next, and only through bytes a plain
+ * string holds as they are, so a match is exactly what fast_string would have read.
+ */
+static inline bool same_plain(cursor_t *c, const char *old, size_t n)
+{
+    if ((size_t)(c->end - c->p) <= n)
+        return false;
+    const unsigned char *q = (const unsigned char *)c->p;
+    for (size_t i = 0; i < n; i++)
+        if (q[i] != (unsigned char)old[i] || !plain_ascii[q[i]])
+            return false;
+    if (q[n] != '"')
+        return false;
+    c->p += n + 1;
+    return true;
+}
 
 /*
  * A string after its opening quote: *s and *len give its text, either in the frame itself
@@ -40,32 +76,50 @@ static bool fast_string(cursor_t *c, const char **s, size_t *len, char **owned)
     const unsigned char *q = (const unsigned char *)c->p;
     const unsigned char *end = (const unsigned char *)c->end;
     size_t bad;
-    /* One pass: the end quote, escapes, control bytes and the UTF-8 of plain strings. Byte
-     * by byte for 16 bytes, which is all most names and tags need, then whole blocks while
-     * nothing needs attention, and so on. */
+    /* One pass: the end quote, escapes, control bytes and the UTF-8 of plain strings. Names
+     * and tags are short, so the first bytes go one by one; then a word at a time (and whole
+     * blocks for long runs) to the next byte that needs attention. */
+    const unsigned char *first = end - q > 8 ? q + 8 : end;
+    while (q < first && plain_ascii[*q])
+        q++;
+    bool stopped = q < first; /* at such a byte already, or at the end */
     for (;;) {
-        const unsigned char *stop = end - q > 16 ? q + 16 : end;
-        while (q < stop && *q != '"') {
-            if (*q == '\\') {
-                plain = false;
-                q += 2;
-            } else if (*q < 0x20) {
-                return false;
-            } else if (*q >= 0x80) {
-                size_t k = utf8_seq(q, (size_t)(end - q), &bad);
-                if (k == 0)
-                    return false;
-                q += k;
-            } else {
-                q++;
+        if (stopped) {
+            stopped = false;
+            if (q == end)
+                return false; /* no end quote */
+        } else if (end - q >= 8) {
+            uint64_t w = load8(q);
+            uint64_t m = special_bytes(w, true);
+            if (m == 0) {
+                q += 8;
+                if (end - q >= 64)
+                    q += plain_prefix(q, (size_t)(end - q), true);
+                continue;
             }
+            q += first_special(w, m, true);
+        } else {
+            while (q < end && plain_ascii[*q])
+                q++;
+            if (q == end)
+                return false; /* no end quote */
         }
-        if (q >= end || *q == '"')
+        if (*q == '"')
             break;
-        q += plain_prefix(q, (size_t)(end - q), true);
+        if (*q == '\\') {
+            if (end - q < 2)
+                return false;
+            plain = false;
+            q += 2;
+        } else if (*q < 0x20) {
+            return false;
+        } else {
+            size_t k = utf8_seq(q, (size_t)(end - q), &bad);
+            if (k == 0)
+                return false;
+            q += k;
+        }
     }
-    if (q >= end)
-        return false;
     size_t n = (size_t)((const char *)q - start);
     c->p = (const char *)q + 1;
     if (!plain)
@@ -164,35 +218,123 @@ bad:
     return false;
 }
 
-/* An integer of at most 18 digits (no overflow); reals and anything else give false. */
-static bool fast_integer(cursor_t *c, json_int_t *out)
+/*
+ * A number, as jansson would read it: without a fraction or an exponent an integer, which the
+ * fast path takes up to 18 digits (19 may overflow json_int_t, and jansson then reads every
+ * integer of the frame as a real); with one, a real of at most 19 significant digits, read
+ * exactly (nipc__decimal_to_double). Anything else, an invalid number included, gives false.
+ */
+typedef struct fast_num {
+    bool real;
+    json_int_t i;
+    double d;
+} fast_num_t;
+
+static bool fast_scan_number(cursor_t *c, fast_num_t *out)
 {
-    const char *q = c->p;
-    bool neg = q < c->end && *q == '-';
+    static const uint64_t pow10[20] = {
+        1ULL,
+        10ULL,
+        100ULL,
+        1000ULL,
+        10000ULL,
+        100000ULL,
+        1000000ULL,
+        10000000ULL,
+        100000000ULL,
+        1000000000ULL,
+        10000000000ULL,
+        100000000000ULL,
+        1000000000000ULL,
+        10000000000000ULL,
+        100000000000000ULL,
+        1000000000000000ULL,
+        10000000000000000ULL,
+        100000000000000000ULL,
+        1000000000000000000ULL,
+        10000000000000000000ULL,
+    };
+    const char *q = c->p, *end = c->end;
+    bool neg = q < end && *q == '-';
     if (neg)
         q++;
-    const char *digits = q;
-    long long v = 0;
-    while (q < c->end && *q >= '0' && *q <= '9') {
-        if (q - digits == 18)
-            return false; /* 19 digits may overflow: the general path reads a double */
-        v = v * 10 + (*q++ - '0');
+    const char *ip = q; /* the integer part */
+    /* Its value as it is scanned, for the integers most numbers are: up to 18 digits, the
+     * first eight at once when there are that many. */
+    uint64_t iv = 0;
+#ifdef NIPC_EIGHT_DIGITS
+    if (end - q >= 8 && digits8(load8(q))) {
+        iv = digits8_value(load8(q));
+        q += 8;
     }
-    size_t nd = (size_t)(q - digits);
-    /* No leading zeros (invalid JSON), no fraction or exponent (a real). */
-    if (nd == 0 || (nd > 1 && digits[0] == '0'))
-        return false;
-    if (q < c->end && (*q == '.' || *q == 'e' || *q == 'E'))
-        return false;
+#endif
+    while (q < end && q - ip < 18 && (unsigned char)(*q - '0') < 10)
+        iv = iv * 10 + (uint64_t)(*q++ - '0');
+    size_t ni = (size_t)(q - ip) + digit_run(q, (size_t)(end - q));
+    q = ip + ni;
+    if (ni == 0 || (ni > 1 && ip[0] == '0'))
+        return false; /* no digit, or a leading zero: invalid JSON */
+    if (q == end || (*q != '.' && *q != 'e' && *q != 'E')) {
+        if (ni > 18)
+            return false;
+        out->real = false;
+        out->i = neg ? -(json_int_t)iv : (json_int_t)iv;
+        c->p = q;
+        return true;
+    }
+    const char *fp = q; /* the fraction's digits, if any */
+    size_t nf = 0;
+    if (*q == '.') {
+        fp = ++q;
+        nf = digit_run(q, (size_t)(end - q));
+        if (nf == 0)
+            return false;
+        q += nf;
+    }
+    int exp10 = 0;
+    if (q < end && (*q == 'e' || *q == 'E')) {
+        q++;
+        bool eneg = q < end && *q == '-';
+        if (q < end && (*q == '-' || *q == '+'))
+            q++;
+        const char *ed = q;
+        int e = 0;
+        while (q < end && (unsigned char)(*q - '0') < 10) {
+            if (e < 100000) /* far past any double's range, either way */
+                e = e * 10 + (*q - '0');
+            q++;
+        }
+        if (q == ed)
+            return false;
+        exp10 = eneg ? -e : e;
+    }
+    /* The significant digits, leading zeros left out ("0.00123"), at most 19. */
+    uint64_t w;
+    if (ni == 1 && ip[0] == '0') {
+        size_t z = 0;
+        while (z < nf && fp[z] == '0')
+            z++;
+        if (nf - z > 19)
+            return false;
+        w = digits_value(fp + z, nf - z);
+    } else {
+        if (ni + nf > 19)
+            return false;
+        w = digits_value(ip, ni) * pow10[nf] + digits_value(fp, nf);
+    }
+    if (!nipc__decimal_to_double(w, exp10 - (int)nf, neg, &out->d))
+        return false; /* an overflow, which jansson refuses */
+    out->real = true;
     c->p = q;
-    *out = neg ? -v : v;
     return true;
 }
 
 static json_t *fast_number(cursor_t *c)
 {
-    json_int_t v;
-    return fast_integer(c, &v) ? json_integer(v) : NULL;
+    fast_num_t v;
+    if (!fast_scan_number(c, &v))
+        return NULL;
+    return v.real ? json_real(v.d) : json_integer(v.i);
 }
 
 static bool fast_literal(cursor_t *c, const char *word, size_t n)
@@ -223,6 +365,7 @@ static json_t *fast_value(cursor_t *c, int depth)
             char *owned;
             if (c->p >= c->end || *c->p++ != '"' || !fast_key(c, &k, &klen, &owned))
                 goto bad_obj;
+            note_key(c, depth, k, klen);
             json_t *v = NULL;
             if (c->p < c->end && *c->p == ':') {
                 c->p++;
@@ -333,6 +476,20 @@ static bool same_string(cursor_t *c, const json_t *old)
     return true;
 }
 
+/*
+ * Updates the value at *c in place when it has the shape of `old`, else decodes it afresh
+ * from the same place. Returns the fresh value for the caller to put where `old` was, `old`
+ * itself when updated, or NULL when the fast path cannot decode it at all.
+ */
+static json_t *fast_update_or_new(cursor_t *c, json_t *old, int depth)
+{
+    const char *start = c->p;
+    if (fast_update(c, old, depth))
+        return old;
+    c->p = start;
+    return fast_value(c, depth);
+}
+
 static bool fast_update_object(cursor_t *c, json_t *obj, int depth)
 {
     void *it = json_object_iter(obj);
@@ -342,16 +499,27 @@ static bool fast_update_object(cursor_t *c, json_t *obj, int depth)
         return it == NULL;
     }
     for (;;) {
-        const char *k;
-        size_t klen;
-        char *owned;
-        if (it == NULL || c->p >= c->end || *c->p++ != '"' || !fast_key(c, &k, &klen, &owned))
+        if (it == NULL || c->p >= c->end || *c->p++ != '"')
             return false;
-        bool same =
-            klen == json_object_iter_key_len(it) && memcmp(k, json_object_iter_key(it), klen) == 0;
-        nipc__free(owned);
-        if (!same || c->p >= c->end || *c->p++ != ':' ||
-            !fast_update(c, json_object_iter_value(it), depth + 1) || c->p >= c->end)
+        const char *ok = json_object_iter_key(it);
+        size_t olen = json_object_iter_key_len(it);
+        if (!(olen <= 16 && same_plain(c, ok, olen))) {
+            const char *k;
+            size_t klen;
+            char *owned;
+            if (!fast_key(c, &k, &klen, &owned))
+                return false;
+            bool same = klen == olen && memcmp(k, ok, klen) == 0;
+            nipc__free(owned);
+            if (!same)
+                return false;
+        }
+        note_key(c, depth, ok, olen);
+        if (c->p >= c->end || *c->p++ != ':')
+            return false;
+        json_t *old = json_object_iter_value(it);
+        json_t *v = fast_update_or_new(c, old, depth + 1);
+        if (v == NULL || (v != old && json_object_iter_set_new(obj, it, v) != 0) || c->p >= c->end)
             return false;
         it = json_object_iter_next(obj, it);
         if (*c->p == '}') {
@@ -363,6 +531,39 @@ static bool fast_update_object(cursor_t *c, json_t *obj, int depth)
     }
 }
 
+/* An array: its elements updated in place (or replaced), then grown or cut to the new size. */
+static bool fast_update_array(cursor_t *c, json_t *arr, int depth)
+{
+    size_t n = json_array_size(arr), i = 0;
+    c->p++; /* '[' */
+    if (c->p < c->end && *c->p == ']') {
+        c->p++;
+        return json_array_clear(arr) == 0;
+    }
+    for (;;) {
+        json_t *old = i < n ? json_array_get(arr, i) : NULL;
+        json_t *v = old != NULL ? fast_update_or_new(c, old, depth + 1) : fast_value(c, depth + 1);
+        if (v == NULL)
+            return false;
+        int rc = v == old      ? 0
+                 : old != NULL ? json_array_set_new(arr, i, v)
+                               : json_array_append_new(arr, v);
+        if (rc != 0 || c->p >= c->end)
+            return false;
+        i++;
+        if (*c->p == ']') {
+            c->p++;
+            break;
+        }
+        if (*c->p++ != ',')
+            return false;
+    }
+    while (n > i)
+        if (json_array_remove(arr, --n) != 0)
+            return false;
+    return true;
+}
+
 static bool fast_update(cursor_t *c, json_t *into, int depth)
 {
     if (c->p >= c->end || depth > FAST_DEPTH)
@@ -370,6 +571,8 @@ static bool fast_update(cursor_t *c, json_t *into, int depth)
     switch (*c->p) {
     case '{':
         return json_is_object(into) && only_ours(into) && fast_update_object(c, into, depth);
+    case '[':
+        return json_is_array(into) && only_ours(into) && fast_update_array(c, into, depth);
     case '"': {
         const char *s;
         size_t len;
@@ -377,9 +580,11 @@ static bool fast_update(cursor_t *c, json_t *into, int depth)
         if (!json_is_string(into) || !only_ours(into))
             return false;
         c->p++;
-        /* The frame's length first: a small frame does not pay for jansson's call. */
-        if ((size_t)(c->end - c->p) > SAME_MIN && json_string_length(into) >= SAME_MIN &&
-            same_string(c, into))
+        /* A short string that keeps its value (a name, a tag) is only compared; a long one
+         * that repeats is compared as it is checked (same_string). */
+        size_t old_n = json_string_length(into);
+        if (old_n <= 16 ? same_plain(c, json_string_value(into), old_n)
+                        : old_n >= SAME_MIN && same_string(c, into))
             return true;
         if (!fast_string(c, &s, &len, &owned))
             return false;
@@ -395,14 +600,12 @@ static bool fast_update(cursor_t *c, json_t *into, int depth)
         return json_is_false(into) && fast_literal(c, "false", 5);
     case 'n':
         return json_is_null(into) && fast_literal(c, "null", 4);
-    case '[':
-        return false;
     default: {
-        json_int_t v;
-        if (!json_is_integer(into) || !only_ours(into) || !fast_integer(c, &v))
+        fast_num_t v;
+        if (!json_is_number(into) || !only_ours(into) || !fast_scan_number(c, &v) ||
+            v.real != json_is_real(into))
             return false;
-        json_integer_set(into, v);
-        return true;
+        return v.real ? json_real_set(into, v.d) == 0 : json_integer_set(into, v.i) == 0;
     }
     }
 }
@@ -426,13 +629,28 @@ static bool maybe_request(const char *p, const char *end, const json_t *data)
            memcmp(json_object_iter_key(it), "$req", 4) == 0;
 }
 
+/* Whether the 9 bytes at p are those of `lit` (the envelope's two pieces): one word and a byte,
+ * where memcmp would be a call. */
+static inline bool same9(const char *p, const char *lit)
+{
+    return load8(p) == load8(lit) && p[8] == lit[8];
+}
+
+/* The hints (NIPC_HINT_*) of data decoded from p[0, c->end). */
+static unsigned hints(const cursor_t *c, const char *p, const json_t *data)
+{
+    if (maybe_request(p, c->end, data))
+        return NIPC_HINT_ALL; /* the payload's "id" is one level down: maybe */
+    return c->id ? NIPC_HINT_ID : 0;
+}
+
 bool nipc__msg_decode_fast(nipc_msg_t *m, const char *p, size_t n, bool allow_reserved,
                            json_t **shape)
 {
     static const char head[] = "{\"type\":\"";
     static const char mid[] = "\",\"data\":";
     const size_t hl = sizeof head - 1, ml = sizeof mid - 1;
-    if (n < hl + ml + 2 || memcmp(p, head, hl) != 0 || p[n - 1] != '}')
+    if (n < hl + ml + 2 || !same9(p, head) || p[n - 1] != '}')
         return false;
     /* The type: short, plain (no escape, no control byte, NUL included), valid UTF-8; one
      * pass, with the UTF-8 check only for a name that is not ASCII. */
@@ -448,14 +666,14 @@ bool nipc__msg_decode_fast(nipc_msg_t *m, const char *p, size_t n, bool allow_re
     size_t tl = (size_t)(q - t);
     if (q == lim || ((high & 0x80) && !utf8_valid(t, tl)))
         return false;
-    if ((size_t)(lim - q) < ml + 1 || memcmp(q, mid, ml) != 0)
+    if ((size_t)(lim - q) < ml + 1 || !same9(q, mid))
         return false;
     memcpy(m->type_buf, t, tl);
     m->type_buf[tl] = '\0';
     if (!allow_reserved && nipc__event_reserved(m->type_buf))
         return false; /* the general path reports it */
 
-    cursor_t c = {q + ml, p + n - 1};
+    cursor_t c = {q + ml, p + n - 1, false};
     if (shape != NULL && *shape != NULL) {
         if (fast_update(&c, *shape, 1) && c.p == c.end) {
             m->type = m->type_buf;
@@ -463,12 +681,13 @@ bool nipc__msg_decode_fast(nipc_msg_t *m, const char *p, size_t n, bool allow_re
             m->data = *shape;
             m->decoded = NULL; /* the connection owns it */
             m->err = 0;
-            m->maybe_request = maybe_request(q + ml, c.end, *shape);
+            m->hints = hints(&c, q + ml, *shape);
             return true;
         }
         json_decref(*shape);
         *shape = NULL;
         c.p = q + ml;
+        c.id = false;
     }
     json_t *data = fast_value(&c, 1);
     if (data == NULL || c.p != c.end) {
@@ -480,6 +699,6 @@ bool nipc__msg_decode_fast(nipc_msg_t *m, const char *p, size_t n, bool allow_re
     m->data = data;
     m->decoded = data;
     m->err = 0;
-    m->maybe_request = maybe_request(q + ml, c.end, data);
+    m->hints = hints(&c, q + ml, data);
     return true;
 }

@@ -13,26 +13,24 @@
 
 bool nipc__event_reserved(const char *type)
 {
-    /* Called for every frame received: the first byte rules out most names at once. */
-    static const char *const names[] = {
-        "*",
-        "close",
-        "connect",
-        "data",
-        "destroy",
-        "disconnect",
-        "drain",
-        "drop",
-        "error",
-        "start",
-        "socket.disconnected",
-    };
-    if (strchr("*cdes", type[0]) == NULL || type[0] == '\0')
+    /* Called for every frame received and every emit: the first byte leaves one or a few
+     * names to compare. */
+    switch (type[0]) {
+    case '*':
+        return type[1] == '\0';
+    case 'c':
+        return strcmp(type, "close") == 0 || strcmp(type, "connect") == 0;
+    case 'd':
+        return strcmp(type, "data") == 0 || strcmp(type, "destroy") == 0 ||
+               strcmp(type, "disconnect") == 0 || strcmp(type, "drain") == 0 ||
+               strcmp(type, "drop") == 0;
+    case 'e':
+        return strcmp(type, "error") == 0;
+    case 's':
+        return strcmp(type, "start") == 0 || strcmp(type, "socket.disconnected") == 0;
+    default:
         return false;
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (names[i][0] == type[0] && strcmp(type, names[i]) == 0)
-            return true;
-    return false;
+    }
 }
 
 /* The frame as a JSON string, invalid UTF-8 replaced by U+FFFD as Node's decoder does. */
@@ -159,7 +157,7 @@ void nipc__msg_decode_general(nipc_msg_t *m, const char *p, size_t n, bool allow
     m->type = json_string_value(type);
     m->type_len = json_string_length(type);
     m->data = json_object_get(root, "data");
-    m->maybe_request = json_is_object(m->data);
+    m->hints = json_is_object(m->data) ? NIPC_HINT_ALL : 0;
 }
 
 void nipc__msg_refuse(nipc_msg_t *m, int code, const char *p, size_t n)
@@ -206,5 +204,11 @@ void nipc__msg_done(nipc_msg_t *m, json_t **shape)
 void nipc__msg_clear(nipc_msg_t *m)
 {
     json_decref(m->decoded);
-    memset(m, 0, sizeof *m);
+    /* Every field but the type's copy, which nothing reads once type is NULL. */
+    m->type = NULL;
+    m->data = NULL;
+    m->decoded = NULL;
+    m->type_len = 0;
+    m->err = 0;
+    m->hints = 0;
 }

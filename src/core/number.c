@@ -19,6 +19,7 @@
  */
 #include "core.h"
 #include "pow10.h"
+#include "pow5.h"
 
 #include <stdint.h>
 #include <string.h>
@@ -165,7 +166,7 @@ static const char pairs[] = "00010203040506070809"
                             "80818283848586878889"
                             "90919293949596979899";
 
-static const uint64_t pow10_u64[18] = {
+static const uint64_t pow10_u64[20] = {
     1ULL,
     10ULL,
     100ULL,
@@ -184,9 +185,11 @@ static const uint64_t pow10_u64[18] = {
     1000000000000000ULL,
     10000000000000000ULL,
     100000000000000000ULL,
+    1000000000000000000ULL,
+    10000000000000000000ULL,
 };
 
-/* The number of decimal digits of d, 1 <= d < 10^17. */
+/* The number of decimal digits of d, 1 <= d < 2^64. */
 static inline int digit_count(uint64_t d)
 {
 #if defined(__GNUC__) || defined(__clang__)
@@ -196,26 +199,48 @@ static inline int digit_count(uint64_t d)
     return guess + (d >= pow10_u64[guess]);
 #else
     int n = 1;
-    while (n < 17 && d >= pow10_u64[n])
+    while (n < 20 && d >= pow10_u64[n])
         n++;
     return n;
 #endif
 }
 
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+/*
+ * The eight decimal digits of v < 10^8, as ASCII in a little-endian word: split in two halves
+ * of four digits, then each lane divided at once by 100 and by 10 with multiplications that
+ * are exact below 10^4 and 10^2 (n * 10486 >> 20 = n / 100, n * 103 >> 10 = n / 10).
+ */
+static inline uint64_t eight_digits(uint32_t v)
+{
+    uint64_t x = (uint64_t)(v / 10000) | (uint64_t)(v % 10000) << 32;
+    uint64_t hundreds = ((x * 10486) >> 20) & 0x0000007f0000007fULL;
+    x = hundreds | (x - hundreds * 100) << 16;
+    uint64_t tens = ((x * 103) >> 10) & 0x000f000f000f000fULL;
+    x = tens | (x - tens * 10) << 8;
+    return x + 0x3030303030303030ULL;
+}
+#endif
+
 /* Writes the len decimal digits of d (d < 10^len) at p. */
 static inline void write_digits(char *p, uint64_t d, int len)
 {
     char *w = p + len;
-    /* Eight at a time in 32-bit arithmetic, which is cheaper than 64-bit division. */
     while (w - p >= 8) {
         uint32_t v = (uint32_t)(d % 100000000);
         d /= 100000000;
-        uint32_t hi = v / 10000, lo = v % 10000;
         w -= 8;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        uint64_t a = eight_digits(v);
+        memcpy(w, &a, 8);
+#else
+        /* In 32-bit arithmetic, which is cheaper than 64-bit division. */
+        uint32_t hi = v / 10000, lo = v % 10000;
         memcpy(w, pairs + 2 * (hi / 100), 2);
         memcpy(w + 2, pairs + 2 * (hi % 100), 2);
         memcpy(w + 4, pairs + 2 * (lo / 100), 2);
         memcpy(w + 6, pairs + 2 * (lo % 100), 2);
+#endif
     }
     uint32_t v = (uint32_t)d;
     while (w - p >= 2) {
@@ -225,6 +250,31 @@ static inline void write_digits(char *p, uint64_t d, int len)
     }
     if (w > p)
         *--w = (char)('0' + v);
+}
+
+size_t nipc__js_integer(char *dst, long long v)
+{
+    /* Negating in unsigned arithmetic keeps the most negative value defined. */
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    char *w = dst;
+    if (v < 0)
+        *w++ = '-';
+    if (u < 10) {
+        *w = (char)('0' + u);
+        return (size_t)(w - dst) + 1;
+    }
+    const int len = digit_count(u);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (len <= 8) {
+        /* All eight digits at once, the leading zeros shifted out; the word's last bytes land
+         * past the number, within the 20 bytes it may use. */
+        uint64_t a = eight_digits((uint32_t)u) >> (8 * (8 - len));
+        memcpy(w, &a, 8);
+        return (size_t)(w - dst) + (size_t)len;
+    }
+#endif
+    write_digits(w, u, len);
+    return (size_t)(w - dst) + (size_t)len;
 }
 
 /* Drops the trailing zeros of d (d > 0), adding their count to *exp10. */
@@ -348,4 +398,65 @@ size_t nipc__js_number(char *dst, size_t cap, double d)
         dst[n] = '\0';
     }
     return len;
+}
+
+/* ---- reading --------------------------------------------------------------------------- */
+
+/*
+ * The double nearest w * 10^q (ties to even), as a correctly rounded strtod gives it, by the
+ * Eisel-Lemire method: w, shifted to fill 64 bits, times the 128-bit truncation of 5^q
+ * (pow5.h) gives the significand's top bits; the power of two comes from floor(q * log2(10)).
+ * With w of at most 19 digits (below 10^19 < 2^64) the 128-bit product always decides the
+ * rounding (Mushtak and Lemire's proof), so there is no slow fallback. Returns false on
+ * overflow (an infinity), which the caller refuses, as jansson does.
+ */
+bool nipc__decimal_to_double(uint64_t w, int q, bool negative, double *out)
+{
+    uint64_t bits = 0;
+    if (w == 0 || q < POW5_Q_MIN)
+        goto done; /* zero, or below half the smallest subnormal */
+    if (q > POW5_Q_MAX)
+        return false;
+    int lz = __builtin_clzll(w);
+    w <<= lz;
+    const uint64_t *t = pow5_128[q - POW5_Q_MIN];
+    uint64_t hi, lo;
+    mul64(w, t[0], &hi, &lo);
+    if ((hi & 0x1ff) == 0x1ff) {
+        /* The low 9 bits, below the 55 kept, may carry: take the table's second word too. */
+        uint64_t hi2, lo2;
+        mul64(w, t[1], &hi2, &lo2);
+        lo += hi2;
+        hi += lo < hi2;
+    }
+    const int upper = (int)(hi >> 63);
+    const int shift = upper + 9;
+    uint64_t mant = hi >> shift;
+    int p2 = floor_log(q, LOG2_10_MUL, 0, 16) + 63 + upper - lz + 1023;
+    if (p2 <= 0) {
+        /* Subnormal: one more bit for rounding, then round half up (no tie is possible this
+         * far down, as 5^q is never exact). */
+        if (-p2 + 1 >= 64)
+            goto done;
+        mant >>= -p2 + 1;
+        mant += mant & 1;
+        mant >>= 1;
+        bits = mant; /* a carry into bit 52 makes it the smallest normal */
+        goto done;
+    }
+    if (lo <= 1 && q >= -4 && q <= 23 && (mant & 3) == 1 && (mant << shift) == hi)
+        mant &= ~(uint64_t)1; /* exactly halfway: round to even, down */
+    mant += mant & 1;
+    mant >>= 1;
+    if (mant >= (uint64_t)2 << 52) {
+        mant = (uint64_t)1 << 52;
+        p2++;
+    }
+    if (p2 >= 0x7ff)
+        return false;
+    bits = (mant & (((uint64_t)1 << 52) - 1)) | (uint64_t)p2 << 52;
+done:
+    bits |= (uint64_t)negative << 63;
+    memcpy(out, &bits, sizeof *out);
+    return true;
 }

@@ -48,6 +48,35 @@ static inline bool plain_word(uint64_t w)
 }
 
 /*
+ * The bytes of w that need attention in a string (controls, quote, backslash, and with
+ * `ascii` any byte above 0x7F), as a mask whose lowest set bit is in the first of them: the
+ * borrow of below() can mark bytes after a marked one, never before.
+ */
+static inline uint64_t special_bytes(uint64_t w, bool ascii)
+{
+    return below(w, 0x20) | equals(w, '"') | equals(w, '\\') | (ascii ? w & HIGHS : 0);
+}
+
+/* The index in its word of the first byte special_bytes() marked (m != 0). */
+static inline size_t first_special(uint64_t w, uint64_t m, bool ascii)
+{
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    (void)w;
+    (void)ascii;
+    return (size_t)__builtin_ctzll(m) >> 3;
+#else
+    /* Byte order aside, find it by value: the first byte special on its own. */
+    unsigned char b[8];
+    memcpy(b, &w, 8);
+    (void)m;
+    size_t i = 0;
+    while (i < 7 && b[i] >= 0x20 && b[i] != '"' && b[i] != '\\' && !(ascii && b[i] >= 0x80))
+        i++;
+    return i;
+#endif
+}
+
+/*
  * The length of the prefix of p[0, n) made of whole blocks that need no attention: no
  * control byte, quote or backslash, and with `ascii` no byte above 0x7F either. With `dst`,
  * those blocks are copied there in the same pass, so a string is read once to be checked
@@ -310,6 +339,56 @@ plain_same_blocks(const unsigned char *p, const unsigned char *q, size_t n, bool
 #endif
     *high = h;
     return i;
+}
+
+/* Whether the eight bytes of w are all ASCII digits. */
+static inline bool digits8(uint64_t w)
+{
+    return ((w & 0xf0f0f0f0f0f0f0f0ULL) |
+            (((w + 0x0606060606060606ULL) & 0xf0f0f0f0f0f0f0f0ULL) >> 4)) == 0x3333333333333333ULL;
+}
+
+/* The length of the run of ASCII digits at p[0, n): byte by byte for the short numbers most
+ * are, then eight a step while they last. */
+static inline size_t digit_run(const char *p, size_t n)
+{
+    size_t i = 0;
+    while (i < n && i < 8 && (unsigned char)(p[i] - '0') < 10)
+        i++;
+    if (i < 8)
+        return i;
+    while (n - i >= 8 && digits8(load8(p + i)))
+        i += 8;
+    while (i < n && (unsigned char)(p[i] - '0') < 10)
+        i++;
+    return i;
+}
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define NIPC_EIGHT_DIGITS 1
+/* The value of eight ASCII digits loaded as a little-endian word (digits8() holds): pairs of
+ * digits in each byte, then the four pairs in one multiply. */
+static inline uint64_t digits8_value(uint64_t w)
+{
+    w -= 0x3030303030303030ULL;
+    w = w * 10 + (w >> 8);
+    return ((w & 0x000000ff000000ffULL) * (100 + (1000000ULL << 32)) +
+            ((w >> 16) & 0x000000ff000000ffULL) * (1 + (10000ULL << 32))) >>
+           32;
+}
+#endif
+
+/* The value of the n <= 19 ASCII digits at p (below 10^19, so it fits). */
+static inline uint64_t digits_value(const char *p, size_t n)
+{
+    uint64_t v = 0;
+#ifdef NIPC_EIGHT_DIGITS
+    for (; n >= 8; n -= 8, p += 8)
+        v = v * 100000000 + digits8_value(load8(p));
+#endif
+    for (; n > 0; n--)
+        v = v * 10 + (uint64_t)(*p++ - '0');
+    return v;
 }
 
 /*

@@ -5,7 +5,9 @@
  * then disconnect per failed attempt, a fixed `retry` interval, maxRetries N giving N+1
  * errors and one destroy, stopRetrying, the reset of retriesRemaining on connect, and a
  * client object that survives reconnects and destroy. A stale socket file (ECONNREFUSED
- * where ENOENT would be) is Unix-only.
+ * where ENOENT would be) is Unix-only. Then stopRetrying set "in real time"
+ * (nipc_client_stop_retrying / _resume_retrying) against a server that comes and goes, in
+ * each state of the client, and beyond node-ipc the backoff, cap and jitter.
  */
 #include "../support/transport.h"
 
@@ -272,6 +274,42 @@ static bool wait_count(th_rec_t *r, const char *type, int n, unsigned ms)
     return th_count(r, type) >= n;
 }
 
+/* Starts of["world"] again by its id, as the transport connects: nipc_connect_to(), or
+ * nipc_connect_to_net() with the host and port it was made with. */
+static int connect_again(run_t *r, const th_transport_t *t, nipc_client_t **out)
+{
+    if (t->kind == TH_UNIX)
+        return nipc_connect_to(r->ipc, "world", NULL, out);
+    return nipc_connect_to_net(r->ipc, "world", NULL, NIPC_PORT_DEFAULT, out);
+}
+
+/* Waits until server v holds n connections: under TLS 1.3 the client is connected first, and
+ * a server freed before it has read the client's Finished resets the connection. */
+static void srv_wait_connects(srv_t *v, const th_transport_t *t, int n)
+{
+    for (int i = 0; i < 400 && v->connects < n; i++)
+        th_run_for(&loop, 5);
+    cr_assert_eq(v->connects, n, "%s", t->name);
+}
+
+/* Server v at dir/name or loopback:port, and client r of it with `cfg`, connected. */
+static void up_and_connected(srv_t *v, run_t *r, const th_transport_t *t, const nipc_config_t *cfg,
+                             const char *name, int port)
+{
+    srv_up(v, t, name, port);
+    start_client_at(r, cfg, t, name, port);
+    cr_assert(wait_count(&r->rec, "connect", 1, 2000), "%s: %s", t->name, th_types(&r->rec));
+    srv_wait_connects(v, t, 1);
+}
+
+/* Runs the loop until r's client publishes `destroy` (a test fails without it). */
+static void wait_destroyed(run_t *r, const th_transport_t *t)
+{
+    r->destroyed = false;
+    cr_assert(th_run_until(&loop, &r->destroyed, th_ms(3000)), "%s: %s", t->name,
+              th_types(&r->rec));
+}
+
 ParameterizedTestParameters(retry, c8_c11_reconnects_after_the_server_returns_and_resets_retries)
 {
     TH_NIPC_TRANSPORT_PARAMS();
@@ -333,19 +371,11 @@ ParameterizedTest(th_transport_t *t, retry, c11_destroyed_client_stays_in_of_and
     srv_t v;
     srv_up(&v, t, name, port);
     nipc_client_t *again;
-    if (t->kind == TH_UNIX)
-        cr_assert_eq(nipc_connect_to(r.ipc, "world", NULL, &again), 0, "%s", t->name);
-    else
-        cr_assert_eq(nipc_connect_to_net(r.ipc, "world", NULL, NIPC_PORT_DEFAULT, &again), 0, "%s",
-                     t->name);
+    cr_assert_eq(connect_again(&r, t, &again), 0, "%s", t->name);
     cr_assert_eq(again, r.c, "%s: the same object starts again, handlers kept", t->name);
     cr_assert(wait_count(&r.rec, "connect", 1, 2000), "%s: %s", t->name, th_types(&r.rec));
     nipc_client_t *dup;
-    if (t->kind == TH_UNIX)
-        cr_assert_eq(nipc_connect_to(r.ipc, "world", NULL, &dup), UV_EALREADY, "%s", t->name);
-    else
-        cr_assert_eq(nipc_connect_to_net(r.ipc, "world", NULL, NIPC_PORT_DEFAULT, &dup),
-                     UV_EALREADY, "%s", t->name);
+    cr_assert_eq(connect_again(&r, t, &dup), UV_EALREADY, "%s", t->name);
     cr_assert_null(dup, "%s: a call that fails hands nothing out", t->name);
     cr_assert_eq(nipc_of(r.ipc, "world"), r.c, "%s", t->name);
     nipc_free(r.ipc);
@@ -617,5 +647,375 @@ ParameterizedTest(th_transport_t *t, retry, backoff_starts_again_at_retry_after_
     cr_assert_geq(after1, 15, "%s", t->name);
     cr_assert_lt(after1, 60, "%s: the wait after a connection is `retry` again", t->name);
     cr_assert_geq(after2, 35, "%s: and grows again from there", t->name);
+    nipc_free(r.ipc);
+}
+
+/* ---- at run time: node-ipc's stopRetrying "in real time" --------------------------------- */
+
+static const th_transport_t unix_transport = {"unix", TH_UNIX};
+
+/* What the handlers of a run do to its client, and what they saw. */
+typedef struct control {
+    run_t *r;
+    int disconnects;
+    int stop_at;              /* stop from the handler of this `disconnect` (1: the first) */
+    bool resume_too;          /* ... and resume in the same handler */
+    bool close_too;           /* ... and close the client in the same handler */
+    bool emit_on_retry_error; /* emit from the `error` of the first attempt after a loss */
+    int stop_rc, resume_rc, close_rc, emit_rc;
+    bool emitted;
+    int inside;   /* events recorded during the calls: none may be */
+    int destroys; /* counted by a typed handler, which a close keeps (C12) */
+} control_t;
+
+static void control_on_disconnect(const nipc_event_t *ev, void *arg)
+{
+    control_t *k = arg;
+    if (++k->disconnects != k->stop_at)
+        return;
+    int n = k->r->rec.n;
+    k->stop_rc = nipc_client_stop_retrying(ev->client);
+    if (k->resume_too)
+        k->resume_rc = nipc_client_resume_retrying(ev->client);
+    if (k->close_too)
+        k->close_rc = nipc_client_close(ev->client, false);
+    k->inside += k->r->rec.n - n;
+}
+
+/* Connecting (a retry under way): the frame is accepted and queued until a connection. */
+static void control_on_error(const nipc_event_t *ev, void *arg)
+{
+    control_t *k = arg;
+    if (!k->emit_on_retry_error || k->emitted || k->disconnects < 1)
+        return;
+    k->emitted = true;
+    k->emit_rc = nipc_client_emitf(ev->client, "queued", "{s:i}", "n", 1);
+}
+
+static void control_watch(control_t *k, run_t *r)
+{
+    k->r = r;
+    nipc_client_on(r->c, "disconnect", control_on_disconnect, k);
+    nipc_client_on(r->c, "error", control_on_error, k);
+    nipc_client_on(r->c, "destroy", th_tally, &k->destroys);
+}
+
+/* The loop runs `ms`: server v gets no connection and client r publishes nothing. */
+static void assert_stays_away(srv_t *v, run_t *r, const th_transport_t *t, unsigned ms)
+{
+    int events = r->rec.n;
+    th_run_for(&loop, ms);
+    cr_assert_eq(v->connects, 0, "%s: the client came back", t->name);
+    cr_assert_eq(r->rec.n, events, "%s: %s", t->name, th_types(&r->rec));
+}
+
+ParameterizedTestParameters(retry, stop_between_attempts_ends_the_client_without_another_attempt)
+{
+    TH_NIPC_TRANSPORT_PARAMS();
+}
+
+/*
+ * The server goes; the client's first retry fails, with a frame emitted while it connected
+ * (queued); stopped in the `disconnect` after it, between attempts: no attempt follows, the
+ * queued frame is reported by `drop` with the attempt's error, then `destroy`. The client
+ * stays in of[], its emits refused; the server comes back and is not connected to.
+ */
+ParameterizedTest(th_transport_t *t, retry,
+                  stop_between_attempts_ends_the_client_without_another_attempt)
+{
+    const char *name = "stopwait.sock";
+    int port = th_unused_port(t, dir);
+    nipc_config_t cfg;
+    th_config(&cfg);
+    cfg.retry = th_ms(60);
+    srv_t v;
+    run_t r;
+    up_and_connected(&v, &r, t, &cfg, name, port);
+    control_t k = {.stop_at = 2, .emit_on_retry_error = true};
+    control_watch(&k, &r);
+    cr_assert(nipc_client_retrying(r.c), "%s", t->name);
+
+    nipc_free(v.ipc);
+    wait_destroyed(&r, t);
+    cr_assert_str_eq(th_types(&r.rec), "connect disconnect error disconnect drop destroy", "%s",
+                     t->name);
+    cr_assert_eq(k.emit_rc, 0, "%s: %s", t->name, nipc_err_name(k.emit_rc));
+    cr_assert_eq(k.stop_rc, 0, "%s: %s", t->name, nipc_err_name(k.stop_rc));
+    cr_assert_eq(k.inside, 0, "%s: an event came inside the call", t->name);
+    int e = th_find(&r.rec, "error", 0), d = th_find(&r.rec, "drop", 0);
+    cr_assert_eq(r.rec.status[e], th_nowhere_error(t), "%s: %s", t->name,
+                 nipc_err_name(r.rec.status[e]));
+    cr_assert_eq(r.rec.status[d], r.rec.status[e], "%s: the drop says %s", t->name,
+                 nipc_err_name(r.rec.status[d]));
+    cr_assert_not_null(strstr(r.rec.data[d], "\"frames\":1,"), "%s: %s", t->name, r.rec.data[d]);
+
+    /* Destroyed, not closed: in of[], emits refused, not retrying. */
+    cr_assert_eq(nipc_of(r.ipc, "world"), r.c, "%s", t->name);
+    cr_assert_eq(nipc_client_emit(r.c, "x", NULL), NIPC_EDESTROYED, "%s", t->name);
+    cr_assert(!nipc_client_retrying(r.c), "%s", t->name);
+
+    /* The attempt the timer had armed never comes: the server returns, nobody connects. */
+    srv_up(&v, t, name, port);
+    assert_stays_away(&v, &r, t, th_ms(300)); /* five intervals */
+    nipc_free(r.ipc);
+    nipc_free(v.ipc);
+}
+
+ParameterizedTestParameters(retry, stop_while_connected_means_no_retry_when_the_server_goes)
+{
+    TH_NIPC_TRANSPORT_PARAMS();
+}
+
+/*
+ * Stopped while connected: nothing changes until the connection is lost, then `disconnect`
+ * and `destroy`, as node-ipc's close handler does with stopRetrying set. nipc_connect_to()
+ * starts the destroyed client again, for one attempt: the stop stays, as node-ipc's flag
+ * stays in its config, so the next loss ends it again.
+ */
+ParameterizedTest(th_transport_t *t, retry,
+                  stop_while_connected_means_no_retry_when_the_server_goes)
+{
+    const char *name = "stopconn.sock";
+    int port = th_unused_port(t, dir);
+    nipc_config_t cfg;
+    th_config(&cfg);
+    cfg.retry = th_ms(40);
+    cfg.max_retries = 5;
+    srv_t v;
+    run_t r;
+    up_and_connected(&v, &r, t, &cfg, name, port);
+
+    int events = r.rec.n;
+    cr_assert_eq(nipc_client_stop_retrying(r.c), 0, "%s", t->name);
+    cr_assert_eq(nipc_client_stop_retrying(r.c), 0, "%s: a second stop is no error", t->name);
+    cr_assert(!nipc_client_retrying(r.c), "%s", t->name);
+    cr_assert_eq(nipc_client_emit_new(r.c, "still", json_true()), 0, "%s", t->name);
+    th_run_for(&loop, th_ms(50));
+    cr_assert_eq(r.rec.n, events, "%s: %s", t->name, th_types(&r.rec));
+    cr_assert(nipc_client_connected(r.c), "%s: the connection stays", t->name);
+
+    nipc_free(v.ipc);
+    wait_destroyed(&r, t);
+    cr_assert_str_eq(th_types(&r.rec), "connect disconnect destroy", "%s", t->name);
+    cr_assert_eq(nipc_client_retries_remaining(r.c), 5, "%s: untouched, as node-ipc's", t->name);
+    cr_assert_eq(nipc_client_emit(r.c, "x", NULL), NIPC_EDESTROYED, "%s", t->name);
+    srv_up(&v, t, name, port);
+    assert_stays_away(&v, &r, t, th_ms(200)); /* five intervals */
+
+    /* Started again by its id: the same object connects; the stop still holds. */
+    nipc_client_t *again;
+    cr_assert_eq(connect_again(&r, t, &again), 0, "%s", t->name);
+    cr_assert_eq(again, r.c, "%s", t->name);
+    cr_assert(!nipc_client_retrying(r.c), "%s", t->name);
+    cr_assert(wait_count(&r.rec, "connect", 2, 2000), "%s: %s", t->name, th_types(&r.rec));
+    srv_wait_connects(&v, t, 1);
+    nipc_free(v.ipc);
+    wait_destroyed(&r, t);
+    cr_assert_str_eq(th_types(&r.rec), "connect disconnect destroy connect disconnect destroy",
+                     "%s", t->name);
+    nipc_free(r.ipc);
+}
+
+ParameterizedTestParameters(retry, stop_then_resume_before_the_loss_retries_as_configured)
+{
+    TH_NIPC_TRANSPORT_PARAMS();
+}
+
+/* Stopped and resumed while connected: the config's rule again, with the count as it stood;
+ * the server goes, attempts fail and spend retries, it comes back, the client reconnects. */
+ParameterizedTest(th_transport_t *t, retry, stop_then_resume_before_the_loss_retries_as_configured)
+{
+    const char *name = "resume.sock";
+    int port = th_unused_port(t, dir);
+    nipc_config_t cfg;
+    th_config(&cfg);
+    cfg.retry = th_ms(40);
+    cfg.max_retries = 5;
+    srv_t v;
+    run_t r;
+    up_and_connected(&v, &r, t, &cfg, name, port);
+
+    cr_assert_eq(nipc_client_stop_retrying(r.c), 0, "%s", t->name);
+    th_run_for(&loop, th_ms(20));
+    cr_assert_eq(nipc_client_resume_retrying(r.c), 0, "%s", t->name);
+    cr_assert_eq(nipc_client_resume_retrying(r.c), 0, "%s: a second resume is no error", t->name);
+    cr_assert(nipc_client_retrying(r.c), "%s", t->name);
+    cr_assert_eq(nipc_client_retries_remaining(r.c), 5, "%s", t->name);
+
+    nipc_free(v.ipc);
+    cr_assert(wait_count(&r.rec, "error", 2, th_ms(3000)), "%s: %s", t->name, th_types(&r.rec));
+    cr_assert_lt(nipc_client_retries_remaining(r.c), 5, "%s", t->name);
+    srv_up(&v, t, name, port);
+    cr_assert(wait_count(&r.rec, "connect", 2, th_ms(3000)), "%s: %s", t->name, th_types(&r.rec));
+    srv_wait_connects(&v, t, 1);
+    cr_assert_eq(th_count(&r.rec, "destroy"), 0, "%s: %s", t->name, th_types(&r.rec));
+    cr_assert_eq(nipc_client_retries_remaining(r.c), 5, "%s", t->name);
+    cr_assert_eq(nipc_client_emit_new(r.c, "back", json_true()), 0, "%s", t->name);
+    nipc_free(r.ipc);
+    nipc_free(v.ipc);
+}
+
+/* A client of nobody, with `k` on its handlers; runs until its `destroy`. */
+static void run_nowhere(run_t *r, const nipc_config_t *cfg, control_t *k)
+{
+    start_client_nowhere(r, cfg, &unix_transport);
+    control_watch(k, r);
+    wait_destroyed(r, &unix_transport);
+    cr_assert_eq(k->stop_rc, 0, "%s", nipc_err_name(k->stop_rc));
+    cr_assert_eq(k->inside, 0, "an event came inside the calls");
+}
+
+/*
+ * Stopped and resumed in one `disconnect` handler, before the `destroy` the stop would lead
+ * to: undone, the wait goes on, and the retries run as if nothing had happened.
+ */
+Test(retry, stop_then_resume_between_attempts_keeps_the_wait)
+{
+    nipc_config_t cfg;
+    th_config(&cfg);
+    cfg.retry = th_ms(60);
+    cfg.max_retries = 2;
+    run_t r;
+    control_t k = {.stop_at = 1, .resume_too = true};
+    run_nowhere(&r, &cfg, &k);
+    cr_assert_eq(k.resume_rc, 0);
+    cr_assert_str_eq(th_types(&r.rec),
+                     "error disconnect error disconnect error disconnect destroy");
+    int d = th_find(&r.rec, "disconnect", 0), e = th_find(&r.rec, "error", 1);
+    cr_assert_geq(r.rec.at[e] - r.rec.at[d], cfg.retry - 5, "the attempt came after %llu ms",
+                  (unsigned long long)(r.rec.at[e] - r.rec.at[d]));
+    nipc_free(r.ipc);
+}
+
+/*
+ * Retrying for ever every 10 ms; stopped from the fifth `disconnect`, with the next attempt
+ * armed: the attempts stop at five. A timer left running (node-ipc's: it checks stopRetrying
+ * at the next close only) would make a sixth.
+ */
+Test(retry, stop_with_unbounded_retries_stops_the_attempts_at_once)
+{
+    nipc_config_t cfg;
+    th_config(&cfg);
+    cfg.retry = th_ms(10);
+    run_t r;
+    control_t k = {.stop_at = 5};
+    run_nowhere(&r, &cfg, &k);
+    th_run_for(&loop, th_ms(200)); /* twenty intervals */
+    cr_assert_eq(th_count(&r.rec, "error"), 5, "%s", th_types(&r.rec));
+    cr_assert_str_eq(th_types(&r.rec), "error disconnect error disconnect error disconnect "
+                                       "error disconnect error disconnect destroy");
+    cr_assert_eq(nipc_client_retries_remaining(r.c), NIPC_RETRY_FOREVER);
+    nipc_free(r.ipc);
+}
+
+/*
+ * Stopped while connecting: the attempt goes on. Nobody there: it fails, and the frame queued
+ * while connecting is reported, no retry. A server there: it connects, and the loss of that
+ * connection is the end.
+ */
+Test(retry, stop_while_connecting_lets_the_attempt_finish_without_a_retry)
+{
+    nipc_config_t cfg;
+    th_config(&cfg);
+    cfg.retry = th_ms(20);
+    run_t r;
+    start_client_nowhere(&r, &cfg, &unix_transport);
+    cr_assert_eq(nipc_client_emit_new(r.c, "queued", json_true()), 0);
+    cr_assert_eq(nipc_client_stop_retrying(r.c), 0);
+    wait_destroyed(&r, &unix_transport);
+    th_run_for(&loop, th_ms(100));
+    cr_assert_str_eq(th_types(&r.rec), "error disconnect drop destroy");
+    nipc_free(r.ipc);
+
+    srv_t v;
+    srv_up(&v, &unix_transport, "there.sock", 0);
+    start_client_at(&r, &cfg, &unix_transport, "there.sock", 0);
+    cr_assert_eq(nipc_client_stop_retrying(r.c), 0);
+    cr_assert(wait_count(&r.rec, "connect", 1, 2000), "%s", th_types(&r.rec));
+    srv_wait_connects(&v, &unix_transport, 1);
+    nipc_free(v.ipc);
+    wait_destroyed(&r, &unix_transport);
+    cr_assert_str_eq(th_types(&r.rec), "connect disconnect destroy");
+    nipc_free(r.ipc);
+}
+
+/* A stop and a close in one handler, between attempts: one `destroy`, then the client is
+ * freed (under ASan, a use after free or a leak would show). */
+Test(retry, stop_then_close_between_attempts_gives_one_destroy)
+{
+    nipc_config_t cfg;
+    th_config(&cfg);
+    cfg.retry = th_ms(60);
+    run_t r;
+    control_t k = {.stop_at = 1, .close_too = true};
+    run_nowhere(&r, &cfg, &k);
+    cr_assert_eq(k.close_rc, 0);
+    th_run_for(&loop, th_ms(150));
+    cr_assert_eq(k.destroys, 1);
+    cr_assert_str_eq(th_types(&r.rec), "error disconnect"); /* the close dropped the recorder */
+    cr_assert_null(nipc_of(r.ipc, "world"));
+    nipc_free(r.ipc);
+}
+
+/* The codes: NULL, closed, already stopped, not stopped, destroyed (and not revived). */
+Test(retry, stop_and_resume_codes)
+{
+    cr_assert_eq(nipc_client_stop_retrying(NULL), UV_EINVAL);
+    cr_assert_eq(nipc_client_resume_retrying(NULL), UV_EINVAL);
+
+    nipc_config_t cfg;
+    th_config(&cfg);
+    cfg.retry = th_ms(20);
+    cfg.max_retries = 0;
+    run_t r;
+    start_client_nowhere(&r, &cfg, &unix_transport);
+    cr_assert(!nipc_client_retrying(r.c), "max_retries 0: no retry");
+    wait_destroyed(&r, &unix_transport);
+    cr_assert_str_eq(th_types(&r.rec), "error disconnect destroy");
+    /* Destroyed: both are no errors, nothing comes of them, it is not started again. */
+    cr_assert_eq(nipc_client_stop_retrying(r.c), 0);
+    cr_assert_eq(nipc_client_stop_retrying(r.c), 0);
+    cr_assert_eq(nipc_client_resume_retrying(r.c), 0);
+    cr_assert_eq(nipc_client_resume_retrying(r.c), 0);
+    cr_assert(!nipc_client_retrying(r.c));
+    th_run_for(&loop, th_ms(100));
+    cr_assert_str_eq(th_types(&r.rec), "error disconnect destroy");
+
+    /* Closed: NIPC_EDESTROYED until the `destroy` (after which the client is freed). */
+    cr_assert_eq(nipc_client_close(r.c, false), 0);
+    cr_assert_eq(nipc_client_stop_retrying(r.c), NIPC_EDESTROYED);
+    cr_assert_eq(nipc_client_resume_retrying(r.c), NIPC_EDESTROYED);
+    cr_assert(!nipc_client_retrying(r.c));
+    wait_destroyed(&r, &unix_transport);
+
+    /* nipc_disconnect closes too; the client is connecting. */
+    nipc_client_t *c;
+    cr_assert_eq(nipc_connect_to(r.ipc, "other", th_path(dir, "nobody.sock"), &c), 0);
+    bool gone = false;
+    nipc_client_on(c, "destroy", th_flag, &gone);
+    cr_assert_eq(nipc_disconnect(r.ipc, "other"), 0);
+    cr_assert_eq(nipc_client_stop_retrying(c), NIPC_EDESTROYED);
+    cr_assert_eq(nipc_client_resume_retrying(c), NIPC_EDESTROYED);
+    cr_assert(th_run_until(&loop, &gone, th_ms(2000)));
+    nipc_free(r.ipc);
+}
+
+/* The config's stop_retrying is each client's starting value: resumed, the client retries
+ * by the config's rule (max_retries 1: one retry). */
+Test(retry, resume_clears_the_config_stop_retrying)
+{
+    nipc_config_t cfg;
+    th_config(&cfg);
+    cfg.retry = th_ms(20);
+    cfg.max_retries = 1;
+    cfg.stop_retrying = true;
+    run_t r;
+    start_client_nowhere(&r, &cfg, &unix_transport);
+    cr_assert(!nipc_client_retrying(r.c));
+    cr_assert_eq(nipc_client_resume_retrying(r.c), 0);
+    cr_assert(nipc_client_retrying(r.c));
+    wait_destroyed(&r, &unix_transport);
+    th_run_for(&loop, th_ms(100));
+    cr_assert_str_eq(th_types(&r.rec), "error disconnect error disconnect destroy");
     nipc_free(r.ipc);
 }

@@ -1,15 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Writes are coalesced: the emits one callback makes leave in one write() per connection,
- * not one write() each. The count is Linux's per-thread `syscw` (/proc/thread-self/io), the
- * number of write-family system calls the calling thread made; the peers are raw sockets
- * that only read, so every write in the measured window is nipc's. Checked for a client's
- * emits, a server's emits and a broadcast to three sockets. And an emit made from a timer is
- * written at once, without waiting for unrelated I/O: the loop must not block in its poll
+ * not one write() each (a burst of 1000 small frames, 25 KB, may take two: past 16 KiB the
+ * queue goes at once, see the last test). The count is Linux's per-thread `syscw`
+ * (/proc/thread-self/io), the number of write-family system calls the calling thread made; the
+ * peers are raw sockets that only read, so every write in the measured window is nipc's. Checked
+ * for a client's emits, a server's emits and a broadcast to three sockets. And an emit made from a
+ * timer is written at once, without waiting for unrelated I/O: the loop must not block in its poll
  * while bytes are queued. Every test runs over every stream transport of the suite (a Unix
  * socket, TCP on 127.0.0.1 and on ::1, see ../support/transport.h): over TCP nipc turns
  * Nagle off, so a coalesced write is not delayed either, and the raw peers set TCP_NODELAY
- * too; the count stays nipc's alone, as the peers still only read.
+ * too; the count stays nipc's alone, as the peers still only read. Past 16 KiB queued, the
+ * write does not wait for the end of the turn: it starts inside the emit that crossed it.
  */
 #include "../support/transport.h"
 
@@ -370,4 +372,101 @@ ParameterizedTest(th_transport_t *t, coalesce,
     assert_written_at_once(t, &l);
     nipc_free(srv.ipc);
     close(fd);
+}
+
+/* ---- past 16 KiB queued, the write starts inside the callback ------------------------------ */
+
+#define EARLY_FRAMES 12
+#define EARLY_SIZE (8 * 1024) /* 12 frames of 8 KiB: the 2nd crosses 16 KiB */
+
+typedef struct early {
+    nipc_client_t *client;
+    long long inside; /* write calls made before the callback returned */
+    int failed;
+    int events; /* published while the callback ran */
+    bool fired;
+} early_t;
+
+static early_t early;
+
+static void count_event(const nipc_event_t *ev, void *arg)
+{
+    (void)ev;
+    (void)arg;
+    if (!early.fired)
+        early.events++;
+}
+
+static void on_early(uv_timer_t *t)
+{
+    (void)t;
+    char *big = malloc(EARLY_SIZE + 1);
+    memset(big, 'x', EARLY_SIZE);
+    big[EARLY_SIZE] = '\0';
+    json_t *d = json_string(big);
+    free(big);
+    long long before = syscw();
+    for (int i = 0; i < EARLY_FRAMES; i++)
+        early.failed += nipc_client_emit(early.client, "n", d) != 0;
+    early.inside = syscw() - before;
+    json_decref(d);
+    early.fired = true;
+}
+
+ParameterizedTestParameters(coalesce, past_16_kib_queued_a_callback_writes_before_it_returns)
+{
+    TH_TRANSPORT_PARAMS();
+}
+
+/* A peer answering a batch of requests in one callback gets the first answers while it makes
+ * the rest: past 16 KiB the queue is written at once, inside the emit, and still no event is
+ * published inside the call. */
+ParameterizedTest(th_transport_t *t, coalesce,
+                  past_16_kib_queued_a_callback_writes_before_it_returns)
+{
+    need_syscw();
+    int port;
+    int lfd = th_raw_listen_any(t, dir, "e.sock", &port);
+    nipc_config_t cfg;
+    th_config(&cfg);
+    cfg.stop_retrying = true;
+    nipc_t *ipc;
+    bool connected = false;
+    memset(&early, 0, sizeof early);
+    cr_assert_eq(nipc_new(&ipc, &loop, &cfg), 0, "%s", t->name);
+    cr_assert_eq(th_connect_raw(ipc, t, "raw", dir, "e.sock", port, &early.client), 0, "%s",
+                 t->name);
+    nipc_client_on(early.client, "connect", th_flag, &connected);
+    cr_assert(th_run_until(&loop, &connected, 2000), "%s", t->name);
+    nipc_client_on(early.client, NIPC_EVENT_ANY, count_event, NULL);
+    int fd = th_raw_accept_any(&loop, t, lfd, 2000);
+    cr_assert(fd >= 0, "%s", t->name);
+
+    uv_timer_t timer;
+    uv_timer_init(&loop, &timer);
+    uv_timer_start(&timer, on_early, 1, 0);
+    th_run_until(&loop, &early.fired, 2000);
+    size_t frame = EARLY_SIZE + sizeof "{\"type\":\"n\",\"data\":\"\"}\f" - 1;
+    size_t len = frame * EARLY_FRAMES;
+    char *got = malloc(len);
+    cr_assert_not_null(got);
+    size_t n = th_raw_read(&loop, fd, got, len, 5000);
+    uv_close((uv_handle_t *)&timer, NULL);
+    uv_run(&loop, UV_RUN_NOWAIT);
+
+    cr_assert(early.fired, "%s", t->name);
+    cr_assert_eq(early.failed, 0, "%s", t->name);
+    cr_assert_geq(early.inside, 1,
+                  "%s: %d KiB queued, and nothing written before the end of "
+                  "the turn",
+                  t->name, EARLY_SIZE * EARLY_FRAMES / 1024);
+    cr_assert_eq(early.events, 0, "%s: an event inside the emits", t->name);
+    cr_assert_eq(n, len, "%s: read %zu of %zu bytes", t->name, n, len);
+    for (int i = 0; i < EARLY_FRAMES; i++)
+        cr_assert_eq(memcmp(got + (size_t)i * frame, "{\"type\":\"n\",\"data\":\"xx", 22), 0,
+                     "%s: frame %d", t->name, i);
+    free(got);
+    nipc_free(ipc);
+    close(fd);
+    close(lfd);
 }

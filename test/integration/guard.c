@@ -498,8 +498,10 @@ GUARD_TEST(idle_timeout_gives_max_connections_slots_back)
 
     cr_assert(seen("socket.disconnected", 2, 2000), "%s: the silent sockets stay: %s", t->name,
               th_types(&srv.rec));
+    /* Not early: the clock starts at the loop's time of the accept, which may lag the clock
+     * here by a loop turn (7 ms seen on a loaded machine), so 80 of the 100 ms at least. */
     uint64_t after = ms_now() - connected;
-    cr_assert_geq(after, 95, "%s: closed after %llu ms", t->name, (unsigned long long)after);
+    cr_assert_geq(after, 80, "%s: closed after %llu ms", t->name, (unsigned long long)after);
     cr_assert(th_raw_closed(&loop, a, 2000), "%s", t->name);
     cr_assert(th_raw_closed(&loop, b, 2000), "%s", t->name);
     cr_assert_eq(th_count(&srv.rec, "error"), 0, "%s: an idle close is no error: %s", t->name,

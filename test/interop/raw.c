@@ -624,10 +624,11 @@ static void assert_node_asks(const th_transport_t *t, th_peer_t *p)
 }
 
 /* Times (ms) of `n` events, each at least ANSWER_GAP_MS after the one before; under valgrind,
- * where the first of two may be recorded tens of ms late, 30 ms less. */
+ * where the first of two may be recorded tens of ms late (39 ms seen), 60 ms less: a gap of a
+ * third of the answer's delay still shows the wait, and the overlap counts prove C15 anyway. */
 static void assert_spaced(const th_transport_t *t, const uint64_t *at, int n, const char *what)
 {
-    uint64_t gap = ANSWER_GAP_MS - (th_valgrind() ? 30 : 0);
+    uint64_t gap = ANSWER_GAP_MS - (th_valgrind() ? 60 : 0);
     for (int k = 1; k < n; k++)
         cr_assert_geq(at[k] - at[k - 1], gap, "%s: %s %d came %llu ms after %d", t->name, what, k,
                       (unsigned long long)(at[k] - at[k - 1]), k - 1);

@@ -507,7 +507,12 @@ static void check_outcome(const char *p, size_t n, bool allow_reserved)
 {
     nipc_msg_t m;
     decode(&m, p, n, allow_reserved);
-    if (m.err == 0) {
+    if (m.err == 0 && m.type == m.type_buf) {
+        /* The fast path: the data alone, the type copied. */
+        cr_assert_not_null(m.data);
+        cr_assert_eq(m.decoded, m.data);
+        cr_assert_eq(strlen(m.type), m.type_len);
+    } else if (m.err == 0) {
         cr_assert_not_null(m.type);
         cr_assert_not_null(m.decoded);
         cr_assert(json_is_object(m.decoded));
@@ -864,7 +869,7 @@ Test(decode, general_path_alone_gives_the_same_message, .timeout = 10)
     nipc__msg_clear(&general);
 }
 
-/* ---- requests: maybe_request never hides one (request.c unwraps only what it flags) ----- */
+/* ---- hints: a request or an id is never hidden (request.c and S9 look only when told) --- */
 
 /* A request's data is an object whose first key is "$req", however the frame writes it. */
 static void expect_request(const char *frame, json_t **shape)
@@ -875,7 +880,7 @@ static void expect_request(const char *frame, json_t **shape)
     else
         nipc__msg_decode(&m, frame, strlen(frame), false);
     cr_assert_eq(m.err, 0, "%s", frame);
-    cr_assert(m.maybe_request, "%s: a request's data, not flagged", frame);
+    cr_assert(m.hints & NIPC_HINT_REQUEST, "%s: a request's data, not flagged", frame);
     int64_t id;
     json_t *inner = nipc__request_unwrap_slow(m.data, &id);
     cr_assert_eq(id, 7, "%s", frame);
@@ -917,9 +922,53 @@ Test(decode, other_first_keys_are_not_requests, .timeout = 10)
         nipc__msg_decode(&m, frames[k], strlen(frames[k]), false);
         cr_assert_eq(m.err, 0, "%s", frames[k]);
         int64_t id;
-        json_t *inner = nipc__request_unwrap(m.data, m.maybe_request, &id);
+        json_t *inner = nipc__request_unwrap(m.data, m.hints & NIPC_HINT_REQUEST, &id);
         cr_assert_eq(id, 0, "%s", frames[k]);
         cr_assert_eq(inner, m.data, "%s", frames[k]);
         nipc__msg_clear(&m);
     }
+}
+
+/* S9 looks up data.id only when NIPC_HINT_ID says it may be there: every way a frame can
+ * hold one must say so, a fresh tree and a reused one alike, and its absence is what lets a
+ * server skip the lookup. */
+Test(decode, an_id_member_is_hinted, .timeout = 10)
+{
+    static const char *const with[] = {
+        "{\"type\":\"x\",\"data\":{\"id\":5}}",
+        "{\"type\":\"x\",\"data\":{\"a\":1,\"id\":\"w\"}}",
+        "{\"type\":\"x\",\"data\":{\"\\u0069d\":5}}",                 /* escaped: the fast path */
+        "{\"type\":\"x\",\"data\":{\"i\\u0064\":1.5}}",               /* reads it as "id" too */
+        "{\"type\":\"x\",\"data\":{ \"id\":5}}",                      /* the general path */
+        "{\"type\":\"x\",\"data\":{\"$req\":1,\"data\":{\"id\":2}}}", /* a request's */
+    };
+    static const char *const without[] = {
+        "{\"type\":\"x\",\"data\":{\"i\":5}}",
+        "{\"type\":\"x\",\"data\":{\"a\":{\"id\":5}}}", /* one level down: not data's */
+        "{\"type\":\"x\",\"data\":[\"id\",5]}",
+        "{\"type\":\"x\",\"data\":{\"idx\":5,\"d\":\"id\"}}",
+    };
+    json_t *shape = NULL;
+    for (int reuse = 0; reuse < 2; reuse++) {
+        for (size_t k = 0; k < sizeof with / sizeof with[0]; k++) {
+            nipc_msg_t m;
+            for (int twice = 0; twice < 2; twice++) { /* the second into the first's tree */
+                nipc__msg_decode_into(&m, with[k], strlen(with[k]), false, reuse ? &shape : NULL);
+                cr_assert_eq(m.err, 0, "%s", with[k]);
+                cr_assert(m.hints & NIPC_HINT_ID, "%s: an id, not hinted", with[k]);
+                nipc__msg_done(&m, reuse ? &shape : NULL);
+            }
+        }
+        for (size_t k = 0; k < sizeof without / sizeof without[0]; k++) {
+            nipc_msg_t m;
+            for (int twice = 0; twice < 2; twice++) {
+                nipc__msg_decode_into(&m, without[k], strlen(without[k]), false,
+                                      reuse ? &shape : NULL);
+                cr_assert_eq(m.err, 0, "%s", without[k]);
+                cr_assert_not(m.hints & NIPC_HINT_ID, "%s: hinted, yet no id", without[k]);
+                nipc__msg_done(&m, reuse ? &shape : NULL);
+            }
+        }
+    }
+    json_decref(shape);
 }

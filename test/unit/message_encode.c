@@ -189,6 +189,17 @@ Test(encode, w4_legacy_truthy_max_listeners_drops_object, .timeout = 10)
                      "{\"type\":\"maxl\",\"data\":{}}");
     expect_frame_new("maxl", json_pack("{s:[]}", "_maxListeners"), true,
                      "{\"type\":\"maxl\",\"data\":{}}");
+    /* Seen after members that made the buffer grow: what they wrote goes too. */
+    char *big = malloc(20000);
+    cr_assert_not_null(big);
+    memset(big, 'x', 19999);
+    big[19999] = '\0';
+    expect_frame_new("maxl", json_pack("{s:s, s:i}", "a", big, "_maxListeners", 10), true,
+                     "{\"type\":\"maxl\",\"data\":{}}");
+    free(big);
+    /* Only data's own member counts, not one deeper. */
+    expect_frame_new("maxl", json_pack("{s:{s:i}}", "a", "_maxListeners", 10), true,
+                     "{\"type\":\"maxl\",\"data\":{\"a\":{\"_maxListeners\":10}}}");
 }
 
 Test(encode, w4_falsy_max_listeners_keeps_object, .timeout = 10)

@@ -834,3 +834,95 @@ Test(number, w6b_json_write_uses_the_js_form, .timeout = 10)
     nipc__buf_free(&b);
     json_decref(v);
 }
+
+/* ---- reading: nipc__decimal_to_double against glibc's correctly rounded strtod ----------- */
+
+/* Whether w * 10^q reads as strtod reads "<w>e<q>", bit for bit, overflow included. */
+static void expect_read(uint64_t w, int q, bool negative)
+{
+    char text[64];
+    snprintf(text, sizeof text, "%s%llue%d", negative ? "-" : "", (unsigned long long)w, q);
+    double want = strtod(text, NULL), got = 0;
+    bool ok = nipc__decimal_to_double(w, q, negative, &got);
+    if (isinf(want)) {
+        cr_assert_not(ok, "%s: overflows, yet read as %.17g", text, got);
+        return;
+    }
+    cr_assert(ok, "%s: refused, strtod reads %.17g", text, want);
+    uint64_t a, b;
+    memcpy(&a, &want, sizeof a);
+    memcpy(&b, &got, sizeof b);
+    cr_assert_eq(a, b, "%s: got %.17g (%016llx), strtod %.17g (%016llx)", text, got,
+                 (unsigned long long)b, want, (unsigned long long)a);
+}
+
+static uint64_t random_significand(uint32_t *s)
+{
+    uint64_t w = (uint64_t)xorshift32(s) << 32 | xorshift32(s);
+    unsigned digits = 1 + xorshift32(s) % 19;
+    uint64_t cap = 1;
+    for (unsigned i = 0; i < digits; i++)
+        cap *= 10;
+    return w % cap;
+}
+
+Test(number, read_random_decimals_as_strtod_does, .timeout = 60)
+{
+    uint32_t s = 0x2545f491u;
+    for (int i = 0; i < 400000; i++) {
+        uint64_t w = random_significand(&s);
+        int q = (int)(xorshift32(&s) % 700) - 360; /* past both ends of the table */
+        expect_read(w, q, xorshift32(&s) & 1);
+    }
+    /* The ends: the largest significand, zero, the table's first and last powers. */
+    for (int q = -360; q <= 330; q++) {
+        expect_read(9999999999999999999ULL, q, false);
+        expect_read(1, q, false);
+        expect_read(0, q, true);
+    }
+}
+
+/* Every double's shortest digits, and the decimals just around it, read back as strtod
+ * reads them: the rounding boundaries where a reader goes wrong. */
+Test(number, read_round_trips_and_neighbours, .timeout = 60)
+{
+    uint32_t s = 0x9e3779b9u;
+    for (int i = 0; i < 200000; i++) {
+        double d;
+        uint64_t bits = random_finite_bits(&s) & ~(1ULL << 63);
+        memcpy(&d, &bits, sizeof d);
+        char text[48];
+        snprintf(text, sizeof text, "%.16e", d); /* 17 significant digits */
+        char digits[32];
+        size_t n = 0;
+        for (const char *p = text; *p != 'e'; p++)
+            if (*p != '.')
+                digits[n++] = *p;
+        digits[n] = '\0';
+        uint64_t w = strtoull(digits, NULL, 10);
+        int q = atoi(strchr(text, 'e') + 1) - 16;
+        expect_read(w, q, false);
+        expect_read(w + 1, q, false);
+        expect_read(w - 1, q, false);
+        expect_read(w * 100 + 50, q - 2, false); /* halfway between neighbours of 17 digits */
+    }
+}
+
+/* Exact halfway cases, where ties go to even: 2^53 + 1, and odd multiples of half an ulp
+ * in the range where a decimal of 19 digits holds them exactly. */
+Test(number, read_ties_to_even, .timeout = 10)
+{
+    expect_read(9007199254740993ULL, 0, false); /* 2^53 + 1: to 2^53 */
+    expect_read(9007199254740995ULL, 0, false); /* 2^53 + 3: to 2^53 + 4 */
+    for (uint64_t k = 0; k < 5000; k++) {
+        uint64_t big = (1ULL << 53) + 2 * k + 1; /* halfway at scale 1 */
+        expect_read(big, 0, false);
+        expect_read(big * 5, -1, false); /* the same value written with one more digit */
+        expect_read(big, 1, true);
+    }
+    expect_read(5, -324, false);                    /* half the smallest subnormal: 0 */
+    expect_read(24703282292062328ULL, -340, false); /* just above half of it */
+    expect_read(22250738585072014ULL, -324, false); /* the smallest normal */
+    expect_read(17976931348623157ULL, 292, false);  /* the largest finite */
+    expect_read(17976931348623159ULL, 292, false);  /* past it: an overflow */
+}
