@@ -537,7 +537,7 @@ NIPC_EXTERN int nipc_server_emit_new(nipc_server_t *server, nipc_socket_t *socke
  * sent. Both return the codes of nipc_server_emit(). The same holds for every `_new` and
  * `f` variant below.
  *
- * Large strings (since 0.3.0): a `_new` or `f` emit over a stream (nipc_server_emit_new,
+ * Large strings (since 0.4.0): a `_new` or `f` emit over a stream (nipc_server_emit_new,
  * nipc_server_broadcast_new, nipc_client_emit_new and their `f` forms; JSON mode, with a
  * delimiter that starts with a control byte, as the default "\f" does) does not copy a
  * string of data of 64 KiB or more that needs no escape: it keeps a reference to it and
