@@ -203,8 +203,9 @@ __attribute__((noinline)) static int write_string(writer_t *x, const char *s, si
             i += k;
             c = u[i++];
         } else {
-            /* Fewer than 8 left: when all are plain, copy them at once. */
-            if (i == 0 ? short_plain(u, n, w) : tail_plain(u, i, n, w)) {
+            /* Fewer than 8 left: when all are plain, copy them at once (the tail's word ends
+             * the string, so it needs 8 bytes of string before its end). */
+            if (i == 0 ? short_plain(u, n, w) : n >= 8 && tail_plain(u, i, n, w)) {
                 w += n - i;
                 break;
             }
