@@ -31,31 +31,14 @@ static json_t *text(size_t n, unsigned seed, bool utf8)
     return v;
 }
 
-/* A growable byte string for the frames a test expects. */
-typedef struct bytes {
-    char *p;
-    size_t n, cap;
-} bytes_t;
-
-static void put(bytes_t *b, const char *p, size_t n)
-{
-    if (b->n + n > b->cap) {
-        b->cap = (b->n + n) * 2;
-        b->p = realloc(b->p, b->cap);
-        cr_assert_not_null(b->p);
-    }
-    memcpy(b->p + b->n, p, n);
-    b->n += n;
-}
-
-/* {"i":i,"s":s} as an emit writes it, appended to b. */
-static void put_frame(bytes_t *b, int i, const json_t *s)
+/* {"i":i,"s":s} as an emit writes it, appended to b (the frames a test expects). */
+static void put_frame(nipc_buf_t *b, int i, const json_t *s)
 {
     char head[64];
     int hn = snprintf(head, sizeof head, "{\"type\":\"big\",\"data\":{\"i\":%d,\"s\":\"", i);
-    put(b, head, (size_t)hn);
-    put(b, json_string_value(s), json_string_length(s));
-    put(b, "\"}}\f", 4);
+    cr_assert(nipc__buf_append(b, head, (size_t)hn) == 0 &&
+              nipc__buf_append(b, json_string_value(s), json_string_length(s)) == 0 &&
+              nipc__buf_append(b, "\"}}\f", 4) == 0);
 }
 
 static json_t *payload(int i, json_t *s)
@@ -70,7 +53,7 @@ typedef struct stream {
     json_t *s[3];
     int ns;
     int count;
-    bytes_t want;
+    nipc_buf_t want;
 } stream_t;
 
 static void stream_init(stream_t *st, int count)
@@ -95,7 +78,7 @@ static void stream_free(stream_t *st)
                      (size_t)st->s[k]->refcount);
         json_decref(st->s[k]);
     }
-    free(st->want.p);
+    nipc__buf_free(&st->want);
 }
 
 /* Frame i of the stream, handed over. */
@@ -192,9 +175,9 @@ ParameterizedTest(th_transport_t *t, by_reference,
         json_t *d = frame_data(&st, i);
         cr_assert_eq(nipc_client_emit(p.c, "big", d), 0, "%s", t->name);
         cr_assert_eq(nipc_client_emit_new(p.c, "big", d), 0, "%s", t->name);
-        size_t n = strchr(st.want.p + at, '\f') + 1 - (st.want.p + at);
-        expect_read(t, p.fd, st.want.p + at, n);
-        expect_read(t, p.fd, st.want.p + at, n);
+        size_t n = strchr(st.want.data + at, '\f') + 1 - (st.want.data + at);
+        expect_read(t, p.fd, st.want.data + at, n);
+        expect_read(t, p.fd, st.want.data + at, n);
         at += n;
     }
     peer_down(&p);
@@ -210,7 +193,7 @@ ParameterizedTest(th_transport_t *t, by_reference,
     cr_assert_not_null(sock);
     for (int i = 0; i < st.count; i++)
         cr_assert_eq(nipc_server_emit_new(srv.server, sock, "big", frame_data(&st, i)), 0);
-    expect_read(t, fd, st.want.p, st.want.n);
+    expect_read(t, fd, st.want.data, st.want.len);
     nipc_free(srv.ipc);
     close(fd);
     stream_free(&st);
@@ -234,17 +217,17 @@ ParameterizedTest(th_transport_t *t, by_reference, a_slow_reader_takes_the_strin
         if (i % 4 == 3)
             th_run_for(&loop, 1);
     }
-    char *got = malloc(st.want.n);
+    char *got = malloc(st.want.len);
     cr_assert_not_null(got);
     size_t n = 0, r;
-    while (n < st.want.n &&
-           (r = th_raw_read(&loop, p.fd, got + n, st.want.n - n < 65536 ? st.want.n - n : 65536,
+    while (n < st.want.len &&
+           (r = th_raw_read(&loop, p.fd, got + n, st.want.len - n < 65536 ? st.want.len - n : 65536,
                             5000)) > 0) {
         n += r;
         usleep(200);
     }
-    cr_assert_eq(n, st.want.n, "%s: read %zu of %zu", t->name, n, st.want.n);
-    cr_assert(memcmp(got, st.want.p, n) == 0, "%s: the stream differs", t->name);
+    cr_assert_eq(n, st.want.len, "%s: read %zu of %zu", t->name, n, st.want.len);
+    cr_assert(memcmp(got, st.want.data, n) == 0, "%s: the stream differs", t->name);
     free(got);
     th_run_for(&loop, 20); /* the last write completes */
     cr_assert_eq(p.d.events, 0, "%s", t->name);
@@ -274,7 +257,7 @@ ParameterizedTest(th_transport_t *t, by_reference, a_close_without_flush_counts_
         peer_up(&p, t, &cfg);
         for (int i = 0; i < st.count; i++)
             cr_assert_eq(nipc_client_emit_new(p.c, "big", frame_data(&st, i)), 0);
-        char *got = malloc(st.want.n);
+        char *got = malloc(st.want.len);
         cr_assert_not_null(got);
         size_t n = th_raw_read(&loop, p.fd, got, 2 * MIB, 5000);
         cr_assert_eq(n, 2 * MIB, "%s", t->name);
@@ -288,11 +271,11 @@ ParameterizedTest(th_transport_t *t, by_reference, a_close_without_flush_counts_
         }
         cr_assert_eq(p.d.events, 1, "%s: round %d", t->name, round);
         size_t r;
-        while ((r = th_raw_read(&loop, p.fd, got + n, st.want.n - n, 300)) > 0)
+        while ((r = th_raw_read(&loop, p.fd, got + n, st.want.len - n, 300)) > 0)
             n += r;
-        cr_assert(memcmp(got, st.want.p, n) == 0, "%s: the bytes read differ", t->name);
+        cr_assert(memcmp(got, st.want.data, n) == 0, "%s: the bytes read differ", t->name);
         cr_assert_gt(p.d.bytes, 0, "%s: the test needs a loss", t->name);
-        cr_assert_eq(n + (size_t)p.d.bytes, st.want.n, "%s: round %d: read %zu, dropped %lld",
+        cr_assert_eq(n + (size_t)p.d.bytes, st.want.len, "%s: round %d: read %zu, dropped %lld",
                      t->name, round, n, (long long)p.d.bytes);
         cr_assert_eq(frames_in(got, n) + (size_t)p.d.frames, (size_t)st.count,
                      "%s: round %d: %zu whole frames read, %lld dropped", t->name, round,
@@ -353,11 +336,12 @@ Test(by_reference, a_frame_too_large_is_refused_with_its_strings)
     cr_assert_eq(nipc_client_emit_new(p.c, "big", d), UV_EMSGSIZE);
     cr_assert_eq(s->refcount, 1, "a reference outlived the refusal");
     /* One of them fits, and goes. */
-    bytes_t want = {0};
+    nipc_buf_t want;
+    nipc__buf_init(&want);
     put_frame(&want, 0, s);
     cr_assert_eq(nipc_client_emit_new(p.c, "big", payload(0, s)), 0);
-    expect_read(&unix_t, p.fd, want.p, want.n);
-    free(want.p);
+    expect_read(&unix_t, p.fd, want.data, want.len);
+    nipc__buf_free(&want);
     peer_down(&p);
     th_run_for(&loop, 20);
     cr_assert_eq(s->refcount, 1);
@@ -393,19 +377,19 @@ ParameterizedTest(th_transport_t *t, by_reference,
     for (int i = 0; i < st.count; i++)
         cr_assert_eq(nipc_server_broadcast_new(srv.server, "big", frame_data(&st, i)), 0);
     for (int k = 0; k < READERS; k++)
-        expect_read(t, fd[k], st.want.p, st.want.n);
+        expect_read(t, fd[k], st.want.data, st.want.len);
     /* The deaf socket is the last connected; the server's array keeps connection order. */
     nipc_socket_t *deaf = nipc_server_socket_at(srv.server, READERS);
     cr_assert_eq(nipc_socket_close(deaf, false), 0);
     th_run_for(&loop, 50);
     cr_assert_eq(drops.events, 1, "%s", t->name);
-    char *got = malloc(st.want.n);
+    char *got = malloc(st.want.len);
     cr_assert_not_null(got);
     size_t n = 0, r;
-    while ((r = th_raw_read(&loop, fd[READERS], got + n, st.want.n - n, 300)) > 0)
+    while ((r = th_raw_read(&loop, fd[READERS], got + n, st.want.len - n, 300)) > 0)
         n += r;
-    cr_assert(memcmp(got, st.want.p, n) == 0, "%s", t->name);
-    cr_assert_eq(n + (size_t)drops.bytes, st.want.n, "%s: read %zu, dropped %lld", t->name, n,
+    cr_assert(memcmp(got, st.want.data, n) == 0, "%s", t->name);
+    cr_assert_eq(n + (size_t)drops.bytes, st.want.len, "%s: read %zu, dropped %lld", t->name, n,
                  (long long)drops.bytes);
     cr_assert_eq(frames_in(got, n) + (size_t)drops.frames, (size_t)st.count, "%s", t->name);
     free(got);
@@ -434,8 +418,8 @@ ParameterizedTest(th_transport_t *t, by_reference, sync_mode_holds_a_copy_of_eac
         cr_assert_eq(nipc_client_emit_new(p.c, "big", frame_data(&st, i)), 0, "%s", t->name);
     size_t at = 0;
     for (int i = 0; i < st.count; i++) {
-        size_t n = strchr(st.want.p + at, '\f') + 1 - (st.want.p + at);
-        expect_read(t, p.fd, st.want.p + at, n);
+        size_t n = strchr(st.want.data + at, '\f') + 1 - (st.want.data + at);
+        expect_read(t, p.fd, st.want.data + at, n);
         at += n;
         th_run_for(&loop, 10); /* its write completes */
         /* What waits is copied: only a frame on its way refers to a string. */

@@ -291,17 +291,23 @@ static void refer(nipc_buf_t *b, json_t *s)
     cr_assert_eq(nipc__buf_refer(b, s, json_string_value(s), json_string_length(s)), 0);
 }
 
+/* Appends `spec` to b: 'X' refers to x, 'W' to w, any other byte is b's own. */
+static void queue(nipc_buf_t *b, const char *spec, json_t *x, json_t *w)
+{
+    for (const char *c = spec; *c != '\0'; c++) {
+        if (*c == 'X' || *c == 'W')
+            refer(b, *c == 'X' ? x : w);
+        else
+            cr_assert_eq(nipc__buf_append(b, c, 1), 0);
+    }
+}
+
 Test(buf, spans_sit_between_own_bytes_and_hold_a_reference, .timeout = 10)
 {
     json_t *x = json_string("xyz"), *w = json_string("WW");
     nipc_buf_t b;
     nipc__buf_init(&b);
-    cr_assert_eq(nipc__buf_append(&b, "ab", 2), 0);
-    refer(&b, x);
-    cr_assert_eq(nipc__buf_append(&b, "cd", 2), 0);
-    refer(&b, w);
-    refer(&b, x); /* two in a row, the same string twice */
-    cr_assert_eq(nipc__buf_append(&b, "e", 1), 0);
+    queue(&b, "abXcdWXe", x, w); /* two in a row, the same string twice */
     cr_assert_eq(nipc__buf_size(&b), 5);
     cr_assert(nipc__buf_has_spans(&b));
     cr_assert_eq(x->refcount, 3);
@@ -313,8 +319,7 @@ Test(buf, spans_sit_between_own_bytes_and_hold_a_reference, .timeout = 10)
     cr_assert_eq(x->refcount, 1);
     cr_assert_eq(w->refcount, 1);
     /* Reused after a reset, and freed with spans in it. */
-    refer(&b, w);
-    cr_assert_eq(nipc__buf_append(&b, "!", 1), 0);
+    queue(&b, "W!", x, w);
     expect_queue(&b, "WW!");
     nipc__buf_free(&b);
     cr_assert_eq(w->refcount, 1);
@@ -330,11 +335,7 @@ Test(buf, drop_takes_own_bytes_and_spans_in_order_in_any_cut, .timeout = 10)
         json_t *x = json_string("xyz"), *w = json_string("WW");
         nipc_buf_t b;
         nipc__buf_init(&b);
-        cr_assert_eq(nipc__buf_append(&b, "ab", 2), 0);
-        refer(&b, x);
-        cr_assert_eq(nipc__buf_append(&b, "cd", 2), 0);
-        refer(&b, w);
-        cr_assert_eq(nipc__buf_append(&b, "e", 1), 0);
+        queue(&b, "abXcdWe", x, w);
         nipc__buf_drop(&b, first);
         expect_queue(&b, want + first);
         /* A span written whole is released at once; one written in part is kept. */
@@ -356,13 +357,9 @@ Test(buf, truncate_releases_the_spans_after_the_mark, .timeout = 10)
     json_t *x = json_string("xyz"), *w = json_string("WW");
     nipc_buf_t b;
     nipc__buf_init(&b);
-    cr_assert_eq(nipc__buf_append(&b, "a", 1), 0);
-    refer(&b, x);
-    cr_assert_eq(nipc__buf_append(&b, "b", 1), 0);
+    queue(&b, "aXb", x, w);
     size_t mark = b.len;
-    cr_assert_eq(nipc__buf_append(&b, "c", 1), 0);
-    refer(&b, w);
-    refer(&b, x);
+    queue(&b, "cWX", x, w);
     nipc__buf_truncate(&b, mark);
     expect_queue(&b, "axyzb");
     cr_assert_eq(x->refcount, 2);
@@ -381,10 +378,8 @@ Test(buf, append_queue_refers_again_or_copies, .timeout = 10)
     nipc_buf_t src, dst;
     nipc__buf_init(&src);
     nipc__buf_init(&dst);
-    cr_assert_eq(nipc__buf_append(&src, "0123", 4), 0);
+    queue(&src, "0123X4", x, NULL);
     src.off = 1;
-    refer(&src, x);
-    cr_assert_eq(nipc__buf_append(&src, "4", 1), 0);
     cr_assert_eq(nipc__buf_append(&dst, "<", 1), 0);
     cr_assert_eq(nipc__buf_append_queue(&dst, &src, true), 0);
     cr_assert_eq(x->refcount, 3);
@@ -417,11 +412,8 @@ Test(buf, compact_keeps_spans_in_their_place, .timeout = 10)
     json_t *x = json_string("xyz");
     nipc_buf_t b;
     nipc__buf_init(&b);
-    cr_assert_eq(nipc__buf_append(&b, "skip", 4), 0);
+    queue(&b, "skipabXc", x, NULL);
     b.off = 4;
-    cr_assert_eq(nipc__buf_append(&b, "ab", 2), 0);
-    refer(&b, x);
-    cr_assert_eq(nipc__buf_append(&b, "c", 1), 0);
     nipc__buf_compact(&b);
     cr_assert_eq(b.off, 0);
     expect_queue(&b, "abxyzc");

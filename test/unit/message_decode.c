@@ -721,6 +721,14 @@ Test(reuse, integers_at_the_edge_of_the_fast_path, .timeout = 10)
     json_decref(shape);
 }
 
+/* f holds the frame `head`, s[0, n), then "}} (the string's closing quote and the frame's). */
+static void long_frame(nipc_buf_t *f, const char *head, const char *s, size_t n)
+{
+    nipc__buf_reset(f);
+    cr_assert(nipc__buf_append(f, head, strlen(head)) == 0 && nipc__buf_append(f, s, n) == 0 &&
+              nipc__buf_append(f, "\"}}", 3) == 0);
+}
+
 /*
  * A long string that repeats the value it replaces is compared as it is checked, in one pass
  * (envelope.c's same_string, from 1 KiB): exactly what the general path reads, whatever
@@ -735,11 +743,7 @@ static void expect_like_general(const char *base, size_t bn, const char *var, si
     for (int k = 0; k < 2; k++) {
         const char *s = k == 0 ? base : var;
         size_t n = k == 0 ? bn : vn;
-        nipc__buf_reset(&f);
-        static const char head[] = "{\"type\":\"m\",\"data\":{\"i\":1,\"s\":\"";
-        cr_assert_eq(nipc__buf_append(&f, head, sizeof head - 1), 0);
-        cr_assert_eq(nipc__buf_append(&f, s, n), 0);
-        cr_assert_eq(nipc__buf_append(&f, "\"}}", 3), 0);
+        long_frame(&f, "{\"type\":\"m\",\"data\":{\"i\":1,\"s\":\"", s, n);
         nipc_msg_t m, ref;
         nipc__msg_decode_into(&m, f.data, f.len, false, &shape);
         nipc__msg_decode_general(&ref, f.data, f.len, false);
@@ -764,10 +768,7 @@ Test(reuse, a_long_repeated_string_reads_as_the_general_path_reads_it, .timeout 
     json_t *shape = NULL;
     nipc_buf_t f;
     nipc__buf_init(&f);
-    static const char head[] = "{\"type\":\"m\",\"data\":{\"s\":\"";
-    cr_assert_eq(nipc__buf_append(&f, head, sizeof head - 1), 0);
-    cr_assert_eq(nipc__buf_append(&f, base, N), 0);
-    cr_assert_eq(nipc__buf_append(&f, "\"}}", 3), 0);
+    long_frame(&f, "{\"type\":\"m\",\"data\":{\"s\":\"", base, N);
     nipc_msg_t m;
     nipc__msg_decode_into(&m, f.data, f.len, false, &shape);
     nipc__msg_done(&m, &shape);
@@ -827,10 +828,7 @@ Test(reuse, a_tree_changed_to_invalid_text_does_not_vouch_for_a_frame, .timeout 
     json_t *shape = json_pack("{s:o}", "s", json_stringn_nocheck(bad, N));
     nipc_buf_t f;
     nipc__buf_init(&f);
-    static const char head[] = "{\"type\":\"m\",\"data\":{\"s\":\"";
-    cr_assert_eq(nipc__buf_append(&f, head, sizeof head - 1), 0);
-    cr_assert_eq(nipc__buf_append(&f, bad, N), 0);
-    cr_assert_eq(nipc__buf_append(&f, "\"}}", 3), 0);
+    long_frame(&f, "{\"type\":\"m\",\"data\":{\"s\":\"", bad, N);
     nipc_msg_t m;
     nipc__msg_decode_into(&m, f.data, f.len, false, &shape);
     cr_assert_eq(m.err, UV_EPROTO, "got %s", nipc_err_name(m.err));
