@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * nipc's side of the benchmark suite (bench/README.md has the contract), through the public
- * API only, written as a user would: one data object reused for every event, the client's
+ * API only, written as a user would: one data object reused for every event (the sweep's
+ * large events: a fresh one each around a shared string, handed over), the client's
  * queue bounded by max_queued_bytes with `drain` as its flow control, every received event
  * decoded and its sequence checked. Over `--transport tls` the server presents
  * server.pem/server.key from `--certs DIR` and the client verifies it with DIR/ca.pem against
@@ -52,6 +53,14 @@ static uint64_t now_ns(void)
 {
     return uv_hrtime();
 }
+
+/*
+ * From this payload size on, the sweep's client sends as a C program sending large payloads
+ * would: a fresh object per event around one shared string, handed over with
+ * nipc_client_emit_new(), which may then send the string from where it is. Smaller events
+ * reuse one object with nipc_client_emit(), which is faster for them.
+ */
+#define BIG_EVENT (64 * 1024)
 
 static long long cpu_ns(void)
 {
@@ -316,6 +325,7 @@ static json_t *rows[DOUBLES_EVENTS]; /* doubles: the pool's rows as JSON arrays 
 static bool blocked;
 static uv_idle_t sender;
 static char *pattern;  /* raw: the stream's bytes, --size + PATTERN_PERIOD of them */
+static json_t *big;    /* sweep of BIG_EVENT bytes or more: the payload string, shared */
 static unsigned phase; /* raw: where write next_i starts in `pattern` */
 static unsigned step;  /* raw: --size mod PATTERN_PERIOD */
 
@@ -324,6 +334,9 @@ static int send_one(void)
 {
     if (raw)
         return nipc_client_send(client, pattern + phase, (size_t)o.size);
+    if (big != NULL) /* a fresh object per event, handed over with the shared string */
+        return nipc_client_emit_new(client, "m",
+                                    json_pack("{s:I,s:O}", "i", (json_int_t)next_i, "s", big));
     json_integer_set(payload_i, next_i);
     if (doubles)
         json_object_set(payload, "d", rows[next_i % DOUBLES_EVENTS]);
@@ -624,6 +637,8 @@ static int run_client(nipc_config_t *cfg)
         payload = json_pack("{s:i, s:s}", "i", 0, "s", s ? s : "hello");
     }
     payload_i = json_object_get(payload, "i");
+    if (is("sweep") && o.size >= BIG_EVENT)
+        big = json_incref(json_object_get(payload, "s"));
     free(s);
     if (is("latency"))
         rtt = calloc((size_t)o.count, sizeof *rtt);

@@ -535,10 +535,23 @@ NIPC_EXTERN int nipc_server_emit(nipc_server_t *server, nipc_socket_t *socket, c
                                  json_t *data);
 NIPC_EXTERN int nipc_server_emit_new(nipc_server_t *server, nipc_socket_t *socket, const char *type,
                                      json_t *data);
-/* `_new` steals `data`, even on error. `_emitf`: `fmt` and the arguments build the data with
+/*
+ * `_new` steals `data`, even on error. `_emitf`: `fmt` and the arguments build the data with
  * json_pack(); a format that does not match its arguments is UV_EINVAL, and no frame is
  * sent. Both return the codes of nipc_server_emit(). The same holds for every `_new` and
- * `f` variant below. */
+ * `f` variant below.
+ *
+ * Large strings (since 0.4.0): a `_new` or `f` emit over a stream (nipc_server_emit_new,
+ * nipc_server_broadcast_new, nipc_client_emit_new and their `f` forms; JSON mode, with a
+ * delimiter that starts with a control byte, as the default "\f" does) does not copy a
+ * string of data of 64 KiB or more that needs no escape: it keeps a reference to it and
+ * writes it from where it is, until the write that carries it completes or its frame is
+ * dropped (a broadcast: a reference per socket). This is jansson's rule for a stolen value
+ * made explicit: a caller that kept another reference to such a string (json_incref(),
+ * json_pack()'s "O") must not change it (json_string_set() and the like) meanwhile; reading
+ * it and sending it again are fine. The borrowed emits copy everything, so their data may
+ * change as soon as they return. The bytes sent are the same either way.
+ */
 NIPC_EXTERN int nipc_server_emitf(nipc_server_t *server, nipc_socket_t *socket, const char *type,
                                   const char *fmt, ...);
 
@@ -546,7 +559,7 @@ NIPC_EXTERN int nipc_server_emitf(nipc_server_t *server, nipc_socket_t *socket, 
  * The same frame, encoded once, to every connected socket in connection order (S14).
  * Returns 0, or an encoding error of nipc_server_emit() (no socket gets the frame), or the
  * first per-socket error met (NIPC_EQUEUEFULL, UV_ENOTCONN; the other sockets still get
- * it).
+ * it). `_new`: large strings as nipc_server_emitf()'s note says.
  */
 NIPC_EXTERN int nipc_server_broadcast(nipc_server_t *server, const char *type, json_t *data);
 NIPC_EXTERN int nipc_server_broadcast_new(nipc_server_t *server, const char *type, json_t *data);
@@ -826,7 +839,9 @@ NIPC_EXTERN int nipc_client_resume_retrying(nipc_client_t *client);
  *   UV_ENOTCONN     between attempts (after `disconnect`, before the retry), or while the
  *                   connection is closing;
  *   NIPC_EDESTROYED after `destroy`, after nipc_client_close(), or while freeing.
- * A frame accepted and never written is reported by `drop`: never a silent loss.
+ * A frame accepted and never written is reported by `drop`: never a silent loss. `_new` may
+ * keep a reference to a large string of data until it is written, as nipc_server_emitf()'s
+ * note says.
  */
 NIPC_EXTERN int nipc_client_emit(nipc_client_t *client, const char *type, json_t *data);
 NIPC_EXTERN int nipc_client_emit_new(nipc_client_t *client, const char *type, json_t *data);

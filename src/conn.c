@@ -8,7 +8,10 @@
  *
  * Send: frames are encoded straight into `out`. At most one write is in flight: when it
  * completes, or when the loop turn ends (the instance's check handle), `out` becomes the
- * next write. So a connection costs one write per loop turn however many emits it gets.
+ * next write. So a connection costs one write per loop turn however many emits it gets. A
+ * `_new` emit's large strings are not copied into `out` but referred to (its spans, see
+ * nipc_span_t), and each write is a gather of `out`'s own bytes and those strings; sync
+ * mode's waiting frames (`held`) always hold their copy.
  *
  * Every frame accepted is counted until it is written (out_frames, inflight_frames), so
  * what a close discards is reported by the owner (nipc__conn_take_loss), never silent.
@@ -40,8 +43,9 @@
 #define FLUSH_THRESHOLD ((size_t)16 * 1024)
 /* A uv_buf_t holds an unsigned length: a larger write is cut into buffers of this size. */
 #define WRITE_PIECE ((size_t)1 << 30)
-/* Buffers on the stack for one write: 8 GiB. A larger queue takes an array. */
-#define WRITE_PIECES 8
+/* Buffers on the stack for one write: a queue in more pieces (over 1 GiB, or strings
+ * referred to between its bytes) takes an array. */
+#define WRITE_PIECES 32
 /* A frame this large, with nothing queued before it, is written from the caller's memory. */
 #define DIRECT_MIN ((size_t)256 * 1024)
 
@@ -144,10 +148,13 @@ static void lens_clear(nipc_lens_t *l)
     l->head = l->n = 0;
 }
 
+static void settle_inflight(nipc_conn_t *c);
+
 nipc_loss_t nipc__conn_take_loss(nipc_conn_t *c, bool held)
 {
+    settle_inflight(c); /* nipc_free() asks while the write is still in progress */
     nipc_loss_t loss = {c->out_frames + c->inflight_frames,
-                        nipc__buf_size(&c->out) + nipc__buf_size(&c->inflight)};
+                        nipc__buf_queued(&c->out) + nipc__buf_queued(&c->inflight)};
     if (c->after_eof_lost) {
         loss.frames += c->after_eof.frames;
         loss.bytes += c->after_eof.bytes;
@@ -318,7 +325,7 @@ static void time_partial(nipc_conn_t *c, bool completed)
 
 /* ---- closing ---------------------------------------------------------------------------- */
 
-static size_t frames_written(nipc_conn_t *c, const char *p, size_t n);
+static size_t frames_in(nipc_conn_t *c, const nipc_buf_t *q, size_t n);
 
 /*
  * The close cancels the write in progress, of which the system may have taken part since it
@@ -329,12 +336,12 @@ static void settle_inflight(nipc_conn_t *c)
 {
     if (!c->writing || c->ops->unsent == NULL)
         return;
-    size_t n = nipc__buf_size(&c->inflight), left = c->ops->unsent(c);
+    size_t n = nipc__buf_queued(&c->inflight), left = c->ops->unsent(c);
     if (left >= n)
         return;
     size_t done = n - left;
-    c->inflight_frames -= frames_written(c, c->inflight.data + c->inflight.off, done);
-    c->inflight.off += done;
+    c->inflight_frames -= frames_in(c, &c->inflight, done);
+    nipc__buf_drop(&c->inflight, done); /* libuv is past those buffers */
 }
 
 static void close_now(nipc_conn_t *c)
@@ -368,17 +375,32 @@ static void write_failed(nipc_conn_t *c, int err)
     close_now(c);
 }
 
-/* Buffers for n bytes at p, each under 4 GiB; returns how many (at most `max`). */
-static unsigned pieces(uv_buf_t *b, unsigned max, char *p, size_t n)
+/* Buffers b[k, ...) for n bytes at p, each under 4 GiB, those below `max` filled; returns k
+ * plus how many the bytes take. */
+static size_t pieces(uv_buf_t *b, size_t k, size_t max, const char *p, size_t n)
 {
-    unsigned k = 0;
-    while (n > 0 && k < max) {
+    for (; n > 0; k++) {
         size_t len = n < WRITE_PIECE ? n : WRITE_PIECE;
-        b[k++] = uv_buf_init(p, (unsigned)len);
+        if (k < max)
+            b[k] = uv_buf_init((char *)p, (unsigned)len);
         p += len;
         n -= len;
     }
     return k;
+}
+
+/* The queued bytes of q in order, its own and its spans' between them, as buffers b[0, max);
+ * returns how many all of them take. */
+static size_t queue_bufs(const nipc_buf_t *q, uv_buf_t *b, size_t max)
+{
+    size_t k = 0, pos = q->off;
+    const nipc_spans_t *s = q->spans;
+    for (size_t i = s != NULL ? s->head : 0; s != NULL && i < s->n; i++) {
+        k = pieces(b, k, max, q->data + pos, s->v[i].at - pos);
+        k = pieces(b, k, max, s->v[i].p, s->v[i].n);
+        pos = s->v[i].at;
+    }
+    return pieces(b, k, max, q->data + pos, q->len - pos);
 }
 
 /* Frames completed in the n bytes written from p (a frame's delimiter appears only at its
@@ -409,6 +431,23 @@ static size_t frames_written(nipc_conn_t *c, const char *p, size_t n)
         p = q + dlen;
     }
     return k;
+}
+
+/* Frames completed in the first n queued bytes of q. A frame ends in q's own bytes, never in
+ * a span (which holds no delimiter), so only those are looked at; undelimited codecs have no
+ * spans. */
+static size_t frames_in(nipc_conn_t *c, const nipc_buf_t *q, size_t n)
+{
+    size_t k = 0, pos = q->off;
+    const nipc_spans_t *s = q->spans;
+    for (size_t i = s != NULL ? s->head : 0; n > 0 && s != NULL && i < s->n; i++) {
+        size_t own = s->v[i].at - pos < n ? s->v[i].at - pos : n;
+        k += frames_written(c, q->data + pos, own);
+        n -= own;
+        n -= n < s->v[i].n ? n : s->v[i].n;
+        pos = s->v[i].at;
+    }
+    return n > 0 ? k + frames_written(c, q->data + pos, n) : k;
 }
 
 /* ---- sending --------------------------------------------------------------------------- */
@@ -461,14 +500,14 @@ void nipc__conn_written(nipc_conn_t *c, int status)
     }
     if (c->peer_ended) {
         c->after_eof.frames += c->inflight_frames;
-        c->after_eof.bytes += nipc__buf_size(&c->inflight);
+        c->after_eof.bytes += nipc__buf_queued(&c->inflight);
     }
     nipc__buf_reset(&c->inflight);
     lens_drop(&c->lens, c->inflight_frames);
     c->inflight_frames = 0;
     if (uv_is_closing(&c->u.handle))
         return;
-    if (nipc__buf_size(&c->out) > 0) {
+    if (nipc__buf_queued(&c->out) > 0) {
         nipc__schedule_flush(c->ipc, c);
     } else if (c->close_after_flush) {
         finish_close(c);
@@ -482,7 +521,7 @@ static void start_write(nipc_conn_t *c)
 {
     if (c->writing || !c->established || uv_is_closing(&c->u.handle))
         return;
-    if (nipc__buf_size(&c->out) == 0) {
+    if (nipc__buf_queued(&c->out) == 0) {
         if (c->close_after_flush)
             finish_close(c);
         return;
@@ -491,14 +530,16 @@ static void start_write(nipc_conn_t *c)
     nipc__buf_reset(&c->out);
     c->inflight_frames = c->out_frames;
     c->out_frames = 0;
-    size_t n = nipc__buf_size(&c->inflight);
-    size_t need = (n + WRITE_PIECE - 1) / WRITE_PIECE;
     uv_buf_t small[WRITE_PIECES];
-    uv_buf_t *b = need <= WRITE_PIECES ? small : nipc__calloc(need, sizeof *b);
+    size_t need = queue_bufs(&c->inflight, small, WRITE_PIECES);
+    uv_buf_t *b = need <= WRITE_PIECES ? small
+                  : need <= UINT_MAX   ? nipc__calloc(need, sizeof *b)
+                                       : NULL;
     int err = UV_ENOMEM;
     if (b != NULL) {
-        unsigned k = pieces(b, (unsigned)need, c->inflight.data + c->inflight.off, n);
-        err = c->ops->write(c, b, k); /* the transport copies b */
+        if (b != small)
+            queue_bufs(&c->inflight, b, need);
+        err = c->ops->write(c, b, (unsigned)need); /* the transport copies b */
         if (b != small)
             nipc__free(b);
     }
@@ -528,27 +569,28 @@ static void flush_out(nipc_conn_t *c, bool settle)
 {
     if (c->writing || !c->established || uv_is_closing(&c->u.handle))
         return; /* the write's end goes on from there, or nothing can be written yet */
-    if (nipc__buf_size(&c->out) == 0) {
+    if (nipc__buf_queued(&c->out) == 0) {
         if (settle)
             settled(c);
         return;
     }
+    /* A queue in more pieces than the stack holds tries its first ones. */
     uv_buf_t b[WRITE_PIECES];
-    unsigned k = pieces(b, WRITE_PIECES, c->out.data + c->out.off, nipc__buf_size(&c->out));
+    size_t k = queue_bufs(&c->out, b, WRITE_PIECES);
     nipc__busy_poll(c->ipc); /* the answer may come soon */
-    int n = c->ops->try_write(c, b, k);
+    int n = c->ops->try_write(c, b, k < WRITE_PIECES ? (unsigned)k : WRITE_PIECES);
     if (n < 0 && n != UV_EAGAIN) {
         write_failed(c, n);
         return;
     }
-    if (n > 0 && (size_t)n < nipc__buf_size(&c->out)) {
+    if (n > 0 && (size_t)n < nipc__buf_queued(&c->out)) {
         /* Rare: the socket took part of the queue. Count the frames it took whole. */
-        c->out_frames -= frames_written(c, c->out.data + c->out.off, (size_t)n);
-        c->out.off += (size_t)n;
+        c->out_frames -= frames_in(c, &c->out, (size_t)n);
+        nipc__buf_drop(&c->out, (size_t)n);
     } else if (n > 0) {
-        c->out.off += (size_t)n;
+        nipc__buf_drop(&c->out, (size_t)n);
     }
-    if (nipc__buf_size(&c->out) > 0) {
+    if (nipc__buf_queued(&c->out) > 0) {
         start_write(c);
         return;
     }
@@ -576,27 +618,29 @@ static void enqueued(nipc_conn_t *c)
     c->out_frames++;
     if (c->established) {
         /* Scheduled either way: the end of the turn settles what the early write cannot. */
-        if (nipc__buf_size(&c->out) >= FLUSH_THRESHOLD)
+        if (nipc__buf_queued(&c->out) >= FLUSH_THRESHOLD)
             flush_out(c, false);
         nipc__schedule_flush(c->ipc, c);
     }
 }
 
-static int queued(nipc_conn_t *c, nipc_buf_t *dst, size_t mark)
+/* `mark` was dst's own length and `was` its queued bytes before the frame (its spans count). */
+static int queued(nipc_conn_t *c, nipc_buf_t *dst, size_t mark, size_t was)
 {
-    size_t len = dst->len - mark;
+    size_t len = nipc__buf_queued(dst) - was;
     size_t max = c->ipc->cfg.max_queued_bytes;
-    size_t before = nipc__conn_queued(c) - len;
     if (len == 0) /* an empty raw frame: nothing to write, nothing to lose */
         return 0;
-    if (max != 0 && before > 0 && nipc__conn_queued(c) > max) {
-        dst->len = mark;
+    size_t now = max != 0 ? nipc__conn_queued(c) : 0;
+    if (now > max && now - len > 0) {
+        nipc__buf_truncate(dst, mark);
         c->refused = true;
         return NIPC_EQUEUEFULL;
     }
+    /* Queues with lengths never hold spans: held copies them, undelimited codecs make none. */
     nipc_lens_t *l = dst == &c->held ? &c->held_lens : c->codec->delimited ? NULL : &c->lens;
     if (l != NULL && lens_push(l, len) != 0) {
-        dst->len = mark;
+        nipc__buf_truncate(dst, mark);
         return UV_ENOMEM;
     }
     if (dst != &c->held) /* else sync: it waits for its turn */
@@ -610,14 +654,26 @@ static nipc_buf_t *next_queue(nipc_conn_t *c)
     return c->sync_busy ? &c->held : &c->out;
 }
 
-int nipc__conn_send(nipc_conn_t *c, const char *type, const json_t *data)
+int nipc__conn_send(nipc_conn_t *c, const char *type, const json_t *data, bool refer)
 {
     if (c->closing)
         return UV_ENOTCONN;
     nipc_buf_t *dst = next_queue(c);
-    size_t mark = dst->len;
-    int err = c->codec->encode(c->ipc, dst, type, data);
-    return err ? err : queued(c, dst, mark);
+    size_t mark = dst->len, was = nipc__buf_queued(dst);
+    int err = c->codec->encode(c->ipc, dst, type, data, refer && dst != &c->held);
+    return err ? err : queued(c, dst, mark, was);
+}
+
+int nipc__conn_send_frame(nipc_conn_t *c, const nipc_buf_t *frame)
+{
+    if (!nipc__buf_has_spans(frame))
+        return nipc__conn_send_bytes(c, frame->data + frame->off, nipc__buf_size(frame));
+    if (c->closing)
+        return UV_ENOTCONN;
+    nipc_buf_t *dst = next_queue(c);
+    size_t mark = dst->len, was = nipc__buf_queued(dst);
+    int err = nipc__buf_append_queue(dst, frame, dst != &c->held);
+    return err ? err : queued(c, dst, mark, was);
 }
 
 /*
@@ -632,8 +688,8 @@ static size_t write_direct(nipc_conn_t *c, const char *p, size_t n)
         c->sync_busy || uv_is_closing(&c->u.handle))
         return 0;
     uv_buf_t b[WRITE_PIECES];
-    unsigned k = pieces(b, WRITE_PIECES, (char *)p, n);
-    int w = c->ops->try_write(c, b, k);
+    size_t k = pieces(b, 0, WRITE_PIECES, p, n);
+    int w = c->ops->try_write(c, b, k < WRITE_PIECES ? (unsigned)k : WRITE_PIECES);
     return w > 0 ? (size_t)w : 0;
 }
 
@@ -654,9 +710,9 @@ int nipc__conn_send_bytes(nipc_conn_t *c, const char *p, size_t n)
         if (done == n)
             return 0;
     }
-    size_t mark = dst->len;
+    size_t mark = dst->len, was = nipc__buf_queued(dst);
     nipc__buf_append(dst, p + done, n - done); /* cannot fail: reserved */
-    return queued(c, dst, mark);
+    return queued(c, dst, mark, was);
 }
 
 /* sync mode (C15): an answer came; the next waiting frame goes, or nothing awaits one now. */
@@ -815,6 +871,7 @@ void nipc__conn_rx(nipc_conn_t *c, ssize_t nread)
     c->in.len += (size_t)nread;
     bool full = adapt_read_chunk(c, (size_t)nread);
     unsigned found = 0;
+    size_t was = c->in.off;
     if (nread > 0) {
         nipc__busy_poll(c->ipc);
         if (c->idle_watched)
@@ -828,8 +885,11 @@ void nipc__conn_rx(nipc_conn_t *c, ssize_t nread)
     /* C15: a read that ended between messages lets the next sync frame go. */
     if (c->sync && found == (NIPC__RX_MESSAGE | NIPC__RX_BOUNDARY))
         sync_release(c);
-    /* The partial frame moves to the front only when the next read needs the room
-     * (on_alloc), so a large frame is not copied again after every read. A large buffer is
+    /* The partial frame moves to the front when the next read needs the room (on_alloc),
+     * so a large frame is not copied again after every read; or at once, when messages were
+     * just consumed and another as large would not fit after it: it would have to move
+     * later, grown by the reads until then, so it moves now, holding only the end of this
+     * read (a stream of 1 MiB frames otherwise moved a third of its bytes). A large buffer is
      * kept while reads come back full; once a read drains the socket and no frame is
      * pending, its memory goes back. libuv reads until the socket is drained (a read of 0
      * bytes at worst), so a quiet connection always keeps a small buffer at most. */
@@ -838,6 +898,8 @@ void nipc__conn_rx(nipc_conn_t *c, ssize_t nread)
             nipc__buf_free(&c->in);
         else
             nipc__buf_reset(&c->in);
+    } else if (c->in.off > was && c->in.cap - c->in.off < c->in.off - was + READ_CHUNK) {
+        nipc__buf_compact(&c->in);
     }
 }
 
@@ -845,9 +907,9 @@ static void establish(nipc_conn_t *c)
 {
     c->established = true;
     /* sync: a frame lost with the last connection will get no answer; the next goes. */
-    if (c->sync && nipc__buf_size(&c->out) == 0)
+    if (c->sync && nipc__buf_queued(&c->out) == 0)
         sync_release(c);
-    if (nipc__buf_size(&c->out) > 0)
+    if (nipc__buf_queued(&c->out) > 0)
         nipc__schedule_flush(c->ipc, c);
 }
 

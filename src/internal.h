@@ -177,10 +177,14 @@ int nipc__conn_open(nipc_conn_t *c);
 #define NIPC__PENDING 1
 int nipc__conn_start(nipc_conn_t *c);
 /* Encodes and queues one frame (W1): 0, UV_ENOTCONN (closing), NIPC_EQUEUEFULL, or an
- * encoding error of nipc__encode(). */
-int nipc__conn_send(nipc_conn_t *c, const char *type, const json_t *data);
-/* Queues bytes that are already a frame (broadcast encodes once), or a raw send. */
+ * encoding error of nipc__encode(). `refer`: a `_new` emit's data, whose large strings may be
+ * queued by reference (nipc__encode), except while sync mode holds the frame back. */
+int nipc__conn_send(nipc_conn_t *c, const char *type, const json_t *data, bool refer);
+/* Queues bytes that are already a frame, or a raw send. */
 int nipc__conn_send_bytes(nipc_conn_t *c, const char *p, size_t n);
+/* Queues a frame encoded once for several connections (broadcast), its spans referred to
+ * again with a reference of this connection's own (copied into sync mode's held frames). */
+int nipc__conn_send_frame(nipc_conn_t *c, const nipc_buf_t *frame);
 /* Starts the next write if none is in flight (the instance calls it at the end of a turn). */
 void nipc__conn_flush(nipc_conn_t *c);
 /* Closes: with `flush`, after the queued bytes are written. Idempotent. */
@@ -196,7 +200,7 @@ void nipc__conn_watch_idle(nipc_conn_t *c);
 nipc_loss_t nipc__conn_take_loss(nipc_conn_t *c, bool held);
 static inline size_t nipc__conn_queued(const nipc_conn_t *c)
 {
-    return nipc__buf_size(&c->out) + nipc__buf_size(&c->inflight) + nipc__buf_size(&c->held);
+    return nipc__buf_queued(&c->out) + nipc__buf_queued(&c->inflight) + nipc__buf_size(&c->held);
 }
 
 /* ---- request.c: requests and replies ------------------------------------------------------ */
@@ -320,8 +324,9 @@ int nipc__type_rules_apply(const nipc_t *ipc, const char *type);
  * UV_EINVAL for a name legacy node-ipc crashes on (W13). */
 int nipc__admit(const nipc_t *ipc, const char *type);
 /* nipc__msg_encode() with the instance's rules: nipc__admit(), delimiter, legacy data and
- * max_message_size (UV_EMSGSIZE). */
-int nipc__encode(const nipc_t *ipc, nipc_buf_t *out, const char *type, const json_t *data);
+ * max_message_size (UV_EMSGSIZE); with `refer`, nipc__msg_encode_new(). */
+int nipc__encode(const nipc_t *ipc, nipc_buf_t *out, const char *type, const json_t *data,
+                 bool refer);
 /* Puts a conn on the flush list. */
 void nipc__schedule_flush(nipc_t *ipc, nipc_conn_t *c);
 /* Traffic on a connection: with busy_poll_us, the loop polls without sleeping for a while. */
@@ -457,7 +462,7 @@ typedef void (*nipc_lost_cb)(void *arg, nipc_socket_t *sock, int err, size_t byt
  * error that kept the frame from every socket (encoding, NIPC_EDESTROYED), or 0.
  */
 int nipc__server_broadcast_frame(nipc_server_t *s, nipc_buf_t *buf, const char *type,
-                                 const json_t *data, nipc_lost_cb lost, void *arg);
+                                 const json_t *data, bool refer, nipc_lost_cb lost, void *arg);
 int nipc__server_broadcast_raw(nipc_server_t *s, const void *p, size_t n, nipc_lost_cb lost,
                                void *arg);
 

@@ -243,16 +243,17 @@ int nipc__admit(const nipc_t *ipc, const char *type)
     return err;
 }
 
-int nipc__encode(const nipc_t *ipc, nipc_buf_t *out, const char *type, const json_t *data)
+int nipc__encode(const nipc_t *ipc, nipc_buf_t *out, const char *type, const json_t *data,
+                 bool refer)
 {
     const nipc_config_t *cfg = &ipc->cfg;
     int err = nipc__admit(ipc, type);
     if (err)
         return err;
-    size_t mark = out->len;
-    err = nipc__msg_encode(out, type, data, cfg->legacy_data, cfg->delimiter, ipc->dlen);
-    if (err == 0 && out->len - mark - ipc->dlen > cfg->max_message_size) {
-        out->len = mark; /* a nipc receiver would close the connection on it */
+    size_t mark = out->len, before = nipc__buf_queued(out);
+    err = nipc__msg_encode_ref(out, type, data, cfg->legacy_data, cfg->delimiter, ipc->dlen, refer);
+    if (err == 0 && nipc__buf_queued(out) - before - ipc->dlen > cfg->max_message_size) {
+        nipc__buf_truncate(out, mark); /* a nipc receiver would close the connection on it */
         return UV_EMSGSIZE;
     }
     return err;

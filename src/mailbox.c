@@ -276,7 +276,7 @@ static int perform(drain_t *d, nipc_mail_t *m)
         if (err == NIPC_EQUEUEFULL)
             return err;
     } else if (m->kind == MAIL_EMIT) {
-        err = nipc__server_broadcast_frame(mb->server, &mb->ipc->mail_buf, m->text, m->data,
+        err = nipc__server_broadcast_frame(mb->server, &mb->ipc->mail_buf, m->text, m->data, false,
                                            on_broadcast_lost, d);
     } else if (m->kind == MAIL_SEND) {
         err = nipc__server_broadcast_raw(mb->server, m->text, m->n, on_broadcast_lost, d);

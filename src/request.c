@@ -70,7 +70,7 @@ int nipc__request_send(nipc_conn_t *c, const char *type, json_t *data, unsigned 
     if (r != NULL && wrapped != NULL &&
         json_object_set_new(wrapped, "$req", json_integer(id)) == 0 &&
         (data == NULL || json_object_set(wrapped, "data", data) == 0))
-        err = nipc__conn_send(c, type, wrapped);
+        err = nipc__conn_send(c, type, wrapped, false);
     json_decref(wrapped);
     if (err) {
         nipc__free(r);
@@ -150,7 +150,7 @@ int nipc__request_answer(nipc_conn_t *c, int64_t id, json_t *answer)
     if (id <= 0) /* no request has it */
         return UV_EINVAL;
     json_t *reply = nipc__reply_payload(id, answer);
-    int err = reply != NULL ? nipc__conn_send(c, REPLY_TYPE, reply) : UV_ENOMEM;
+    int err = reply != NULL ? nipc__conn_send(c, REPLY_TYPE, reply, false) : UV_ENOMEM;
     json_decref(reply);
     return err;
 }

@@ -961,29 +961,39 @@ static void log_emit(nipc_server_t *s, const char *what, const char *type, const
     nipc__log_json(s->ipc, "  data:", data);
 }
 
-/* Encodes one frame into buf: the scratch buffer, or a mailbox's for its broadcasts. */
-static int encode(nipc_server_t *s, nipc_buf_t *buf, const char *type, const json_t *data)
+/* Encodes one frame into buf: the scratch buffer, or a mailbox's for its broadcasts; with
+ * `refer` (a stream server's `_new` broadcast) its large strings are referred to. */
+static int encode(nipc_server_t *s, nipc_buf_t *buf, const char *type, const json_t *data,
+                  bool refer)
 {
     nipc__buf_reset(buf);
-    return s->ipc->codec->encode(s->ipc, buf, type, data);
+    return s->ipc->codec->encode(s->ipc, buf, type, data, refer);
 }
 
-int nipc_server_emit(nipc_server_t *s, nipc_socket_t *sock, const char *type, json_t *data)
+/* `refer`: the caller handed data over (a `_new` emit). A datagram is copied whole. Inlined
+ * into both emits, as the client's. */
+static inline __attribute__((always_inline)) int emit(nipc_server_t *s, nipc_socket_t *sock,
+                                                      const char *type, json_t *data, bool refer)
 {
     int err = check_socket(s, sock);
     if (err)
         return err;
     log_emit(s, "dispatching event to socket", type, data);
     if (!sock->udp)
-        return nipc__conn_send(&sock->conn, type, data);
-    err = encode(s, &s->scratch, type, data);
+        return nipc__conn_send(&sock->conn, type, data, refer);
+    err = encode(s, &s->scratch, type, data, false);
     return err ? err
                : nipc__udp_send(s, (struct sockaddr *)&sock->sa, s->scratch.data, s->scratch.len);
 }
 
+int nipc_server_emit(nipc_server_t *s, nipc_socket_t *sock, const char *type, json_t *data)
+{
+    return emit(s, sock, type, data, false);
+}
+
 int nipc_server_emit_new(nipc_server_t *s, nipc_socket_t *sock, const char *type, json_t *data)
 {
-    int err = nipc_server_emit(s, sock, type, data);
+    int err = emit(s, sock, type, data, true);
     json_decref(data);
     return err;
 }
@@ -1010,7 +1020,7 @@ int nipc_server_emit_to(nipc_server_t *s, const char *address, int port, const c
     if (nipc__gone(s->ipc))
         return NIPC_EDESTROYED;
     log_emit(s, "dispatching event to address", type, data);
-    int err = encode(s, &s->scratch, type, data);
+    int err = encode(s, &s->scratch, type, data, false);
     return err ? err : nipc__udp_send(s, (struct sockaddr *)&sa, s->scratch.data, s->scratch.len);
 }
 
@@ -1022,9 +1032,11 @@ int nipc_server_emit_to_new(nipc_server_t *s, const char *address, int port, con
     return err;
 }
 
-/* The same bytes to every connected socket, or every UDP sender heard from (S14). The first
+/* The same bytes to every connected socket, or every UDP sender heard from (S14); `frame`,
+ * when not NULL, holds them with its spans (a stream server's encoded frame). The first
  * per-socket error is returned, or with `lost` each is given to it. */
-static int broadcast_bytes(nipc_server_t *s, const char *p, size_t n, nipc_lost_cb lost, void *arg)
+static int broadcast_frame(nipc_server_t *s, const char *p, size_t n, const nipc_buf_t *frame,
+                           nipc_lost_cb lost, void *arg)
 {
     int first = 0;
     if (is_udp(s)) { /* too large is too large, whether anyone was heard from or not */
@@ -1040,7 +1052,7 @@ static int broadcast_bytes(nipc_server_t *s, const char *p, size_t n, nipc_lost_
         nipc_conn_t *c = &s->sockets[i]->conn;
         if (c->closing || !c->established) /* a handshake under way: not connected yet */
             continue;
-        int err = nipc__conn_send_bytes(c, p, n);
+        int err = frame != NULL ? nipc__conn_send_frame(c, frame) : nipc__conn_send_bytes(c, p, n);
         if (err && lost != NULL)
             lost(arg, s->sockets[i], err, n);
         else if (err && first == 0)
@@ -1049,28 +1061,37 @@ static int broadcast_bytes(nipc_server_t *s, const char *p, size_t n, nipc_lost_
     return first;
 }
 
+static int broadcast_bytes(nipc_server_t *s, const char *p, size_t n, nipc_lost_cb lost, void *arg)
+{
+    return broadcast_frame(s, p, n, NULL, lost, arg);
+}
+
 int nipc__server_broadcast_frame(nipc_server_t *s, nipc_buf_t *buf, const char *type,
-                                 const json_t *data, nipc_lost_cb lost, void *arg)
+                                 const json_t *data, bool refer, nipc_lost_cb lost, void *arg)
 {
     if (nipc__gone(s->ipc))
         return NIPC_EDESTROYED;
-    int err = encode(s, buf, type, data);
+    int err = encode(s, buf, type, data, refer && !is_udp(s));
     if (err)
         return err;
     log_emit(s, "broadcasting event to all known sockets", type, data);
-    return broadcast_bytes(s, buf->data, buf->len, lost, arg);
+    err = broadcast_frame(s, buf->data, buf->len, buf, lost, arg);
+    nipc__buf_reset(buf); /* each socket holds its own references to the strings */
+    return err;
 }
 
 int nipc_server_broadcast(nipc_server_t *s, const char *type, json_t *data)
 {
     if (s == NULL)
         return UV_EINVAL;
-    return nipc__server_broadcast_frame(s, &s->scratch, type, data, NULL, NULL);
+    return nipc__server_broadcast_frame(s, &s->scratch, type, data, false, NULL, NULL);
 }
 
 int nipc_server_broadcast_new(nipc_server_t *s, const char *type, json_t *data)
 {
-    int err = nipc_server_broadcast(s, type, data);
+    int err = s == NULL
+                  ? UV_EINVAL
+                  : nipc__server_broadcast_frame(s, &s->scratch, type, data, true, NULL, NULL);
     json_decref(data);
     return err;
 }
@@ -1157,7 +1178,7 @@ static int encode_text(nipc_server_t *s, const char *text)
         return UV_EINVAL;
     if (nipc__gone(s->ipc))
         return NIPC_EDESTROYED;
-    return encode(s, &s->scratch, text, NULL);
+    return encode(s, &s->scratch, text, NULL, false);
 }
 
 int nipc_server_send_text(nipc_server_t *s, nipc_socket_t *sock, const char *text)

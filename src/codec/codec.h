@@ -31,8 +31,11 @@ struct nipc_codec_ops {
      * the code encode would return. They read only the instance's config, which nothing
      * changes after nipc_new(), so a mailbox makes them on its poster's thread. */
     int (*admit)(const nipc_t *ipc, const char *type);
-    /* Appends the bytes of one emit(type, data) to out; on error out is as it was. */
-    int (*encode)(const nipc_t *ipc, nipc_buf_t *out, const char *type, const json_t *data);
+    /* Appends the bytes of one emit(type, data) to out; on error out is as it was. `refer`:
+     * the caller handed its reference to data over (a `_new` emit), so the codec may queue
+     * parts of data by reference (out's spans; the JSON codec's large strings). */
+    int (*encode)(const nipc_t *ipc, nipc_buf_t *out, const char *type, const json_t *data,
+                  bool refer);
     /* Consumes c->in (see above). Returns NIPC__RX_* flags; the connection may then be
      * closing (a frame too large, a codec error, or a handler's close). */
     unsigned (*rx)(nipc_conn_t *c);

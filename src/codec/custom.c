@@ -16,8 +16,10 @@ static int admit(const nipc_t *ipc, const char *type)
     return type == NULL ? UV_EINVAL : nipc__type_rules_apply(ipc, type);
 }
 
-static int encode(const nipc_t *ipc, nipc_buf_t *out, const char *type, const json_t *data)
+static int encode(const nipc_t *ipc, nipc_buf_t *out, const char *type, const json_t *data,
+                  bool refer)
 {
+    (void)refer;
     int err = admit(ipc, type);
     if (err)
         return err;

@@ -15,9 +15,11 @@ static int admit(const nipc_t *ipc, const char *type)
     return type == NULL ? UV_EINVAL : 0;
 }
 
-static int encode(const nipc_t *ipc, nipc_buf_t *out, const char *type, const json_t *data)
+static int encode(const nipc_t *ipc, nipc_buf_t *out, const char *type, const json_t *data,
+                  bool refer)
 {
     (void)data;
+    (void)refer;
     if (admit(ipc, type) != 0)
         return UV_EINVAL;
     size_t mark = out->len;

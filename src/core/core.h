@@ -48,14 +48,40 @@ long nipc__test_live_blocks(void);
 /* ---- buf.c: a growable byte buffer with a consumed prefix ------------------------------ */
 
 /*
+ * A large string queued where it is instead of copied (a `_new` emit's: nipc__msg_encode_new):
+ * its bytes go before byte `at` of the buffer's own bytes (an offset like off and len), and a
+ * reference to it is held until it is written or dropped. p and n are what is left of it to
+ * write. The string holds nothing to escape and no delimiter, so a frame's end is always in
+ * the buffer's own bytes.
+ */
+typedef struct nipc_span {
+    size_t at;
+    json_t *str;
+    const char *p;
+    size_t n;
+} nipc_span_t;
+
+/* A buffer's spans, v[head, n) still queued, in order of `at`; bytes is the sum of their n. */
+typedef struct nipc_spans {
+    size_t head;
+    size_t n;
+    size_t cap;
+    size_t bytes;
+    nipc_span_t v[];
+} nipc_spans_t;
+
+/*
  * Bytes live in data[off, len); data[0, off) is already consumed and is dropped by
- * nipc__buf_compact(). cap is the allocated size.
+ * nipc__buf_compact(). cap is the allocated size. An output queue may also hold spans (NULL
+ * until its first): the strings referred to between its bytes, which buf.c alone adds and
+ * releases (nipc__buf_reset, nipc__buf_free and nipc__buf_drop release their references).
  */
 typedef struct nipc_buf {
     char *data;
     size_t off;
     size_t len;
     size_t cap;
+    nipc_spans_t *spans;
 } nipc_buf_t;
 
 void nipc__buf_init(nipc_buf_t *b);
@@ -79,10 +105,32 @@ static inline int nipc__buf_append(nipc_buf_t *b, const void *p, size_t n)
 }
 /* Moves the unconsumed bytes to the front. */
 void nipc__buf_compact(nipc_buf_t *b);
+/* The buffer's own unconsumed bytes (its spans' not counted). */
 static inline size_t nipc__buf_size(const nipc_buf_t *b)
 {
     return b->len - b->off;
 }
+/* Everything queued: its own bytes and its spans'. */
+static inline size_t nipc__buf_queued(const nipc_buf_t *b)
+{
+    return b->len - b->off + (b->spans != NULL ? b->spans->bytes : 0);
+}
+/* Whether it holds a span still queued. */
+static inline bool nipc__buf_has_spans(const nipc_buf_t *b)
+{
+    return b->spans != NULL && b->spans->head < b->spans->n;
+}
+/* Queues the string str (n bytes at p, its text) at the end, by reference, with a reference
+ * of its own: 0 or UV_ENOMEM. */
+int nipc__buf_refer(nipc_buf_t *b, json_t *str, const char *p, size_t n);
+/* Cuts the buffer back to `mark` bytes of its own, releasing the spans after them. */
+void nipc__buf_truncate(nipc_buf_t *b, size_t mark);
+/* Consumes the first n queued bytes (written), its own and its spans' in their order; spans
+ * written whole are released. */
+void nipc__buf_drop(nipc_buf_t *b, size_t n);
+/* Appends everything queued in src; with `refer` its spans are referred to again (a reference
+ * each), otherwise copied. 0, or UV_ENOMEM with b as it was. */
+int nipc__buf_append_queue(nipc_buf_t *b, const nipc_buf_t *src, bool refer);
 static inline void nipc__buf_swap(nipc_buf_t *a, nipc_buf_t *b)
 {
     nipc_buf_t t = *a;
@@ -136,8 +184,30 @@ static inline size_t nipc__frame_pending(const nipc_frame_t *f)
  *  - an object key holding NUL (json_object_setn makes one; jansson's parser refuses it);
  *  - data nested past what jansson's parser takes in a frame: 2047 levels, data the first.
  */
-int nipc__msg_encode(nipc_buf_t *out, const char *type, const json_t *data, bool legacy,
-                     const char *delim, size_t dlen);
+int nipc__msg_encode_ref(nipc_buf_t *out, const char *type, const json_t *data, bool legacy,
+                         const char *delim, size_t dlen, bool refer);
+static inline int nipc__msg_encode(nipc_buf_t *out, const char *type, const json_t *data,
+                                   bool legacy, const char *delim, size_t dlen)
+{
+    return nipc__msg_encode_ref(out, type, data, legacy, delim, dlen, false);
+}
+/*
+ * A string of data at least this long, with nothing to escape, is not copied by
+ * nipc__msg_encode_new(): the frame refers to it (a span of `out`) until it is written.
+ */
+#define NIPC__SPAN_MIN ((size_t)64 * 1024)
+/*
+ * nipc__msg_encode() for data whose reference the caller handed over (a `_new` emit): the
+ * same bytes, but each string of data of NIPC__SPAN_MIN bytes or more that needs no escape is
+ * queued by reference (nipc__buf_refer), when the delimiter starts with a control byte (the
+ * default "\f"): no such delimiter can occur in a string that needs no escape.
+ * nipc__msg_encode_ref() is either, as `refer` says.
+ */
+static inline int nipc__msg_encode_new(nipc_buf_t *out, const char *type, const json_t *data,
+                                       bool legacy, const char *delim, size_t dlen)
+{
+    return nipc__msg_encode_ref(out, type, data, legacy, delim, dlen, true);
+}
 /* A name of an Object.prototype member, which a legacy v10 receiver crashes on (W13): never
  * sent. */
 bool nipc__type_crashes_legacy(const char *type);

@@ -444,6 +444,38 @@ static json_t *fast_value(cursor_t *c, int depth)
  */
 static bool fast_update(cursor_t *c, json_t *into, int depth);
 
+/* From this length on, a string that may repeat the value it replaces is compared while it
+ * is checked (same_string), rather than checked and then compared. */
+#define SAME_MIN 1024
+
+/*
+ * After a string's opening quote: whether the frame's string is exactly `old`'s value,
+ * written with nothing escaped, read in one pass over the frame and the old value together
+ * (fast_string then memcmp would read the frame twice, and a large payload that repeats
+ * pays for both). Then true, the cursor past the closing quote; false leaves the cursor as
+ * it was, and fast_string reads the string as ever. What is accepted is what fast_string
+ * accepts: no escape, no control byte, valid UTF-8 (checked on the frame's bytes).
+ */
+static bool same_string(cursor_t *c, const json_t *old)
+{
+    size_t n = json_string_length(old);
+    const unsigned char *p = (const unsigned char *)c->p;
+    const unsigned char *q = (const unsigned char *)json_string_value(old);
+    if ((size_t)(c->end - c->p) <= n || p[n] != '"')
+        return false;
+    bool high;
+    size_t i = plain_same_blocks(p, q, n, &high);
+    for (; i < n; i++) {
+        if (p[i] != q[i] || p[i] < 0x20 || p[i] == '"' || p[i] == '\\')
+            return false;
+        high = high || p[i] >= 0x80;
+    }
+    if (high && !utf8_valid(c->p, n))
+        return false;
+    c->p += n + 1;
+    return true;
+}
+
 /*
  * Updates the value at *c in place when it has the shape of `old`, else decodes it afresh
  * from the same place. Returns the fresh value for the caller to put where `old` was, `old`
@@ -548,9 +580,11 @@ static bool fast_update(cursor_t *c, json_t *into, int depth)
         if (!json_is_string(into) || !only_ours(into))
             return false;
         c->p++;
-        /* A short string that keeps its value (a name, a tag) is only compared. */
-        if (json_string_length(into) <= 16 &&
-            same_plain(c, json_string_value(into), json_string_length(into)))
+        /* A short string that keeps its value (a name, a tag) is only compared; a long one
+         * that repeats is compared as it is checked (same_string). */
+        size_t old_n = json_string_length(into);
+        if (old_n <= 16 ? same_plain(c, json_string_value(into), old_n)
+                        : old_n >= SAME_MIN && same_string(c, into))
             return true;
         if (!fast_string(c, &s, &len, &owned))
             return false;

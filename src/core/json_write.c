@@ -43,6 +43,7 @@ typedef struct writer {
     char *w;
     char *end;
     bool legacy; /* a frame's data with legacy_data: an emitter-like object is sent as {} */
+    bool refer;  /* a `_new` emit's data: large strings are queued by reference */
 } writer_t;
 
 /* JavaScript truthiness of a JSON value. */
@@ -88,6 +89,7 @@ static int writer_init(writer_t *x, nipc_buf_t *out)
     x->out = out;
     x->w = x->end = NULL;
     x->legacy = false;
+    x->refer = false;
     if (out->data == NULL)
         return grow(x, 0);
     x->w = out->data + out->len;
@@ -201,7 +203,8 @@ __attribute__((noinline)) static int write_string(writer_t *x, const char *s, si
             i += k;
             c = u[i++];
         } else {
-            /* Fewer than 8 left: when all are plain, copy them at once. */
+            /* Fewer than 8 left: when all are plain, copy them at once (the tail's word ends
+             * the string, so it needs 8 bytes of string before its end). */
             if (i == 0 ? short_plain(u, n, w) : n >= 8 && tail_plain(u, i, n, w)) {
                 w += n - i;
                 break;
@@ -257,6 +260,48 @@ __attribute__((noinline)) static int write_string(writer_t *x, const char *s, si
 }
 
 /*
+ * Whether write_string would copy s[0, n) as it is: nothing to escape, valid UTF-8. The same
+ * scan without the copy, for a string that may be sent from where it is.
+ */
+static bool needs_no_escape(const char *s, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    bool ascii = true;
+    for (size_t i = 0; i < n;) {
+        i += n - i >= 16 ? plain_prefix(u + i, n - i, ascii) : 0;
+        for (size_t stop = i + 16 < n ? i + 16 : n; i < stop; i++) {
+            if (u[i] >= 0x80) {
+                if (ascii && !utf8_valid(s + i, n - i))
+                    return false;
+                ascii = false;
+            } else if (!copied_as_is[u[i]]) {
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+/* A long string value of a `_new` emit: by reference when it needs no escape, its quotes in
+ * the buffer's own bytes (and room for one byte after it, as every value leaves). */
+__attribute__((noinline)) static int write_string_refer(writer_t *x, const json_t *v)
+{
+    const char *s = json_string_value(v);
+    size_t n = json_string_length(v);
+    if (!needs_no_escape(s, n))
+        return write_string(x, s, n, false);
+    int err = room(x, 3);
+    if (err)
+        return err;
+    *x->w++ = '"';
+    writer_done(x); /* the string goes before byte out->len */
+    if ((err = nipc__buf_refer(x->out, (json_t *)v, s, n)))
+        return err;
+    *x->w++ = '"';
+    return 0;
+}
+
+/*
  * A string, inline in its caller when it is short and plain (a key, a tag), through
  * write_string otherwise. Leaves room for one byte after it.
  */
@@ -294,6 +339,8 @@ static inline int write_value(writer_t *x, const json_t *v, int depth)
     case JSON_ARRAY:
         return write_container(x, v, depth);
     case JSON_STRING:
+        if (x->refer && json_string_length(v) >= NIPC__SPAN_MIN)
+            return write_string_refer(x, v);
         return put_string(x, json_string_value(v), json_string_length(v), false);
     case JSON_INTEGER:
         x->w += nipc__js_integer(x->w, json_integer_value(v));
@@ -366,7 +413,7 @@ int nipc__json_write(nipc_buf_t *out, const json_t *v)
     if (err == 0 && (err = write_value(&x, v, 0)) == 0)
         writer_done(&x);
     if (err)
-        out->len = mark;
+        nipc__buf_truncate(out, mark);
     return err;
 }
 
@@ -411,8 +458,8 @@ static bool delim_can_appear(const char *delim)
     return (unsigned char)delim[0] >= 0x20;
 }
 
-int nipc__msg_encode(nipc_buf_t *out, const char *type, const json_t *data, bool legacy,
-                     const char *delim, size_t dlen)
+int nipc__msg_encode_ref(nipc_buf_t *out, const char *type, const json_t *data, bool legacy,
+                         const char *delim, size_t dlen, bool refer)
 {
     /* The type's UTF-8 is checked as it is written, like every string of the data. */
     if (type == NULL || nipc__type_crashes_legacy(type))
@@ -429,12 +476,15 @@ int nipc__msg_encode(nipc_buf_t *out, const char *type, const json_t *data, bool
     if ((err = writer_init(&x, out)) || (err = room(&x, 8)))
         return err;
     x.legacy = legacy;
+    /* A delimiter that a string could hold is looked for in the frame's own bytes below, so
+     * with one every string is copied. */
+    x.refer = refer && !delim_can_appear(delim);
     put(&x, "{\"type\":", 8);
     if ((err = put_string(&x, type, strlen(type), false)) || (err = room(&x, 8)))
         goto fail;
     put(&x, ",\"data\":", 8);
     if (data != NULL && (err = write_value(&x, data, 1)) == EMITTER_LIKE) {
-        out->len = mark; /* again, with {} for data */
+        nipc__buf_truncate(out, mark); /* again, with {} for data */
         return nipc__msg_encode(out, type, NULL, false, delim, dlen);
     }
     if (err)
@@ -459,6 +509,6 @@ int nipc__msg_encode(nipc_buf_t *out, const char *type, const json_t *data, bool
     }
     return 0;
 fail:
-    out->len = mark;
+    nipc__buf_truncate(out, mark);
     return err;
 }

@@ -138,6 +138,27 @@ plain_blocks_avx2(const unsigned char *p, size_t n, bool ascii, char *dst)
     return i;
 }
 
+/* plain_same_blocks() 64 bytes a step; *high gathers the blocks' bytes above 0x7F. */
+__attribute__((target("avx2"))) static inline size_t
+plain_same_blocks_avx2(const unsigned char *p, const unsigned char *q, size_t n, bool *high)
+{
+    size_t i = 0;
+    __m256i hi = _mm256_setzero_si256();
+    for (; i + 64 <= n; i += 64) {
+        __m256i a = _mm256_loadu_si256((const __m256i *)(p + i));
+        __m256i b = _mm256_loadu_si256((const __m256i *)(p + i + 32));
+        __m256i diff =
+            _mm256_or_si256(_mm256_xor_si256(a, _mm256_loadu_si256((const __m256i *)(q + i))),
+                            _mm256_xor_si256(b, _mm256_loadu_si256((const __m256i *)(q + i + 32))));
+        __m256i hit = _mm256_or_si256(special32(a, false), special32(b, false));
+        if (!_mm256_testz_si256(_mm256_or_si256(hit, diff), _mm256_or_si256(hit, diff)))
+            break;
+        hi = _mm256_or_si256(hi, _mm256_or_si256(a, b));
+    }
+    *high = _mm256_movemask_epi8(hi) != 0;
+    return i;
+}
+
 /*
  * Whether p[0, m) (m a multiple of 32) holds no UTF-8 error, 32 bytes a step; a character
  * cut at the end is the caller's. Every error shows in a pair of bytes, through the two
@@ -207,13 +228,9 @@ __attribute__((target("avx2"))) static inline bool utf8_blocks_avx2(const unsign
 }
 #endif
 
-/*
- * Out of line, as it was when the scanners shared a file with their callers: inlined into
- * its one caller per file, it made the short strings of write_string and fast_string pay
- * for the block loops' registers (about 4% on a small frame, encoded or decoded).
- */
-__attribute__((noinline, unused)) static size_t plain_blocks(const unsigned char *p, size_t n,
-                                                             bool ascii, char *dst)
+/* The body of plain_blocks and plain_prefix. */
+static inline __attribute__((always_inline)) size_t plain_run(const unsigned char *p, size_t n,
+                                                              bool ascii, char *dst)
 {
     size_t i = 0;
 #if defined(HAVE_AVX2_PATH)
@@ -245,6 +262,28 @@ __attribute__((noinline, unused)) static size_t plain_blocks(const unsigned char
     }
     return i;
 }
+
+/*
+ * Out of line, as it was when the scanners shared a file with their callers: inlined into
+ * its one caller per file, it made the short strings of write_string and fast_string pay
+ * for the block loops' registers (about 4% on a small frame, encoded or decoded).
+ */
+__attribute__((noinline, unused)) static size_t plain_blocks(const unsigned char *p, size_t n,
+                                                             bool ascii, char *dst)
+{
+    return plain_run(p, n, ascii, dst);
+}
+
+/*
+ * plain_blocks without the copy, an instance of its own: in a file that also copies, a shared
+ * one would test dst in every step of the copy's loop (the compiler makes a copy-free
+ * instance by itself only when every call of the file passes NULL).
+ */
+__attribute__((noinline, unused)) static size_t plain_prefix(const unsigned char *p, size_t n,
+                                                             bool ascii)
+{
+    return plain_run(p, n, ascii, NULL);
+}
 #else
 static inline size_t plain_blocks(const unsigned char *p, size_t n, bool ascii, char *dst)
 {
@@ -258,11 +297,48 @@ static inline size_t plain_blocks(const unsigned char *p, size_t n, bool ascii, 
     }
     return i;
 }
-#endif
 
 static inline size_t plain_prefix(const unsigned char *p, size_t n, bool ascii)
 {
     return plain_blocks(p, n, ascii, NULL);
+}
+#endif
+
+/*
+ * The length of the prefix of p[0, n) made of whole blocks that need no attention (as
+ * plain_blocks finds them, bytes above 0x7F let through) and are equal to q's: a string that
+ * repeats q is checked and compared in one pass. *high says whether those blocks hold a byte
+ * above 0x7F (whose UTF-8 is then the caller's to check). Out of line, as plain_blocks.
+ */
+__attribute__((noinline, unused)) static size_t
+plain_same_blocks(const unsigned char *p, const unsigned char *q, size_t n, bool *high)
+{
+    size_t i = 0;
+    bool h = false;
+#if defined(__SSE2__)
+#if defined(HAVE_AVX2_PATH)
+    if (n >= 256 && __builtin_cpu_supports("avx2"))
+        i = plain_same_blocks_avx2(p, q, n, &h);
+#endif
+    __m128i hi = _mm_setzero_si128();
+    for (; i + 16 <= n; i += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(p + i));
+        __m128i diff = _mm_cmpeq_epi8(v, _mm_loadu_si128((const __m128i *)(q + i)));
+        if (_mm_movemask_epi8(special16(v, false)) != 0 || _mm_movemask_epi8(diff) != 0xffff)
+            break;
+        hi = _mm_or_si128(hi, v);
+    }
+    h = h || _mm_movemask_epi8(hi) != 0;
+#else
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w = load8(p + i);
+        if (!plain_word(w) || w != load8(q + i))
+            break;
+        h = h || (w & HIGHS) != 0;
+    }
+#endif
+    *high = h;
+    return i;
 }
 
 /* Whether the eight bytes of w are all ASCII digits. */

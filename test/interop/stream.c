@@ -18,7 +18,9 @@
  *  - broadcast to three Node clients (§8.4 item 7; S14);
  *  - the id learned from data.id, on both sides (S9, S10);
  *  - maxConnections 1 with two Node clients (§8.4 item 4; S6);
- *  - non-ASCII text and escapes, C to Node to C unchanged (W5, W17).
+ *  - non-ASCII text and escapes, C to Node to C unchanged (W5, W17);
+ *  - a 1 MiB string handed over (nipc_client_emit_new, written from where it is), C to Node
+ *    to C unchanged.
  *
  * The suite `tcp` holds what is node-ipc's own TCP test suite, run over 127.0.0.1 only, as
  * node-ipc runs it:
@@ -682,16 +684,19 @@ TH_STREAM_BOTH_VERSIONS(stream, max_connections_one)
  * 5c 22 22 for this string. */
 #define ODD_TEXT "h\xc3\xa9llo \xe2\x82\xac\xf0\x9f\x98\x80\f\n\""
 
-static void unicode_round_trip(const th_transport_t *t, const char *ver)
+/* `text` in an object and alone, C -> Node -> C; with `handed_over`, by the `_new` emits. */
+static void text_round_trip(const th_transport_t *t, const char *ver, json_t *text,
+                            bool handed_over)
 {
     int port;
     th_peer_t *p = node_server(t, ver, "u.sock", "20000", &port);
     cclient_connect(t, "world", "u.sock", port);
 
-    json_t *text = th_keep(json_string(ODD_TEXT));
     json_t *obj = th_keep(json_pack("{s:O}", "s", text));
-    cr_assert_eq(nipc_client_emit(cl.c, "message", obj), 0, "%s", t->name);
-    cr_assert_eq(nipc_client_emit(cl.c, "message", text), 0, "%s", t->name);
+    int (*emit)(nipc_client_t *, const char *, json_t *) =
+        handed_over ? nipc_client_emit_new : nipc_client_emit;
+    cr_assert_eq(emit(cl.c, "message", handed_over ? json_incref(obj) : obj), 0, "%s", t->name);
+    cr_assert_eq(emit(cl.c, "message", handed_over ? json_incref(text) : text), 0, "%s", t->name);
     cr_assert(th_run_pred(&loop, messages_reach, (void *)(intptr_t)2, PEER_MS), "%s",
               th_peer_dump(p));
 
@@ -709,7 +714,34 @@ static void unicode_round_trip(const th_transport_t *t, const char *ver)
     cr_assert(json_equal(json_array_get(cl.messages, 1), want1), "%s: got %s, want %s", t->name,
               th_json_dump(json_array_get(cl.messages, 1)), th_json_dump(want1));
 }
+
+static void unicode_round_trip(const th_transport_t *t, const char *ver)
+{
+    text_round_trip(t, ver, th_keep(json_string(ODD_TEXT)), false);
+}
 TH_STREAM_BOTH_VERSIONS(stream, unicode_round_trip)
+
+/* ---- 8. a large string handed over, C -> Node -> C ------------------------------------- */
+
+/*
+ * 1 MiB of text with nothing to escape, non-ASCII included, by nipc_client_emit_new(): nipc
+ * writes it from where it is (nipc.h), and node-ipc decodes exactly the string, as its answers
+ * show.
+ */
+static void large_string_round_trip(const th_transport_t *t, const char *ver)
+{
+    size_t n = (size_t)1 << 20;
+    char *b = malloc(n);
+    cr_assert_not_null(b);
+    for (size_t i = 0; i < n; i++)
+        b[i] = (char)('a' + i % 26);
+    memcpy(b + n / 2, "h\xc3\xa9llo \xe2\x82\xac\xf0\x9f\x98\x80", 14);
+    json_t *text = th_keep(json_stringn(b, n));
+    free(b);
+    cr_assert_not_null(text);
+    text_round_trip(t, ver, text, true);
+}
+TH_STREAM_BOTH_VERSIONS(stream, large_string_round_trip)
 
 /* ---- TCP only: node-ipc's own TCP test endpoints, answered by C (§8.1, §8.2, §8.4 item 6) */
 

@@ -268,3 +268,155 @@ Test(buf, failed_growth_after_compaction_keeps_live_bytes, .timeout = 10)
     expect_content(&b, "0123456789", 10);
     nipc__buf_free(&b);
 }
+
+/* ---- spans: strings queued by reference between a buffer's own bytes -------------------- */
+
+/* Everything queued in b, spans copied in their place. */
+static void expect_queue(const nipc_buf_t *b, const char *want)
+{
+    nipc_buf_t flat;
+    nipc__buf_init(&flat);
+    cr_assert_eq(nipc__buf_append_queue(&flat, b, false), 0);
+    cr_assert_eq(nipc__buf_queued(b), strlen(want));
+    cr_assert_eq(nipc__buf_size(&flat), strlen(want), "flat %zu bytes, want %zu",
+                 nipc__buf_size(&flat), strlen(want));
+    if (flat.data != NULL)
+        cr_assert_eq(memcmp(flat.data + flat.off, want, strlen(want)), 0);
+    cr_assert_not(nipc__buf_has_spans(&flat));
+    nipc__buf_free(&flat);
+}
+
+static void refer(nipc_buf_t *b, json_t *s)
+{
+    cr_assert_eq(nipc__buf_refer(b, s, json_string_value(s), json_string_length(s)), 0);
+}
+
+/* Appends `spec` to b: 'X' refers to x, 'W' to w, any other byte is b's own. */
+static void queue(nipc_buf_t *b, const char *spec, json_t *x, json_t *w)
+{
+    for (const char *c = spec; *c != '\0'; c++) {
+        if (*c == 'X' || *c == 'W')
+            refer(b, *c == 'X' ? x : w);
+        else
+            cr_assert_eq(nipc__buf_append(b, c, 1), 0);
+    }
+}
+
+Test(buf, spans_sit_between_own_bytes_and_hold_a_reference, .timeout = 10)
+{
+    json_t *x = json_string("xyz"), *w = json_string("WW");
+    nipc_buf_t b;
+    nipc__buf_init(&b);
+    queue(&b, "abXcdWXe", x, w); /* two in a row, the same string twice */
+    cr_assert_eq(nipc__buf_size(&b), 5);
+    cr_assert(nipc__buf_has_spans(&b));
+    cr_assert_eq(x->refcount, 3);
+    cr_assert_eq(w->refcount, 2);
+    expect_queue(&b, "abxyzcdWWxyze");
+    nipc__buf_reset(&b);
+    cr_assert_eq(nipc__buf_queued(&b), 0);
+    cr_assert_not(nipc__buf_has_spans(&b));
+    cr_assert_eq(x->refcount, 1);
+    cr_assert_eq(w->refcount, 1);
+    /* Reused after a reset, and freed with spans in it. */
+    queue(&b, "W!", x, w);
+    expect_queue(&b, "WW!");
+    nipc__buf_free(&b);
+    cr_assert_eq(w->refcount, 1);
+    cr_assert_null(b.spans);
+    json_decref(x);
+    json_decref(w);
+}
+
+Test(buf, drop_takes_own_bytes_and_spans_in_order_in_any_cut, .timeout = 10)
+{
+    static const char want[] = "abxyzcdWWe";
+    for (size_t first = 0; first <= sizeof want - 1; first++) {
+        json_t *x = json_string("xyz"), *w = json_string("WW");
+        nipc_buf_t b;
+        nipc__buf_init(&b);
+        queue(&b, "abXcdWe", x, w);
+        nipc__buf_drop(&b, first);
+        expect_queue(&b, want + first);
+        /* A span written whole is released at once; one written in part is kept. */
+        cr_assert_eq(x->refcount, first >= 5 ? 1 : 2, "cut at %zu", first);
+        cr_assert_eq(w->refcount, first >= 9 ? 1 : 2, "cut at %zu", first);
+        size_t more = first < sizeof want - 1; /* and one more byte, where one is left */
+        nipc__buf_drop(&b, more);
+        expect_queue(&b, want + first + more);
+        nipc__buf_free(&b);
+        cr_assert_eq(x->refcount, 1);
+        cr_assert_eq(w->refcount, 1);
+        json_decref(x);
+        json_decref(w);
+    }
+}
+
+Test(buf, truncate_releases_the_spans_after_the_mark, .timeout = 10)
+{
+    json_t *x = json_string("xyz"), *w = json_string("WW");
+    nipc_buf_t b;
+    nipc__buf_init(&b);
+    queue(&b, "aXb", x, w);
+    size_t mark = b.len;
+    queue(&b, "cWX", x, w);
+    nipc__buf_truncate(&b, mark);
+    expect_queue(&b, "axyzb");
+    cr_assert_eq(x->refcount, 2);
+    cr_assert_eq(w->refcount, 1);
+    nipc__buf_truncate(&b, 0);
+    expect_queue(&b, "");
+    cr_assert_eq(x->refcount, 1);
+    nipc__buf_free(&b);
+    json_decref(x);
+    json_decref(w);
+}
+
+Test(buf, append_queue_refers_again_or_copies, .timeout = 10)
+{
+    json_t *x = json_string("xyz");
+    nipc_buf_t src, dst;
+    nipc__buf_init(&src);
+    nipc__buf_init(&dst);
+    queue(&src, "0123X4", x, NULL);
+    src.off = 1;
+    cr_assert_eq(nipc__buf_append(&dst, "<", 1), 0);
+    cr_assert_eq(nipc__buf_append_queue(&dst, &src, true), 0);
+    cr_assert_eq(x->refcount, 3);
+    cr_assert_eq(nipc__buf_append_queue(&dst, &src, false), 0);
+    cr_assert_eq(x->refcount, 3);
+    expect_queue(&dst, "<123xyz4123xyz4");
+    cr_assert_eq(nipc__buf_size(&dst), 1 + 4 + 7);
+    /* A failed allocation leaves the destination as it was. */
+    nipc__buf_free(&dst);
+    cr_assert_eq(x->refcount, 2);
+    nipc__test_fail_alloc_after(1);
+    cr_assert_eq(nipc__buf_append_queue(&dst, &src, true), UV_ENOMEM);
+    nipc__test_fail_alloc_after(0);
+    cr_assert_eq(nipc__buf_queued(&dst), 0);
+    cr_assert_eq(x->refcount, 2);
+    cr_assert_eq(nipc__buf_append(&dst, "-", 1), 0);
+    nipc__test_fail_alloc_after(1); /* the span list's first allocation */
+    cr_assert_eq(nipc__buf_append_queue(&dst, &src, true), UV_ENOMEM);
+    nipc__test_fail_alloc_after(0);
+    expect_queue(&dst, "-");
+    cr_assert_eq(x->refcount, 2);
+    nipc__buf_free(&dst);
+    nipc__buf_free(&src);
+    cr_assert_eq(x->refcount, 1);
+    json_decref(x);
+}
+
+Test(buf, compact_keeps_spans_in_their_place, .timeout = 10)
+{
+    json_t *x = json_string("xyz");
+    nipc_buf_t b;
+    nipc__buf_init(&b);
+    queue(&b, "skipabXc", x, NULL);
+    b.off = 4;
+    nipc__buf_compact(&b);
+    cr_assert_eq(b.off, 0);
+    expect_queue(&b, "abxyzc");
+    nipc__buf_free(&b);
+    json_decref(x);
+}

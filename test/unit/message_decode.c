@@ -721,6 +721,122 @@ Test(reuse, integers_at_the_edge_of_the_fast_path, .timeout = 10)
     json_decref(shape);
 }
 
+/* f holds the frame `head`, s[0, n), then "}} (the string's closing quote and the frame's). */
+static void long_frame(nipc_buf_t *f, const char *head, const char *s, size_t n)
+{
+    nipc__buf_reset(f);
+    cr_assert(nipc__buf_append(f, head, strlen(head)) == 0 && nipc__buf_append(f, s, n) == 0 &&
+              nipc__buf_append(f, "\"}}", 3) == 0);
+}
+
+/*
+ * A long string that repeats the value it replaces is compared as it is checked, in one pass
+ * (envelope.c's same_string, from 1 KiB): exactly what the general path reads, whatever
+ * differs and wherever. `base` is a string of n bytes; each variant is decoded after `base`
+ * built the tree.
+ */
+static void expect_like_general(const char *base, size_t bn, const char *var, size_t vn)
+{
+    nipc_buf_t f;
+    nipc__buf_init(&f);
+    json_t *shape = NULL;
+    for (int k = 0; k < 2; k++) {
+        const char *s = k == 0 ? base : var;
+        size_t n = k == 0 ? bn : vn;
+        long_frame(&f, "{\"type\":\"m\",\"data\":{\"i\":1,\"s\":\"", s, n);
+        nipc_msg_t m, ref;
+        nipc__msg_decode_into(&m, f.data, f.len, false, &shape);
+        nipc__msg_decode_general(&ref, f.data, f.len, false);
+        cr_assert_eq(m.err, ref.err, "variant %d: %s, the general path %s", k, nipc_err_name(m.err),
+                     nipc_err_name(ref.err));
+        cr_assert(ref.err != 0 || json_equal(m.data, ref.data), "variant %d differs", k);
+        nipc__msg_clear(&ref);
+        nipc__msg_done(&m, &shape);
+    }
+    json_decref(shape);
+    nipc__buf_free(&f);
+}
+
+Test(reuse, a_long_repeated_string_reads_as_the_general_path_reads_it, .timeout = 60)
+{
+    enum { N = 1500 };
+    char base[N + 8], var[N + 8];
+    for (size_t i = 0; i < N; i++)
+        base[i] = (char)('a' + i % 26);
+    memcpy(base + 700, "\xc3\xa9\xe2\x82\xac", 5); /* non-ASCII, across a 64-byte block */
+    /* The same string: the tree's string is kept as it is, not copied again. */
+    json_t *shape = NULL;
+    nipc_buf_t f;
+    nipc__buf_init(&f);
+    long_frame(&f, "{\"type\":\"m\",\"data\":{\"s\":\"", base, N);
+    nipc_msg_t m;
+    nipc__msg_decode_into(&m, f.data, f.len, false, &shape);
+    nipc__msg_done(&m, &shape);
+    const char *value = json_string_value(json_object_get(shape, "s"));
+    nipc__msg_decode_into(&m, f.data, f.len, false, &shape);
+    cr_assert_eq(m.err, 0);
+    cr_assert_eq(m.data, shape);
+    cr_assert_eq(json_string_value(json_object_get(m.data, "s")), value, "copied again");
+    cr_assert_eq(json_string_length(json_object_get(m.data, "s")), N);
+    nipc__msg_done(&m, &shape);
+    json_decref(shape);
+    nipc__buf_free(&f);
+
+    expect_like_general(base, N, base, N);
+    /* Every byte in turn changed to one that differs, ends the string, escapes, is a
+     * control byte, or breaks the UTF-8. */
+    static const char subst[] = {'Z', '"', '\\', '\x01', '\xff', '\x80'};
+    for (size_t i = 0; i < N; i += (i < 80 || i > N - 80 || (i > 660 && i < 720)) ? 1 : 7) {
+        for (size_t k = 0; k < sizeof subst; k++) {
+            memcpy(var, base, N);
+            var[i] = subst[k];
+            expect_like_general(base, N, var, N);
+        }
+    }
+    /* One byte shorter or longer; an escape that decodes to the same value. */
+    expect_like_general(base, N, base, N - 1);
+    memcpy(var, base, N);
+    var[N] = 'q';
+    expect_like_general(base, N, var, N + 1);
+    memcpy(var, "\\u0061", 6); /* 'a' */
+    memcpy(var + 6, base + 1, N - 1);
+    expect_like_general(base, N, var, N + 5);
+    /* The old value holds what a frame must escape (decoded from escapes): the same bytes
+     * unescaped in the next frame are another frame, refused or read otherwise. */
+    static const char *const escaped[] = {"\\\"", "\\\\", "\\u0001", "\\n"};
+    static const char raw[] = {'"', '\\', '\x01', '\n'};
+    for (size_t k = 0; k < sizeof raw; k++) {
+        size_t el = strlen(escaped[k]);
+        memcpy(var, base, 900);
+        memcpy(var + 900, escaped[k], el);
+        memcpy(var + 900 + el, base + 901, N - 901);
+        char unesc[N + 8];
+        memcpy(unesc, base, N);
+        unesc[900] = raw[k];
+        expect_like_general(var, N - 1 + el, unesc, N);
+    }
+}
+
+Test(reuse, a_tree_changed_to_invalid_text_does_not_vouch_for_a_frame, .timeout = 10)
+{
+    /* A handler broke the rule and set the tree's string to bytes that are not UTF-8; a frame
+     * holding the same bytes is still refused, as the general path refuses it. */
+    enum { N = 1500 };
+    char bad[N];
+    memset(bad, 'b', N);
+    bad[1000] = '\xff';
+    json_t *shape = json_pack("{s:o}", "s", json_stringn_nocheck(bad, N));
+    nipc_buf_t f;
+    nipc__buf_init(&f);
+    long_frame(&f, "{\"type\":\"m\",\"data\":{\"s\":\"", bad, N);
+    nipc_msg_t m;
+    nipc__msg_decode_into(&m, f.data, f.len, false, &shape);
+    cr_assert_eq(m.err, UV_EPROTO, "got %s", nipc_err_name(m.err));
+    nipc__msg_done(&m, &shape);
+    json_decref(shape);
+    nipc__buf_free(&f);
+}
+
 /* ---- the general path alone (the reference of test/unit/message_paths.c) ---------------- */
 
 Test(decode, general_path_alone_gives_the_same_message, .timeout = 10)

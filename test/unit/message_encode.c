@@ -1067,3 +1067,111 @@ Test(encode, round_trip_through_decode, .timeout = 10)
         json_decref(datas[i]);
     }
 }
+
+/* ---- a `_new` emit's large strings, queued by reference --------------------------------- */
+
+/* A string of n bytes: `fill` repeated, then `tail` (NULL: none) at its end. */
+static json_t *long_string(size_t n, char fill, const char *tail)
+{
+    char *s = malloc(n);
+    cr_assert_not_null(s);
+    memset(s, fill, n);
+    if (tail != NULL)
+        memcpy(s + n - strlen(tail), tail, strlen(tail));
+    json_t *v = json_stringn(s, n);
+    free(s);
+    cr_assert_not_null(v, "not UTF-8");
+    return v;
+}
+
+static size_t span_count(const nipc_buf_t *b)
+{
+    return b->spans != NULL ? b->spans->n - b->spans->head : 0;
+}
+
+/* Both encoders give the same bytes (spans copied in their place), with `spans` of them. */
+static void expect_by_reference(const json_t *data, const char *delim, size_t spans)
+{
+    nipc_buf_t copy, ref, flat;
+    nipc__buf_init(&copy);
+    nipc__buf_init(&ref);
+    nipc__buf_init(&flat);
+    size_t dl = strlen(delim);
+    cr_assert_eq(nipc__msg_encode(&copy, "big", data, true, delim, dl), 0);
+    cr_assert_eq(nipc__msg_encode_new(&ref, "big", data, true, delim, dl), 0);
+    cr_assert_eq(span_count(&ref), spans);
+    cr_assert_eq(nipc__buf_queued(&ref), nipc__buf_size(&copy));
+    cr_assert_eq(nipc__buf_append_queue(&flat, &ref, false), 0);
+    cr_assert_eq(nipc__buf_size(&flat), nipc__buf_size(&copy));
+    cr_assert(memcmp(flat.data, copy.data, copy.len) == 0, "the bytes differ");
+    nipc__buf_free(&copy);
+    nipc__buf_free(&ref);
+    nipc__buf_free(&flat);
+}
+
+Test(encode, a_handed_over_large_string_is_referred_to_and_writes_the_same_bytes, .timeout = 30)
+{
+    json_t *big = long_string(NIPC__SPAN_MIN, 'x', NULL);
+    json_t *utf8 = long_string(NIPC__SPAN_MIN + 5, 'y', "\xc3\xa9\xe2\x82\xac");
+    json_t *one_less = long_string(NIPC__SPAN_MIN - 1, 'z', NULL);
+    json_t *quote = long_string(NIPC__SPAN_MIN * 2, 'q', "\"");
+    json_t *ctl = long_string(NIPC__SPAN_MIN * 2, 'c', "\n");
+    json_t *nul = long_string(NIPC__SPAN_MIN, 'n', NULL);
+    ((char *)json_string_value(nul))[7] = '\0'; /* json_stringn keeps it: escaped, \u0000 */
+
+    expect_by_reference(big, "\f", 1);
+    expect_by_reference(utf8, "\f", 1);
+    expect_by_reference(one_less, "\f", 0);
+    expect_by_reference(quote, "\f", 0);
+    expect_by_reference(ctl, "\f", 0);
+    expect_by_reference(nul, "\f", 0);
+    json_t *d = json_pack("{s:O, s:i, s:[O,s,O,O], s:{s:O}, s:O}", "a", big, "i", 7, "arr", utf8,
+                          "x", quote, big, "o", "deep", one_less, "last", utf8);
+    expect_by_reference(d, "\f", 4);
+    expect_by_reference(d, "\r\n", 4);
+    /* A delimiter that a string could hold: every string is copied, and looked through. */
+    expect_by_reference(d, "##", 0);
+    /* A key is always copied, whatever its length. */
+    json_t *k = json_object();
+    json_object_setn_new(k, json_string_value(big), json_string_length(big), json_integer(1));
+    expect_by_reference(k, "\f", 0);
+    cr_assert_eq(big->refcount, 3, "a reference outlived its buffer");
+    json_decref(k);
+    json_decref(d);
+    cr_assert_eq(big->refcount, 1);
+    json_decref(big);
+    json_decref(utf8);
+    json_decref(one_less);
+    json_decref(quote);
+    json_decref(ctl);
+    json_decref(nul);
+}
+
+Test(encode, a_refused_frame_releases_the_strings_it_referred_to, .timeout = 10)
+{
+    json_t *big = long_string(NIPC__SPAN_MIN, 'x', NULL);
+    json_t *d = json_pack("{s:O, s:o}", "a", big, "bad", json_stringn_nocheck("\xff", 1));
+    nipc_buf_t b;
+    nipc__buf_init(&b);
+    cr_assert_eq(nipc__buf_append(&b, "keep", 4), 0);
+    cr_assert_eq(nipc__msg_encode_new(&b, "t", d, true, "\f", 1), UV_EINVAL);
+    cr_assert_eq(nipc__buf_queued(&b), 4);
+    cr_assert_eq(span_count(&b), 0);
+    cr_assert_eq(big->refcount, 2); /* big's own and d's */
+    assert_bytes(b.data + b.off, nipc__buf_size(&b), "keep", 4);
+    /* Out of memory for the span list (a buffer's first, past its bytes): refused, nothing
+     * kept. */
+    nipc__buf_free(&b);
+    cr_assert_eq(nipc__buf_append(&b, "keep", 4), 0);
+    json_decref(d);
+    d = json_pack("{s:O}", "a", big);
+    nipc__test_fail_alloc_after(1);
+    int err = nipc__msg_encode_new(&b, "t", d, true, "\f", 1);
+    nipc__test_fail_alloc_after(0);
+    cr_assert_eq(err, UV_ENOMEM, "got %s", nipc_err_name(err));
+    cr_assert_eq(nipc__buf_queued(&b), 4);
+    cr_assert_eq(big->refcount, 2);
+    nipc__buf_free(&b);
+    json_decref(d);
+    json_decref(big);
+}
