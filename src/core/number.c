@@ -272,6 +272,15 @@ size_t nipc__js_integer(char *dst, long long v)
         memcpy(w, &a, 8);
         return (size_t)(w - dst) + (size_t)len;
     }
+    if (len <= 16) {
+        /* The high digits the same way, then the low eight over what the first word left
+         * past them. */
+        uint64_t a = eight_digits((uint32_t)(u / 100000000)) >> (8 * (16 - len));
+        uint64_t b = eight_digits((uint32_t)(u % 100000000));
+        memcpy(w, &a, 8);
+        memcpy(w + len - 8, &b, 8);
+        return (size_t)(w - dst) + (size_t)len;
+    }
 #endif
     write_digits(w, u, len);
     return (size_t)(w - dst) + (size_t)len;

@@ -926,3 +926,37 @@ Test(number, read_ties_to_even, .timeout = 10)
     expect_read(17976931348623157ULL, 292, false);  /* the largest finite */
     expect_read(17976931348623159ULL, 292, false);  /* past it: an overflow */
 }
+
+/* ---- integers: nipc__js_integer against printf, at every length and its edges ------------ */
+
+static void expect_integer(long long v)
+{
+    char want[32], got[32];
+    snprintf(want, sizeof want, "%lld", v);
+    memset(got, 'Z', sizeof got);
+    size_t n = nipc__js_integer(got, v);
+    cr_assert_eq(n, strlen(want), "%s: length %zu", want, n);
+    cr_assert_eq(memcmp(got, want, n), 0, "%s: got %.*s", want, (int)n, got);
+}
+
+Test(number, integers_at_every_length_and_edge, .timeout = 10)
+{
+    long long p = 1;
+    for (int k = 0; k <= 18; k++, p *= 10) {
+        for (long long d = -2; d <= 2; d++) {
+            expect_integer(p + d);
+            expect_integer(-(p + d));
+        }
+        expect_integer(p * 9 + (p - 1)); /* all nines */
+    }
+    expect_integer(INT64_MAX);
+    expect_integer(INT64_MIN);
+    expect_integer(INT64_MAX - 1);
+    expect_integer(INT64_MIN + 1);
+    uint32_t s = 12345u;
+    for (int i = 0; i < 200000; i++) {
+        uint64_t r = (uint64_t)xorshift32(&s) << 32 | xorshift32(&s);
+        long long v = (long long)(r >> (1 + xorshift32(&s) % 63)); /* >= 0: -v is defined */
+        expect_integer(xorshift32(&s) & 1 ? v : -v);
+    }
+}
