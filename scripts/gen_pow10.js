@@ -14,8 +14,9 @@
 // formula against the exact value over the whole range it is used on.
 'use strict';
 
-const fs = require('fs');
 const path = require('path');
+
+const { writeOrCheck } = require('./generated');
 
 const OUT = path.join(__dirname, '..', 'src', 'core', 'pow10.h');
 
@@ -158,14 +159,4 @@ for (let e = E_MIN; e <= E_MAX; e++) {
 lines.push('};');
 lines.push('');
 lines.push('#endif');
-const text = lines.join('\n') + '\n';
-
-if (process.argv.includes('--check')) {
-    const have = fs.existsSync(OUT) ? fs.readFileSync(OUT, 'utf8') : '';
-    if (have !== text) {
-        console.error(`${OUT} is not what ${path.basename(__filename)} writes`);
-        process.exit(1);
-    }
-} else {
-    fs.writeFileSync(OUT, text);
-}
+writeOrCheck(OUT, lines.join('\n') + '\n', __filename);

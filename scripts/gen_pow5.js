@@ -16,8 +16,9 @@
 // reads floor(q * log2(10)) with, over the whole range.
 'use strict';
 
-const fs = require('fs');
 const path = require('path');
+
+const { writeOrCheck } = require('./generated');
 
 const OUT = path.join(__dirname, '..', 'src', 'core', 'pow5.h');
 const Q_MIN = -342; // below, any significand of 19 digits gives a value that rounds to 0
@@ -85,14 +86,4 @@ for (let q = Q_MIN; q <= Q_MAX; q++) {
 lines.push('};');
 lines.push('');
 lines.push('#endif');
-const text = lines.join('\n') + '\n';
-
-if (process.argv.includes('--check')) {
-    const have = fs.existsSync(OUT) ? fs.readFileSync(OUT, 'utf8') : '';
-    if (have !== text) {
-        console.error(`${OUT} is not what ${path.basename(__filename)} writes`);
-        process.exit(1);
-    }
-} else {
-    fs.writeFileSync(OUT, text);
-}
+writeOrCheck(OUT, lines.join('\n') + '\n', __filename);
