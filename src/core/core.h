@@ -223,6 +223,8 @@ int nipc__json_write(nipc_buf_t *out, const json_t *v);
  * it writes at most cap - 1 of them and a NUL (when cap > 0), and returns the full length.
  */
 size_t nipc__js_number(char *dst, size_t cap, double d);
+/* 10^k for k in [0, 19], every power of ten a uint64_t holds. */
+extern const uint64_t nipc__pow10_u64[20];
 /* An integer's decimal digits at dst (at most 20 bytes, no NUL); returns how many. */
 size_t nipc__js_integer(char *dst, long long v);
 /* The double nearest w * 10^q, ties to even, with w below 10^19 (a decimal of at most 19

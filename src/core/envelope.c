@@ -232,28 +232,6 @@ typedef struct fast_num {
 
 static bool fast_scan_number(cursor_t *c, fast_num_t *out)
 {
-    static const uint64_t pow10[20] = {
-        1ULL,
-        10ULL,
-        100ULL,
-        1000ULL,
-        10000ULL,
-        100000ULL,
-        1000000ULL,
-        10000000ULL,
-        100000000ULL,
-        1000000000ULL,
-        10000000000ULL,
-        100000000000ULL,
-        1000000000000ULL,
-        10000000000000ULL,
-        100000000000000ULL,
-        1000000000000000ULL,
-        10000000000000000ULL,
-        100000000000000000ULL,
-        1000000000000000000ULL,
-        10000000000000000000ULL,
-    };
     const char *q = c->p, *end = c->end;
     bool neg = q < end && *q == '-';
     if (neg)
@@ -320,7 +298,7 @@ static bool fast_scan_number(cursor_t *c, fast_num_t *out)
     } else {
         if (ni + nf > 19)
             return false;
-        w = digits_value(ip, ni) * pow10[nf] + digits_value(fp, nf);
+        w = digits_value(ip, ni) * nipc__pow10_u64[nf] + digits_value(fp, nf);
     }
     if (!nipc__decimal_to_double(w, exp10 - (int)nf, neg, &out->d))
         return false; /* an overflow, which jansson refuses */

@@ -166,7 +166,7 @@ static const char pairs[] = "00010203040506070809"
                             "80818283848586878889"
                             "90919293949596979899";
 
-static const uint64_t pow10_u64[20] = {
+const uint64_t nipc__pow10_u64[20] = {
     1ULL,
     10ULL,
     100ULL,
@@ -196,10 +196,10 @@ static inline int digit_count(uint64_t d)
     /* floor(log10(2^bits)) by 1233 / 4096, then one comparison settles it. */
     const int bits = 64 - __builtin_clzll(d);
     const int guess = (bits * 1233) >> 12;
-    return guess + (d >= pow10_u64[guess]);
+    return guess + (d >= nipc__pow10_u64[guess]);
 #else
     int n = 1;
-    while (n < 20 && d >= pow10_u64[n])
+    while (n < 20 && d >= nipc__pow10_u64[n])
         n++;
     return n;
 #endif
