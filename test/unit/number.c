@@ -947,7 +947,8 @@ Test(number, integers_at_every_length_and_edge, .timeout = 10)
             expect_integer(p + d);
             expect_integer(-(p + d));
         }
-        expect_integer(p * 9 + (p - 1)); /* all nines */
+        if (k < 18)
+            expect_integer(p * 10 - 1); /* all nines (10^19 - 1 is past INT64_MAX) */
     }
     expect_integer(INT64_MAX);
     expect_integer(INT64_MIN);
