@@ -941,14 +941,17 @@ static void expect_integer(long long v)
 
 Test(number, integers_at_every_length_and_edge, .timeout = 10)
 {
-    long long p = 1;
+    /* 10^0 to 10^18, each with its neighbours and the nines below the next power; unsigned,
+     * so that the step past 10^18 is defined (10^19 fits a uint64_t, not a long long). */
+    unsigned long long p = 1;
     for (int k = 0; k <= 18; k++, p *= 10) {
         for (long long d = -2; d <= 2; d++) {
-            expect_integer(p + d);
-            expect_integer(-(p + d));
+            long long v = (long long)p + d;
+            expect_integer(v);
+            expect_integer(-v);
         }
         if (k < 18)
-            expect_integer(p * 10 - 1); /* all nines (10^19 - 1 is past INT64_MAX) */
+            expect_integer((long long)(p * 10 - 1)); /* 10^19 - 1 is past INT64_MAX */
     }
     expect_integer(INT64_MAX);
     expect_integer(INT64_MIN);
