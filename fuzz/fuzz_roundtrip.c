@@ -30,23 +30,6 @@ static const char *outcome(int err)
     return err == 0 ? "accepted" : nipc_err_name(err);
 }
 
-static bool js_truthy(const json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_FALSE:
-    case JSON_NULL:
-        return false;
-    case JSON_STRING:
-        return json_string_length(v) > 0;
-    case JSON_INTEGER:
-        return json_integer_value(v) != 0;
-    case JSON_REAL:
-        return json_real_value(v) != 0;
-    default:
-        return true;
-    }
-}
-
 /* W4: what a legacy sender puts in place of data ({} when NULL is returned). */
 static const json_t *legacy_view(const json_t *data)
 {
@@ -54,7 +37,7 @@ static const json_t *legacy_view(const json_t *data)
         return NULL;
     if (json_is_object(data)) {
         json_t *ml = json_object_get(data, "_maxListeners");
-        if (ml != NULL && js_truthy(ml))
+        if (ml != NULL && nipc__js_truthy(ml))
             return NULL;
     }
     return data;

@@ -208,6 +208,8 @@ static inline int nipc__msg_encode_new(nipc_buf_t *out, const char *type, const 
 {
     return nipc__msg_encode_ref(out, type, data, legacy, delim, dlen, true);
 }
+/* JavaScript truthiness of a JSON value (what W4 tests _maxListeners with). */
+bool nipc__js_truthy(const json_t *v);
 /* A name of an Object.prototype member, which a legacy v10 receiver crashes on (W13): never
  * sent. */
 bool nipc__type_crashes_legacy(const char *type);

@@ -46,8 +46,7 @@ typedef struct writer {
     bool refer;  /* a `_new` emit's data: large strings are queued by reference */
 } writer_t;
 
-/* JavaScript truthiness of a JSON value. */
-static bool js_truthy(const json_t *v)
+bool nipc__js_truthy(const json_t *v)
 {
     switch (json_typeof(v)) {
     case JSON_FALSE:
@@ -375,7 +374,7 @@ __attribute__((noinline)) static int write_container(writer_t *x, const json_t *
             /* W4: node-ipc sends an emitter-like object (a truthy _maxListeners) as {}. Seen
              * here, as the keys are written, rather than looked up before every emit. */
             if (depth == 1 && x->legacy && klen == 13 && memcmp(k, "_maxListeners", 13) == 0 &&
-                js_truthy(json_object_iter_value(it)))
+                nipc__js_truthy(json_object_iter_value(it)))
                 return EMITTER_LIKE;
             if ((err = put_string(x, k, klen, true)))
                 return err;
