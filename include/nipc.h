@@ -132,6 +132,9 @@ typedef struct nipc_config {
     bool log_in_color;        /* true: ANSI colours when rendering JSON in log lines, if
                                  they go to a custom logger or to stdout on a terminal */
     int log_depth;            /* 5: JSON nesting shown in log lines */
+    bool log_payloads;        /* false: the lines of events sent and received name their
+                                 type, not their data (node-ipc 14's logPayloads); true:
+                                 the data too, as ipc.log renders it. Since 0.5.0 */
     nipc_logger_cb logger;    /* NULL: write lines to stdout */
     void *logger_arg;
     unsigned max_connections; /* 100: more concurrent peers are accepted, then closed (S6) */
@@ -476,8 +479,26 @@ NIPC_EXTERN uv_loop_t *nipc_loop(nipc_t *ipc);
 /* The instance's copy of the config. Strings in it belong to the instance. */
 NIPC_EXTERN const nipc_config_t *nipc_config(const nipc_t *ipc);
 
-/* Writes a log line through the instance's logger, unless `silent`. */
+/*
+ * node-ipc's ipc.log: one line, formatted as printf() does, through the instance's logger,
+ * or to stdout when there is none; nothing, and no formatting, when `silent`. A line for
+ * stdout goes into stdio's buffer, in order with the program's own output, and stdio writes
+ * many lines at once (a terminal: a line at a time); nipc flushes stdout before the loop
+ * next waits, when nipc_run() returns, at nipc_free() and in nipc_log_flush(), and exit()
+ * flushes it. A line that cannot be made (out of memory) is not written. A line the logger
+ * logs while it runs is not made.
+ */
 NIPC_EXTERN void nipc_log(nipc_t *ipc, const char *fmt, ...) NIPC_PRINTF(2, 3);
+/*
+ * ipc.log(text, value): the formatted text, a space and `value` as node-ipc renders an
+ * argument: a string as its text, a number as JavaScript writes it, a boolean, and null,
+ * an object or an array as util.inspect shows it (log_depth levels, colours with
+ * log_in_color); NULL is `undefined`. The value is borrowed. Since 0.5.0.
+ */
+NIPC_EXTERN void nipc_log_json(nipc_t *ipc, const json_t *value, const char *fmt, ...)
+    NIPC_PRINTF(3, 4);
+/* Flushes stdout now, when log lines went to it since the last flush. Since 0.5.0. */
+NIPC_EXTERN void nipc_log_flush(nipc_t *ipc);
 
 /* ---- server ---------------------------------------------------------------------------- */
 

@@ -406,10 +406,7 @@ static int connect_now(nipc_client_t *cl)
 static void on_client_message(nipc_conn_t *c, const char *type, json_t *data, unsigned hints)
 {
     nipc_client_t *cl = (nipc_client_t *)c;
-    if (nipc__log_on(cl->ipc)) {
-        nipc_log(cl->ipc, "## received events ## %s", type);
-        nipc__log_json(cl->ipc, "  data:", data);
-    }
+    nipc__log_event(cl->ipc, "## received events ##", NULL, type, data);
     if (nipc__request_reply(c, type, data))
         return;
     nipc_event_t ev = {.type = type, .client = cl};
@@ -721,10 +718,7 @@ static inline __attribute__((always_inline)) int emit(nipc_client_t *cl, const c
     int err = can_emit(cl);
     if (err)
         return err;
-    if (nipc__log_on(cl->ipc)) {
-        nipc_log(cl->ipc, "dispatching event to %s : %s", cl->id, type ? type : "(null)");
-        nipc__log_json(cl->ipc, "  data:", data);
-    }
+    nipc__log_event(cl->ipc, "dispatching event to", cl->id, type, data);
     return nipc__conn_send(&cl->conn, type, data, refer);
 }
 

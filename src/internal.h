@@ -258,10 +258,16 @@ struct nipc_s {
     nipc_deferred_t *deferred_tail;
     nipc_deferred_t *running; /* the calls of this turn not yet made */
     unsigned pending_closes;
-    unsigned depth;                  /* handlers running: nipc_free() waits until none is */
-    bool free_requested;             /* nipc_free() was called from a handler */
-    bool in_run;                     /* nipc_run() is running the owned loop */
-    bool log_color;                  /* log_in_color, and the lines go where colours show */
+    unsigned depth;      /* handlers running: nipc_free() waits until none is */
+    bool free_requested; /* nipc_free() was called from a handler */
+    bool in_run;         /* nipc_run() is running the owned loop */
+    bool log_color;      /* log_in_color, and the lines go where colours show */
+    /* log.c: the line being made, and the handle that flushes stdout before the loop
+     * waits when a line went to it since the last flush. */
+    nipc_buf_t log_buf;
+    uv_prepare_t log_prepare;
+    bool log_unflushed;
+    bool in_logger;                  /* the logger is running: a line it logs is not made */
     struct nipc_tls_ctx *tls_server; /* config.tls made ready, when TLS is used */
     struct nipc_tls_ctx *tls_client;
 
@@ -338,9 +344,18 @@ void nipc__handle_closed(nipc_t *ipc);
 /* A close callback for a handle nipc allocated alone (a timer, a listener, a refused
  * connection): h->data is the instance; frees h. */
 void nipc__free_handle(uv_handle_t *h);
-/* Logs "<prefix> <json>" rendered per the log settings. */
-void nipc__log_json(nipc_t *ipc, const char *prefix, const json_t *v);
+/* ---- log.c ---------------------------------------------------------------------------- */
+
+/* The log's buffer and its handle, at nipc_new(); the handle is closed with the instance's
+ * others, and nipc__log_free() writes what is left, when the instance is freed. */
+void nipc__log_init(nipc_t *ipc);
+uv_handle_t *nipc__log_handle(nipc_t *ipc);
+void nipc__log_free(nipc_t *ipc);
+/* Logging is on (not `silent`): a caller may skip work that only a log line needs. */
 bool nipc__log_on(const nipc_t *ipc);
+/* One event's line: "<what> [<who> :] <type>", then its data when log_payloads. */
+void nipc__log_event(nipc_t *ipc, const char *what, const char *who, const char *type,
+                     const json_t *data);
 /* json_vpack_ex(): 0, UV_EINVAL (a bad format or argument) or UV_ENOMEM. */
 int nipc__vpack(json_t **out, const char *fmt, va_list ap);
 /* {code, message} for a transport error event. */

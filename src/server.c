@@ -44,10 +44,7 @@ static bool names_socket(const json_t *id)
 void nipc__server_deliver(nipc_server_t *s, nipc_socket_t *sock, const char *type, json_t *data,
                           unsigned hints)
 {
-    if (nipc__log_on(s->ipc)) {
-        nipc_log(s->ipc, "received event of : %s", type);
-        nipc__log_json(s->ipc, "  data:", data);
-    }
+    nipc__log_event(s->ipc, "received event of :", NULL, type, data);
     if (!sock->udp && nipc__request_reply(&sock->conn, type, data))
         return;
     nipc_event_t ev = {.type = type, .socket = sock, .server = s};
@@ -953,14 +950,6 @@ static int check_socket(const nipc_server_t *s, const nipc_socket_t *sock)
     return sock->conn.closing ? UV_ENOTCONN : 0;
 }
 
-static void log_emit(nipc_server_t *s, const char *what, const char *type, const json_t *data)
-{
-    if (!nipc__log_on(s->ipc))
-        return;
-    nipc_log(s->ipc, "%s : %s", what, type ? type : "(null)");
-    nipc__log_json(s->ipc, "  data:", data);
-}
-
 /* Encodes one frame into buf: the scratch buffer, or a mailbox's for its broadcasts; with
  * `refer` (a stream server's `_new` broadcast) its large strings are referred to. */
 static int encode(nipc_server_t *s, nipc_buf_t *buf, const char *type, const json_t *data,
@@ -978,7 +967,7 @@ static inline __attribute__((always_inline)) int emit(nipc_server_t *s, nipc_soc
     int err = check_socket(s, sock);
     if (err)
         return err;
-    log_emit(s, "dispatching event to socket", type, data);
+    nipc__log_event(s->ipc, "dispatching event to socket :", NULL, type, data);
     if (!sock->udp)
         return nipc__conn_send(&sock->conn, type, data, refer);
     err = encode(s, &s->scratch, type, data, false);
@@ -1019,7 +1008,7 @@ int nipc_server_emit_to(nipc_server_t *s, const char *address, int port, const c
         return UV_EINVAL;
     if (nipc__gone(s->ipc))
         return NIPC_EDESTROYED;
-    log_emit(s, "dispatching event to address", type, data);
+    nipc__log_event(s->ipc, "dispatching event to address :", NULL, type, data);
     int err = encode(s, &s->scratch, type, data, false);
     return err ? err : nipc__udp_send(s, (struct sockaddr *)&sa, s->scratch.data, s->scratch.len);
 }
@@ -1074,7 +1063,7 @@ int nipc__server_broadcast_frame(nipc_server_t *s, nipc_buf_t *buf, const char *
     int err = encode(s, buf, type, data, refer && !is_udp(s));
     if (err)
         return err;
-    log_emit(s, "broadcasting event to all known sockets", type, data);
+    nipc__log_event(s->ipc, "broadcasting event to all known sockets :", NULL, type, data);
     err = broadcast_frame(s, buf->data, buf->len, buf, lost, arg);
     nipc__buf_reset(buf); /* each socket holds its own references to the strings */
     return err;
