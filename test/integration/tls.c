@@ -5,8 +5,15 @@
  * each verification failure with its own code and no retry, a server without a key, a
  * handshake that stalls, a peer that closes mid-record, and a graceful close that delivers
  * everything queued. Certificates are made at test time by test/support/certs.sh.
+ *
+ * Where nipc's configuration cannot make a nipc peer do what a case needs, the peer is raw
+ * OpenSSL (raw_tls_*): one limited to TLS 1.2, against a nipc side whose min_version is 13
+ * (no version in common, both ways).
  */
 #include "../support/transport.h"
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 TH_LOOP_SUITE(tls, 30);
 
@@ -98,6 +105,141 @@ static bool wait_count(th_rec_t *r, const char *type, int n, unsigned ms)
     while (th_count(r, type) < n && uv_hrtime() / 1000000 < end)
         th_run_for(&loop, 5);
     return th_count(r, type) >= n;
+}
+
+/* ---- a raw OpenSSL peer --------------------------------------------------------------------
+ *
+ * For what nipc's configuration cannot make a nipc peer do: speak TLS 1.2 at most, or report
+ * the name its client sent (SNI). It verifies nothing unless told; its socket is
+ * non-blocking, and its handshake runs the loop while it waits, so the nipc side goes on.
+ */
+typedef struct raw_tls {
+    int fd;
+    SSL_CTX *ctx;
+    SSL *ssl;
+    unsigned long err; /* OpenSSL's first error of a failed handshake; 0: it timed out */
+} raw_tls_t;
+
+/* max_version: TLS1_2_VERSION, or 0 for OpenSSL's highest. */
+static void raw_tls_init(raw_tls_t *r, bool server, int max_version)
+{
+    memset(r, 0, sizeof *r);
+    r->fd = -1;
+    r->ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
+    cr_assert_not_null(r->ctx);
+    SSL_CTX_set_verify(r->ctx, SSL_VERIFY_NONE, NULL);
+    if (max_version != 0)
+        cr_assert(SSL_CTX_set_max_proto_version(r->ctx, max_version));
+}
+
+/* The key and certificate of certs.sh's `name` (e.g. "server"). */
+static void raw_tls_use(raw_tls_t *r, const char *name)
+{
+    char pem[32], key[32];
+    snprintf(pem, sizeof pem, "%s.pem", name);
+    snprintf(key, sizeof key, "%s.key", name);
+    cr_assert_eq(SSL_CTX_use_certificate_chain_file(r->ctx, cert(pem)), 1);
+    cr_assert_eq(SSL_CTX_use_PrivateKey_file(r->ctx, cert(key), SSL_FILETYPE_PEM), 1);
+}
+
+/* A session on the connected socket fd, which the peer owns from now on. */
+static void raw_tls_start(raw_tls_t *r, int fd, bool server)
+{
+    r->fd = fd;
+    r->ssl = SSL_new(r->ctx);
+    cr_assert_not_null(r->ssl);
+    cr_assert(SSL_set_fd(r->ssl, fd));
+    if (server)
+        SSL_set_accept_state(r->ssl);
+    else
+        SSL_set_connect_state(r->ssl);
+}
+
+/* Drives the handshake for up to ms, running the loop meanwhile: true once it is done;
+ * false with r->err set when it failed (its alert is sent by then). */
+static bool raw_tls_handshake(raw_tls_t *r, unsigned ms)
+{
+    uint64_t end = uv_hrtime() / 1000000 + ms;
+    for (;;) {
+        ERR_clear_error();
+        int rc = SSL_do_handshake(r->ssl);
+        if (rc == 1)
+            return true;
+        int e = SSL_get_error(r->ssl, rc);
+        if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+            r->err = ERR_peek_error();
+            ERR_clear_error();
+            return false;
+        }
+        ERR_clear_error();
+        if (uv_hrtime() / 1000000 >= end) {
+            r->err = 0;
+            return false;
+        }
+        uv_run(&loop, UV_RUN_NOWAIT);
+        struct pollfd p = {r->fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, 0};
+        poll(&p, 1, 1);
+    }
+}
+
+/* The reason of the failed handshake, for assertions and their messages. */
+static int raw_tls_reason(const raw_tls_t *r)
+{
+    return ERR_GET_REASON(r->err);
+}
+
+static const char *raw_tls_why(const raw_tls_t *r)
+{
+    static char s[256];
+    if (r->err == 0)
+        return "timed out";
+    ERR_error_string_n(r->err, s, sizeof s);
+    return s;
+}
+
+/* Ends the session and closes the socket; the context stays for another. */
+static void raw_tls_end(raw_tls_t *r)
+{
+    if (r->ssl != NULL)
+        SSL_free(r->ssl);
+    r->ssl = NULL;
+    if (r->fd >= 0)
+        close(r->fd);
+    r->fd = -1;
+}
+
+static void raw_tls_free(raw_tls_t *r)
+{
+    raw_tls_end(r);
+    SSL_CTX_free(r->ctx);
+    r->ctx = NULL;
+}
+
+/* A raw TLS listener on 127.0.0.1, port 0: its fd, and *port. */
+static int raw_listen(int *port)
+{
+    const th_transport_t tcp4 = {"tcp4", TH_TCP4};
+    return th_raw_listen_any(&tcp4, dir, "unused", port);
+}
+
+/* A nipc client of ccfg to the raw listener on port. */
+static void connect_raw(side_t *c, const nipc_config_t *cfg, int port)
+{
+    memset(c, 0, sizeof *c);
+    cr_assert_eq(nipc_new(&c->ipc, &loop, cfg), 0);
+    int err = nipc_connect_to_net(c->ipc, "s", "127.0.0.1", port, &c->client);
+    cr_assert_eq(err, 0, "connect: %s", nipc_strerror(err));
+    nipc_client_on(c->client, NIPC_EVENT_ANY, th_record, &c->rec);
+    nipc_client_on(c->client, "destroy", th_record, &c->rec);
+    nipc_client_on(c->client, "connect", th_flag, &c->up);
+}
+
+/* The raw server's next connection, accepted within 5 s, as a session of r. */
+static void raw_accept(raw_tls_t *r, int lfd)
+{
+    int fd = th_raw_accept(&loop, lfd, 5000);
+    cr_assert_geq(fd, 0, "the nipc client did not connect");
+    raw_tls_start(r, fd, true);
 }
 
 static void echo(const nipc_event_t *ev, void *arg)
@@ -253,6 +395,66 @@ Test(tls, t4_an_unknown_ca_is_necertuntrusted)
 Test(tls, t4_a_wrong_name_is_necertname)
 {
     expect_failure("wrongname.pem", NIPC_ECERTNAME, false);
+}
+
+/*
+ * No TLS version in common, through sockets (the engine's no_protocol_version_in_common
+ * holds both directions in memory). nipc's configuration has a floor (min_version) and no
+ * ceiling, so the peer that speaks TLS 1.2 at most is a raw OpenSSL one. Either way the
+ * nipc side's `error` is NIPC_ETLSVERSION, and the peer is told by a protocol_version
+ * alert; the client does not retry.
+ */
+Test(tls, a_tls12_client_to_a_min_version_13_server_is_netlsversion)
+{
+    make_certs();
+    nipc_config_t scfg;
+    server_cfg(&scfg, "server.pem");
+    scfg.tls.min_version = 13;
+    side_t srv;
+    serve(&srv, &scfg, "127.0.0.1");
+    raw_tls_t r;
+    raw_tls_init(&r, false, TLS1_2_VERSION);
+    const th_transport_t tcp4 = {"tcp4", TH_TCP4};
+    raw_tls_start(&r, th_raw_connect_server(&tcp4, srv.server), false);
+    cr_assert_not(raw_tls_handshake(&r, 5000), "a TLS 1.2 client got through");
+    cr_assert_eq(raw_tls_reason(&r), SSL_R_TLSV1_ALERT_PROTOCOL_VERSION, "the client: %s",
+                 raw_tls_why(&r));
+    cr_assert(wait_count(&srv.rec, "error", 1, 5000), "%s", th_types(&srv.rec));
+    int e = th_find(&srv.rec, "error", 0);
+    cr_assert_eq(srv.rec.status[e], NIPC_ETLSVERSION, "%s", nipc_err_name(srv.rec.status[e]));
+    cr_assert_not_null(srv.rec.socket[e], "the error names no socket");
+    cr_assert_eq(th_count(&srv.rec, "connect"), 0, "%s", th_types(&srv.rec));
+    raw_tls_free(&r);
+    nipc_free(srv.ipc);
+}
+
+Test(tls, a_min_version_13_client_to_a_tls12_server_is_netlsversion)
+{
+    make_certs();
+    int port;
+    int lfd = raw_listen(&port);
+    raw_tls_t r;
+    raw_tls_init(&r, true, TLS1_2_VERSION);
+    raw_tls_use(&r, "server");
+    nipc_config_t ccfg;
+    client_cfg(&ccfg);
+    ccfg.stop_retrying = false;
+    ccfg.retry = 20;
+    ccfg.tls.min_version = 13;
+    side_t cl;
+    connect_raw(&cl, &ccfg, port);
+    raw_accept(&r, lfd);
+    cr_assert_not(raw_tls_handshake(&r, 5000), "a TLS 1.3 client got through");
+    cr_assert_eq(raw_tls_reason(&r), SSL_R_UNSUPPORTED_PROTOCOL, "the server: %s", raw_tls_why(&r));
+    cr_assert(wait_count(&cl.rec, "destroy", 1, 5000), "%s", th_types(&cl.rec));
+    int e = th_find(&cl.rec, "error", 0);
+    cr_assert_geq(e, 0, "%s", th_types(&cl.rec));
+    cr_assert_eq(cl.rec.status[e], NIPC_ETLSVERSION, "%s", nipc_err_name(cl.rec.status[e]));
+    cr_assert_eq(th_count(&cl.rec, "error"), 1, "retried: %s", th_types(&cl.rec));
+    cr_assert_eq(th_count(&cl.rec, "connect"), 0, "%s", th_types(&cl.rec));
+    raw_tls_free(&r);
+    close(lfd);
+    nipc_free(cl.ipc);
 }
 
 Test(tls, t5_a_client_without_a_certificate_is_refused)
