@@ -8,7 +8,8 @@
  *
  * Where nipc's configuration cannot make a nipc peer do what a case needs, the peer is raw
  * OpenSSL (raw_tls_*): one limited to TLS 1.2, against a nipc side whose min_version is 13
- * (no version in common, both ways).
+ * (no version in common, both ways), and on both sides of mutual TLS without a client
+ * certificate, where TLS 1.2 tells the client less than TLS 1.3 does.
  */
 #include "../support/transport.h"
 
@@ -140,6 +141,13 @@ static void raw_tls_use(raw_tls_t *r, const char *name)
     snprintf(key, sizeof key, "%s.key", name);
     cr_assert_eq(SSL_CTX_use_certificate_chain_file(r->ctx, cert(pem)), 1);
     cr_assert_eq(SSL_CTX_use_PrivateKey_file(r->ctx, cert(key), SSL_FILETYPE_PEM), 1);
+}
+
+/* A server that requires a client certificate from the test CA, as nipc's mutual TLS does. */
+static void raw_tls_require_client_cert(raw_tls_t *r)
+{
+    cr_assert_eq(SSL_CTX_load_verify_locations(r->ctx, cert("ca.pem"), NULL), 1);
+    SSL_CTX_set_verify(r->ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
 }
 
 /* A session on the connected socket fd, which the peer owns from now on. */
@@ -457,25 +465,98 @@ Test(tls, a_min_version_13_client_to_a_tls12_server_is_netlsversion)
     nipc_free(cl.ipc);
 }
 
+/*
+ * No client certificate where the server requires one (T5). Two nipc peers speak TLS 1.3
+ * (OpenSSL 3's highest), whose certificate_required alert names the cause: both sides say
+ * NIPC_ENOPEERCERT. The client's handshake is over before the server has judged it, so the
+ * client sees `connect` first, then the error, and does not retry (ENOPEERCERT is final).
+ */
 Test(tls, t5_a_client_without_a_certificate_is_refused)
 {
     make_certs();
     nipc_config_t scfg, ccfg;
     mtls_server_cfg(&scfg);
     client_cfg(&ccfg);
+    ccfg.stop_retrying = false;
+    ccfg.retry = 20;
     side_t srv, cl;
     serve(&srv, &scfg, "127.0.0.1");
     connect_to(&cl, &ccfg, &srv, "127.0.0.1");
     cr_assert(wait_count(&cl.rec, "destroy", 1, 5000), "%s", th_types(&cl.rec));
     int e = th_find(&cl.rec, "error", 0);
     cr_assert_geq(e, 0, "%s", th_types(&cl.rec));
-    cr_assert_lt(cl.rec.status[e], 0);
+    cr_assert_eq(cl.rec.status[e], NIPC_ENOPEERCERT, "%s", nipc_err_name(cl.rec.status[e]));
+    cr_assert_eq(th_count(&cl.rec, "error"), 1, "retried: %s", th_types(&cl.rec));
+    int c = th_find(&cl.rec, "connect", 0);
+    cr_assert(c >= 0 && c < e, "TLS 1.3: `connect`, then the error: %s", th_types(&cl.rec));
     cr_assert(wait_count(&srv.rec, "error", 1, 5000), "%s", th_types(&srv.rec));
     int se = th_find(&srv.rec, "error", 0);
     cr_assert_eq(srv.rec.status[se], NIPC_ENOPEERCERT, "%s", nipc_err_name(srv.rec.status[se]));
     cr_assert_eq(th_count(&srv.rec, "connect"), 0);
     nipc_free(cl.ipc);
     nipc_free(srv.ipc);
+}
+
+/*
+ * The same over TLS 1.2, whose only alert for it is handshake_failure, with raw OpenSSL
+ * peers limited to 1.2. The server knows what it missed: NIPC_ENOPEERCERT. The client only
+ * hears handshake_failure: NIPC_ETLS, with no `connect` (1.2 ends the client's handshake
+ * after the server's Finished, which never comes), and NIPC_ETLS is not among the final
+ * codes, so the client retries it as any failed attempt (here max_retries 1: two attempts).
+ */
+Test(tls, t5_over_tls12_only_the_server_can_name_the_missing_certificate)
+{
+    make_certs();
+    nipc_config_t scfg;
+    mtls_server_cfg(&scfg);
+    side_t srv;
+    serve(&srv, &scfg, "127.0.0.1");
+    raw_tls_t r;
+    raw_tls_init(&r, false, TLS1_2_VERSION);
+    const th_transport_t tcp4 = {"tcp4", TH_TCP4};
+    raw_tls_start(&r, th_raw_connect_server(&tcp4, srv.server), false);
+    cr_assert_not(raw_tls_handshake(&r, 5000), "a client without a certificate got through");
+    cr_assert_eq(raw_tls_reason(&r), SSL_R_SSLV3_ALERT_HANDSHAKE_FAILURE, "the client: %s",
+                 raw_tls_why(&r));
+    cr_assert(wait_count(&srv.rec, "error", 1, 5000), "%s", th_types(&srv.rec));
+    int se = th_find(&srv.rec, "error", 0);
+    cr_assert_eq(srv.rec.status[se], NIPC_ENOPEERCERT, "%s", nipc_err_name(srv.rec.status[se]));
+    cr_assert_eq(th_count(&srv.rec, "connect"), 0);
+    raw_tls_free(&r);
+    nipc_free(srv.ipc);
+
+    int port;
+    int lfd = raw_listen(&port);
+    raw_tls_init(&r, true, TLS1_2_VERSION);
+    raw_tls_use(&r, "server");
+    raw_tls_require_client_cert(&r);
+    nipc_config_t ccfg;
+    client_cfg(&ccfg);
+    ccfg.stop_retrying = false;
+    ccfg.retry = 20;
+    ccfg.max_retries = 1;
+    side_t cl;
+    connect_raw(&cl, &ccfg, port);
+    for (int attempt = 1; attempt <= 2; attempt++) {
+        raw_accept(&r, lfd);
+        cr_assert_not(raw_tls_handshake(&r, 5000), "attempt %d: no certificate got through",
+                      attempt);
+        cr_assert_eq(raw_tls_reason(&r), SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE,
+                     "the server, attempt %d: %s", attempt, raw_tls_why(&r));
+        cr_assert(wait_count(&cl.rec, "error", attempt, 5000), "%s", th_types(&cl.rec));
+        raw_tls_end(&r);
+    }
+    cr_assert(wait_count(&cl.rec, "destroy", 1, 5000), "%s", th_types(&cl.rec));
+    for (int k = 0; k < 2; k++) {
+        int e = th_find(&cl.rec, "error", k);
+        cr_assert_eq(cl.rec.status[e], NIPC_ETLS, "attempt %d: %s", k + 1,
+                     nipc_err_name(cl.rec.status[e]));
+    }
+    cr_assert_eq(th_count(&cl.rec, "error"), 2, "%s", th_types(&cl.rec));
+    cr_assert_eq(th_count(&cl.rec, "connect"), 0, "%s", th_types(&cl.rec));
+    raw_tls_free(&r);
+    close(lfd);
+    nipc_free(cl.ipc);
 }
 
 Test(tls, t6_a_server_without_key_and_certificate_fails_at_start)
