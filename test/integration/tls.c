@@ -9,7 +9,8 @@
  * Where nipc's configuration cannot make a nipc peer do what a case needs, the peer is raw
  * OpenSSL (raw_tls_*): one limited to TLS 1.2, against a nipc side whose min_version is 13
  * (no version in common, both ways), and on both sides of mutual TLS without a client
- * certificate, where TLS 1.2 tells the client less than TLS 1.3 does.
+ * certificate, where TLS 1.2 tells the client less than TLS 1.3 does; and a server that
+ * reports the name a client sent (SNI, tls.servername).
  */
 #include "../support/transport.h"
 
@@ -360,8 +361,9 @@ Test(tls, t5_mutual_tls_gives_the_server_the_client_subject)
 }
 
 /* A failure the client must report by its code, then destroy without a retry (by default;
- * node-ipc retries every 500 ms for ever). */
-static void expect_failure(const char *server_cert, int want, bool client_cert_too)
+ * node-ipc retries every 500 ms for ever). servername: the client's tls.servername. */
+static void expect_failure_named(const char *server_cert, const char *servername, int want,
+                                 bool client_cert_too)
 {
     make_certs();
     nipc_config_t scfg, ccfg;
@@ -375,6 +377,7 @@ static void expect_failure(const char *server_cert, int want, bool client_cert_t
     client_cfg(&ccfg);
     ccfg.stop_retrying = false;
     ccfg.retry = 20;
+    ccfg.tls.servername = servername;
     side_t srv, cl;
     serve(&srv, &scfg, "127.0.0.1");
     connect_to(&cl, &ccfg, &srv, "127.0.0.1");
@@ -390,6 +393,11 @@ static void expect_failure(const char *server_cert, int want, bool client_cert_t
     nipc_free(srv.ipc);
 }
 
+static void expect_failure(const char *server_cert, int want, bool client_cert_too)
+{
+    expect_failure_named(server_cert, NULL, want, client_cert_too);
+}
+
 Test(tls, t4_an_expired_certificate_is_necertexpired)
 {
     expect_failure("expired.pem", NIPC_ECERTEXPIRED, false);
@@ -403,6 +411,70 @@ Test(tls, t4_an_unknown_ca_is_necertuntrusted)
 Test(tls, t4_a_wrong_name_is_necertname)
 {
     expect_failure("wrongname.pem", NIPC_ECERTNAME, false);
+}
+
+/*
+ * tls.servername is the name a client verifies instead of the host it connects to (T4):
+ * server.pem names localhost, 127.0.0.1 and ::1, wrongname.pem only elsewhere.example.
+ * Connecting to 127.0.0.1, servername elsewhere.example verifies wrongname.pem (which the
+ * host alone does not: t4_a_wrong_name_is_necertname) and fails server.pem (which the host
+ * alone verifies).
+ */
+Test(tls, t4_servername_is_verified_in_place_of_the_host)
+{
+    make_certs();
+    nipc_config_t scfg, ccfg;
+    server_cfg(&scfg, "wrongname.pem");
+    client_cfg(&ccfg);
+    ccfg.tls.servername = "elsewhere.example";
+    side_t srv, cl;
+    serve(&srv, &scfg, "127.0.0.1");
+    connect_to(&cl, &ccfg, &srv, "127.0.0.1");
+    cr_assert(th_run_until(&loop, &cl.up, 5000), "%s", th_types(&cl.rec));
+    cr_assert_str_eq(nipc_client_tls_subject(cl.client), "CN=elsewhere.example");
+    cr_assert(wait_count(&srv.rec, "connect", 1, 5000), "%s", th_types(&srv.rec));
+    nipc_free(cl.ipc);
+    nipc_free(srv.ipc);
+}
+
+Test(tls, t4_a_servername_the_certificate_does_not_hold_is_necertname)
+{
+    expect_failure_named("server.pem", "elsewhere.example", NIPC_ECERTNAME, false);
+}
+
+/* The server sees tls.servername as SNI; with none, the host, an IP literal here, is not
+ * sent (RFC 6066 section 3 allows host names only). nipc's API does not show a server the
+ * SNI, so the server is raw OpenSSL. */
+Test(tls, servername_is_sent_as_sni_and_an_ip_host_is_not)
+{
+    make_certs();
+    int port;
+    int lfd = raw_listen(&port);
+    static const char *const names[] = {"elsewhere.example", NULL};
+    static const char *const certs_of[] = {"wrongname", "server"};
+    for (int i = 0; i < 2; i++) {
+        raw_tls_t r;
+        raw_tls_init(&r, true, 0);
+        raw_tls_use(&r, certs_of[i]);
+        nipc_config_t ccfg;
+        client_cfg(&ccfg);
+        ccfg.tls.servername = names[i];
+        side_t cl;
+        connect_raw(&cl, &ccfg, port);
+        raw_accept(&r, lfd);
+        cr_assert(raw_tls_handshake(&r, 5000), "%s: %s", certs_of[i], raw_tls_why(&r));
+        const char *sni = SSL_get_servername(r.ssl, TLSEXT_NAMETYPE_host_name);
+        if (names[i] != NULL) {
+            cr_assert_not_null(sni, "no SNI sent");
+            cr_assert_str_eq(sni, names[i]);
+        } else {
+            cr_assert_null(sni, "the IP literal was sent as SNI: %s", sni);
+        }
+        cr_assert(th_run_until(&loop, &cl.up, 5000), "%s: %s", certs_of[i], th_types(&cl.rec));
+        nipc_free(cl.ipc);
+        raw_tls_free(&r);
+    }
+    close(lfd);
 }
 
 /*
