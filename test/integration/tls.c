@@ -2,9 +2,11 @@
 /*
  * TLS, C to C over real sockets on 127.0.0.1 and ::1 (T1-T6): the handshake before
  * `connect` on both sides, events in order, broadcast, mutual TLS with the peer's subject,
- * each verification failure with its own code and no retry, a server without a key, a
- * handshake that stalls, a peer that closes mid-record, and a graceful close that delivers
- * everything queued. Certificates are made at test time by test/support/certs.sh.
+ * each verification failure with its own code and no retry (tls.retry_unverified: retried
+ * as max_retries says, until a certificate verifies), tls.servername verified in place of
+ * the host, a server without a key, a handshake that stalls, a peer that closes mid-record,
+ * and a graceful close that delivers everything queued. Certificates are made at test time
+ * by test/support/certs.sh.
  *
  * Where nipc's configuration cannot make a nipc peer do what a case needs, the peer is raw
  * OpenSSL (raw_tls_*): one limited to TLS 1.2, against a nipc side whose min_version is 13
@@ -801,6 +803,88 @@ Test(tls, t5_a_refused_client_certificate_is_not_retried)
     th_run_for(&loop, 200); /* ten retry intervals: none may come */
     cr_assert_eq(th_count(&srv.rec, "error"), 1, "retried: %s", th_types(&srv.rec));
     cr_assert_eq(th_count(&cl.rec, "error"), errors, "retried: %s", th_types(&cl.rec));
+    nipc_free(cl.ipc);
+    nipc_free(srv.ipc);
+}
+
+/*
+ * tls.retry_unverified (T4). Off, the default, a certificate that fails verification ends
+ * the client's retrying at its first `error`, whatever max_retries says. On, the client
+ * retries as node-ipc does: max_retries more attempts, each the server's failed handshake
+ * too, or, retrying for ever, until the server presents a certificate that verifies.
+ */
+static void untrusted_server(side_t *srv, side_t *cl, bool retry_unverified, long max_retries)
+{
+    make_certs();
+    nipc_config_t scfg, ccfg;
+    server_cfg(&scfg, "other.pem"); /* from the CA the client does not trust */
+    client_cfg(&ccfg);
+    ccfg.stop_retrying = false;
+    ccfg.retry = 20;
+    ccfg.max_retries = max_retries;
+    ccfg.tls.retry_unverified = retry_unverified;
+    serve(srv, &scfg, "127.0.0.1");
+    connect_to(cl, &ccfg, srv, "127.0.0.1");
+}
+
+static void all_untrusted(const th_rec_t *r, const char *who)
+{
+    for (int k = 0; k < th_count(r, "error"); k++) {
+        int e = th_find(r, "error", k);
+        cr_assert_eq(r->status[e], NIPC_ECERTUNTRUSTED, "%s, error %d: %s", who, k,
+                     nipc_err_name(r->status[e]));
+    }
+}
+
+Test(tls, t4_without_retry_unverified_a_failed_verification_ends_retrying)
+{
+    side_t srv, cl;
+    untrusted_server(&srv, &cl, false, NIPC_RETRY_FOREVER);
+    cr_assert(wait_count(&cl.rec, "destroy", 1, th_ms(5000)), "%s", th_types(&cl.rec));
+    th_run_for(&loop, 200); /* ten retry intervals: no attempt may come */
+    cr_assert_eq(th_count(&cl.rec, "error"), 1, "retried: %s", th_types(&cl.rec));
+    cr_assert_eq(th_count(&srv.rec, "error"), 1, "retried: %s", th_types(&srv.rec));
+    all_untrusted(&cl.rec, "client");
+    nipc_free(cl.ipc);
+    nipc_free(srv.ipc);
+}
+
+Test(tls, t4_retry_unverified_retries_max_retries_times)
+{
+    side_t srv, cl;
+    untrusted_server(&srv, &cl, true, 3);
+    cr_assert(wait_count(&cl.rec, "destroy", 1, th_ms(5000)), "%s", th_types(&cl.rec));
+    th_run_for(&loop, 100);
+    cr_assert_eq(th_count(&cl.rec, "error"), 4, "1 + max_retries attempts: %s", th_types(&cl.rec));
+    cr_assert_eq(th_count(&cl.rec, "disconnect"), 4, "%s", th_types(&cl.rec));
+    cr_assert_eq(th_count(&cl.rec, "connect"), 0, "%s", th_types(&cl.rec));
+    cr_assert_eq(th_count(&srv.rec, "error"), 4, "handshakes: %s", th_types(&srv.rec));
+    cr_assert_eq(th_count(&srv.rec, "connect"), 0, "%s", th_types(&srv.rec));
+    all_untrusted(&cl.rec, "client");
+    nipc_free(cl.ipc);
+    nipc_free(srv.ipc);
+}
+
+Test(tls, t4_retry_unverified_connects_once_the_certificate_verifies)
+{
+    side_t srv, cl;
+    untrusted_server(&srv, &cl, true, NIPC_RETRY_FOREVER);
+    cr_assert(wait_count(&cl.rec, "error", 3, th_ms(5000)), "%s", th_types(&cl.rec));
+    all_untrusted(&cl.rec, "client");
+    int port = nipc_server_port(srv.server);
+    nipc_free(srv.ipc);
+    /* The same port, now with a certificate from the CA the client trusts. */
+    nipc_config_t scfg;
+    server_cfg(&scfg, "server.pem");
+    memset(&srv, 0, sizeof srv);
+    cr_assert_eq(nipc_new(&srv.ipc, &loop, &scfg), 0);
+    cr_assert_eq(nipc_serve_net(srv.ipc, "127.0.0.1", port, NIPC_TCP, &srv.server), 0);
+    nipc_server_on(srv.server, NIPC_EVENT_ANY, th_record, &srv.rec);
+    int err = nipc_server_start(srv.server);
+    cr_assert_eq(err, 0, "start on port %d: %s", port, nipc_strerror(err));
+    cr_assert(th_run_until(&loop, &cl.up, 5000), "%s", th_types(&cl.rec));
+    cr_assert_str_eq(nipc_client_tls_subject(cl.client), "CN=localhost");
+    cr_assert_eq(th_count(&cl.rec, "destroy"), 0, "%s", th_types(&cl.rec));
     nipc_free(cl.ipc);
     nipc_free(srv.ipc);
 }
