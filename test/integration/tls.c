@@ -740,6 +740,9 @@ Test(tls, assured_requires_the_allowlist_the_limits_and_mutual_tls)
     cfg.assured = true;
     cr_assert_eq(nipc_new(&ipc, &loop, &cfg), UV_EINVAL, "no allowlist");
     cfg.allowed_events = allowed;
+    cfg.max_event_name = 0;
+    cr_assert_eq(nipc_new(&ipc, &loop, &cfg), UV_EINVAL, "no event-name limit");
+    cfg.max_event_name = 256;
     cfg.message_timeout_ms = 0;
     cr_assert_eq(nipc_new(&ipc, &loop, &cfg), UV_EINVAL, "no partial-frame timeout");
     cfg.message_timeout_ms = 30000;
@@ -763,6 +766,12 @@ Test(tls, assured_requires_the_allowlist_the_limits_and_mutual_tls)
     cr_assert_eq(nipc_serve_net(ipc, "127.0.0.1", 0, NIPC_TCP, &s), UV_EINVAL, "no request_cert");
     nipc_free(ipc);
     scfg.tls.request_cert = true;
+    scfg.tls.reject_unauthorized = false; /* asks for client certificates, enforces nothing */
+    cr_assert_eq(nipc_new(&ipc, &loop, &scfg), 0);
+    cr_assert_eq(nipc_serve_net(ipc, "127.0.0.1", 0, NIPC_TCP, &s), UV_EINVAL,
+                 "a server with reject_unauthorized off");
+    nipc_free(ipc);
+    scfg.tls.reject_unauthorized = true;
     client_cfg(&ccfg);
     ccfg.assured = true;
     ccfg.allowed_events = allowed;
@@ -771,6 +780,12 @@ Test(tls, assured_requires_the_allowlist_the_limits_and_mutual_tls)
     nipc_free(ipc);
     ccfg.tls.public_cert = cert("client.pem");
     ccfg.tls.private_key = cert("client.key");
+    ccfg.tls.reject_unauthorized = false; /* a certificate of its own, but trusts any server */
+    cr_assert_eq(nipc_new(&ipc, &loop, &ccfg), 0);
+    cr_assert_eq(nipc_connect_to_net(ipc, "x", "127.0.0.1", 9, &c), UV_EINVAL,
+                 "a client with reject_unauthorized off");
+    nipc_free(ipc);
+    ccfg.tls.reject_unauthorized = true;
     side_t srv, cl;
     serve(&srv, &scfg, "127.0.0.1");
     nipc_server_on(srv.server, "ping", echo, NULL);
