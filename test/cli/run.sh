@@ -13,7 +13,9 @@
 #   net      the same over TCP on port 0 (the port from serve's first line), UDP4 and UDP6
 #   tls      TLS with certificates from test/support/certs.sh: emit --wait and ping with
 #            mutual TLS, the client's subject in serve's line; a client with no certificate
-#            and one trusting another CA exit 1, naming the cause
+#            and one trusting another CA exit 1, naming the cause; --servername verified in
+#            place of the host (a name the certificate lacks exits 1, one it holds connects);
+#            --retry-unverified retrying an untrusted server --max-retries times
 #   node     against node-ipc 10 and 9 (test/interop/node/peer.js): over a Unix socket, TCP
 #            and mutual TLS, emit --wait, ping and listen against its echo server, and nipc
 #            serve --echo answering its echo client (the learned id, over TLS the client's
@@ -322,9 +324,41 @@ case_tls() {
         --cert "$certs/client.pem" --key "$certs/client.key" m 1
     check 1 tls "tls: a server from an untrusted CA, exit 1"
     err_has tls NIPC_ECERTUNTRUSTED "tls: the cause named"
+    # --retry-unverified: the untrusted server is tried again as --max-retries says (two
+    # "retrying" lines in the verbose log); without it, the first refusal ends retrying.
+    local untrusted=(--tcp "127.0.0.1:$port" --tls --ca "$certs/ca2.pem"
+        --cert "$certs/client.pem" --key "$certs/client.key" --max-retries 2 --retry 20 --verbose)
+    local flag retries want
+    for flag in "" --retry-unverified; do
+        want=0
+        [ -n "$flag" ] && want=2
+        # shellcheck disable=SC2086 # an empty $flag is no argument
+        run 10 tls "$nipc" listen "${untrusted[@]}" $flag
+        check 1 tls "tls: an untrusted server, ${flag:-no --retry-unverified}: exit 1"
+        retries=$(grep -c '^retrying ' "$tmp/tls.err")
+        if [ "$retries" = "$want" ]; then ok "tls: ${flag:-no --retry-unverified}: $want retries"; else
+            fail "tls: ${flag:-no --retry-unverified}: $retries retries, want $want"
+            show stderr "$tmp/tls.err"
+        fi
+        err_has tls NIPC_ECERTUNTRUSTED "tls: the cause named"
+    done
+    # --servername: the name verified instead of the host. server.pem holds 127.0.0.1 but
+    # not elsewhere.example; wrongname.pem holds elsewhere.example only.
+    run 5 tls "$nipc" emit "${client[@]}" --servername elsewhere.example m 1
+    check 1 tls "tls: --servername the certificate does not hold, exit 1"
+    err_has tls NIPC_ECERTNAME "tls: the cause named"
     stop_bg tls-serve "$spid" 0
     grep -qF '"subject":"CN=nipc test client,O=nipc"' "$tmp/tls-serve.out" ||
         fail "tls: serve did not show the client's subject"
+    start_or_fail tls-other '"event":"listening"' "$nipc" serve --tcp 127.0.0.1:0 --tls \
+        --cert "$certs/wrongname.pem" --key "$certs/wrongname.key" --echo || return
+    spid=$bg_pid
+    port=$(port_of tls-other)
+    run 5 tls "$nipc" emit --tcp "127.0.0.1:$port" --tls --ca "$certs/ca.pem" \
+        --servername elsewhere.example m '"by name"' --wait m
+    check 0 tls "tls: --servername a name the certificate holds" '"data":"by name"' \
+        '"subject":"CN=elsewhere.example"'
+    stop_bg tls-other "$spid" 0
 }
 
 # ---- against node-ipc -------------------------------------------------------------------
