@@ -165,6 +165,10 @@ struct nipc_conn {
     bool closing;     /* uv_close or a flush-then-close is under way: no more events */
     bool close_after_flush;
     bool refused; /* an emit was refused with EQUEUEFULL: publish drain when empty */
+    /* nipc_socket_stats(), nipc_client_stats(): counted over the object's life, across a
+     * client's connections (nipc__conn_open leaves them); queued_bytes is not kept here but
+     * read from the queues (nipc__conn_stats). */
+    nipc_stats_t stats;
 };
 
 void nipc__conn_init(nipc_conn_t *c, nipc_t *ipc, const nipc_conn_hooks_t *hooks,
@@ -201,6 +205,19 @@ nipc_loss_t nipc__conn_take_loss(nipc_conn_t *c, bool held);
 static inline size_t nipc__conn_queued(const nipc_conn_t *c)
 {
     return nipc__buf_queued(&c->out) + nipc__buf_queued(&c->inflight) + nipc__buf_size(&c->held);
+}
+/* The connection's counters, with its queued bytes now. */
+void nipc__conn_stats(const nipc_conn_t *c, nipc_stats_t *out);
+/* Adds the counters of `from` to `into`: sums, but the peak, which is the higher. */
+void nipc__stats_merge(nipc_stats_t *into, const nipc_stats_t *from);
+/* A received frame refused with `err` (a code of nipc_refused_t's list; any other counts as
+ * malformed). */
+void nipc__stats_refuse(nipc_stats_t *st, int err);
+/* Frames and bytes a `drop` event reports. */
+static inline void nipc__stats_drop(nipc_stats_t *st, nipc_loss_t loss)
+{
+    st->dropped_frames += loss.frames;
+    st->dropped_bytes += loss.bytes;
 }
 
 /* ---- request.c: requests and replies ------------------------------------------------------ */
@@ -453,6 +470,9 @@ struct nipc_server_s {
     int fd;
     bool shared;
     bool adopted;
+    /* What nipc_server_stats() adds to its live sockets' counters: those of the sockets
+     * that have closed, UDP's traffic, the `drop` events with no socket, the connections. */
+    nipc_stats_t stats;
 };
 
 void nipc__server_publish(nipc_server_t *s, const char *type, json_t *data, nipc_socket_t *sock,

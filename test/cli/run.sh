@@ -242,8 +242,38 @@ self_exchange() { # <name> <serve where...> -- <client where...>
     ok "$name: serve's lines"
 }
 
+# serve --stats against 3 emits whose every byte is known: each {"type":"x","data":N}\f (22
+# bytes) answered by {"type":"got","data":{"ok":true}}\f (34), then a frame of a type that
+# allowed_events refuses; stderr gets a line every 100 ms and the final one at exit.
+stats_serve() { # <name> <connections> <serve where...> -- <client where...>
+    local name=$1 conns=$2 spid where line
+    shift 2
+    split_at_dashes "$@"
+    start_server "$name-serve" '"event":"listening"' "$nipc" serve "${left[@]}" \
+        --reply 'got={"ok":true}' --allowed-event x --allowed-event got --stats \
+        --stats-interval 100 -- "${right[@]}" || return
+    for n in 1 2 3; do
+        run 5 emit "$nipc" emit "${where[@]}" x "$n" --wait got
+        check 0 emit "$name: emit $n, answered" '"event":"got"'
+    done
+    run 5 emit "$nipc" emit "${where[@]}" --allowed-event other other 1
+    sleep 0.3
+    stop_bg "$name-serve" "$spid" 0
+    grep -qF '"event":"stats","final":false' "$tmp/$name-serve.err" ||
+        fail "$name: no periodic stats line"
+    line=$(grep -F '"event":"stats","final":true' "$tmp/$name-serve.err")
+    local want
+    for want in "\"connections\":$conns," '"frames_in":4,' '"bytes_in":92,' '"frames_out":3,' \
+        '"bytes_out":102,' '"queued_bytes":0,' '"not_allowed":1,' '"malformed":0,' \
+        '"dropped_frames":0,' '"queue_full":0,'; do
+        [[ $line == *"$want"* ]] || fail "$name: no $want in the final stats line: $line"
+    done
+    ok "$name: serve --stats"
+}
+
 case_unix() {
     self_exchange unix --path "$tmp/s.sock" -- --path "$tmp/s.sock"
+    stats_serve unix-stats 4 --path "$tmp/st.sock" -- --path "$tmp/st.sock"
     grep -qF '"cred":{"pid":' "$tmp/unix-serve.out" || fail "unix: no peer credentials"
 
     # By id: socket_root + appspace + id.
@@ -288,6 +318,8 @@ case_unix() {
 case_net() {
     self_exchange tcp --tcp 127.0.0.1:0 -- --tcp 127.0.0.1:PORT
     grep -qF '"from":{"address":"127.0.0.1"' "$tmp/tcp-serve.out" || fail "tcp: no from address"
+    stats_serve tcp-stats 4 --tcp 127.0.0.1:0 -- --tcp 127.0.0.1:PORT
+    stats_serve udp4-stats 0 --udp4 127.0.0.1:0 -- --udp4 127.0.0.1:PORT
     self_exchange udp4 --udp4 127.0.0.1:0 -- --udp4 127.0.0.1:PORT
     self_exchange udp6 --udp6 '[::1]:0' -- --udp6 '[::1]:PORT'
     grep -qF '"from":{"address":"::1"' "$tmp/udp6-serve.out" || fail "udp6: no from address"
