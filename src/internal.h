@@ -363,8 +363,10 @@ void nipc__handle_closed(nipc_t *ipc);
 void nipc__free_handle(uv_handle_t *h);
 /* ---- log.c ---------------------------------------------------------------------------- */
 
-/* The log's buffer and its handle, at nipc_new(); the handle is closed with the instance's
- * others, and nipc__log_free() writes what is left, when the instance is freed. */
+/* The log's handle, at nipc_new() (its line buffer is zeroed with the instance, and lines
+ * may be logged before); the handle is closed with the instance's others, and
+ * nipc__log_free() flushes and frees the buffer when the instance is freed, or its
+ * nipc_new() failed. */
 void nipc__log_init(nipc_t *ipc);
 uv_handle_t *nipc__log_handle(nipc_t *ipc);
 void nipc__log_free(nipc_t *ipc);

@@ -274,8 +274,7 @@ void nipc__close_handle(nipc_t *ipc, uv_handle_t *h, uv_close_cb cb)
 
 static void finish_free(nipc_t *ipc)
 {
-    if (ipc->loop != NULL) /* the log was made: write what it holds */
-        nipc__log_free(ipc);
+    nipc__log_free(ipc); /* lines logged by a nipc_new() that failed too */
     if (ipc->has_spare)
         close(ipc->spare_fd);
     nipc__tls_contexts_free(ipc);

@@ -40,7 +40,6 @@ static void on_prepare(uv_prepare_t *h)
 
 void nipc__log_init(nipc_t *ipc)
 {
-    nipc__buf_init(&ipc->log_buf);
     uv_prepare_init(ipc->loop, &ipc->log_prepare);
     ipc->log_prepare.data = ipc;
     if (!ipc->cfg.silent && ipc->cfg.logger == NULL)

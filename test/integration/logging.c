@@ -395,3 +395,29 @@ Test(logging, nipc_log_json_renders_a_value_as_ipc_log_does)
     expect_rendering(true, "[\"x\",2]",
                      "got a message : [ \x1b[32m'x'\x1b[39m, \x1b[33m2\x1b[39m ]");
 }
+
+/* A nipc_new() that fails after logging why: the line is written, its buffer freed. */
+Test(logging, the_lines_of_a_nipc_new_that_failed_are_written)
+{
+    char pem[128];
+    snprintf(pem, sizeof pem, "%s/not-a-ca.pem", dir);
+    FILE *f = fopen(pem, "w");
+    cr_assert_not_null(f);
+    fputs("this is no certificate\n", f);
+    fclose(f);
+    const char *cas[] = {pem, NULL};
+    capture_stdout();
+    nipc_config_t cfg;
+    nipc_config_init(&cfg);
+    cfg.silent = false;
+    cfg.tls.enabled = true;
+    cfg.tls.trusted_connections = cas;
+    nipc_t *ipc = (nipc_t *)1;
+    int err = nipc_new(&ipc, NULL, &cfg);
+    restore_stdout();
+    cr_assert_lt(err, 0);
+    cr_assert_null(ipc);
+    char *text = captured(NULL);
+    cr_assert_not_null(strstr(text, "TLS client configuration refused"), "stdout: %s", text);
+    free(text);
+}
