@@ -705,6 +705,8 @@ static int create(nipc_t *ipc, char *path, nipc_server_t **out)
 int nipc_serve(nipc_t *ipc, const char *path, nipc_server_t **out)
 {
     int err = 0;
+    if (out != NULL)
+        *out = NULL; /* a call that fails hands nothing out */
     if (ipc == NULL)
         return UV_EINVAL;
     if (ipc->server != NULL)
@@ -722,6 +724,8 @@ int nipc_serve(nipc_t *ipc, const char *path, nipc_server_t **out)
 
 int nipc_serve_net(nipc_t *ipc, const char *host, int port, nipc_net_t net, nipc_server_t **out)
 {
+    if (out != NULL)
+        *out = NULL; /* a call that fails hands nothing out */
     if (ipc == NULL || port < NIPC_PORT_DEFAULT || port > 65535 ||
         (net != NIPC_TCP && net != NIPC_UDP4 && net != NIPC_UDP6))
         return UV_EINVAL;

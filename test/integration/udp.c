@@ -154,10 +154,16 @@ Test(udp, u1_a_literal_of_the_other_family_is_refused)
     nipc_server_t *s = (nipc_server_t *)1;
     cr_assert_eq(nipc_new(&ipc, &loop, &cfg), 0);
     cr_assert_eq(nipc_serve_net(ipc, NULL, 0, NIPC_UDP6, &s), UV_EAFNOSUPPORT);
+    cr_assert_null(s, "a refused serve handed a server out");
     cr_assert_null(nipc_server(ipc), "a refused serve made a server");
+    s = (nipc_server_t *)1;
     cr_assert_eq(nipc_serve_net(ipc, "127.0.0.1", 0, NIPC_UDP6, &s), UV_EAFNOSUPPORT);
+    cr_assert_null(s);
+    s = (nipc_server_t *)1;
     cr_assert_eq(nipc_serve_net(ipc, "fe80::1", 0, NIPC_UDP4, &s), UV_EAFNOSUPPORT);
+    cr_assert_null(s);
     cr_assert_eq(nipc_serve_net(ipc, "::1", 0, NIPC_UDP6, &s), 0);
+    cr_assert_eq(s, nipc_server(ipc));
     nipc_free(ipc);
 }
 
