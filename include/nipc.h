@@ -316,7 +316,9 @@ typedef struct nipc_cred {
  *                                  frame: UV_EPROTO, or the refusal's
  *                                  code) or {code, message, errno}
  *                                  (a transport error)
- *   socket.disconnected   server   the learned id string, or false   peer    0
+ *   socket.disconnected   server   the learned id (any JSON value:   peer    0
+ *                                  "a", 5, {...}, as the peer sent
+ *                                  it), or false when none
  *   close                 server   false, or true after an error     peer    0
  *   disconnect / destroy  client   NULL                              -       0
  *   drain                 both     NULL                              peer*   0
