@@ -45,6 +45,7 @@ static bool doubles;    /* is("doubles") */
 static bool handshakes; /* is("handshakes") */
 static bool raw;        /* is("raw") */
 static bool echo;       /* is("echo") */
+static bool world;      /* is("world"): a client of examples/world or of node-ipc's world */
 static double pool[DOUBLES_EVENTS * DOUBLES_PER_EVENT];
 static nipc_t *ipc;
 static uv_loop_t *loop;
@@ -466,6 +467,42 @@ static void on_echo_back(const nipc_event_t *ev, void *arg)
 }
 
 /*
+ * World: node-ipc's basic world answers each `message` with its data + " world!". The
+ * client sends the numbers 0, 1, 2, ... (at most ECHO_WINDOW unanswered), and each answer
+ * must be the next number's "N world!": none lost, repeated or reordered.
+ */
+static json_t *world_n;
+
+static void world_send(void)
+{
+    for (; next_i < o.count && next_i - echoed < ECHO_WINDOW; next_i++) {
+        json_integer_set(world_n, next_i);
+        if (next_i == 0)
+            first_ns = now_ns();
+        int err = nipc_client_emit(client, "message", world_n);
+        if (err)
+            fail(nipc_strerror(err));
+    }
+}
+
+static void on_world_answer(const nipc_event_t *ev, void *arg)
+{
+    (void)arg;
+    char want[40];
+    int n = snprintf(want, sizeof want, "%ld world!", echoed);
+    if (!json_is_string(ev->data) || json_string_length(ev->data) != (size_t)n ||
+        memcmp(json_string_value(ev->data), want, (size_t)n) != 0)
+        fail("world: an answer out of order, lost, repeated or not N world!");
+    if (++echoed < o.count) {
+        world_send();
+        return;
+    }
+    say("{\"ev\":\"result\",\"count\":%ld,\"seconds\":%.6f,\"cpu_ns\":%lld}", echoed,
+        (double)(now_ns() - first_ns) / 1e9, cpu_ns());
+    nipc_disconnect(ipc, "bench");
+}
+
+/*
  * Handshakes: --count connections one after another, each connect (+ TLS handshake), one
  * ping and its pong, then close; the next starts once the last is destroyed.
  */
@@ -533,6 +570,8 @@ static void on_connect(const nipc_event_t *ev, void *arg)
         ping();
     else if (echo)
         echo_send();
+    else if (world)
+        world_send();
     else if (is("throughput") || is("sweep") || doubles || raw)
         uv_idle_start(&sender, send_more);
 }
@@ -610,6 +649,8 @@ static int run_client(nipc_config_t *cfg)
             nipc_client_on(c, "drain", on_drain, NULL);
             nipc_client_on(c, "pong", on_pong, NULL);
             nipc_client_on(c, "e", on_echo_back, NULL);
+            if (world)
+                nipc_client_on(c, "message", on_world_answer, NULL);
         } else {
             nipc_client_on(c, "connect", on_bc_connect, NULL);
             nipc_client_on(c, "b", on_bc, &states[k]);
@@ -642,6 +683,7 @@ static int run_client(nipc_config_t *cfg)
     free(s);
     if (is("latency"))
         rtt = calloc((size_t)o.count, sizeof *rtt);
+    world_n = json_integer(0);
     if (echo) {
         const char *why = shape_load(&shape, o.shapes, o.shape);
         if (why)
@@ -716,6 +758,7 @@ int main(int argc, char **argv)
     handshakes = is("handshakes");
     raw = is("raw");
     echo = is("echo");
+    world = is("world");
     if (echo && (o.shapes == NULL || o.shape == NULL))
         fail("echo: --shapes FILE and --shape NAME are required");
     if (raw && o.size == 0)

@@ -196,6 +196,7 @@ const MiB = 1024 * 1024;
 const ALL = ['unix', 'tcp', 'tls'];
 const RAW = ['nipc', 'node-ipc', 'raw'];
 const ECHO = ['nipc', 'node-ipc', 'zmq'];
+const WORLD = ['nipc', 'node-ipc'];
 // The shapes the smoke run echoes: the baseline, numbers, the shape that changes every event
 // and the long string.
 const ECHO_SMOKE = ['small', 'fractions', 'rotate', 'string4k'];
@@ -212,6 +213,12 @@ function benchmarks(pinned, shapes) {
         { id: 'raw-1k', kind: 'stream', test: 'raw', size: KiB, impls: RAW, smoke: 5000, c0: 5000, cmax: 50e6 },
         { id: 'raw-64k', kind: 'stream', test: 'raw', size: 64 * KiB, impls: RAW, smoke: 200, c0: 200, cmax: 1e6 },
         { id: 'raw-1m', kind: 'stream', test: 'raw', size: MiB, impls: RAW, smoke: 20, c0: 20, cmax: 30e3 },
+        // node-ipc's basic world server (examples/world, bench/node/world.js) answering a
+        // client (bench_nipc) with its log on, as both have it by default, with the payloads
+        // in nipc's log too (node-ipc 10 always logs them), and silent; the client measures.
+        { id: 'world-log', kind: 'world', test: 'world', log: 'on', transports: ['unix'], impls: WORLD, smoke: 2000, c0: 5000, cmax: 20e6 },
+        { id: 'world-payloads', kind: 'world', test: 'world', log: 'payloads', transports: ['unix'], impls: WORLD, smoke: null, c0: 5000, cmax: 20e6 },
+        { id: 'world-silent', kind: 'world', test: 'world', log: 'silent', transports: ['unix'], impls: WORLD, smoke: 2000, c0: 5000, cmax: 20e6 },
         // Events echoed, one per shape; the client measures.
         ...shapes.map((sh) => ({
             id: `echo-${sh.name}`, kind: 'echo', test: 'echo', shape: sh, impls: ECHO,
@@ -263,7 +270,8 @@ function killGroup(child, sig) {
 
 // One spawned program: its JSON lines, the tail of its stderr, how it ended.
 class Proc {
-    constructor(role, argv, onJson, onClose) {
+    // stdoutFd: a descriptor the program's stdout goes to (its lines are then not read).
+    constructor(role, argv, onJson, onClose, stdoutFd = null) {
         this.role = role;
         this.argv = argv;
         this.lines = [];    // parsed JSON objects, in order
@@ -275,20 +283,22 @@ class Proc {
         this.spawnedAt = nowMs();
         this.waiters = [];
         this.child = spawn(argv[0], argv.slice(1), {
-            stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: process.env,
+            stdio: ['ignore', stdoutFd ?? 'pipe', 'pipe'], detached: true, env: process.env,
         });
         live.add(this);
         let buf = '';
-        this.child.stdout.setEncoding('utf8');
-        this.child.stdout.on('data', (chunk) => {
-            buf += chunk;
-            let nl;
-            while ((nl = buf.indexOf('\n')) >= 0) {
-                const line = buf.slice(0, nl).trim();
-                buf = buf.slice(nl + 1);
-                if (line) this.line(line, onJson);
-            }
-        });
+        if (stdoutFd === null) {
+            this.child.stdout.setEncoding('utf8');
+            this.child.stdout.on('data', (chunk) => {
+                buf += chunk;
+                let nl;
+                while ((nl = buf.indexOf('\n')) >= 0) {
+                    const line = buf.slice(0, nl).trim();
+                    buf = buf.slice(nl + 1);
+                    if (line) this.line(line, onJson);
+                }
+            });
+        }
         this.child.stderr.setEncoding('utf8');
         this.child.stderr.on('data', (chunk) => {
             this.stderr = (this.stderr + chunk).slice(-4000);
@@ -405,7 +415,7 @@ class Run {
         this.rejectFailed(new BenchFail(msg));
     }
 
-    spawn(role, argv) {
+    spawn(role, argv, stdoutFd = null) {
         const p = new Proc(role, argv,
             (proc, obj) => {
                 if (obj.ev === 'error') this.fail(`${proc.role}: ${obj.message ?? JSON.stringify(obj)}`);
@@ -417,7 +427,7 @@ class Run {
             (proc) => {
                 const bad = proc.killedByUs ? null : proc.endedBadly();
                 if (bad) this.fail(bad);
-            });
+            }, stdoutFd);
         this.procs.push(p);
         return p;
     }
@@ -456,6 +466,26 @@ function readRssKiB(pid) {
 
 function countFds(pid) {
     return fs.readdirSync(`/proc/${pid}/fd`).length;
+}
+
+// A file's size and how often `needle` occurs in it, read in pieces (a log can be large).
+function countInFile(file, needle) {
+    const fd = fs.openSync(file, 'r');
+    const chunk = Buffer.alloc(1 << 20);
+    const pat = Buffer.from(needle);
+    let bytes = 0, hits = 0, carry = Buffer.alloc(0);
+    try {
+        for (let n; (n = fs.readSync(fd, chunk, 0, chunk.length, null)) > 0;) {
+            bytes += n;
+            const b = Buffer.concat([carry, chunk.subarray(0, n)]);
+            for (let i = b.indexOf(pat); i >= 0; i = b.indexOf(pat, i + pat.length)) hits++;
+            // The bytes that may start an occurrence finished by the next piece.
+            carry = Buffer.from(b.subarray(Math.max(0, b.length - pat.length + 1)));
+        }
+    } finally {
+        fs.closeSync(fd);
+    }
+    return { bytes, hits };
 }
 
 function lastCpuNs(proc) {
@@ -552,6 +582,47 @@ class Driver {
         const res = await run.wait(client.waitFor((l) => l.ev === 'result', 'a result line'));
         timedOut('client', res);
         return { t0, res, server };
+    }
+
+    // The world test: the server is the world example of its implementation, its stdout (the
+    // log) a file; it prints nothing for the driver, so its socket's appearance says it is
+    // ready. The client is nipc's. Once the client has its answers, SIGTERM stops the
+    // server, and the log must hold a "got a message" line per event (none when silent).
+    async measureWorld(run, impl, bench, count, tmp, cpus) {
+        const sock = path.join(tmp, 'world.sock');
+        const logFile = path.join(tmp, 'world.log');
+        const flags = bench.log === 'silent' ? ['--silent'] : bench.log === 'payloads' && impl.name === 'nipc' ? ['--log-payloads'] : [];
+        let argv = impl.name === 'nipc'
+            ? [path.join(this.o.buildDir, 'examples', 'world'), '--path', sock, ...flags]
+            : [process.execPath, path.join(ROOT, 'bench', 'node', 'world.js'), '--path', sock, ...flags];
+        if (this.pinned) argv = [this.taskset, '-c', String(cpus.server), ...argv];
+        const fd = fs.openSync(logFile, 'w');
+        let server;
+        try {
+            server = run.spawn('server', argv, fd);
+        } finally {
+            fs.closeSync(fd);
+        }
+        for (const t = nowMs(); !fs.existsSync(sock); await run.wait(sleep(10))) {
+            if (server.exited) throw new BenchFail(`world ${server.describeExit()} before listening`);
+            if (nowMs() - t > 10000) throw new BenchFail('world made no socket in 10 s');
+        }
+        const nipc = this.impls.find((i) => i.name === 'nipc');
+        const t0 = nowMs();
+        const client = run.spawn('client',
+            this.argv(nipc, 'client', cpus.client, 'unix', sock, bench, this.extra(bench, count), false));
+        const res = await run.wait(client.waitFor((l) => l.ev === 'result', 'a result line'));
+        timedOut('client', res);
+        if (res.count !== count) throw new BenchFail(`client counted ${res.count} answers, want ${count}`);
+        if (!isNum(res.seconds) || res.seconds <= 0) throw new BenchFail(`bad seconds in ${JSON.stringify(res)}`);
+        await run.wait(Promise.race([client.closed, sleep(2000)]));
+        await server.stop();
+        const { bytes, hits } = countInFile(logFile, 'got a message');
+        const want = bench.log === 'silent' ? 0 : count;
+        if (hits !== want || (want === 0 && bytes !== 0)) {
+            throw new BenchFail(`the log holds ${hits} "got a message" lines (${bytes} bytes), want ${want}`);
+        }
+        return { count, seconds: res.seconds, wall: res.t_ms - t0, rate: count / res.seconds, log_bytes: bytes };
     }
 
     async startServer(run, impl, transport, bench, extra, tmp, rawFds) {
@@ -656,6 +727,7 @@ class Driver {
                 cpu_client: isNum(res.cpu_ns) ? res.cpu_ns : null, cpu_server: lastCpuNs(server),
             };
         }
+        case 'world': return this.measureWorld(run, impl, bench, count, tmp, cpus);
         case 'handshakes': {
             const { t0, res } = await this.serveAndRunClient(run, impl, transport, bench, count, tmp, cpus);
             if (res.count !== count) throw new BenchFail(`client made ${res.count} connections, want ${count}`);
@@ -843,6 +915,7 @@ class Driver {
             case 'broadcast': return `${fmtNum(m.rate)} deliveries/s`;
             case 'handshakes': return `${fmtNum(m.rate)} connections/s`;
             case 'echo': return `${fmtNum(m.rate)} ev/s`;
+            case 'world': return `${fmtNum(m.rate)} ev/s`;
             case 'idle': return `${fmtNum(m.rss_mib)} MiB`;
             case 'startup': return `${fmtNum(m.ms)} ms`;
             default: return '?';
@@ -976,6 +1049,17 @@ function report(d) {
     section('Echo: events per second by shape (higher is better)', ['shape', 'transport'],
         echoes.flatMap((b) => TRANSPORTS.map((t) => ({ labels: [b.shape.name, t], bench: b.id, transport: t, get: (x) => x.rate }))),
         ['node-ipc', 'zmq']);
+
+    // World: a row per log setting; then nipc's logging cost against its own silent world.
+    const worlds = { 'world-log': 'on', 'world-payloads': 'on, payloads', 'world-silent': 'silent' };
+    const worldIds = Object.keys(worlds).filter((id) => benchIds.has(id));
+    section("World: node-ipc's basic server answering a client, events per second, its log to a file (higher is better)",
+        ['log'], worldIds.map((id) => ({ labels: [worlds[id]], bench: id, transport: 'unix', get: (x) => x.rate })));
+    const quiet = cellSummary(cell('world-silent', 'unix', 'nipc'), (x) => x.rate).value;
+    for (const id of ['world-log', 'world-payloads']) {
+        const v = cellSummary(cell(id, 'unix', 'nipc'), (x) => x.rate).value;
+        if (v && quiet) out.push(`nipc's world, log ${worlds[id]} / silent: ${fmtRatio(v / quiet)}`);
+    }
 
     const cores = { 'latency-same': 'same core', 'latency-cross': 'cross core', latency: 'unpinned' };
     section('Latency: round trip in µs (lower is better)', ['transport', 'cores', 'pct'],

@@ -179,6 +179,10 @@ int cli_parse(cli_t *cli, int argc, char **argv)
                 count_arg(cli, argc, argv, &i, "MS", "milliseconds", DELAY_MAX, &cli->delay_ms);
             if (status >= 0)
                 return status;
+        } else if (cli->log_opts && strcmp(a, "--silent") == 0) {
+            cli->silent = true;
+        } else if (cli->log_opts && strcmp(a, "--log-payloads") == 0) {
+            cli->log_payloads = true;
         } else if (cli->roles != NULL && strcmp(a, "--role") == 0) {
             if ((status = role_arg(cli, val)) >= 0)
                 return status;

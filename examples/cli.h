@@ -37,6 +37,7 @@ typedef struct cli {
     bool stream_only; /* also --path or --tcp only (raw, sync, broadcast) */
     bool udp_only;    /* --udp4 or --udp6 only (udp_broadcast) */
     bool delay_opt;   /* sync: also --delay MS */
+    bool log_opts;    /* world: also --silent and --log-payloads */
     /* The programs with two sides or more: --role NAME, one of these (NULL-terminated). The
      * caller sets role to the default. */
     const char *const *roles;
@@ -49,6 +50,8 @@ typedef struct cli {
     unsigned timeout_s; /* --timeout SECONDS (hello) */
     unsigned workers;   /* --workers N (cluster), 1 to CLI_WORKERS_MAX */
     unsigned delay_ms;  /* --delay MS (sync), 1 to 60000 */
+    bool silent;        /* --silent: config.silent */
+    bool log_payloads;  /* --log-payloads: config.log_payloads */
 
     /* With --tls only; each file was readable and not empty when cli_parse() looked. */
     const char *cert;               /* --cert FILE: this side's certificate, PEM */

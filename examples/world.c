@@ -32,6 +32,7 @@
 static const char help[] =
     "usage: world [--path PATH | --tcp [PORT] | --udp4 [PORT] | --udp6 [PORT]]\n"
     "       world --tls [PORT] --cert FILE --key FILE [--ca FILE]...\n"
+    "       world ... [--silent | --log-payloads]\n"
     "       world -h | --help\n"
     "\n"
     "node-ipc's basic server example. Answers each `message` with its data + \" world!\",\n"
@@ -50,6 +51,9 @@ static const char help[] =
     "  --key FILE     with --tls, required: that certificate's private key, PEM, unencrypted\n"
     "  --ca FILE      with --tls: require a client certificate issued by a CA in FILE (PEM;\n"
     "                 a file may hold several CAs, and --ca may be given up to 8 times)\n"
+    "  --silent       no log lines (config.silent); world logs each message, and nipc\n"
+    "                 each event received and sent, by default, as node-ipc does\n"
+    "  --log-payloads nipc's event lines show each event's data too (log_payloads)\n"
     "  -h, --help     print this help and exit\n"
     "\n"
     "With --tls alone world is node-ipc's TLS basic example: encrypted, and clients can\n"
@@ -61,12 +65,10 @@ static const char help[] =
     "Exit status: 0 once stopped, 1 when it cannot listen (a port in use, a certificate or\n"
     "key refused), 2 for a bad command line (a FILE that cannot be read is one).\n";
 
-/* Logs a `message` as node-ipc's world does, with its data as JSON text. */
+/* Logs a `message` as node-ipc's world does: ipc.log('got a message : ', data). */
 static void log_message(nipc_t *ipc, const json_t *data)
 {
-    char *text = data != NULL ? json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
-    nipc_log(ipc, "got a message : %s", text != NULL ? text : "undefined");
-    free(text);
+    nipc_log_json(ipc, data, "got a message :");
 }
 
 /* Sends the answer, or says why there is none. */
@@ -169,10 +171,12 @@ int main(int argc, char **argv)
     cfg.retry = 1500;
     cfg.log_in_color = false;
 
-    cli_t cli = {.prog = "world", .help = help, .port = cfg.network_port};
+    cli_t cli = {.prog = "world", .help = help, .port = cfg.network_port, .log_opts = true};
     int status = cli_parse(&cli, argc, argv);
     if (status >= 0)
         return status;
+    cfg.silent = cli.silent;
+    cfg.log_payloads = cli.log_payloads;
     bool udp = cli.transport == CLI_UDP4 || cli.transport == CLI_UDP6;
     if (cli.transport == CLI_TLS) {
         cfg.tls.enabled = true;

@@ -132,6 +132,9 @@ typedef struct nipc_config {
     bool log_in_color;        /* true: ANSI colours when rendering JSON in log lines, if
                                  they go to a custom logger or to stdout on a terminal */
     int log_depth;            /* 5: JSON nesting shown in log lines */
+    bool log_payloads;        /* false: the lines of events sent and received name their
+                                 type, not their data (node-ipc 14's logPayloads); true:
+                                 the data too, as ipc.log renders it. Since 0.5.0 */
     nipc_logger_cb logger;    /* NULL: write lines to stdout */
     void *logger_arg;
     unsigned max_connections; /* 100: more concurrent peers are accepted, then closed (S6) */
@@ -482,8 +485,26 @@ NIPC_EXTERN uv_loop_t *nipc_loop(nipc_t *ipc);
 /* The instance's copy of the config. Strings in it belong to the instance. */
 NIPC_EXTERN const nipc_config_t *nipc_config(const nipc_t *ipc);
 
-/* Writes a log line through the instance's logger, unless `silent`. */
+/*
+ * node-ipc's ipc.log: one line, formatted as printf() does, through the instance's logger,
+ * or to stdout when there is none; nothing, and no formatting, when `silent`. A line for
+ * stdout goes into stdio's buffer, in order with the program's own output, and stdio writes
+ * many lines at once (a terminal: a line at a time); nipc flushes stdout before the loop
+ * next waits, when nipc_run() returns, at nipc_free() and in nipc_log_flush(), and exit()
+ * flushes it. A line that cannot be made (out of memory) is not written. A line the logger
+ * logs while it runs is not made.
+ */
 NIPC_EXTERN void nipc_log(nipc_t *ipc, const char *fmt, ...) NIPC_PRINTF(2, 3);
+/*
+ * ipc.log(text, value): the formatted text, a space and `value` as node-ipc renders an
+ * argument: a string as its text, a number as JavaScript writes it, a boolean, and null,
+ * an object or an array as util.inspect shows it (log_depth levels, colours with
+ * log_in_color); NULL is `undefined`. The value is borrowed. Since 0.5.0.
+ */
+NIPC_EXTERN void nipc_log_json(nipc_t *ipc, const json_t *value, const char *fmt, ...)
+    NIPC_PRINTF(3, 4);
+/* Flushes stdout now, when log lines went to it since the last flush. Since 0.5.0. */
+NIPC_EXTERN void nipc_log_flush(nipc_t *ipc);
 
 /* ---- server ---------------------------------------------------------------------------- */
 
@@ -884,6 +905,91 @@ NIPC_EXTERN int nipc_client_once(nipc_client_t *client, const char *type, nipc_e
                                  void *arg);
 NIPC_EXTERN int nipc_client_off(nipc_client_t *client, const char *type, nipc_event_cb cb,
                                 void *arg);
+
+/* ---- counters (since 0.5.0) ------------------------------------------------------------ */
+
+/*
+ * Why a received frame was refused: the index of nipc_stats_t.refused. Each refusal is also
+ * the `error` event it names, the connection kept, but after TOO_LARGE, TIMED_OUT or a
+ * caller's codec's failed read, which close it (UDP: the datagram's other frames go on).
+ */
+typedef enum nipc_refused {
+    NIPC_REFUSED_MALFORMED,   /* UV_EPROTO: not JSON, or `null`; a UDP datagram's fragment with
+                                 no delimiter; a caller's codec whose read failed */
+    NIPC_REFUSED_BAD_TYPE,    /* NIPC_EBADTYPE: JSON whose type is not a string */
+    NIPC_REFUSED_RESERVED,    /* NIPC_ERESERVED: a lifecycle name, without
+                                 allow_reserved_events */
+    NIPC_REFUSED_NAME_LENGTH, /* NIPC_ENAMELEN: a type longer than max_event_name */
+    NIPC_REFUSED_NOT_ALLOWED, /* NIPC_ENOTALLOWED: a type missing from allowed_events */
+    NIPC_REFUSED_TOO_LARGE,   /* UV_EMSGSIZE: longer than max_message_size */
+    NIPC_REFUSED_TIMED_OUT,   /* UV_ETIMEDOUT: still incomplete after message_timeout_ms */
+    NIPC_REFUSED_COUNT
+} nipc_refused_t;
+
+/*
+ * A connection's counters, or a server's or a client's totals. Every count is since the
+ * object was made and never goes down, but the two queue figures. Bytes are the
+ * application's: frames as nipc_server_emit() encodes them, delimiters included, before TLS
+ * encrypts them and after it decrypts them (the handshake and TLS records are not counted).
+ *
+ *  - frames_in, bytes_in: bytes read from the peer, and the complete frames split from
+ *    them and decoded, refused ones included (raw mode: each read is one frame, one `data`
+ *    event; a caller's codec: each nipc_codec_deliver()). A frame over max_message_size,
+ *    one that timed out, and a UDP datagram's fragment are never decoded: they are in
+ *    refused[] only.
+ *  - frames_out, bytes_out: what the transport has taken (written to the socket, or, over
+ *    TLS, encrypted and handed to it), counted when the write completes; a frame partly
+ *    written is counted when its last byte is. Frames written after the peer's end of file
+ *    towards a peer that had in fact gone are counted here and again in dropped_*, as the
+ *    `drop` event reports them.
+ *  - queued_bytes: accepted by an emit and not written yet (sync mode's waiting frames
+ *    included); queued_peak: the most it has been, measured as each frame is queued (a
+ *    server's: the highest peak of any of its connections, not of their sum).
+ *  - dropped_frames, dropped_bytes: the sums of every `drop` event's frames and bytes.
+ *  - refused[reason]: received frames refused, by nipc_refused_t.
+ *  - queue_full: emits refused with NIPC_EQUEUEFULL (max_queued_bytes). The other errors an
+ *    emit returns are the caller's to see and are not counted.
+ *  - reconnects: a client's connections (a published `connect`) after its first, whether
+ *    its retries or nipc_connect_to() brought them; 0 for sockets and servers.
+ *  - connections: a server's peers that connected (a published `connect`); 0 otherwise.
+ *  - connections_refused: a server's connections closed before `connect`: over
+ *    max_connections (S6), not in allow_uids / allow_gids, no memory or descriptor to take
+ *    them, or a TLS handshake that failed; 0 otherwise.
+ *
+ * A client counts over its whole life, across its connections. A server counts what all its
+ * sockets counted, those closed included, and what it does itself: UDP's datagrams (each
+ * frame is a frame; frames_out and bytes_out count the datagrams the system took, and
+ * nothing is ever queued), `drop` events with no socket (a mailbox's emit to a socket that
+ * had gone, a UDP broadcast), and its connections. The counters add on the loop's thread
+ * only, a few additions per read, per frame and per write.
+ */
+typedef struct nipc_stats {
+    uint64_t frames_in;
+    uint64_t bytes_in;
+    uint64_t frames_out;
+    uint64_t bytes_out;
+    uint64_t queued_bytes;
+    uint64_t queued_peak;
+    uint64_t dropped_frames;
+    uint64_t dropped_bytes;
+    uint64_t refused[NIPC_REFUSED_COUNT];
+    uint64_t queue_full;
+    uint64_t reconnects;
+    uint64_t connections;
+    uint64_t connections_refused;
+} nipc_stats_t;
+
+/*
+ * The counters of one stream socket, of a client, or a server's totals, copied into *out:
+ * 0, or UV_EINVAL for NULL (and *out zeroed), UV_ENOTSUP for a UDP sender's socket (its
+ * frames are the server's). Call them on the loop's thread, like every call but a
+ * mailbox's; from any handler, and at any time the object is valid (a socket until its
+ * `close` returns: its counters then are final, `drop` included). nipc_server_stats()
+ * walks the live sockets: it costs one pass over them. No event. Since 0.5.0.
+ */
+NIPC_EXTERN int nipc_socket_stats(const nipc_socket_t *socket, nipc_stats_t *out);
+NIPC_EXTERN int nipc_client_stats(const nipc_client_t *client, nipc_stats_t *out);
+NIPC_EXTERN int nipc_server_stats(const nipc_server_t *server, nipc_stats_t *out);
 
 /* ---- emitting from other threads (since 0.4.0) -------------------------------------------- */
 

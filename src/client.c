@@ -64,6 +64,7 @@ struct nipc_client_s {
     bool discard;       /* closed without flush: what is queued is dropped (UV_ECANCELED) */
     bool finalizing;    /* its handles are closing; freed when both are closed */
     bool timer_closed;
+    bool was_connected;    /* a `connect` was published: the next counts as a reconnect */
     nipc_loss_t mail_loss; /* what its mailboxes held when it was closed: `drop` before destroy */
 };
 
@@ -76,6 +77,7 @@ static void publish(nipc_client_t *cl, const char *type, json_t *data, int statu
 void nipc__client_publish_loss(nipc_client_t *cl, nipc_loss_t loss, int reason)
 {
     nipc_event_t ev = {.type = "drop", .client = cl};
+    nipc__stats_drop(&cl->conn.stats, loss);
     nipc__publish_drop(cl->ipc, &cl->events, &ev, loss, reason);
 }
 
@@ -338,6 +340,9 @@ static void connected(nipc_client_t *cl)
         nipc__conn_close(&cl->conn, true, 0);
         return;
     }
+    if (cl->was_connected)
+        cl->conn.stats.reconnects++;
+    cl->was_connected = true;
     nipc_log(cl->ipc, "connected to %s at %s", cl->id, cl->path);
     publish(cl, "connect", NULL, 0);
     cl->retries_remaining = cl->ipc->cfg.max_retries;
@@ -406,10 +411,7 @@ static int connect_now(nipc_client_t *cl)
 static void on_client_message(nipc_conn_t *c, const char *type, json_t *data, unsigned hints)
 {
     nipc_client_t *cl = (nipc_client_t *)c;
-    if (nipc__log_on(cl->ipc)) {
-        nipc_log(cl->ipc, "## received events ## %s", type);
-        nipc__log_json(cl->ipc, "  data:", data);
-    }
+    nipc__log_event(cl->ipc, "## received events ##", NULL, type, data);
     if (nipc__request_reply(c, type, data))
         return;
     nipc_event_t ev = {.type = type, .client = cl};
@@ -725,10 +727,7 @@ static inline __attribute__((always_inline)) int emit(nipc_client_t *cl, const c
     int err = can_emit(cl);
     if (err)
         return err;
-    if (nipc__log_on(cl->ipc)) {
-        nipc_log(cl->ipc, "dispatching event to %s : %s", cl->id, type ? type : "(null)");
-        nipc__log_json(cl->ipc, "  data:", data);
-    }
+    nipc__log_event(cl->ipc, "dispatching event to", cl->id, type, data);
     return nipc__conn_send(&cl->conn, type, data, refer);
 }
 
@@ -804,6 +803,16 @@ const char *nipc_client_tls_subject(const nipc_client_t *cl)
 {
     const nipc_conn_t *c = &cl->conn;
     return c->ops->subject != NULL && c->open ? c->ops->subject((nipc_conn_t *)c) : NULL;
+}
+
+int nipc_client_stats(const nipc_client_t *cl, nipc_stats_t *out)
+{
+    if (out != NULL)
+        memset(out, 0, sizeof *out);
+    if (cl == NULL || out == NULL)
+        return UV_EINVAL;
+    nipc__conn_stats(&cl->conn, out);
+    return 0;
 }
 
 long nipc_client_retries_remaining(const nipc_client_t *cl)

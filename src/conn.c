@@ -16,6 +16,12 @@
  * Every frame accepted is counted until it is written (out_frames, inflight_frames), so
  * what a close discards is reported by the owner (nipc__conn_take_loss), never silent.
  *
+ * Counters (nipc_stats_t, `stats`): bytes in where a read lands, frames in where a codec
+ * splits them, frames and bytes out where a write completes (flush_out's early write,
+ * nipc__conn_written, write_direct, and the part of a write a close settles), the peak
+ * queue where a frame is queued. One addition each, on paths that already touch the
+ * connection.
+ *
  * Receive deadlines, without a timer per connection: a connection with a pending frame sits
  * in the instance's `partial` queue (message_timeout_ms), a watched server socket in its
  * `quiet` queue (idle_timeout_ms). Each queue is ordered by deadline, so one unreferenced
@@ -179,6 +185,60 @@ nipc_loss_t nipc__conn_take_loss(nipc_conn_t *c, bool held)
     return loss;
 }
 
+void nipc__conn_stats(const nipc_conn_t *c, nipc_stats_t *out)
+{
+    *out = c->stats;
+    out->queued_bytes = nipc__conn_queued(c);
+}
+
+void nipc__stats_merge(nipc_stats_t *into, const nipc_stats_t *from)
+{
+    into->frames_in += from->frames_in;
+    into->bytes_in += from->bytes_in;
+    into->frames_out += from->frames_out;
+    into->bytes_out += from->bytes_out;
+    into->queued_bytes += from->queued_bytes;
+    if (from->queued_peak > into->queued_peak)
+        into->queued_peak = from->queued_peak;
+    into->dropped_frames += from->dropped_frames;
+    into->dropped_bytes += from->dropped_bytes;
+    for (int i = 0; i < NIPC_REFUSED_COUNT; i++)
+        into->refused[i] += from->refused[i];
+    into->queue_full += from->queue_full;
+    into->reconnects += from->reconnects;
+    into->connections += from->connections;
+    into->connections_refused += from->connections_refused;
+}
+
+void nipc__stats_refuse(nipc_stats_t *st, int err)
+{
+    nipc_refused_t why;
+    switch (err) {
+    case NIPC_EBADTYPE:
+        why = NIPC_REFUSED_BAD_TYPE;
+        break;
+    case NIPC_ERESERVED:
+        why = NIPC_REFUSED_RESERVED;
+        break;
+    case NIPC_ENAMELEN:
+        why = NIPC_REFUSED_NAME_LENGTH;
+        break;
+    case NIPC_ENOTALLOWED:
+        why = NIPC_REFUSED_NOT_ALLOWED;
+        break;
+    case UV_EMSGSIZE:
+        why = NIPC_REFUSED_TOO_LARGE;
+        break;
+    case UV_ETIMEDOUT:
+        why = NIPC_REFUSED_TIMED_OUT;
+        break;
+    default: /* UV_EPROTO, or what a caller's codec returned */
+        why = NIPC_REFUSED_MALFORMED;
+        break;
+    }
+    st->refused[why]++;
+}
+
 static void report_write_error(nipc_deferred_t *d)
 {
     nipc_conn_t *c = nipc__container_of(d, nipc_conn_t, fail_d);
@@ -299,6 +359,7 @@ static void expire(nipc_deferred_t *d)
     while (!nipc__gone(ipc) && (n = due_head(&ipc->partial, ipc->cfg.message_timeout_ms, now))) {
         nipc_conn_t *c = nipc__container_of(n, nipc_conn_t, partial);
         dequeue(&ipc->partial, n);
+        nipc__stats_refuse(&c->stats, UV_ETIMEDOUT);
         nipc_log(ipc, "frame still incomplete after %u ms: connection closed",
                  ipc->cfg.message_timeout_ms);
         nipc__conn_fail(c, UV_ETIMEDOUT);
@@ -339,8 +400,10 @@ static void settle_inflight(nipc_conn_t *c)
     size_t n = nipc__buf_queued(&c->inflight), left = c->ops->unsent(c);
     if (left >= n)
         return;
-    size_t done = n - left;
-    c->inflight_frames -= frames_in(c, &c->inflight, done);
+    size_t done = n - left, k = frames_in(c, &c->inflight, done);
+    c->inflight_frames -= k;
+    c->stats.frames_out += k;
+    c->stats.bytes_out += done;
     nipc__buf_drop(&c->inflight, done); /* libuv is past those buffers */
 }
 
@@ -498,9 +561,12 @@ void nipc__conn_written(nipc_conn_t *c, int status)
         }
         return;
     }
+    size_t bytes = nipc__buf_queued(&c->inflight);
+    c->stats.frames_out += c->inflight_frames;
+    c->stats.bytes_out += bytes;
     if (c->peer_ended) {
         c->after_eof.frames += c->inflight_frames;
-        c->after_eof.bytes += nipc__buf_queued(&c->inflight);
+        c->after_eof.bytes += bytes;
     }
     nipc__buf_reset(&c->inflight);
     lens_drop(&c->lens, c->inflight_frames);
@@ -583,11 +649,14 @@ static void flush_out(nipc_conn_t *c, bool settle)
         write_failed(c, n);
         return;
     }
-    if (n > 0 && (size_t)n < nipc__buf_queued(&c->out)) {
-        /* Rare: the socket took part of the queue. Count the frames it took whole. */
-        c->out_frames -= frames_in(c, &c->out, (size_t)n);
-        nipc__buf_drop(&c->out, (size_t)n);
-    } else if (n > 0) {
+    if (n > 0) {
+        c->stats.bytes_out += (size_t)n;
+        if ((size_t)n < nipc__buf_queued(&c->out)) {
+            /* Rare: the socket took part of the queue. Count the frames it took whole. */
+            size_t whole = frames_in(c, &c->out, (size_t)n);
+            c->out_frames -= whole;
+            c->stats.frames_out += whole;
+        }
         nipc__buf_drop(&c->out, (size_t)n);
     }
     if (nipc__buf_queued(&c->out) > 0) {
@@ -595,6 +664,7 @@ static void flush_out(nipc_conn_t *c, bool settle)
         return;
     }
     nipc__buf_reset(&c->out);
+    c->stats.frames_out += c->out_frames;
     c->out_frames = 0;
     lens_clear(&c->lens);
     if (settle)
@@ -631,10 +701,11 @@ static int queued(nipc_conn_t *c, nipc_buf_t *dst, size_t mark, size_t was)
     size_t max = c->ipc->cfg.max_queued_bytes;
     if (len == 0) /* an empty raw frame: nothing to write, nothing to lose */
         return 0;
-    size_t now = max != 0 ? nipc__conn_queued(c) : 0;
-    if (now > max && now - len > 0) {
+    size_t now = nipc__conn_queued(c);
+    if (max != 0 && now > max && now - len > 0) {
         nipc__buf_truncate(dst, mark);
         c->refused = true;
+        c->stats.queue_full++;
         return NIPC_EQUEUEFULL;
     }
     /* Queues with lengths never hold spans: held copies them, undelimited codecs make none. */
@@ -643,6 +714,8 @@ static int queued(nipc_conn_t *c, nipc_buf_t *dst, size_t mark, size_t was)
         nipc__buf_truncate(dst, mark);
         return UV_ENOMEM;
     }
+    if (now > c->stats.queued_peak)
+        c->stats.queued_peak = now;
     if (dst != &c->held) /* else sync: it waits for its turn */
         enqueued(c);
     return 0;
@@ -707,8 +780,11 @@ int nipc__conn_send_bytes(nipc_conn_t *c, const char *p, size_t n)
     if (done > 0) {
         nipc__busy_poll(c->ipc);
         c->sync_busy = c->sync; /* it went: sync waits for its answer */
-        if (done == n)
+        c->stats.bytes_out += done;
+        if (done == n) {
+            c->stats.frames_out++;
             return 0;
+        }
     }
     size_t mark = dst->len, was = nipc__buf_queued(dst);
     nipc__buf_append(dst, p + done, n - done); /* cannot fail: reserved */
@@ -869,6 +945,7 @@ void nipc__conn_rx(nipc_conn_t *c, ssize_t nread)
         return;
     }
     c->in.len += (size_t)nread;
+    c->stats.bytes_in += (size_t)nread;
     bool full = adapt_read_chunk(c, (size_t)nread);
     unsigned found = 0;
     size_t was = c->in.off;

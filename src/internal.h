@@ -165,6 +165,10 @@ struct nipc_conn {
     bool closing;     /* uv_close or a flush-then-close is under way: no more events */
     bool close_after_flush;
     bool refused; /* an emit was refused with EQUEUEFULL: publish drain when empty */
+    /* nipc_socket_stats(), nipc_client_stats(): counted over the object's life, across a
+     * client's connections (nipc__conn_open leaves them); queued_bytes is not kept here but
+     * read from the queues (nipc__conn_stats). */
+    nipc_stats_t stats;
 };
 
 void nipc__conn_init(nipc_conn_t *c, nipc_t *ipc, const nipc_conn_hooks_t *hooks,
@@ -201,6 +205,19 @@ nipc_loss_t nipc__conn_take_loss(nipc_conn_t *c, bool held);
 static inline size_t nipc__conn_queued(const nipc_conn_t *c)
 {
     return nipc__buf_queued(&c->out) + nipc__buf_queued(&c->inflight) + nipc__buf_size(&c->held);
+}
+/* The connection's counters, with its queued bytes now. */
+void nipc__conn_stats(const nipc_conn_t *c, nipc_stats_t *out);
+/* Adds the counters of `from` to `into`: sums, but the peak, which is the higher. */
+void nipc__stats_merge(nipc_stats_t *into, const nipc_stats_t *from);
+/* A received frame refused with `err` (a code of nipc_refused_t's list; any other counts as
+ * malformed). */
+void nipc__stats_refuse(nipc_stats_t *st, int err);
+/* Frames and bytes a `drop` event reports. */
+static inline void nipc__stats_drop(nipc_stats_t *st, nipc_loss_t loss)
+{
+    st->dropped_frames += loss.frames;
+    st->dropped_bytes += loss.bytes;
 }
 
 /* ---- request.c: requests and replies ------------------------------------------------------ */
@@ -258,10 +275,16 @@ struct nipc_s {
     nipc_deferred_t *deferred_tail;
     nipc_deferred_t *running; /* the calls of this turn not yet made */
     unsigned pending_closes;
-    unsigned depth;                  /* handlers running: nipc_free() waits until none is */
-    bool free_requested;             /* nipc_free() was called from a handler */
-    bool in_run;                     /* nipc_run() is running the owned loop */
-    bool log_color;                  /* log_in_color, and the lines go where colours show */
+    unsigned depth;      /* handlers running: nipc_free() waits until none is */
+    bool free_requested; /* nipc_free() was called from a handler */
+    bool in_run;         /* nipc_run() is running the owned loop */
+    bool log_color;      /* log_in_color, and the lines go where colours show */
+    /* log.c: the line being made, and the handle that flushes stdout before the loop
+     * waits when a line went to it since the last flush. */
+    nipc_buf_t log_buf;
+    uv_prepare_t log_prepare;
+    bool log_unflushed;
+    bool in_logger;                  /* the logger is running: a line it logs is not made */
     struct nipc_tls_ctx *tls_server; /* config.tls made ready, when TLS is used */
     struct nipc_tls_ctx *tls_client;
 
@@ -338,9 +361,18 @@ void nipc__handle_closed(nipc_t *ipc);
 /* A close callback for a handle nipc allocated alone (a timer, a listener, a refused
  * connection): h->data is the instance; frees h. */
 void nipc__free_handle(uv_handle_t *h);
-/* Logs "<prefix> <json>" rendered per the log settings. */
-void nipc__log_json(nipc_t *ipc, const char *prefix, const json_t *v);
+/* ---- log.c ---------------------------------------------------------------------------- */
+
+/* The log's buffer and its handle, at nipc_new(); the handle is closed with the instance's
+ * others, and nipc__log_free() writes what is left, when the instance is freed. */
+void nipc__log_init(nipc_t *ipc);
+uv_handle_t *nipc__log_handle(nipc_t *ipc);
+void nipc__log_free(nipc_t *ipc);
+/* Logging is on (not `silent`): a caller may skip work that only a log line needs. */
 bool nipc__log_on(const nipc_t *ipc);
+/* One event's line: "<what> [<who> :] <type>", then its data when log_payloads. */
+void nipc__log_event(nipc_t *ipc, const char *what, const char *who, const char *type,
+                     const json_t *data);
 /* json_vpack_ex(): 0, UV_EINVAL (a bad format or argument) or UV_ENOMEM. */
 int nipc__vpack(json_t **out, const char *fmt, va_list ap);
 /* {code, message} for a transport error event. */
@@ -438,6 +470,9 @@ struct nipc_server_s {
     int fd;
     bool shared;
     bool adopted;
+    /* What nipc_server_stats() adds to its live sockets' counters: those of the sockets
+     * that have closed, UDP's traffic, the `drop` events with no socket, the connections. */
+    nipc_stats_t stats;
 };
 
 void nipc__server_publish(nipc_server_t *s, const char *type, json_t *data, nipc_socket_t *sock,

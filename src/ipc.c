@@ -274,6 +274,8 @@ void nipc__close_handle(nipc_t *ipc, uv_handle_t *h, uv_close_cb cb)
 
 static void finish_free(nipc_t *ipc)
 {
+    if (ipc->loop != NULL) /* the log was made: write what it holds */
+        nipc__log_free(ipc);
     if (ipc->has_spare)
         close(ipc->spare_fd);
     nipc__tls_contexts_free(ipc);
@@ -427,6 +429,7 @@ int nipc_new(nipc_t **out, uv_loop_t *loop, const nipc_config_t *cfg)
     ipc->check.data = ipc->idle.data = ipc->spin.data = ipc->deadline.data = ipc;
     uv_check_start(&ipc->check, on_check);
     uv_unref((uv_handle_t *)&ipc->check);
+    nipc__log_init(ipc);
     *out = ipc;
     return 0;
 }
@@ -470,6 +473,7 @@ static void free_now(nipc_t *ipc, bool inside_loop)
     nipc__close_handle(ipc, (uv_handle_t *)&ipc->idle, on_own_handle_closed);
     nipc__close_handle(ipc, (uv_handle_t *)&ipc->spin, on_own_handle_closed);
     nipc__close_handle(ipc, (uv_handle_t *)&ipc->deadline, on_own_handle_closed);
+    nipc__close_handle(ipc, nipc__log_handle(ipc), on_own_handle_closed);
     if (ipc->owns_loop && !inside_loop && !ipc->in_run)
         finish_owned(ipc);
 }
@@ -500,6 +504,8 @@ int nipc_run(nipc_t *ipc)
     ipc->in_run = false;
     if (ipc->freeing) /* nipc_free() was called while it ran */
         finish_owned(ipc);
+    else /* lines logged by the last callbacks, after the loop last waited */
+        nipc_log_flush(ipc);
     return 0;
 }
 
@@ -529,60 +535,6 @@ const nipc_config_t *nipc_config(const nipc_t *ipc)
 }
 
 /* ---- logging (K3) ---------------------------------------------------------------------- */
-
-bool nipc__log_on(const nipc_t *ipc)
-{
-    return !ipc->cfg.silent;
-}
-
-static void emit_line(nipc_t *ipc, const char *line)
-{
-    if (ipc->cfg.logger != NULL) {
-        ipc->cfg.logger(line, ipc->cfg.logger_arg);
-    } else {
-        fputs(line, stdout);
-        fputc('\n', stdout);
-        fflush(stdout);
-    }
-}
-
-void nipc_log(nipc_t *ipc, const char *fmt, ...)
-{
-    char small[512];
-    if (!nipc__log_on(ipc))
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(small, sizeof small, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return;
-    if ((size_t)n < sizeof small) {
-        emit_line(ipc, small);
-        return;
-    }
-    char *big = nipc__malloc((size_t)n + 1);
-    if (big == NULL)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(big, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    emit_line(ipc, big);
-    nipc__free(big);
-}
-
-void nipc__log_json(nipc_t *ipc, const char *prefix, const json_t *v)
-{
-    if (!nipc__log_on(ipc))
-        return;
-    nipc_buf_t b;
-    nipc__buf_init(&b);
-    if (nipc__buf_append(&b, prefix, strlen(prefix)) == 0 && nipc__buf_append(&b, " ", 1) == 0 &&
-        nipc__log_render(&b, v, ipc->cfg.log_depth, ipc->log_color) == 0 &&
-        nipc__buf_append(&b, "", 1) == 0)
-        emit_line(ipc, b.data);
-    nipc__buf_free(&b);
-}
 
 int nipc__vpack(json_t **out, const char *fmt, va_list ap)
 {

@@ -44,10 +44,7 @@ static bool names_socket(const json_t *id)
 void nipc__server_deliver(nipc_server_t *s, nipc_socket_t *sock, const char *type, json_t *data,
                           unsigned hints)
 {
-    if (nipc__log_on(s->ipc)) {
-        nipc_log(s->ipc, "received event of : %s", type);
-        nipc__log_json(s->ipc, "  data:", data);
-    }
+    nipc__log_event(s->ipc, "received event of :", NULL, type, data);
     if (!sock->udp && nipc__request_reply(&sock->conn, type, data))
         return;
     nipc_event_t ev = {.type = type, .socket = sock, .server = s};
@@ -98,10 +95,16 @@ static void free_socket(nipc_socket_t *sock)
     nipc__free(sock);
 }
 
-void nipc__server_publish_loss(nipc_server_t *s, nipc_socket_t *sock, nipc_loss_t loss, int reason)
+static void publish_loss(nipc_server_t *s, nipc_socket_t *sock, nipc_loss_t loss, int reason)
 {
     nipc_event_t ev = {.type = "drop", .socket = sock, .server = s};
     nipc__publish_drop(s->ipc, &s->events, &ev, loss, reason);
+}
+
+void nipc__server_publish_loss(nipc_server_t *s, nipc_socket_t *sock, nipc_loss_t loss, int reason)
+{
+    nipc__stats_drop(sock != NULL && !sock->udp ? &sock->conn.stats : &s->stats, loss);
+    publish_loss(s, sock, loss, reason);
 }
 
 /* What the socket still had queued is discarded and reported. */
@@ -171,6 +174,7 @@ static void socket_ready(nipc_socket_t *sock)
 {
     sock->announced = true;
     sock->server->pending--;
+    sock->server->stats.connections++;
     nipc_log(sock->server->ipc, "## socket connection to server detected ##");
     publish(sock->server, "connect", NULL, sock, 0);
 }
@@ -207,7 +211,14 @@ static void on_socket_close(nipc_conn_t *c, int status)
     if (sock->closing_counted)
         s->closing--;
     remove_socket(s, sock);
-    drop_queue(sock, status != 0 ? status : UV_ECANCELED);
+    /* Its counters, its loss counted, join the server's before anything is published, so
+     * that a handler that reads the server's totals finds them whole. */
+    nipc_loss_t loss = nipc__conn_take_loss(&sock->conn, true);
+    nipc__stats_drop(&sock->conn.stats, loss);
+    nipc__stats_merge(&s->stats, &sock->conn.stats);
+    if (!sock->announced)
+        s->stats.connections_refused++; /* a handshake that failed */
+    publish_loss(s, sock, loss, status != 0 ? status : UV_ECANCELED);
     if (!sock->announced) {
         /* Its handshake never ended: it never connected, so it does not disconnect either
          * (node-ipc publishes nothing for a failed handshake); its `error` said why. */
@@ -290,8 +301,10 @@ void nipc__server_datagram(nipc_server_t *s, const char *p, size_t n, const stru
     sock.server = s;
     sock.size = n;
     nipc__ip_describe(&sock, from);
+    s->stats.bytes_in += n;
 
     if (s->ipc->codec == &nipc__raw_codec) { /* R3: each datagram is one `data` */
+        s->stats.frames_in++;
         remember(s, from);
         publish_bytes(s, &sock, p, n);
         json_decref(sock.id);
@@ -305,6 +318,7 @@ void nipc__server_datagram(nipc_server_t *s, const char *p, size_t n, const stru
     while (s->listener != NULL && nipc__frame_next(&f, p + off, n - off, &flen)) {
         if (flen > s->ipc->cfg.max_message_size) {
             off += flen + s->ipc->dlen;
+            nipc__stats_refuse(&s->stats, UV_EMSGSIZE);
             nipc__server_publish_error(s, UV_EMSGSIZE, &sock);
             continue;
         }
@@ -312,7 +326,9 @@ void nipc__server_datagram(nipc_server_t *s, const char *p, size_t n, const stru
         nipc__msg_decode(&m, p + off, flen, s->ipc->cfg.allow_reserved_events);
         nipc__msg_admit(&m, &s->ipc->rules, p + off, flen);
         off += flen + s->ipc->dlen;
+        s->stats.frames_in++;
         if (m.err) {
+            nipc__stats_refuse(&s->stats, m.err);
             nipc__server_publish(s, "error", m.decoded, &sock, m.err);
         } else {
             /* Known before its handlers run, so a broadcast from them reaches this sender. */
@@ -323,8 +339,10 @@ void nipc__server_datagram(nipc_server_t *s, const char *p, size_t n, const stru
         }
         nipc__msg_clear(&m);
     }
-    if (s->listener != NULL && off < n)
-        nipc__server_publish_error(s, UV_EPROTO, &sock); /* a fragment with no delimiter */
+    if (s->listener != NULL && off < n) { /* a fragment with no delimiter */
+        nipc__stats_refuse(&s->stats, UV_EPROTO);
+        nipc__server_publish_error(s, UV_EPROTO, &sock);
+    }
     json_decref(sock.id);
 }
 
@@ -444,11 +462,13 @@ static void refuse(nipc_server_t *s, uv_stream_t *listener)
     int err = h == NULL ? UV_ENOMEM : s->ops->init(s->ipc->loop, h);
     if (err) {
         nipc__free(h);
-        (void)shed(s);
+        if (shed(s))
+            s->stats.connections_refused++;
         return;
     }
     h->data = s->ipc;
     uv_accept(listener, (uv_stream_t *)h);
+    s->stats.connections_refused++;
     nipc_log(s->ipc, "max connections reached (%u): connection closed",
              s->ipc->cfg.max_connections);
     nipc__close_handle(s->ipc, h, nipc__free_handle);
@@ -542,10 +562,12 @@ static void shed_for_descriptors(nipc_server_t *s, uv_stream_t *listener)
         ipc->has_spare = false;
         for (;;) {
             int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-            if (fd >= 0)
+            if (fd >= 0) {
                 close(fd);
-            else if (errno != EINTR && errno != ECONNABORTED)
+                s->stats.connections_refused++;
+            } else if (errno != EINTR && errno != ECONNABORTED) {
                 break;
+            }
         }
         nipc__defer(ipc, &ipc->spare_d, retake_spare);
         return;
@@ -611,6 +633,8 @@ static void on_connection(uv_stream_t *listener, int status)
         }
     }
     if (err < 0) {
+        if (status == 0) /* a connection was taken, and closed */
+            s->stats.connections_refused++;
         nipc__server_publish_error(s, err, NULL);
         return;
     }
@@ -967,14 +991,6 @@ static int check_socket(const nipc_server_t *s, const nipc_socket_t *sock)
     return sock->conn.closing ? UV_ENOTCONN : 0;
 }
 
-static void log_emit(nipc_server_t *s, const char *what, const char *type, const json_t *data)
-{
-    if (!nipc__log_on(s->ipc))
-        return;
-    nipc_log(s->ipc, "%s : %s", what, type ? type : "(null)");
-    nipc__log_json(s->ipc, "  data:", data);
-}
-
 /* Encodes one frame into buf: the scratch buffer, or a mailbox's for its broadcasts; with
  * `refer` (a stream server's `_new` broadcast) its large strings are referred to. */
 static int encode(nipc_server_t *s, nipc_buf_t *buf, const char *type, const json_t *data,
@@ -992,7 +1008,7 @@ static inline __attribute__((always_inline)) int emit(nipc_server_t *s, nipc_soc
     int err = check_socket(s, sock);
     if (err)
         return err;
-    log_emit(s, "dispatching event to socket", type, data);
+    nipc__log_event(s->ipc, "dispatching event to socket :", NULL, type, data);
     if (!sock->udp)
         return nipc__conn_send(&sock->conn, type, data, refer);
     err = encode(s, &s->scratch, type, data, false);
@@ -1033,7 +1049,7 @@ int nipc_server_emit_to(nipc_server_t *s, const char *address, int port, const c
         return UV_EINVAL;
     if (nipc__gone(s->ipc))
         return NIPC_EDESTROYED;
-    log_emit(s, "dispatching event to address", type, data);
+    nipc__log_event(s->ipc, "dispatching event to address :", NULL, type, data);
     int err = encode(s, &s->scratch, type, data, false);
     return err ? err : nipc__udp_send(s, (struct sockaddr *)&sa, s->scratch.data, s->scratch.len);
 }
@@ -1088,7 +1104,7 @@ int nipc__server_broadcast_frame(nipc_server_t *s, nipc_buf_t *buf, const char *
     int err = encode(s, buf, type, data, refer && !is_udp(s));
     if (err)
         return err;
-    log_emit(s, "broadcasting event to all known sockets", type, data);
+    nipc__log_event(s->ipc, "broadcasting event to all known sockets :", NULL, type, data);
     err = broadcast_frame(s, buf->data, buf->len, buf, lost, arg);
     nipc__buf_reset(buf); /* each socket holds its own references to the strings */
     return err;
@@ -1360,6 +1376,33 @@ const char *nipc_socket_family(const nipc_socket_t *sock)
 size_t nipc_socket_size(const nipc_socket_t *sock)
 {
     return sock->size;
+}
+
+int nipc_socket_stats(const nipc_socket_t *sock, nipc_stats_t *out)
+{
+    if (out != NULL)
+        memset(out, 0, sizeof *out);
+    if (sock == NULL || out == NULL)
+        return UV_EINVAL;
+    if (sock->udp)
+        return UV_ENOTSUP;
+    nipc__conn_stats(&sock->conn, out);
+    return 0;
+}
+
+int nipc_server_stats(const nipc_server_t *s, nipc_stats_t *out)
+{
+    if (out != NULL)
+        memset(out, 0, sizeof *out);
+    if (s == NULL || out == NULL)
+        return UV_EINVAL;
+    *out = s->stats;
+    for (size_t i = 0; i < s->count; i++) {
+        nipc_stats_t one;
+        nipc__conn_stats(&s->sockets[i]->conn, &one);
+        nipc__stats_merge(out, &one);
+    }
+    return 0;
 }
 
 int nipc_socket_close(nipc_socket_t *sock, bool flush)

@@ -49,7 +49,9 @@ int nipc_codec_deliver(nipc_codec_in_t *in, const char *type, json_t *data)
         return UV_ECANCELED;
     int err = nipc__type_rules_apply(c->ipc, type);
     c->rx_messages++;
+    c->stats.frames_in++;
     if (err) {
+        nipc__stats_refuse(&c->stats, err);
         json_t *why = nipc__error_payload(err);
         c->hooks->on_error(c, err, why);
         json_decref(why);
@@ -69,11 +71,13 @@ static unsigned rx(nipc_conn_t *c)
     if (c->closing)
         return found;
     if (used < 0 || (size_t)used > n) {
+        nipc__stats_refuse(&c->stats, used < 0 ? (int)used : UV_EINVAL);
         nipc__conn_fail(c, used < 0 ? (int)used : UV_EINVAL);
         return found;
     }
     c->in.off += (size_t)used;
     if (nipc__buf_size(&c->in) > c->ipc->cfg.max_message_size) {
+        nipc__stats_refuse(&c->stats, UV_EMSGSIZE);
         nipc__conn_fail(c, UV_EMSGSIZE);
         return found;
     }

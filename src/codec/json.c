@@ -12,9 +12,11 @@ static void dispatch(nipc_conn_t *c, const char *p, size_t n)
     nipc_msg_t m;
     nipc__msg_decode_into(&m, p, n, c->ipc->cfg.allow_reserved_events, &c->shape);
     nipc__msg_admit(&m, &c->ipc->rules, p, n);
-    if (m.err)
+    c->stats.frames_in++;
+    if (m.err) {
+        nipc__stats_refuse(&c->stats, m.err);
         c->hooks->on_error(c, m.err, m.decoded);
-    else
+    } else
         c->hooks->on_message(c, m.type, m.data, m.hints);
     nipc__msg_done(&m, &c->shape);
 }
@@ -28,6 +30,7 @@ static unsigned rx(nipc_conn_t *c)
     while (!c->closing &&
            nipc__frame_next(&c->frame, c->in.data + c->in.off, nipc__buf_size(&c->in), &flen)) {
         if (flen > max) {
+            nipc__stats_refuse(&c->stats, UV_EMSGSIZE);
             nipc__conn_fail(c, UV_EMSGSIZE);
             return found;
         }
@@ -42,6 +45,7 @@ static unsigned rx(nipc_conn_t *c)
      * that max_message_size = SIZE_MAX cannot overflow). */
     size_t pending = nipc__buf_size(&c->in);
     if (pending > max && pending - max > dlen - 1) {
+        nipc__stats_refuse(&c->stats, UV_EMSGSIZE);
         nipc__conn_fail(c, UV_EMSGSIZE);
         return found;
     }

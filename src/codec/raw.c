@@ -38,6 +38,7 @@ static unsigned rx(nipc_conn_t *c)
         return 0;
     const char *p = c->in.data + c->in.off;
     c->in.off = c->in.len;
+    c->stats.frames_in++;
     c->hooks->on_bytes(c, p, n);
     return NIPC__RX_MESSAGE | NIPC__RX_BOUNDARY;
 }

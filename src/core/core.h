@@ -449,5 +449,8 @@ bool nipc__events_has(const nipc_events_t *t, const char *type);
  * nesting, deeper ones as [Object] / [Array], with ANSI colours when `color`.
  */
 int nipc__log_render(nipc_buf_t *out, const json_t *v, int depth, bool color);
+/* v as one argument of ipc.log(): a string as its text, a number or a boolean as String()
+ * writes it, anything else (NULL: undefined) as nipc__log_render(). 0 or UV_ENOMEM. */
+int nipc__log_arg(nipc_buf_t *out, const json_t *v, int depth, bool color);
 
 #endif /* NIPC_CORE_H */

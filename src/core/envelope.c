@@ -237,19 +237,27 @@ static bool fast_scan_number(cursor_t *c, fast_num_t *out)
     if (neg)
         q++;
     const char *ip = q; /* the integer part */
-    /* Its value as it is scanned, for the integers most numbers are: up to 18 digits, the
-     * first eight at once when there are that many. */
+    /* Its value as it is scanned, for the integers most numbers are: up to 18 digits. */
     uint64_t iv = 0;
+    size_t ni;
 #ifdef NIPC_EIGHT_DIGITS
-    if (end - q >= 8 && digits8(load8(q))) {
-        iv = digits8_value(load8(q));
-        q += 8;
+    if (end - q >= 8 && (ni = digits_in8(load8(q))) < 8) {
+        /* The run ends within these eight bytes: its length and value at once. */
+        iv = ni > 0 ? digits_value8(load8(q), ni) : 0;
+        q += ni;
+    } else {
+        if (end - q >= 8) { /* eight digits, and maybe more */
+            iv = digits8_value(load8(q));
+            q += 8;
+        }
+#endif
+        while (q < end && q - ip < 18 && (unsigned char)(*q - '0') < 10)
+            iv = iv * 10 + (uint64_t)(*q++ - '0');
+        ni = (size_t)(q - ip) + digit_run(q, (size_t)(end - q));
+        q = ip + ni;
+#ifdef NIPC_EIGHT_DIGITS
     }
 #endif
-    while (q < end && q - ip < 18 && (unsigned char)(*q - '0') < 10)
-        iv = iv * 10 + (uint64_t)(*q++ - '0');
-    size_t ni = (size_t)(q - ip) + digit_run(q, (size_t)(end - q));
-    q = ip + ni;
     if (ni == 0 || (ni > 1 && ip[0] == '0'))
         return false; /* no digit, or a leading zero: invalid JSON */
     if (q == end || (*q != '.' && *q != 'e' && *q != 'E')) {

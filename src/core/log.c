@@ -3,7 +3,9 @@
  * Rendering of JSON values in log lines, shaped like Node's util.inspect (K3):
  * { id: 'hello', list: [ 1, 'two' ] }, nesting deeper than log_depth shown as [Object] or
  * [Array], and ANSI colours (strings green, numbers and booleans yellow, null bold) when
- * log_in_color is on.
+ * log_in_color is on. And the arguments of ipc.log(), which inspects only objects: a string
+ * is its text, a number and a boolean as String() writes them, null and what is not given
+ * (undefined) as util.inspect shows them.
  */
 #include "core.h"
 
@@ -159,6 +161,28 @@ static int render(nipc_buf_t *out, const json_t *v, int depth, bool color)
         return colored(out, color, BOLD, "null", 4, RESET_BOLD);
     }
     return UV_EINVAL;
+}
+
+int nipc__log_arg(nipc_buf_t *out, const json_t *v, int depth, bool color)
+{
+    char num[64];
+    size_t n;
+    switch (v == NULL ? JSON_NULL : json_typeof(v)) {
+    case JSON_STRING:
+        return nipc__buf_append(out, json_string_value(v), json_string_length(v));
+    case JSON_INTEGER:
+        n = nipc__js_integer(num, json_integer_value(v));
+        return nipc__buf_append(out, num, n);
+    case JSON_REAL:
+        n = nipc__js_number(num, sizeof num, json_real_value(v));
+        return nipc__buf_append(out, num, n);
+    case JSON_TRUE:
+        return put(out, "true");
+    case JSON_FALSE:
+        return put(out, "false");
+    default:
+        return nipc__log_render(out, v, depth, color);
+    }
 }
 
 int nipc__log_render(nipc_buf_t *out, const json_t *v, int depth, bool color)

@@ -376,6 +376,24 @@ static inline uint64_t digits8_value(uint64_t w)
             ((w >> 16) & 0x000000ff000000ffULL) * (1 + (10000ULL << 32))) >>
            32;
 }
+
+/* How many of the eight bytes of w, loaded little-endian, are ASCII digits before the first
+ * that is not (8: all are). Each byte's x = b ^ '0' is below 10 for a digit; x + 0x76 sets
+ * the top bit of any x from 10 to 0x89, and x's own top bit flags the rest. A carry out of
+ * a byte only reaches the bytes after the first non-digit, which are not counted. */
+static inline size_t digits_in8(uint64_t w)
+{
+    uint64_t x = w ^ 0x3030303030303030ULL;
+    uint64_t m = ((x + 0x7676767676767676ULL) | x) & 0x8080808080808080ULL;
+    return m == 0 ? 8 : (size_t)__builtin_ctzll(m) >> 3;
+}
+
+/* The value of the first n (1 to 7) bytes of w, ASCII digits: moved to the top of the word
+ * with '0's below them, the leading zeros of an eight-digit number. */
+static inline uint64_t digits_value8(uint64_t w, size_t n)
+{
+    return digits8_value((w << (64 - 8 * n)) | (0x3030303030303030ULL >> (8 * n)));
+}
 #endif
 
 /* The value of the n <= 19 ASCII digits at p (below 10^19, so it fits). */

@@ -33,13 +33,26 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struc
 
 typedef struct send_req {
     uv_udp_send_t req;
+    size_t n;
     char bytes[];
 } send_req_t;
 
+/* A datagram the system took: the server's counters (nipc_server_stats). */
+static void count_sent(nipc_server_t *s, size_t n)
+{
+    s->stats.frames_out++;
+    s->stats.bytes_out += n;
+}
+
 static void on_sent(uv_udp_send_t *req, int status)
 {
-    (void)status; /* a datagram has no one to tell; a later emit reports a broken socket */
-    nipc__free(req);
+    /* A failure has no one to tell; a later emit reports a broken socket. A closing
+     * listener's server may be gone already (nipc_free). */
+    send_req_t *q = (send_req_t *)req;
+    nipc_listener_t *l = nipc__container_of(req->handle, nipc_listener_t, udp);
+    if (status == 0 && !l->closing)
+        count_sent(l->handle.data, q->n);
+    nipc__free(q);
 }
 
 int nipc__udp_send(nipc_server_t *s, const struct sockaddr *to, const char *p, size_t n)
@@ -50,8 +63,10 @@ int nipc__udp_send(nipc_server_t *s, const struct sockaddr *to, const char *p, s
         return UV_EMSGSIZE;
     uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
     int r = uv_udp_try_send(&s->listener->udp, &b, 1, to);
-    if (r >= 0)
+    if (r >= 0) {
+        count_sent(s, n);
         return 0;
+    }
     if (r != UV_EAGAIN)
         return r;
     /* The socket is busy: queue a copy. */
@@ -59,6 +74,7 @@ int nipc__udp_send(nipc_server_t *s, const struct sockaddr *to, const char *p, s
     if (q == NULL)
         return UV_ENOMEM;
     memcpy(q->bytes, p, n);
+    q->n = n;
     b = uv_buf_init(q->bytes, (unsigned)n);
     r = uv_udp_send(&q->req, &s->listener->udp, &b, 1, to, on_sent);
     if (r)

@@ -13,7 +13,9 @@
 #   net      the same over TCP on port 0 (the port from serve's first line), UDP4 and UDP6
 #   tls      TLS with certificates from test/support/certs.sh: emit --wait and ping with
 #            mutual TLS, the client's subject in serve's line; a client with no certificate
-#            and one trusting another CA exit 1, naming the cause
+#            and one trusting another CA exit 1, naming the cause; --servername verified in
+#            place of the host (a name the certificate lacks exits 1, one it holds connects);
+#            --retry-unverified retrying an untrusted server --max-retries times
 #   node     against node-ipc 10 and 9 (test/interop/node/peer.js): over a Unix socket, TCP
 #            and mutual TLS, emit --wait, ping and listen against its echo server, and nipc
 #            serve --echo answering its echo client (the learned id, over TLS the client's
@@ -241,8 +243,38 @@ self_exchange() { # <name> <serve where...> -- <client where...>
     ok "$name: serve's lines"
 }
 
+# serve --stats against 3 emits whose every byte is known: each {"type":"x","data":N}\f (22
+# bytes) answered by {"type":"got","data":{"ok":true}}\f (34), then a frame of a type that
+# allowed_events refuses; stderr gets a line every 100 ms and the final one at exit.
+stats_serve() { # <name> <connections> <serve where...> -- <client where...>
+    local name=$1 conns=$2 spid where line
+    shift 2
+    split_at_dashes "$@"
+    start_server "$name-serve" '"event":"listening"' "$nipc" serve "${left[@]}" \
+        --reply 'got={"ok":true}' --allowed-event x --allowed-event got --stats \
+        --stats-interval 100 -- "${right[@]}" || return
+    for n in 1 2 3; do
+        run 5 emit "$nipc" emit "${where[@]}" x "$n" --wait got
+        check 0 emit "$name: emit $n, answered" '"event":"got"'
+    done
+    run 5 emit "$nipc" emit "${where[@]}" --allowed-event other other 1
+    sleep 0.3
+    stop_bg "$name-serve" "$spid" 0
+    grep -qF '"event":"stats","final":false' "$tmp/$name-serve.err" ||
+        fail "$name: no periodic stats line"
+    line=$(grep -F '"event":"stats","final":true' "$tmp/$name-serve.err")
+    local want
+    for want in "\"connections\":$conns," '"frames_in":4,' '"bytes_in":92,' '"frames_out":3,' \
+        '"bytes_out":102,' '"queued_bytes":0,' '"not_allowed":1,' '"malformed":0,' \
+        '"dropped_frames":0,' '"queue_full":0,'; do
+        [[ $line == *"$want"* ]] || fail "$name: no $want in the final stats line: $line"
+    done
+    ok "$name: serve --stats"
+}
+
 case_unix() {
     self_exchange unix --path "$tmp/s.sock" -- --path "$tmp/s.sock"
+    stats_serve unix-stats 4 --path "$tmp/st.sock" -- --path "$tmp/st.sock"
     grep -qF '"cred":{"pid":' "$tmp/unix-serve.out" || fail "unix: no peer credentials"
 
     # By id: socket_root + appspace + id.
@@ -287,6 +319,8 @@ case_unix() {
 case_net() {
     self_exchange tcp --tcp 127.0.0.1:0 -- --tcp 127.0.0.1:PORT
     grep -qF '"from":{"address":"127.0.0.1"' "$tmp/tcp-serve.out" || fail "tcp: no from address"
+    stats_serve tcp-stats 4 --tcp 127.0.0.1:0 -- --tcp 127.0.0.1:PORT
+    stats_serve udp4-stats 0 --udp4 127.0.0.1:0 -- --udp4 127.0.0.1:PORT
     self_exchange udp4 --udp4 127.0.0.1:0 -- --udp4 127.0.0.1:PORT
     self_exchange udp6 --udp6 '[::1]:0' -- --udp6 '[::1]:PORT'
     grep -qF '"from":{"address":"::1"' "$tmp/udp6-serve.out" || fail "udp6: no from address"
@@ -323,9 +357,41 @@ case_tls() {
         --cert "$certs/client.pem" --key "$certs/client.key" m 1
     check 1 tls "tls: a server from an untrusted CA, exit 1"
     err_has tls NIPC_ECERTUNTRUSTED "tls: the cause named"
+    # --retry-unverified: the untrusted server is tried again as --max-retries says (two
+    # "retrying" lines in the verbose log); without it, the first refusal ends retrying.
+    local untrusted=(--tcp "127.0.0.1:$port" --tls --ca "$certs/ca2.pem"
+        --cert "$certs/client.pem" --key "$certs/client.key" --max-retries 2 --retry 20 --verbose)
+    local flag retries want
+    for flag in "" --retry-unverified; do
+        want=0
+        [ -n "$flag" ] && want=2
+        # shellcheck disable=SC2086 # an empty $flag is no argument
+        run 10 tls "$nipc" listen "${untrusted[@]}" $flag
+        check 1 tls "tls: an untrusted server, ${flag:-no --retry-unverified}: exit 1"
+        retries=$(grep -c '^retrying ' "$tmp/tls.err")
+        if [ "$retries" = "$want" ]; then ok "tls: ${flag:-no --retry-unverified}: $want retries"; else
+            fail "tls: ${flag:-no --retry-unverified}: $retries retries, want $want"
+            show stderr "$tmp/tls.err"
+        fi
+        err_has tls NIPC_ECERTUNTRUSTED "tls: the cause named"
+    done
+    # --servername: the name verified instead of the host. server.pem holds 127.0.0.1 but
+    # not elsewhere.example; wrongname.pem holds elsewhere.example only.
+    run 5 tls "$nipc" emit "${client[@]}" --servername elsewhere.example m 1
+    check 1 tls "tls: --servername the certificate does not hold, exit 1"
+    err_has tls NIPC_ECERTNAME "tls: the cause named"
     stop_bg tls-serve "$spid" 0
     grep -qF '"subject":"CN=nipc test client,O=nipc"' "$tmp/tls-serve.out" ||
         fail "tls: serve did not show the client's subject"
+    start_or_fail tls-other '"event":"listening"' "$nipc" serve --tcp 127.0.0.1:0 --tls \
+        --cert "$certs/wrongname.pem" --key "$certs/wrongname.key" --echo || return
+    spid=$bg_pid
+    port=$(port_of tls-other)
+    run 5 tls "$nipc" emit --tcp "127.0.0.1:$port" --tls --ca "$certs/ca.pem" \
+        --servername elsewhere.example m '"by name"' --wait m
+    check 0 tls "tls: --servername a name the certificate holds" '"data":"by name"' \
+        '"subject":"CN=elsewhere.example"'
+    stop_bg tls-other "$spid" 0
 }
 
 # ---- against node-ipc -------------------------------------------------------------------

@@ -6,8 +6,9 @@
 #             command lines (TLS options without --tls, a --cert without its --key, a file
 #             that cannot be read) refused with exit 2, the reason and the synopsis on stderr
 #   timeout   hello with no world exits 1 within its --timeout (UDP, TCP, Unix socket)
-#   exchange  hello against world on a Unix socket in a temporary directory, and on a free
-#             non-default port over TCP, UDP4 (also with --local-port) and UDP6 when ::1 works
+#   exchange  hello against world on a Unix socket in a temporary directory (world's log by
+#             default, with --log-payloads and with --silent), and on a free non-default
+#             port over TCP, UDP4 (also with --local-port) and UDP6 when ::1 works
 #   tls       hello --tls against world --tls with certificates from test/support/certs.sh:
 #             the exchange with world's certificate verified; mutual TLS, with the client's
 #             subject in world's log; hello refusing a world whose certificate is from
@@ -242,9 +243,42 @@ case_exchange() {
         stop_bg w-unix "$bg_pid" 0
         expect_in "$tmp/w-unix.out" "client hello has disconnected!" "world --path"
         [ ! -e "$sock" ] || fail "world --path left $sock behind"
+        # The log: world's own line with the data, nipc's event lines without it
+        # (log_payloads off).
+        expect_in "$tmp/w-unix.out" "got a message : hello" "world's log"
+        expect_in "$tmp/w-unix.out" "received event of : message" "world's log"
+        if grep -qF "received event of : message hello" "$tmp/w-unix.out"; then
+            fail "world without --log-payloads logged a payload"
+        fi
     else
         fail "world --path did not start"
         show "world stderr" "$tmp/w-unix.err"
+    fi
+
+    if start_bg w-payloads "world is listening" "$world" --path "$sock" --log-payloads; then
+        hello_against payloads "hello against world --log-payloads" "hello world!" --path "$sock"
+        stop_bg w-payloads "$bg_pid" 0
+        expect_in "$tmp/w-payloads.out" "received event of : message hello" "--log-payloads"
+        expect_in "$tmp/w-payloads.out" "dispatching event to socket : message hello world!" \
+            "--log-payloads"
+    else
+        fail "world --log-payloads did not start"
+        show "world stderr" "$tmp/w-payloads.err"
+    fi
+
+    # --silent prints nothing, not even that it listens: its socket says it is up.
+    "$world" --path "$sock" --silent >"$tmp/w-silent.out" 2>"$tmp/w-silent.err" &
+    bg_pid=$!
+    pids+=("$bg_pid")
+    for _ in $(seq 50); do
+        [ -S "$sock" ] && break
+        sleep 0.1
+    done
+    hello_against silent "hello against world --silent" "hello world!" --path "$sock"
+    stop_bg w-silent "$bg_pid" 0
+    if [ -s "$tmp/w-silent.out" ]; then
+        fail "world --silent wrote to stdout"
+        show "w-silent.out" "$tmp/w-silent.out"
     fi
 
     if start_world w-tcp --tcp tcp; then

@@ -224,7 +224,7 @@ static bool any_line(const lines_t *l, const char *needle)
     return false;
 }
 
-static void logged_exchange(lines_t *l, bool silent, bool color, int depth)
+static void logged_exchange(lines_t *l, bool silent, bool color, int depth, bool payloads)
 {
     uv_loop_t loop;
     uv_loop_init(&loop);
@@ -233,6 +233,7 @@ static void logged_exchange(lines_t *l, bool silent, bool color, int depth)
     cfg.silent = silent;
     cfg.log_in_color = color;
     cfg.log_depth = depth;
+    cfg.log_payloads = payloads;
     cfg.logger = collect;
     cfg.logger_arg = l;
     cfg.stop_retrying = true;
@@ -254,22 +255,31 @@ static void logged_exchange(lines_t *l, bool silent, bool color, int depth)
 
 Test(instance, k3_logging_goes_through_the_logger_unless_silent)
 {
-    static lines_t plain, color, shallow, silent;
-    logged_exchange(&plain, false, false, 5);
+    static lines_t plain, color, shallow, silent, typed;
+    logged_exchange(&plain, false, false, 5, true);
     cr_assert_gt(plain.n, 3);
     cr_assert(any_line(&plain, "starting server on"));
-    cr_assert(any_line(&plain, "{ a: { b: { c: 'd' } }, name: 'x' }"), "util.inspect form");
+    cr_assert(any_line(&plain, "dispatching event to s : deep { a: { b: { c: 'd' } }, name: 'x' }"),
+              "util.inspect form");
+    cr_assert(any_line(&plain, "received event of : deep { a: { b: { c: 'd' } }, name: 'x' }"));
     for (int i = 0; i < plain.n; i++)
         cr_assert_null(strchr(plain.text[i], '\n'), "one line per call, no newline");
 
-    logged_exchange(&color, false, true, 5);
+    logged_exchange(&color, false, true, 5, true);
     cr_assert(any_line(&color, "\x1b[32m'd'\x1b[39m"), "strings in green");
 
-    logged_exchange(&shallow, false, false, 1);
+    logged_exchange(&shallow, false, false, 1, true);
     cr_assert(any_line(&shallow, "{ a: { b: [Object] }, name: 'x' }"));
 
-    logged_exchange(&silent, true, false, 5);
+    logged_exchange(&silent, true, false, 5, true);
     cr_assert_eq(silent.n, 0);
+
+    /* log_payloads off (the default, as node-ipc 14's logPayloads): the type, not the data. */
+    logged_exchange(&typed, false, false, 5, false);
+    cr_assert(any_line(&typed, "received event of : deep"));
+    cr_assert(any_line(&typed, "dispatching event to s : deep"));
+    for (int i = 0; i < typed.n; i++)
+        cr_assert_null(strstr(typed.text[i], "name"), "a payload in the log: %s", typed.text[i]);
 }
 
 static void log_line(const char *line, void *arg)
@@ -828,7 +838,7 @@ static void log_to_stdout_fd(int fd)
     nipc_t *ipc;
     cr_assert_eq(nipc_new(&ipc, NULL, &cfg), 0);
     json_t *v = json_pack("{s:s}", "name", "x");
-    nipc__log_json(ipc, "data:", v);
+    nipc_log_json(ipc, v, "data:");
     json_decref(v);
     nipc_free(ipc);
     fflush(stdout);

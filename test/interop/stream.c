@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * nipc against the real node-ipc over every stream transport of the suite (a Unix socket,
- * TCP on 127.0.0.1 and TCP on ::1: TH_TRANSPORT_LIST in ../support/transport.h), with
+ * TCP on 127.0.0.1, TCP on ::1 and TLS on 127.0.0.1: TH_NIPC_TRANSPORT_LIST in
+ * ../support/transport.h, through th_transport_params() in ../support/peer.h), with
  * @achrinza/node-ipc 10.1.11 and 9.2.9 run as test/interop/node/peer.js child processes
  * (../support/peer.h), each told the transport by name. Every scenario of the suite `stream`
  * runs once per version (tests named _v10 and _v9) and per transport (Criterion parameters;
@@ -14,7 +15,8 @@
  *  - 100 000 events in order and none lost, Node to C and C to Node, the latter in one burst
  *    (one write of the whole queue) and in batches per loop turn (W8, W9; W10 on the Node
  *    side: a legacy receiver holds data back until a read ends on a delimiter); C to Node
- *    over every transport but tcp6, whose seconds would be node-ipc's (flood_params());
+ *    over a Unix socket and TCP on 127.0.0.1 only, whose seconds would be node-ipc's
+ *    (flood_params());
  *  - broadcast to three Node clients (§8.4 item 7; S14);
  *  - the id learned from data.id, on both sides (S9, S10);
  *  - maxConnections 1 with two Node clients (§8.4 item 4; S6);
@@ -474,7 +476,7 @@ static bool result_seen(void *arg)
 }
 
 /*
- * The transports of the C-to-Node floods: every stream transport of the suite but tcp6. Their
+ * The transports of the C-to-Node floods: TH_TRANSPORT_LIST (no TLS) but tcp6. Their
  * seconds are node-ipc's, not nipc's: a read that does not end on a delimiter is held back
  * (W10), so a burst is mostly parsed as one array of up to FLOOD_N frames, which node-ipc
  * empties with shift(), quadratic in V8 for an array that large (~3.5 s a run, against

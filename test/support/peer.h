@@ -465,7 +465,7 @@ static TH_UNUSED struct criterion_test_params th_transport_params(void)
 /*
  * One ParameterizedTest per node-ipc version over every stream transport of the suite
  * (th_transport_params()), each calling scenario(t, ver): a transport added to
- * TH_TRANSPORT_LIST runs every such scenario. Criterion reports each run under the same
+ * TH_NIPC_TRANSPORT_LIST runs every such scenario. Criterion reports each run under the same
  * name, so a scenario's messages name t->name. TH_STREAM_BOTH_VERSIONS_OVER() takes another
  * function returning the parameters, a subset of the list.
  */

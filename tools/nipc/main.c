@@ -80,6 +80,8 @@ typedef enum key {
     K_ECHO,
     K_REPLY,
     K_STDIN,
+    K_STATS,
+    K_STATS_INTERVAL,
     K_WAIT,
     K_REQUEST,
     K_TIMEOUT,
@@ -170,6 +172,9 @@ static const opt_t opts[] = {
     {"--reply", "TYPE=JSON", CMD_SERVE, K_REPLY, "answer each event with TYPE and JSON"},
     {"--stdin", NULL, CMD_SERVE | CMD_EMIT, K_STDIN,
      "one {\"type\":T,\"data\":D} per stdin line (serve: broadcast); also -"},
+    {"--stats", NULL, CMD_SERVE, K_STATS, "print the server's counters to stderr at exit"},
+    {"--stats-interval", "MS", CMD_SERVE, K_STATS_INTERVAL,
+     "... and every MS ms (implies --stats)"},
     {"--wait", "TYPE", CMD_EMIT, K_WAIT, "then wait for an event TYPE and print it"},
     {"--request", NULL, CMD_EMIT, K_REQUEST, "send a request and print its reply"},
     {"--timeout", "MS", CLIENTS, K_TIMEOUT,
@@ -576,6 +581,14 @@ static int apply(tool_t *t, const opt_t *o, const char *v)
     }
     case K_STDIN:
         t->use_stdin = true;
+        return -1;
+    case K_STATS:
+        t->stats = true;
+        return -1;
+    case K_STATS_INTERVAL:
+        NUM(1, 86400000);
+        t->stats = true;
+        t->stats_ms = (unsigned)n;
         return -1;
     case K_WAIT:
         t->wait_type = v;

@@ -5,11 +5,15 @@
  * or the port, so a script can ask for port 0. --echo answers a frame with its own type
  * and data (a request with nipc_reply(), a raw read with its bytes), --reply TYPE=JSON with
  * a fixed one; --stdin broadcasts each line of stdin. SIGINT / SIGTERM end it gracefully:
- * nipc_stop() lets what was emitted be written, and nipc_run() returns.
+ * nipc_stop() lets what was emitted be written, and nipc_run() returns. --stats prints the
+ * server's counters (nipc_server_stats) as one JSON line on stderr when it ends, and with
+ * --stats-interval every MS ms too, from the tool's timer (which serve has no other use for),
+ * so stdout stays the stream of events.
  */
 #include "tool.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void say_error(tool_t *t, const char *what, int err)
@@ -90,6 +94,46 @@ static void on_end(void *arg, int err)
         say_error(t, "cannot read stdin", err);
 }
 
+static const char *const refused_names[NIPC_REFUSED_COUNT] = {
+    [NIPC_REFUSED_MALFORMED] = "malformed",     [NIPC_REFUSED_BAD_TYPE] = "bad_type",
+    [NIPC_REFUSED_RESERVED] = "reserved",       [NIPC_REFUSED_NAME_LENGTH] = "name_length",
+    [NIPC_REFUSED_NOT_ALLOWED] = "not_allowed", [NIPC_REFUSED_TOO_LARGE] = "too_large",
+    [NIPC_REFUSED_TIMED_OUT] = "timed_out",
+};
+
+/* {"event":"stats","final":F,"connected":N,"frames_in":...,"refused":{...},...} on stderr. */
+static void print_stats(tool_t *t, bool final)
+{
+    nipc_stats_t st;
+    if (nipc_server_stats(t->server, &st) != 0)
+        return;
+    json_t *refused = json_object();
+    for (int i = 0; i < NIPC_REFUSED_COUNT; i++)
+        json_object_set_new(refused, refused_names[i], json_integer((json_int_t)st.refused[i]));
+    json_t *line = json_pack(
+        "{s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:I, s:I, s:I}", "event",
+        "stats", "final", final, "connected", (json_int_t)nipc_server_socket_count(t->server),
+        "connections", (json_int_t)st.connections, "connections_refused",
+        (json_int_t)st.connections_refused, "frames_in", (json_int_t)st.frames_in, "bytes_in",
+        (json_int_t)st.bytes_in, "frames_out", (json_int_t)st.frames_out, "bytes_out",
+        (json_int_t)st.bytes_out, "queued_bytes", (json_int_t)st.queued_bytes, "queued_peak",
+        (json_int_t)st.queued_peak, "refused", refused, "queue_full", (json_int_t)st.queue_full,
+        "dropped_frames", (json_int_t)st.dropped_frames, "dropped_bytes",
+        (json_int_t)st.dropped_bytes);
+    char *text = line != NULL ? json_dumps(line, JSON_COMPACT) : NULL;
+    if (text != NULL) {
+        fprintf(stderr, "%s\n", text);
+        fflush(stderr);
+    }
+    free(text);
+    json_decref(line);
+}
+
+static void on_stats_timer(uv_timer_t *timer)
+{
+    print_stats(timer->data, false);
+}
+
 static void on_signal(uv_signal_t *sig, int signum)
 {
     tool_t *t = sig->data;
@@ -131,8 +175,12 @@ int serve_run(tool_t *t)
         return EXIT_RUNTIME;
     }
     tool_signals(t, on_signal);
+    if (t->stats_ms != 0)
+        uv_timer_start(&t->timer, on_stats_timer, t->stats_ms, t->stats_ms);
     if (t->use_stdin && (err = lines_open(&t->in, nipc_loop(t->ipc), on_line, on_end, t)) != 0)
         say_error(t, "cannot read stdin", err);
     nipc_run(t->ipc);
+    if (t->stats)
+        print_stats(t, true);
     return t->status;
 }

@@ -93,6 +93,8 @@ typedef struct tool {
     const char *reply_type; /* serve --reply TYPE=JSON */
     json_t *reply_data;
     bool use_stdin;        /* emit - / --stdin; serve --stdin (broadcast each line) */
+    bool stats;            /* serve --stats: the counters on stderr at exit */
+    unsigned stats_ms;     /* serve --stats-interval MS: and every MS ms (0: at exit only) */
     const char *type;      /* emit, listen: TYPE; ping --type */
     json_t *data;          /* its JSON, or NULL */
     const char *wait_type; /* emit --wait TYPE */
