@@ -155,7 +155,7 @@ typedef struct nipc_config {
      * node-ipc's config.tls (T1-T6): with `enabled`, TCP servers and clients speak TLS 1.2 or
      * newer (OpenSSL 3). Unix sockets and UDP have no TLS: with `enabled`, nipc_serve(),
      * nipc_connect_to(), nipc_serve_fd() on a Unix socket and a UDP nipc_serve_net() return
-     * UV_ENOTSUP rather than talk plaintext (node-ipc silently does; since 0.4.0). A client
+     * UV_ENOTSUP rather than talk plaintext (node-ipc silently does; since 0.5.0). A client
      * verifies the server's certificate and its name (the host connected to, or `servername`)
      * unless reject_unauthorized is false; with no CA given it trusts the system's store. A server
      * needs a key and a certificate: nipc_server_start() fails with UV_EINVAL without them
@@ -288,7 +288,7 @@ typedef struct nipc_config {
      * others). Without it a second server on a port is UV_EADDRINUSE. nipc_server_start()
      * returns UV_ENOTSUP where the system has no SO_REUSEPORT. A UDP server sets it too, and
      * the kernel spreads the datagrams among the servers bound to the port by their source
-     * (since 0.4.0). A Unix socket has no port to share: nipc_serve() returns UV_ENOTSUP
+     * (since 0.5.0). A Unix socket has no port to share: nipc_serve() returns UV_ENOTSUP
      * (several processes share one Unix socket through nipc_server_listen_shared()); a
      * server of nipc_serve_fd() binds nothing, so it plays no part there. Since 0.3.0. */
     bool reuse_port;
