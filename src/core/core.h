@@ -424,13 +424,17 @@ typedef struct nipc_handler nipc_handler_t;
 /*
  * Handlers by event type, in registration order. Handlers may add or remove handlers (even
  * themselves) while an event is being published: removal only marks the entry, and the
- * table is compacted when the outermost publish returns.
+ * table is compacted when the outermost publish returns. Besides the list of all, each
+ * handler is on one chain, in the same order: the wildcards' (NIPC_EVENTS_CHAINS - 1), or
+ * the chain its type's hash picks, so a publish walks only the handlers that may match.
  */
+#define NIPC_EVENTS_CHAINS 9
 typedef struct nipc_events {
     nipc_handler_t *head;
     nipc_handler_t *tail;
+    nipc_handler_t *chain_head[NIPC_EVENTS_CHAINS];
+    nipc_handler_t *chain_tail[NIPC_EVENTS_CHAINS];
     unsigned depth; /* publishes in progress */
-    unsigned nany;  /* wildcard entries in the list: with none, a publish walks it once */
     bool has_dead;  /* marked entries wait for compaction */
 } nipc_events_t;
 

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Handler tables (K4, S17). One list in registration order. Publishing walks it twice,
- * wildcard handlers first, then handlers of the event's type, and stops at the entry that
- * was last when the publish began, so a handler added during a publish first runs for the
- * next event. Removal during a publish only marks the entry; the outermost publish unlinks
- * marked entries when it returns, so no handler is ever freed under a running walk.
+ * Handler tables (K4, S17). One list in registration order, and each handler on one chain
+ * in the same order: the wildcards', or one of eight picked by its type's hash. Publishing
+ * walks the wildcards' chain, then the chain of the event's type, each up to the entry that
+ * was its last when the publish began, so a handler added during a publish first runs for
+ * the next event. Removal during a publish only marks the entry; the outermost publish
+ * unlinks marked entries when it returns, and rebuilds the chains, so no handler is ever
+ * freed under a running walk.
  */
 #include "core.h"
 
@@ -12,6 +14,7 @@
 
 struct nipc_handler {
     nipc_handler_t *next;
+    nipc_handler_t *chain_next;
     nipc_event_cb cb;
     void *arg;
     uint32_t hash; /* of type, so a publish compares strings only on a likely match */
@@ -28,6 +31,24 @@ static uint32_t hash_of(const char *s)
     for (; *s; s++)
         h = (h ^ (unsigned char)*s) * 16777619u;
     return h;
+}
+
+#define ANY_CHAIN (NIPC_EVENTS_CHAINS - 1)
+
+static unsigned chain_of(bool any, uint32_t hash)
+{
+    return any ? ANY_CHAIN : hash % ANY_CHAIN;
+}
+
+static void chain_append(nipc_events_t *t, nipc_handler_t *h)
+{
+    unsigned k = chain_of(h->any, h->hash);
+    h->chain_next = NULL;
+    if (t->chain_tail[k] != NULL)
+        t->chain_tail[k]->chain_next = h;
+    else
+        t->chain_head[k] = h;
+    t->chain_tail[k] = h;
 }
 
 void nipc__events_init(nipc_events_t *t)
@@ -59,13 +80,13 @@ int nipc__events_on(nipc_events_t *t, const char *type, nipc_event_cb cb, void *
     h->once = once;
     h->hash = hash_of(type);
     h->any = strcmp(type, NIPC_EVENT_ANY) == 0;
-    t->nany += h->any;
     memcpy(h->type, type, n + 1);
     if (t->tail != NULL)
         t->tail->next = h;
     else
         t->head = h;
     t->tail = h;
+    chain_append(t, h);
     return 0;
 }
 
@@ -73,14 +94,16 @@ static void compact(nipc_events_t *t)
 {
     nipc_handler_t **link = &t->head;
     t->tail = NULL;
+    memset(t->chain_head, 0, sizeof t->chain_head);
+    memset(t->chain_tail, 0, sizeof t->chain_tail);
     while (*link != NULL) {
         nipc_handler_t *h = *link;
         if (h->dead) {
             *link = h->next;
-            t->nany -= h->any;
             nipc__free(h);
         } else {
             t->tail = h;
+            chain_append(t, h);
             link = &h->next;
         }
     }
@@ -113,12 +136,13 @@ int nipc__events_off(nipc_events_t *t, const char *type, nipc_event_cb cb, void 
     return found ? 0 : UV_ENOENT;
 }
 
-/* Runs the live handlers up to `last` that are wildcards (any) or named `type` (hash). */
-static void run(nipc_events_t *t, nipc_handler_t *last, bool any, const char *type, uint32_t hash,
-                const nipc_event_t *ev)
+/* Runs the live handlers of a chain from h up to `last` that are wildcards (type NULL) or
+ * named `type`. */
+static void run(nipc_events_t *t, nipc_handler_t *h, const nipc_handler_t *last, const char *type,
+                uint32_t hash, const nipc_event_t *ev)
 {
-    for (nipc_handler_t *h = t->head; h != NULL; h = h->next) {
-        if (!h->dead && (any ? h->any : !h->any && h->hash == hash && strcmp(h->type, type) == 0)) {
+    for (; h != NULL; h = h->chain_next) {
+        if (!h->dead && (type == NULL || (h->hash == hash && strcmp(h->type, type) == 0))) {
             if (h->once)
                 mark_dead(t, h);
             h->cb(ev, h->arg);
@@ -130,14 +154,19 @@ static void run(nipc_events_t *t, nipc_handler_t *last, bool any, const char *ty
 
 void nipc__events_publish(nipc_events_t *t, const nipc_event_t *ev)
 {
-    nipc_handler_t *last = t->tail;
-    if (last == NULL)
+    if (t->tail == NULL)
         return;
+    /* "*" itself is published to the wildcards only. */
+    bool typed = !(ev->type[0] == '*' && ev->type[1] == '\0');
+    uint32_t hash = typed ? hash_of(ev->type) : 0;
+    unsigned k = chain_of(false, hash);
+    /* The chains' ends as the publish begins, before a handler can add to them. */
+    nipc_handler_t *any_head = t->chain_head[ANY_CHAIN], *any_last = t->chain_tail[ANY_CHAIN];
+    nipc_handler_t *head = t->chain_head[k], *last = t->chain_tail[k];
     t->depth++;
-    if (t->nany > 0)
-        run(t, last, true, NULL, 0, ev);
-    if (strcmp(ev->type, NIPC_EVENT_ANY) != 0)
-        run(t, last, false, ev->type, hash_of(ev->type), ev);
+    run(t, any_head, any_last, NULL, 0, ev);
+    if (typed)
+        run(t, head, last, ev->type, hash, ev);
     if (--t->depth == 0 && t->has_dead)
         compact(t);
 }

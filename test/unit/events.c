@@ -443,3 +443,36 @@ Test(events, k4_many_handlers_keep_order_after_removals)
     cr_assert_eq(ncalls, 150);
     cr_assert_str_eq(calls[149], "end:t");
 }
+
+/* Forty types over the eight chains (several share one), interleaved with wildcards: each
+ * publish runs the wildcards and exactly its type's handlers, in registration order, and
+ * so again after removals have compacted the table and rebuilt the chains. */
+Test(events, every_type_runs_only_its_own_handlers_whatever_chain_it_shares)
+{
+    static char types[40][8], tags[40][3][16];
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < 40; i++) {
+            snprintf(types[i], sizeof types[i], "ev%d", i);
+            snprintf(tags[i][round], sizeof tags[i][round], "%d.%d", i, round);
+            cr_assert_eq(nipc__events_on(&table, types[i], record, tags[i][round], false), 0);
+        }
+        cr_assert_eq(nipc__events_on(&table, "*", other, tags[round][round], false), 0);
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < 40; i++) {
+            publish(types[i]);
+            char want[5][32];
+            int n = 0;
+            for (int r = 0; r < 3; r++) /* the wildcards, registered in rounds 0, 1, 2 */
+                snprintf(want[n++], sizeof want[0], "other-%d.%d:%s", r, r, types[i]);
+            for (int r = pass; r < 3; r++) /* pass 1: round 0's handlers are gone */
+                snprintf(want[n++], sizeof want[0], "%d.%d:%s", i, r, types[i]);
+            cr_assert_eq(ncalls, n, "%s: %d calls, want %d", types[i], ncalls, n);
+            for (int k = 0; k < n; k++)
+                cr_assert_str_eq(calls[k], want[k], "%s, call %d", types[i], k);
+            ncalls = 0;
+        }
+        for (int i = 0; pass == 0 && i < 40; i++)
+            cr_assert_eq(nipc__events_off(&table, types[i], record, tags[i][0]), 0);
+    }
+}
