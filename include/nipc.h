@@ -153,9 +153,11 @@ typedef struct nipc_config {
     } iface;
     /*
      * node-ipc's config.tls (T1-T6): with `enabled`, TCP servers and clients speak TLS 1.2 or
-     * newer (OpenSSL 3); Unix sockets and UDP ignore it, as in node-ipc. A client verifies
-     * the server's certificate and its name (the host connected to, or `servername`) unless
-     * reject_unauthorized is false; with no CA given it trusts the system's store. A server
+     * newer (OpenSSL 3). Unix sockets and UDP have no TLS: with `enabled`, nipc_serve(),
+     * nipc_connect_to(), nipc_serve_fd() on a Unix socket and a UDP nipc_serve_net() return
+     * UV_ENOTSUP rather than talk plaintext (node-ipc silently does; since 0.5.0). A client
+     * verifies the server's certificate and its name (the host connected to, or `servername`)
+     * unless reject_unauthorized is false; with no CA given it trusts the system's store. A server
      * needs a key and a certificate: nipc_server_start() fails with UV_EINVAL without them
      * (T6). `connect` fires after the handshake on both sides (node-ipc 14; legacy fires a
      * client's before it). A failed handshake is an `error` naming its cause
@@ -284,9 +286,11 @@ typedef struct nipc_config {
      * on the same port, and the kernel spreads the new connections among them (Linux: by a
      * hash of the peer's address and port; a server that stops gives its share to the
      * others). Without it a second server on a port is UV_EADDRINUSE. nipc_server_start()
-     * returns UV_ENOTSUP where the system has no SO_REUSEPORT. Unix sockets and UDP ignore
-     * it (several processes share one Unix socket through nipc_server_listen_shared()).
-     * Since 0.3.0. */
+     * returns UV_ENOTSUP where the system has no SO_REUSEPORT. A UDP server sets it too, and
+     * the kernel spreads the datagrams among the servers bound to the port by their source
+     * (since 0.5.0). A Unix socket has no port to share: nipc_serve() returns UV_ENOTSUP
+     * (several processes share one Unix socket through nipc_server_listen_shared()); a
+     * server of nipc_serve_fd() binds nothing, so it plays no part there. Since 0.3.0. */
     bool reuse_port;
 } nipc_config_t;
 
@@ -315,7 +319,9 @@ typedef struct nipc_cred {
  *                                  frame: UV_EPROTO, or the refusal's
  *                                  code) or {code, message, errno}
  *                                  (a transport error)
- *   socket.disconnected   server   the learned id string, or false   peer    0
+ *   socket.disconnected   server   the learned id (any JSON value:   peer    0
+ *                                  "a", 5, {...}, as the peer sent
+ *                                  it), or false when none
  *   close                 server   false, or true after an error     peer    0
  *   disconnect / destroy  client   NULL                              -       0
  *   drain                 both     NULL                              peer*   0
@@ -506,7 +512,8 @@ NIPC_EXTERN void nipc_log_flush(nipc_t *ipc);
  * node-ipc's serve(path): creates the instance's server on a Unix socket at `path`, or at
  * socket_root + appspace + id when `path` is NULL (S1). Nothing listens until
  * nipc_server_start(). An instance has at most one server: UV_EALREADY otherwise.
- * UV_ENAMETOOLONG when the path does not fit a Unix socket address.
+ * UV_ENAMETOOLONG when the path does not fit a Unix socket address. UV_ENOTSUP with
+ * tls.enabled (a Unix socket has no TLS: refused, not served in plaintext) or reuse_port.
  */
 NIPC_EXTERN int nipc_serve(nipc_t *ipc, const char *path, nipc_server_t **out);
 /* node-ipc's ipc.server: the instance's server, or NULL. */
@@ -679,7 +686,8 @@ typedef enum nipc_net {
  * than the UDP type is UV_EAFNOSUPPORT (NIPC_UDP6 on the default host 127.0.0.1 included:
  * pass "::1"), as node's dgram refuses it. Nothing listens until nipc_server_start();
  * nothing is ever unlinked for a network server. UV_EALREADY when the instance has a
- * server, UV_EINVAL for a port outside 0-65535. Since 0.2.0.
+ * server, UV_EINVAL for a port outside 0-65535, UV_ENOTSUP for UDP with tls.enabled (UDP
+ * has no TLS: refused, not sent in plaintext) or with a caller's codec. Since 0.2.0.
  */
 NIPC_EXTERN int nipc_serve_net(nipc_t *ipc, const char *host, int port, nipc_net_t net,
                                nipc_server_t **out);
@@ -772,7 +780,7 @@ NIPC_EXTERN int nipc_server_listen_shared(nipc_server_t *server, int *fd);
  * server cannot start again (UV_EBADF). UV_EINVAL, and the descriptor stays the caller's,
  * for one that is not a listening stream socket (not open, not a socket, UDP, not
  * listening, a Unix socket with no path) or an instance NULL; UV_EALREADY when the instance
- * has a server. Since 0.3.0.
+ * has a server; UV_ENOTSUP for a Unix socket with tls.enabled. Since 0.3.0.
  */
 NIPC_EXTERN int nipc_serve_fd(nipc_t *ipc, int fd, nipc_server_t **out);
 
@@ -784,8 +792,9 @@ NIPC_EXTERN int nipc_serve_fd(nipc_t *ipc, int fd, nipc_server_t **out);
  * right away: `connect` comes later from the loop. Emits made before then are delivered
  * once connected (C13). If of[id] exists and is connecting or connected, returns
  * UV_EALREADY (and *out NULL: nipc_of() gives that client); if it was destroyed, it starts
- * again, handlers kept. UV_ENAMETOOLONG past the Unix socket path limit; a failure to set
- * up the connection is returned, and then nothing is published.
+ * again, handlers kept. UV_ENAMETOOLONG past the Unix socket path limit; UV_ENOTSUP with
+ * tls.enabled (a Unix socket has no TLS: refused, not connected in plaintext); a failure to
+ * set up the connection is returned, and then nothing is published.
  */
 NIPC_EXTERN int nipc_connect_to(nipc_t *ipc, const char *id, const char *path, nipc_client_t **out);
 /*

@@ -500,7 +500,7 @@ static int open_client(nipc_t *ipc, const char *id, char *where, bool net, int p
     cl->wait = ipc->cfg.retry;
     cl->stop_retrying = ipc->cfg.stop_retrying;
     nipc__events_init(&cl->events);
-    /* T1: config.tls turns TCP into TLS; Unix sockets ignore it, as in node-ipc. */
+    /* T1: config.tls turns TCP into TLS (nipc_connect_to() refuses it for a Unix socket). */
     nipc__conn_init(&cl->conn, ipc, &client_hooks,
                     !net                   ? &nipc__pipe_ops
                     : ipc->cfg.tls.enabled ? &nipc__tls_ops
@@ -539,6 +539,10 @@ int nipc_connect_to(nipc_t *ipc, const char *id, const char *path, nipc_client_t
         return UV_EINVAL;
     if (nipc__gone(ipc))
         return NIPC_EDESTROYED;
+    /* No TLS on a Unix socket: refused rather than connecting in plaintext, as node-ipc
+     * would. */
+    if (ipc->cfg.tls.enabled)
+        return UV_ENOTSUP;
     char *p = NULL;
     if (nipc_of(ipc, id) == NULL) {
         p = path ? nipc__strdup(path) : nipc__config_path(&ipc->cfg, id, nipc__max_path(), &err);

@@ -668,7 +668,8 @@ static int listen_on(nipc_server_t *s, const struct sockaddr *sa)
     s->listener = nipc__calloc(1, sizeof *s->listener);
     if (s->listener == NULL)
         return UV_ENOMEM;
-    int err = is_udp(s) ? uv_udp_init(s->ipc->loop, &s->listener->udp)
+    /* UDP: the socket is made now, in the address's family, for reuse_port (udp.c). */
+    int err = is_udp(s) ? uv_udp_init_ex(s->ipc->loop, &s->listener->udp, sa->sa_family)
                         : s->ops->init(s->ipc->loop, &s->listener->handle);
     if (err) {
         nipc__free(s->listener);
@@ -729,10 +730,16 @@ static int create(nipc_t *ipc, char *path, nipc_server_t **out)
 int nipc_serve(nipc_t *ipc, const char *path, nipc_server_t **out)
 {
     int err = 0;
+    if (out != NULL)
+        *out = NULL; /* a call that fails hands nothing out */
     if (ipc == NULL)
         return UV_EINVAL;
     if (ipc->server != NULL)
         return UV_EALREADY;
+    /* A Unix socket has no TLS and no port to share: refused rather than ignored, which
+     * node-ipc does (its Unix socket server of a tls config is plaintext). */
+    if (ipc->cfg.tls.enabled || ipc->cfg.reuse_port)
+        return UV_ENOTSUP;
     char *p = path ? nipc__strdup(path)
                    : nipc__config_path(&ipc->cfg, ipc->cfg.id, nipc__max_path(), &err);
     if (err)
@@ -746,6 +753,8 @@ int nipc_serve(nipc_t *ipc, const char *path, nipc_server_t **out)
 
 int nipc_serve_net(nipc_t *ipc, const char *host, int port, nipc_net_t net, nipc_server_t **out)
 {
+    if (out != NULL)
+        *out = NULL; /* a call that fails hands nothing out */
     if (ipc == NULL || port < NIPC_PORT_DEFAULT || port > 65535 ||
         (net != NIPC_TCP && net != NIPC_UDP4 && net != NIPC_UDP6))
         return UV_EINVAL;
@@ -767,15 +776,16 @@ int nipc_serve_net(nipc_t *ipc, const char *host, int port, nipc_net_t net, nipc
     if (net != NIPC_TCP && nipc__ip_parse(host, 0, &lit) == 0 &&
         (lit.ss_family == AF_INET6) != (net == NIPC_UDP6))
         return UV_EAFNOSUPPORT;
-    /* A caller's codec reads a stream; a datagram has no remainder to keep. */
-    if (net != NIPC_TCP && ipc->codec == &nipc__custom_codec)
+    /* A caller's codec reads a stream; a datagram has no remainder to keep. UDP has no TLS:
+     * refused rather than sent in plaintext, as node-ipc's dgram server would. */
+    if (net != NIPC_TCP && (ipc->codec == &nipc__custom_codec || ipc->cfg.tls.enabled))
         return UV_ENOTSUP;
     int err = create(ipc, nipc__strdup(host), out);
     if (err)
         return err;
     ipc->server->is_net = true;
     ipc->server->net = net;
-    /* T1: config.tls turns TCP into TLS; UDP is no stream. */
+    /* T1: config.tls turns TCP into TLS; UDP is no stream (and refused with tls above). */
     ipc->server->ops = net != NIPC_TCP        ? NULL
                        : ipc->cfg.tls.enabled ? &nipc__tls_ops
                                               : &nipc__tcp_ops;
@@ -844,6 +854,10 @@ int nipc_serve_fd(nipc_t *ipc, int fd, nipc_server_t **out)
     if (err)
         return err;
     bool net = family != AF_UNIX;
+    if (!net && ipc->cfg.tls.enabled) { /* no TLS on a Unix socket, as nipc_serve() */
+        nipc__free(where);
+        return UV_ENOTSUP;
+    }
     if (net && !nipc__config_assured_net(&ipc->cfg, true)) {
         nipc__free(where);
         nipc_log(ipc, "assured: a network server needs tls with request_cert");

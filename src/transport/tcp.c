@@ -8,8 +8,9 @@
 #include <unistd.h>
 
 /* SO_REUSEPORT (reuse_port): several sockets, in this process or others, may listen on the
- * port, and the kernel spreads the connections among them. */
-static int reuse_port(int fd)
+ * port (TCP) or be bound to it (UDP), and the kernel spreads the connections, or the
+ * datagrams, among them. */
+int nipc__reuse_port(int fd)
 {
 #if defined(SO_REUSEPORT)
     int one = 1;
@@ -48,7 +49,7 @@ int nipc__tcp_bind(nipc_server_t *s, const struct sockaddr *sa, int *out)
         (v6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0))
         err = -errno;
     if (err == 0 && s->ipc->cfg.reuse_port)
-        err = reuse_port(fd);
+        err = nipc__reuse_port(fd);
     if (err == 0 && (bind(fd, sa, len) != 0 || listen(fd, NIPC__BACKLOG) != 0))
         err = -errno;
     if (err) {

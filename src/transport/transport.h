@@ -65,6 +65,7 @@ extern const nipc_stream_ops_t nipc__tls_ops;
 
 /* ---- tcp.c: what TLS, a TCP stream underneath, shares with TCP -------------------------- */
 
+int nipc__reuse_port(int fd);
 int nipc__tcp_init(uv_loop_t *loop, uv_handle_t *h);
 int nipc__tcp_bind(nipc_server_t *s, const struct sockaddr *sa, int *fd);
 int nipc__tcp_open(nipc_server_t *s, uv_handle_t *h, int fd);

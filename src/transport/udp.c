@@ -82,9 +82,19 @@ int nipc__udp_send(nipc_server_t *s, const struct sockaddr *to, const char *p, s
     return r;
 }
 
+/* The handle's socket exists already (uv_udp_init_ex with its family, server.c), so that
+ * reuse_port's SO_REUSEPORT, which libuv 1.44 has no flag for, is set before the bind. */
 int nipc__udp_bind(uv_udp_t *h, const struct sockaddr *sa, struct sockaddr_storage *bound)
 {
-    int err = uv_udp_bind(h, sa, sa->sa_family == AF_INET6 ? UV_UDP_IPV6ONLY : 0);
+    const nipc_server_t *s = h->data;
+    int err = 0;
+    if (s->ipc->cfg.reuse_port) {
+        uv_os_fd_t fd;
+        if ((err = uv_fileno((uv_handle_t *)h, &fd)) == 0)
+            err = nipc__reuse_port(fd);
+    }
+    if (err == 0)
+        err = uv_udp_bind(h, sa, sa->sa_family == AF_INET6 ? UV_UDP_IPV6ONLY : 0);
     int len = sizeof *bound;
     if (err == 0)
         err = uv_udp_getsockname(h, (struct sockaddr *)bound, &len);

@@ -149,6 +149,7 @@ port 0 for a client|is not HOST:PORT|emit --tcp 127.0.0.1:0 x
 two places|give one of|emit --path $tmp/s --tcp 127.0.0.1:1 x
 option of another command|--echo does not go with nipc emit|emit --echo x
 tls without tcp|--tls goes with --tcp|emit --path $tmp/s --tls x
+reuse-port on a Unix socket|--reuse-port goes with --tcp|serve --path $tmp/s --reuse-port
 cert without tls|go with --tls|serve --path $tmp/s --cert /etc/hostname --key /etc/hostname
 tls serve without cert|needs --cert FILE and --key FILE|serve --tcp 127.0.0.1:0 --tls
 unreadable file|--ca $tmp/none:|emit --tcp 127.0.0.1:1 --tls --ca $tmp/none x

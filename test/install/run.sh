@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 # Usage: test/install/run.sh <builddir>
 # Installs <builddir> into a temporary prefix, then builds and runs consumer.c against it
-# twice: with pkg-config, and with find_package(nipc). CC and NIPC_CONSUMER_CFLAGS (set by
+# twice: with pkg-config, and with find_package(nipc X.Y) where X.Y is the version README.md
+# tells users to ask for (which must be include/nipc/version.h's major.minor). CC and NIPC_CONSUMER_CFLAGS (set by
 # ctest from the build's compiler and CMAKE_C_FLAGS, e.g. sanitizer flags) are honoured.
 # When the build has the nipc tool, checks that bin/nipc and its man page man1/nipc.1 are
 # installed too.
@@ -58,6 +59,29 @@ if [ "$(printf '%s\n%s\n' "$newest" "$version" | sort -V | tail -n 1)" != "$vers
 fi
 want_minor=${newest%.*}
 
+# The README's (and docs/') find_package(nipc X.Y) lines are what users copy: with
+# SameMinorVersion, X.Y must be version.h's major.minor, or the line fails. The consumer
+# below is configured with the README's version, so its line is the one exercised.
+src=$here/../..
+readme_lines=$(grep -rhoE 'find_package\(nipc [0-9]+\.[0-9]+(\.[0-9]+)?' "$src/README.md" "$src/docs" |
+    sed 's/.* //' | sort -u || true)
+echo "== find_package versions in README.md and docs/: ${readme_lines:-none}"
+[ -n "$readme_lines" ] || { echo "FAIL: README.md shows no find_package(nipc X.Y) line" >&2; exit 1; }
+for v in $readme_lines; do
+    [ "$v" = "${version%.*}" ] || [ "$v" = "$version" ] || {
+        echo "FAIL: the docs say find_package(nipc $v), but the package is $version (same minor" \
+            "version required)" >&2
+        exit 1
+    }
+done
+readme_want=$(printf '%s\n' "$readme_lines" | head -n 1)
+# nipc.h's newest functions belong to this minor version: find_package(nipc $want_minor)
+# must find the package too.
+[ "$want_minor" = "${version%.*}" ] || {
+    echo "FAIL: nipc.h's newest 'Since' is $newest, but the package is $version" >&2
+    exit 1
+}
+
 echo "== pkg-config"
 export PKG_CONFIG_PATH="$libdir/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
 pc_flags=$(pkg-config --cflags --libs nipc)
@@ -70,7 +94,7 @@ echo "pkg-config --cflags --libs nipc: $pc_flags"
 check_output pkg-config "$tmp/consumer_pc"
 
 echo "== find_package(nipc)"
-cmake -S "$here" -B "$tmp/cmake-build" -DCMAKE_PREFIX_PATH="$prefix" -DNIPC_WANT_VERSION="$want_minor" \
+cmake -S "$here" -B "$tmp/cmake-build" -DCMAKE_PREFIX_PATH="$prefix" -DNIPC_WANT_VERSION="$readme_want" \
     -DCMAKE_C_COMPILER="$cc" -DCMAKE_C_FLAGS="${NIPC_CONSUMER_CFLAGS:-}" \
     >"$tmp/cmake.log" 2>&1 || {
     cat "$tmp/cmake.log"

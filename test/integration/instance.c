@@ -384,6 +384,81 @@ Test(instance, refused_configurations)
     nipc_free(ipc);
 }
 
+/* ---- a call that fails hands nothing out ------------------------------------------------ */
+
+/* Each handle a failed call could hand out is preset to this and must come back NULL. */
+#define NOT_NULL(type) ((type *)(uintptr_t)0x5a5a)
+
+/* nipc.h's convention: every function with an `out` parameter sets *out = NULL when it fails,
+ * whatever the failure (nipc_serve and nipc_serve_net once left it as it was). */
+Test(instance, a_call_that_fails_hands_nothing_out)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    nipc_config_t cfg;
+    th_config(&cfg);
+    nipc_t *ipc = NOT_NULL(nipc_t);
+    nipc_server_t *s = NOT_NULL(nipc_server_t);
+    nipc_client_t *c = NOT_NULL(nipc_client_t);
+    nipc_mailbox_t *mb = NOT_NULL(nipc_mailbox_t);
+#define REFUSED(call, code, var, type)                                                             \
+    do {                                                                                           \
+        var = NOT_NULL(type);                                                                      \
+        int err_ = (call);                                                                         \
+        cr_assert_eq(err_, code, "%s: %s, not %s", #call, nipc_err_name(err_),                     \
+                     nipc_err_name(code));                                                         \
+        cr_assert_null(var, "%s failed and handed something out", #call);                          \
+    } while (0)
+
+    cfg.delimiter = "";
+    REFUSED(nipc_new(&ipc, &loop, &cfg), UV_EINVAL, ipc, nipc_t);
+    th_config(&cfg);
+    cr_assert_eq(nipc_new(&ipc, &loop, &cfg), 0);
+
+    /* Servers: bad arguments, a family the host cannot take, a path too long. */
+    REFUSED(nipc_serve(NULL, th_path(dir, "x.sock"), &s), UV_EINVAL, s, nipc_server_t);
+    REFUSED(nipc_serve_net(NULL, NULL, 0, NIPC_TCP, &s), UV_EINVAL, s, nipc_server_t);
+    REFUSED(nipc_serve_net(ipc, NULL, 0, NIPC_UDP6, &s), UV_EAFNOSUPPORT, s, nipc_server_t);
+    REFUSED(nipc_serve_net(ipc, NULL, 70000, NIPC_TCP, &s), UV_EINVAL, s, nipc_server_t);
+    REFUSED(nipc_serve_net(ipc, NULL, 0, (nipc_net_t)5, &s), UV_EINVAL, s, nipc_server_t);
+    char longp[4096];
+    memset(longp, 'a', sizeof longp - 1);
+    longp[0] = '/';
+    longp[sizeof longp - 1] = '\0';
+    REFUSED(nipc_serve(ipc, longp, &s), UV_ENAMETOOLONG, s, nipc_server_t);
+    REFUSED(nipc_serve_fd(ipc, -1, &s), UV_EINVAL, s, nipc_server_t);
+    cr_assert_null(nipc_server(ipc), "a refused serve made a server");
+
+    /* One server per instance: every second serve is UV_EALREADY. */
+    nipc_server_t *first;
+    cr_assert_eq(nipc_serve(ipc, th_path(dir, "out.sock"), &first), 0);
+    REFUSED(nipc_serve(ipc, th_path(dir, "x.sock"), &s), UV_EALREADY, s, nipc_server_t);
+    REFUSED(nipc_serve_net(ipc, NULL, 0, NIPC_TCP, &s), UV_EALREADY, s, nipc_server_t);
+    REFUSED(nipc_serve_fd(ipc, -1, &s), UV_EALREADY, s, nipc_server_t);
+    cr_assert_eq(nipc_server(ipc), first);
+
+    /* Clients: bad arguments, a path too long, an id already connecting. */
+    REFUSED(nipc_connect_to(NULL, "a", th_path(dir, "out.sock"), &c), UV_EINVAL, c, nipc_client_t);
+    REFUSED(nipc_connect_to(ipc, "", th_path(dir, "out.sock"), &c), UV_EINVAL, c, nipc_client_t);
+    REFUSED(nipc_connect_to(ipc, "a", longp, &c), UV_ENAMETOOLONG, c, nipc_client_t);
+    REFUSED(nipc_connect_to_net(ipc, "n", NULL, 0, &c), UV_EINVAL, c, nipc_client_t);
+    REFUSED(nipc_connect_to_net(ipc, "n", NULL, 70000, &c), UV_EINVAL, c, nipc_client_t);
+    nipc_client_t *a;
+    cr_assert_eq(nipc_connect_to(ipc, "a", th_path(dir, "out.sock"), &a), 0);
+    REFUSED(nipc_connect_to(ipc, "a", th_path(dir, "out.sock"), &c), UV_EALREADY, c, nipc_client_t);
+    REFUSED(nipc_connect_to_net(ipc, "a", NULL, 1, &c), UV_EALREADY, c, nipc_client_t);
+    cr_assert_eq(nipc_of(ipc, "a"), a);
+
+    /* Mailboxes: no target, a closed client. */
+    REFUSED(nipc_client_mailbox(NULL, 0, &mb), UV_EINVAL, mb, nipc_mailbox_t);
+    REFUSED(nipc_server_mailbox(NULL, 0, &mb), UV_EINVAL, mb, nipc_mailbox_t);
+    cr_assert_eq(nipc_client_close(a, false), 0);
+    REFUSED(nipc_client_mailbox(a, 0, &mb), NIPC_EDESTROYED, mb, nipc_mailbox_t);
+#undef REFUSED
+    nipc_free(ipc);
+    th_loop_close(&loop);
+}
+
 /* ---- out of memory ------------------------------------------------------------------------- */
 
 /*

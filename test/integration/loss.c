@@ -4,7 +4,8 @@
  * is reported, with how many frames and bytes and why: emits queued before a first connect
  * when retrying ends (C13), a close without flush on either side, nipc_free(), a flush that
  * times out (flush_timeout_ms) towards a peer that never reads, a connection lost with a
- * queue. The queue towards such a peer is bounded by default (max_queued_bytes).
+ * queue. The queue towards such a peer is bounded by default (max_queued_bytes). A write
+ * that fails inside the emit that started it is reported after the emit has returned.
  */
 #include "../support/transport.h"
 #include "internal.h"
@@ -370,4 +371,118 @@ Test(loss, a_flush_without_timeout_waits_for_the_peer)
     close(deaf.fd);
     close(deaf.lfd);
     nipc_free(ipc);
+}
+
+/* ---- a write that fails inside an emit ---------------------------------------------------- */
+
+/*
+ * nipc.h: no event is published inside the call that caused it. An emit that takes the
+ * queue past the early-write threshold (16 KiB, conn.c) writes at once, inside the call; to
+ * a peer that is gone that write fails there. Its `error` and `drop` (and the close's
+ * events) must wait for the loop, after the emit has returned.
+ */
+typedef struct in_call {
+    bool inside; /* set around the emit */
+    int during;  /* handlers that ran while it was set */
+    int errors, drops, after;
+} in_call_t;
+
+static void note_in_call(const nipc_event_t *ev, void *arg)
+{
+    in_call_t *w = arg;
+    if (w->inside)
+        w->during++;
+    else
+        w->after++;
+    if (strcmp(ev->type, "error") == 0)
+        w->errors++;
+    if (strcmp(ev->type, "drop") == 0)
+        w->drops++;
+}
+
+/* Closes a raw peer so that writing to it fails: a TCP reset (SO_LINGER 0), a Unix socket's
+ * EPIPE. The loop does not run, so nipc has not read the close when it writes. */
+static void vanish(int fd)
+{
+    struct linger lg = {1, 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    close(fd);
+    usleep(20 * 1000); /* loopback delivers the reset at once; a margin all the same */
+}
+
+/* Data that takes one frame past the threshold by itself. */
+static json_t *past_threshold(void)
+{
+    static char bytes[20 * 1024];
+    memset(bytes, 'z', sizeof bytes);
+    return json_stringn(bytes, sizeof bytes);
+}
+
+ParameterizedTestParameters(loss, a_write_that_fails_inside_an_emit_is_published_after_it)
+{
+    TH_TRANSPORT_PARAMS();
+}
+
+ParameterizedTest(th_transport_t *t, loss, a_write_that_fails_inside_an_emit_is_published_after_it)
+{
+    static const char *const watched[] = {"error", "drop",       "socket.disconnected",
+                                          "close", "disconnect", "destroy"};
+    nipc_config_t cfg;
+    th_config(&cfg);
+    cfg.stop_retrying = true;
+    json_t *big = past_threshold();
+
+    /* The server's emit, to a client that vanished. */
+    th_server_t srv;
+    th_server_start_on(&srv, &loop, &cfg, t, dir, "inside.sock");
+    int fd = th_raw_connect_server(t, srv.server);
+    for (int i = 0; i < 400 && nipc_server_socket_count(srv.server) == 0; i++)
+        th_run_for(&loop, 5);
+    nipc_socket_t *sock = nipc_server_socket_at(srv.server, 0);
+    cr_assert_not_null(sock, "%s: no socket", t->name);
+    in_call_t sw = {0};
+    for (size_t i = 0; i < sizeof watched / sizeof watched[0]; i++)
+        nipc_server_on(srv.server, watched[i], note_in_call, &sw);
+    vanish(fd);
+    sw.inside = true;
+    int err = nipc_server_emit(srv.server, sock, "big", big);
+    sw.inside = false;
+    cr_assert_eq(err, 0, "%s: the emit was accepted: %s", t->name, nipc_err_name(err));
+    cr_assert_lt(sock->conn.fail_err, 0, "%s: the write did not fail inside the emit", t->name);
+    cr_assert_eq(sw.during, 0, "%s: %d events inside nipc_server_emit", t->name, sw.during);
+    cr_assert_eq(sw.after, 0, "%s: events before the loop ran", t->name);
+    cr_assert(wait_for(&sw.drops, 1, 3000), "%s: no server drop (%s)", t->name, th_types(&srv.rec));
+    cr_assert_geq(sw.errors, 1, "%s: no server error (%s)", t->name, th_types(&srv.rec));
+
+    /* The client's emit, to a server that vanished. */
+    int port;
+    int lfd = th_raw_listen_any(t, dir, "gone.sock", &port);
+    nipc_t *ipc;
+    nipc_client_t *c;
+    bool up = false;
+    cr_assert_eq(nipc_new(&ipc, &loop, &cfg), 0);
+    cr_assert_eq(th_connect_raw(ipc, t, "gone", dir, "gone.sock", port, &c), 0);
+    nipc_client_on(c, "connect", th_flag, &up);
+    in_call_t cw = {0};
+    for (size_t i = 0; i < sizeof watched / sizeof watched[0]; i++)
+        nipc_client_on(c, watched[i], note_in_call, &cw);
+    int afd = th_raw_accept_any(&loop, t, lfd, 2000);
+    cr_assert(afd >= 0, "%s: no connection", t->name);
+    cr_assert(th_run_until(&loop, &up, 2000), "%s: no connect", t->name);
+    vanish(afd);
+    cw.inside = true;
+    err = nipc_client_emit(c, "big", big);
+    cw.inside = false;
+    cr_assert_eq(err, 0, "%s: the emit was accepted: %s", t->name, nipc_err_name(err));
+    /* A client whose write failed is closing: no longer connected. */
+    cr_assert(!nipc_client_connected(c), "%s: the write did not fail inside the emit", t->name);
+    cr_assert_eq(cw.during, 0, "%s: %d events inside nipc_client_emit", t->name, cw.during);
+    cr_assert_eq(cw.after, 0, "%s: events before the loop ran", t->name);
+    cr_assert(wait_for(&cw.drops, 1, 3000), "%s: no client drop", t->name);
+    cr_assert_geq(cw.errors, 1, "%s: no client error", t->name);
+
+    json_decref(big);
+    close(lfd);
+    nipc_free(ipc);
+    nipc_free(srv.ipc);
 }

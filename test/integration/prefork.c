@@ -700,6 +700,21 @@ ParameterizedTest(th_transport_t *t, prefork, without_reuse_port_the_second_serv
     }
 }
 
+/* A Unix socket has no port to share: reuse_port there is refused, not ignored (several
+ * processes share one Unix socket through nipc_server_listen_shared()). */
+Test(prefork, reuse_port_on_a_unix_socket_is_refused)
+{
+    nipc_config_t cfg;
+    th_config(&cfg);
+    cfg.reuse_port = true;
+    nipc_t *ipc = instance(&cfg);
+    nipc_server_t *s = (nipc_server_t *)1;
+    cr_assert_eq(nipc_serve(ipc, th_path(dir, "reuse.sock"), &s), UV_ENOTSUP);
+    cr_assert_null(s);
+    cr_assert_null(nipc_server(ipc));
+    free_instance(ipc);
+}
+
 /* ---- unlink false ----------------------------------------------------------------------- */
 
 /* S4 with `unlink` false, as node-ipc's cluster example sets it: nothing removes a stale

@@ -647,6 +647,52 @@ Test(tls, t6_a_server_without_key_and_certificate_fails_at_start)
     nipc_free(ipc);
 }
 
+/* tls.enabled where nipc has no TLS (a Unix socket, UDP) is refused by the call that would
+ * otherwise talk plaintext, never ignored: node-ipc's Unix socket client of a tls config is
+ * plaintext. A plaintext server on the path hears nothing from such a client. */
+Test(tls, tls_on_a_unix_socket_or_udp_is_refused_never_plaintext)
+{
+    nipc_config_t plain, cfg;
+    th_config(&plain);
+    nipc_t *pipc;
+    nipc_server_t *ps;
+    th_rec_t prec = {0};
+    cr_assert_eq(nipc_new(&pipc, &loop, &plain), 0);
+    cr_assert_eq(nipc_serve(pipc, th_path(dir, "plain.sock"), &ps), 0);
+    nipc_server_on(ps, NIPC_EVENT_ANY, th_record, &prec);
+    cr_assert_eq(nipc_server_start(ps), 0);
+
+    th_config(&cfg);
+    cfg.tls.enabled = true;
+    nipc_t *ipc;
+    cr_assert_eq(nipc_new(&ipc, &loop, &cfg), 0);
+    nipc_client_t *c = (nipc_client_t *)1;
+    cr_assert_eq(nipc_connect_to(ipc, "plain", th_path(dir, "plain.sock"), &c), UV_ENOTSUP);
+    cr_assert_null(c);
+    cr_assert_null(nipc_of(ipc, "plain"));
+    nipc_server_t *s = (nipc_server_t *)1;
+    cr_assert_eq(nipc_serve(ipc, th_path(dir, "tls.sock"), &s), UV_ENOTSUP);
+    cr_assert_null(s);
+    s = (nipc_server_t *)1;
+    cr_assert_eq(nipc_serve_net(ipc, "127.0.0.1", 0, NIPC_UDP4, &s), UV_ENOTSUP);
+    cr_assert_null(s);
+    cr_assert_eq(nipc_serve_net(ipc, "::1", 0, NIPC_UDP6, &s), UV_ENOTSUP);
+    /* An inherited Unix socket likewise; the descriptor stays the caller's. */
+    int fd = th_raw_listen(th_path(dir, "fd.sock"));
+    cr_assert_eq(nipc_serve_fd(ipc, fd, &s), UV_ENOTSUP);
+    cr_assert_null(s);
+    cr_assert_neq(fcntl(fd, F_GETFD), -1, "the refused descriptor was closed");
+    close(fd);
+    cr_assert_null(nipc_server(ipc));
+    /* TCP is where tls applies. */
+    cr_assert_eq(nipc_serve_net(ipc, "127.0.0.1", 0, NIPC_TCP, &s), 0);
+
+    th_run_for(&loop, 50);
+    cr_assert_str_eq(th_types(&prec), "start", "the plaintext server heard: %s", th_types(&prec));
+    nipc_free(ipc);
+    nipc_free(pipc);
+}
+
 /* A peer that connects and never speaks is dropped after handshake_timeout_ms; one that
  * sends half a record and vanishes costs only its own connection. */
 Test(tls, a_stalled_handshake_and_a_peer_gone_mid_record_are_dropped)

@@ -154,10 +154,16 @@ Test(udp, u1_a_literal_of_the_other_family_is_refused)
     nipc_server_t *s = (nipc_server_t *)1;
     cr_assert_eq(nipc_new(&ipc, &loop, &cfg), 0);
     cr_assert_eq(nipc_serve_net(ipc, NULL, 0, NIPC_UDP6, &s), UV_EAFNOSUPPORT);
+    cr_assert_null(s, "a refused serve handed a server out");
     cr_assert_null(nipc_server(ipc), "a refused serve made a server");
+    s = (nipc_server_t *)1;
     cr_assert_eq(nipc_serve_net(ipc, "127.0.0.1", 0, NIPC_UDP6, &s), UV_EAFNOSUPPORT);
+    cr_assert_null(s);
+    s = (nipc_server_t *)1;
     cr_assert_eq(nipc_serve_net(ipc, "fe80::1", 0, NIPC_UDP4, &s), UV_EAFNOSUPPORT);
+    cr_assert_null(s);
     cr_assert_eq(nipc_serve_net(ipc, "::1", 0, NIPC_UDP6, &s), 0);
+    cr_assert_eq(s, nipc_server(ipc));
     nipc_free(ipc);
 }
 
@@ -402,6 +408,75 @@ Test(udp, emit_to_refuses_bad_arguments)
     cr_assert_eq(nipc_server_emit_to(p.s, "127.0.0.1", 9, "x", NULL), UV_EINVAL,
                  "a stopped server sends nothing");
     nipc_free(p.ipc);
+}
+
+/* ---- reuse_port ------------------------------------------------------------------------- */
+
+/* A started UDP server of family f on `port` with reuse_port as given: its start's code. */
+static int reuse_up(peer_t *p, const family_t *f, int port, bool reuse)
+{
+    nipc_config_t cfg;
+    th_config(&cfg);
+    cfg.reuse_port = reuse;
+    memset(p, 0, sizeof *p);
+    cr_assert_eq(nipc_new(&p->ipc, &loop, &cfg), 0);
+    cr_assert_eq(nipc_serve_net(p->ipc, f->host, port, f->net, &p->s), 0);
+    nipc_server_on(p->s, NIPC_EVENT_ANY, th_record, &p->rec);
+    nipc_server_on(p->s, "start", th_flag, &p->started);
+    return nipc_server_start(p->s);
+}
+
+/* reuse_port applies to UDP as to TCP (SO_REUSEPORT), never ignored: two servers bind one
+ * port and the kernel spreads the datagrams among them by their source. From 32 senders,
+ * every datagram to one of the two has odds of 2^-31. */
+static void reuse_port_shares(const family_t *f)
+{
+    peer_t a, b;
+    cr_assert_eq(reuse_up(&a, f, 0, true), 0, "%s", f->name);
+    int port = nipc_server_port(a.s);
+    cr_assert_eq(reuse_up(&b, f, port, true), 0, "%s: the second reuse_port server", f->name);
+    cr_assert_eq(nipc_server_port(b.s), port);
+    int ca = 0, cb = 0;
+    nipc_server_on(a.s, "hi", th_tally, &ca);
+    nipc_server_on(b.s, "hi", th_tally, &cb);
+    static const char frame[] = "{\"type\":\"hi\",\"data\":1}\f";
+    for (int i = 0; i < 32; i++) {
+        int sport, fd = raw_udp(f, &sport);
+        raw_sendto(f, fd, port, frame, sizeof frame - 1);
+        close(fd);
+    }
+    uint64_t end = uv_hrtime() / 1000000 + 2000;
+    while (ca + cb < 32 && uv_hrtime() / 1000000 < end)
+        th_run_for(&loop, 5);
+    cr_assert_eq(ca + cb, 32, "%s: %d + %d datagrams", f->name, ca, cb);
+    cr_assert(ca > 0 && cb > 0, "%s: one server got every datagram (%d, %d)", f->name, ca, cb);
+    nipc_free(a.ipc);
+    nipc_free(b.ipc);
+}
+
+Test(udp, reuse_port_lets_two_udp4_servers_share_a_port)
+{
+    reuse_port_shares(&v4);
+}
+
+Test(udp, reuse_port_lets_two_udp6_servers_share_a_port)
+{
+    reuse_port_shares(&v6);
+}
+
+/* Only both set shares the port: otherwise the second is UV_EADDRINUSE. */
+Test(udp, without_reuse_port_the_second_udp_server_is_eaddrinuse)
+{
+    static const bool pairs[][2] = {{false, false}, {true, false}, {false, true}};
+    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
+        peer_t a, b;
+        cr_assert_eq(reuse_up(&a, &v4, 0, pairs[i][0]), 0);
+        int err = reuse_up(&b, &v4, nipc_server_port(a.s), pairs[i][1]);
+        cr_assert_eq(err, UV_EADDRINUSE, "reuse_port %d then %d: %s", pairs[i][0], pairs[i][1],
+                     nipc_strerror(err));
+        nipc_free(b.ipc);
+        nipc_free(a.ipc);
+    }
 }
 
 /* ---- raw mode (R1-R3 over UDP) ------------------------------------------------------------ */

@@ -697,3 +697,56 @@ Test(paths, every_frame_decodes_alike_on_every_path, .timeout = 120)
     cr_assert_gt(st.kept, 0);
     cr_assert_gt(st.deep, 0);
 }
+
+/*
+ * A lone surrogate escape, which JSON.stringify writes for half a surrogate pair ("\ud83d"),
+ * becomes U+FFFD, bytes EF BF BD, as Node's UTF-8 encoder writes it (README, "Text"): on
+ * every path, the fast envelope path's entry (nipc__msg_decode, which hands surrogates on),
+ * a carried tree (nipc__msg_decode_into) and jansson's general path, in data, in a key and in
+ * the type. A surrogate pair stays one character.
+ */
+Test(paths, a_lone_surrogate_escape_becomes_u_fffd_on_every_path)
+{
+#define FFFD "\xef\xbf\xbd"
+    static const struct {
+        const char *frame, *type, *key, *want; /* key NULL: data is the string */
+    } cases[] = {
+        {"{\"type\":\"t\",\"data\":\"\\ud83d\"}", "t", NULL, FFFD},
+        {"{\"type\":\"t\",\"data\":\"a\\udc00b\"}", "t", NULL, "a" FFFD "b"},
+        {"{\"type\":\"t\",\"data\":\"\\ud83d\\ud83d\"}", "t", NULL, FFFD FFFD},
+        {"{\"type\":\"t\",\"data\":\"\\ude00\\ud83d\"}", "t", NULL, FFFD FFFD},
+        {"{\"type\":\"t\",\"data\":\"\\ud83dx\"}", "t", NULL, FFFD "x"},
+        {"{\"type\":\"t\",\"data\":\"\\ud83d\\ude00\"}", "t", NULL, "\xf0\x9f\x98\x80"},
+        {"{\"type\":\"t\", \"data\":\"\\udbff\"}", "t", NULL, FFFD}, /* whitespace: general */
+        {"{\"type\":\"t\",\"data\":{\"k\":\"\\udfff\"}}", "t", "k", FFFD},
+        {"{\"type\":\"t\",\"data\":{\"\\ud83d\":\"v\"}}", "t", FFFD, "v"},
+        {"{\"type\":\"\\ud83d\",\"data\":\"v\"}", FFFD, NULL, "v"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *p = cases[i].frame;
+        size_t n = strlen(p);
+        nipc_msg_t m[3];
+        json_t *shape = NULL;
+        nipc__msg_decode(&m[0], p, n, false);
+        nipc__msg_decode_into(&m[1], p, n, false, &shape);
+        nipc__msg_decode_general(&m[2], p, n, false);
+        static const char *const how[] = {"nipc__msg_decode", "nipc__msg_decode_into",
+                                          "nipc__msg_decode_general"};
+        for (int k = 0; k < 3; k++) {
+            cr_assert_eq(m[k].err, 0, "%s: %s refused %s", how[k], outcome(m[k].err), p);
+            cr_assert_str_eq(m[k].type, cases[i].type, "%s: the type of %s", how[k], p);
+            const json_t *s = cases[i].key ? json_object_get(m[k].data, cases[i].key) : m[k].data;
+            cr_assert(json_is_string(s), "%s: no string in %s", how[k], p);
+            size_t len = strlen(cases[i].want);
+            cr_assert(json_string_length(s) == len &&
+                          memcmp(json_string_value(s), cases[i].want, len) == 0,
+                      "%s: case %zu, %s, gave %s", how[k], i, p,
+                      th_show(json_string_value(s), json_string_length(s)));
+        }
+        nipc__msg_done(&m[1], &shape);
+        json_decref(shape);
+        nipc__msg_clear(&m[0]);
+        nipc__msg_clear(&m[2]);
+    }
+#undef FFFD
+}

@@ -164,7 +164,7 @@ static const opt_t opts[] = {
     {"--idle-timeout", "MS", CMD_SERVE, K_IDLE_TIMEOUT, "close a silent socket (default off)"},
     {"--allowed-event", "TYPE", ALL, K_ALLOWED_EVENT, "allowedEvents (repeatable)"},
     {"--assured", NULL, ALL, K_ASSURED, "node-ipc 14's assured mode"},
-    {"--reuse-port", NULL, CMD_SERVE, K_REUSE_PORT, "SO_REUSEPORT on a TCP server"},
+    {"--reuse-port", NULL, CMD_SERVE, K_REUSE_PORT, "SO_REUSEPORT on a TCP or UDP server"},
     {"--allow-uid", "UID", CMD_SERVE, K_ALLOW_UID, "accept this uid only (repeatable)"},
     {"--allow-gid", "GID", CMD_SERVE, K_ALLOW_GID, "accept this gid only (repeatable)"},
     {NULL, NULL, ALL, K_HELP, "This command"},
@@ -710,6 +710,8 @@ static int check(tool_t *t)
         return usage(t, "--echo or --reply, not both");
     if (t->tls && t->ep != EP_TCP)
         return usage(t, "--tls goes with --tcp HOST:PORT");
+    if (c->reuse_port && (t->ep == EP_ID || t->ep == EP_PATH)) /* no port on a Unix socket */
+        return usage(t, "--reuse-port goes with --tcp, --udp4 or --udp6");
     bool tls_files = c->tls.public_cert || c->tls.private_key || t->n_ca || c->tls.request_cert;
     if (tls_files && !t->tls)
         return usage(t, "--cert, --key, --ca and --request-cert go with --tls");
