@@ -159,11 +159,26 @@ void nipc__log_event(nipc_t *ipc, const char *what, const char *who, const char 
     if (mark == SIZE_MAX)
         return;
     nipc_buf_t *b = &ipc->log_buf;
-    int err = put(b, what);
-    if (!err && who != NULL && (err = put(b, " ")) == 0 && (err = put(b, who)) == 0)
-        err = put(b, " :");
-    if (!err && (err = put(b, " ")) == 0)
-        err = put(b, type != NULL ? type : "(null)");
+    if (type == NULL)
+        type = "(null)";
+    /* One reservation, then the pieces copied in: "<what>[ <who> :] <type>". */
+    size_t wl = strlen(what), hl = who != NULL ? strlen(who) : 0, tl = strlen(type);
+    int err = nipc__buf_reserve(b, wl + hl + tl + 5);
+    if (!err) {
+        char *p = b->data + b->len;
+        memcpy(p, what, wl);
+        p += wl;
+        if (who != NULL) {
+            *p++ = ' ';
+            memcpy(p, who, hl);
+            p += hl;
+            *p++ = ' ';
+            *p++ = ':';
+        }
+        *p++ = ' ';
+        memcpy(p, type, tl);
+        b->len = (size_t)(p + tl - b->data);
+    }
     if (!err && ipc->cfg.log_payloads && (err = put(b, " ")) == 0)
         err = nipc__log_arg(b, data, ipc->cfg.log_depth, ipc->log_color);
     line_end(ipc, mark, err);
