@@ -80,12 +80,29 @@ static void answer(const nipc_event_t *ev, json_t *reply)
         fprintf(stderr, "world: cannot answer: %s\n", nipc_strerror(err));
 }
 
+/* data + " world!": JavaScript's conversion of data to a string, then the words. */
+static json_t *plus_world(const json_t *data)
+{
+    static const char words[] = " world!";
+    char *text = nipc_js_string(data), small[256];
+    size_t n = text != NULL ? strlen(text) : 0;
+    char *s = n + sizeof words <= sizeof small ? small : malloc(n + sizeof words);
+    json_t *reply = NULL;
+    if (text != NULL && s != NULL) {
+        memcpy(s, text, n);
+        memcpy(s + n, words, sizeof words);
+        reply = json_stringn(s, n + sizeof words - 1);
+    }
+    if (s != small)
+        free(s);
+    free(text);
+    return reply;
+}
+
 static void on_message(const nipc_event_t *ev, void *arg)
 {
     log_message(arg, ev->data);
-    char *text = nipc_js_string(ev->data);
-    answer(ev, text != NULL ? json_sprintf("%s world!", text) : NULL);
-    free(text);
+    answer(ev, plus_world(ev->data));
 }
 
 /* UDP: data is {from, message}; the answer goes back to the sender's address and port. */
