@@ -461,7 +461,7 @@ Test(events, every_type_runs_only_its_own_handlers_whatever_chain_it_shares)
     for (int pass = 0; pass < 2; pass++) {
         for (int i = 0; i < 40; i++) {
             publish(types[i]);
-            char want[5][32];
+            char want[6][32];
             int n = 0;
             for (int r = 0; r < 3; r++) /* the wildcards, registered in rounds 0, 1, 2 */
                 snprintf(want[n++], sizeof want[0], "other-%d.%d:%s", r, r, types[i]);
