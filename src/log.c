@@ -125,31 +125,34 @@ NIPC_PRINTF(2, 0) static int vformat(nipc_buf_t *b, const char *fmt, va_list ap)
     return 0;
 }
 
-void nipc_log(nipc_t *ipc, const char *fmt, ...)
-{
-    size_t mark = ipc != NULL && fmt != NULL ? line_begin(ipc) : SIZE_MAX;
-    if (mark == SIZE_MAX)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    int err = vformat(&ipc->log_buf, fmt, ap);
-    va_end(ap);
-    line_end(ipc, mark, err);
-}
-
-void nipc_log_json(nipc_t *ipc, const json_t *value, const char *fmt, ...)
+/* One formatted line; with_value: then a space and `value` as ipc.log renders it. */
+NIPC_PRINTF(4, 0)
+static void vlog(nipc_t *ipc, bool with_value, const json_t *value, const char *fmt, va_list ap)
 {
     size_t mark = ipc != NULL && fmt != NULL ? line_begin(ipc) : SIZE_MAX;
     if (mark == SIZE_MAX)
         return;
     nipc_buf_t *b = &ipc->log_buf;
-    va_list ap;
-    va_start(ap, fmt);
     int err = vformat(b, fmt, ap);
-    va_end(ap);
-    if (!err && (err = put(b, " ")) == 0)
+    if (!err && with_value && (err = put(b, " ")) == 0)
         err = nipc__log_arg(b, value, ipc->cfg.log_depth, ipc->log_color);
     line_end(ipc, mark, err);
+}
+
+void nipc_log(nipc_t *ipc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vlog(ipc, false, NULL, fmt, ap);
+    va_end(ap);
+}
+
+void nipc_log_json(nipc_t *ipc, const json_t *value, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vlog(ipc, true, value, fmt, ap);
+    va_end(ap);
 }
 
 void nipc__log_event(nipc_t *ipc, const char *what, const char *who, const char *type,
